@@ -1,0 +1,87 @@
+"""The Backend: the one object that knows which array library xnet runs on."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from xnet.backends.rng import Rng
+
+Array = Any  # an array of the backend's namespace
+DTYPE_NAMES = ("float32", "float64")
+
+
+class BackendUnavailable(RuntimeError):
+    """A requested backend cannot run here; the message says why and what to install."""
+
+
+class Backend:
+    """An array library on one device: its Array API namespace, transfers, RNG and kernels.
+
+    Layers never ask which library they run on: they call `backend.xp.<function>` and create
+    arrays through `zeros`/`ones`/`full`/`arange`/`asarray`, which place them on `device`.
+    """
+
+    name: str = "abstract"
+    xp: ModuleType
+    device: Any = None
+    rng: Rng
+
+    # -- identity -----------------------------------------------------------------------------
+
+    @property
+    def device_name(self) -> str:
+        """Human-readable device, e.g. 'cpu', 'cuda:0'."""
+        return str(self.device)
+
+    def __repr__(self) -> str:
+        return f"<Backend {self.name} on {self.device_name}>"
+
+    def dtype(self, name: str | Any) -> Any:
+        """The namespace dtype for 'float32'/'float64'/'int64'/'bool' (or a dtype, unchanged)."""
+        if isinstance(name, str):
+            if name not in (*DTYPE_NAMES, "int64", "int32", "uint8", "bool"):
+                raise ValueError(f"unknown dtype {name!r}; expected one of {DTYPE_NAMES}")
+            return getattr(self.xp, name)
+        return name
+
+    # -- creation and transfer --------------------------------------------------------------------
+
+    def asarray(self, a: Any, dtype: str | Any = None) -> Array:
+        """Put a host array (or a Python scalar/sequence) on the device, optionally cast."""
+        raise NotImplementedError
+
+    def to_numpy(self, a: Array) -> np.ndarray:
+        """Copy a device array to a host NumPy array."""
+        raise NotImplementedError
+
+    def synchronize(self) -> None:
+        """Wait until queued device work is done (a no-op on the CPU)."""
+
+    def zeros(self, shape: tuple[int, ...], dtype: str | Any = "float32") -> Array:
+        """Zeros of `shape` on the device."""
+        return self.xp.zeros(shape, dtype=self.dtype(dtype), device=self.device)
+
+    def ones(self, shape: tuple[int, ...], dtype: str | Any = "float32") -> Array:
+        """Ones of `shape` on the device."""
+        return self.xp.ones(shape, dtype=self.dtype(dtype), device=self.device)
+
+    def full(self, shape: tuple[int, ...], value: float, dtype: str | Any = "float32") -> Array:
+        """`value` repeated over `shape` on the device."""
+        return self.xp.full(shape, value, dtype=self.dtype(dtype), device=self.device)
+
+    def arange(self, n: int, dtype: str | Any = "int64") -> Array:
+        """0..n-1 on the device."""
+        return self.xp.arange(n, dtype=self.dtype(dtype), device=self.device)
+
+    def item(self, a: Array) -> float:
+        """A 0-d device array as a Python float (one host read: a sync on GPUs)."""
+        return float(self.to_numpy(a))
+
+    # -- kernels the standard lacks (generic versions; backends may override) ----------------------
+
+    def copy_into(self, dst: Array, src: Array) -> None:
+        """dst[...] = src, in place."""
+        dst[...] = src

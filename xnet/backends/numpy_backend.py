@@ -1,0 +1,31 @@
+"""The default CPU backend: NumPy >= 2, whose main namespace follows the Array API standard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from xnet.backends.base import Backend
+from xnet.backends.rng import HostRng
+
+
+class NumpyBackend(Backend):
+    """NumPy on the CPU. The namespace is `numpy` itself, with no wrapper (wrappers cost time)."""
+
+    name = "numpy"
+
+    def __init__(self, seed: int = 0):
+        self.xp = np
+        self.device = "cpu"
+        self.rng = HostRng(seed, self.asarray)
+
+    @property
+    def device_name(self) -> str:
+        return "cpu"
+
+    def asarray(self, a: Any, dtype: Any = None) -> np.ndarray:
+        return np.asarray(a, dtype=self.dtype(dtype) if dtype is not None else None)
+
+    def to_numpy(self, a: Any) -> np.ndarray:
+        return np.asarray(a)

@@ -1,0 +1,50 @@
+"""A test backend: array-api-strict on a non-default device.
+
+It refuses NumPy operands, arrays from another device and calls outside the standard, so the
+CPU-only test suite catches what would break on CuPy. It is not meant for users' training.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from xnet.backends.base import Backend, BackendUnavailable
+from xnet.backends.rng import HostRng
+
+
+class StrictBackend(Backend):
+    """array-api-strict on Device('device1') (or 'no_float64' to catch float64 creeping in)."""
+
+    name = "strict"
+
+    def __init__(self, seed: int = 0, device: str = "device1"):
+        try:
+            import array_api_strict
+        except ImportError as e:  # pragma: no cover - the dev extra installs it
+            raise BackendUnavailable(
+                'the strict backend needs array-api-strict: pip install "xnet[dev]"'
+            ) from e
+        self.xp = array_api_strict
+        self.device = array_api_strict.Device(device)
+        self.rng = HostRng(seed, self.asarray)
+
+    @property
+    def device_name(self) -> str:
+        return f"strict:{self.device._device}"
+
+    def asarray(self, a: Any, dtype: Any = None) -> Any:
+        dt = self.dtype(dtype) if dtype is not None else None
+        if isinstance(a, self.xp._array_object.Array):
+            # moving between devices is an explicit transfer, as on a GPU
+            a = self.xp.asarray(a, copy=True, device=self.device) if a.device != self.device else a
+            return a if dt is None else self.xp.astype(a, dt)
+        host = np.asarray(a)
+        if dt is None and host.dtype == np.float64 and self.device == self.xp.Device("no_float64"):
+            raise ValueError("float64 data given to a no_float64 strict device")
+        return self.xp.asarray(host, dtype=dt, device=self.device)
+
+    def to_numpy(self, a: Any) -> np.ndarray:
+        # the strict namespace keeps a NumPy array inside; reading it is the host transfer
+        return np.asarray(self.xp.asarray(a, copy=True, device=self.xp.Device("CPU_DEVICE"))._array)

@@ -1,0 +1,80 @@
+"""Dense (Linear): y = x W + b."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from xnet.backends import Array
+from xnet.nn.init import initialize
+from xnet.nn.module import Module
+from xnet.nn.parameter import Parameter
+
+
+class Dense(Module):
+    """Fully connected layer: (N, in_features) -> (N, out_features), W of shape (in, out)."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        init: str | Callable = "xavier_uniform",
+        bias_init: str | Callable = "zeros",
+    ):
+        super().__init__()
+        for name, v in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise ValueError(f"Dense: {name} must be a positive int, got {v!r}")
+        self.in_features, self.out_features = in_features, out_features
+        self.init, self.bias_init = init, bias_init
+        shape = (in_features, out_features)
+        self.weight = Parameter(
+            initialize(init, self.backend, shape, in_features, out_features, self.dtype), "weight"
+        )
+        self.bias = (
+            Parameter(
+                initialize(bias_init, self.backend, (out_features,), in_features, out_features, self.dtype),
+                "bias",
+                regularize=False,
+            )
+            if bias
+            else None
+        )
+        self._x: Array | None = None
+
+    def forward(self, x: Array) -> Array:
+        """(N, in_features) -> (N, out_features)."""
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ValueError(
+                f"Dense({self.in_features}, {self.out_features}): expected input (N, "
+                f"{self.in_features}), got shape {tuple(x.shape)}"
+            )
+        self._x = x
+        y = x @ self.weight.data
+        if self.bias is not None:
+            y += self.bias.data
+        return y
+
+    def backward(self, grad_out: Array) -> Array:
+        """(N, out_features) -> (N, in_features); accumulates dW = x^T g and db = sum_N g."""
+        x = self._cached(self._x)
+        self.weight.grad += self.xp.matrix_transpose(x) @ grad_out
+        if self.bias is not None:
+            self.bias.grad += self.xp.sum(grad_out, axis=0)
+        return grad_out @ self.xp.matrix_transpose(self.weight.data)
+
+    def config(self) -> dict[str, Any]:
+        cfg: dict[str, Any] = {
+            "type": "dense",
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+        }
+        if self.bias is None:
+            cfg["bias"] = False
+        if isinstance(self.init, str) and self.init != "xavier_uniform":
+            cfg["init"] = self.init
+        return cfg
+
+
+Linear = Dense

@@ -1,0 +1,75 @@
+"""Sequential: layers applied one after another."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xnet.backends import Array
+from xnet.nn.module import Module
+
+
+class Sequential(Module):
+    """Apply `layers` in order; backward runs them in reverse."""
+
+    def __init__(self, *layers: Module):
+        super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a Module")
+        self.layers = list(layers)
+
+    def forward(self, x: Array) -> Array:
+        """Input of the first layer's shape -> output of the last layer's shape."""
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, grad_out: Array) -> Array:
+        """Gradient of the last output -> gradient of the input."""
+        for layer in reversed(self.layers):
+            grad_out = layer.backward(grad_out)
+        return grad_out
+
+    def __getitem__(self, i: int) -> Module:
+        return self.layers[i]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def append(self, layer: Module) -> Sequential:
+        """Add a layer at the end; returns self."""
+        self.layers.append(layer)
+        return self
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "sequential", "layers": [layer.config() for layer in self.layers]}
+
+    def summary(self, input_shape: tuple[int, ...]) -> str:
+        """A table of layers, output shapes (per sample) and parameter counts for `input_shape`.
+
+        `input_shape` excludes the batch axis, e.g. (784,) or (1, 28, 28).
+        """
+        was_training = self.training
+        self.eval()
+        x = self.backend.zeros((1, *input_shape), self.dtype)
+        rows = [("input", str(tuple(input_shape)), "")]
+        try:
+            for i, layer in enumerate(self.layers):
+                x = layer.forward(x)
+                n = layer.num_parameters()
+                rows.append((f"{i}: {layer!r}", str(tuple(x.shape[1:])), f"{n:,}" if n else "-"))
+        finally:
+            self.train(was_training)
+        w0 = max(len(r[0]) for r in rows)
+        w1 = max(len(r[1]) for r in rows + [("", "output shape", "")])
+        lines = [f"{'layer':<{w0}}  {'output shape':<{w1}}  params"]
+        lines.append("-" * len(lines[0]))
+        lines += [f"{a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows]
+        lines.append(f"total trainable parameters: {self.num_parameters():,}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        inner = "\n".join(f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential(\n{inner}\n)"
