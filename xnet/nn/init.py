@@ -1,26 +1,139 @@
-"""Initialisers (placeholder: the layers issue fills this in)."""
+"""Initialisers: named recipes that draw a parameter array from the backend's seeded source.
+
+`init` may be a name ("kaiming_normal"), a name with keyword arguments written as a string
+("normal(std=0.02)", "uniform(a=-0.1, b=0.1)", "constant(value=0.5)", "kaiming_uniform(gain=1)")
+or a callable(backend, shape, fan_in, fan_out, dtype) -> array.
+"""
 
 from __future__ import annotations
 
+import inspect
 import math
+import re
 from collections.abc import Callable
-from typing import Any
 
 from xnet.backends import Array, Backend
 
+Shape = tuple[int, ...]
+_SQRT2 = math.sqrt(2.0)
+
+
+def fans(shape: Shape) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight shape: Dense (in, out), conv (C_out, C_in/groups, kh, kw)."""
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    receptive = math.prod(shape[2:])
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def _zeros(backend: Backend, shape: Shape, fan_in: int, fan_out: int, dtype: str) -> Array:
+    return backend.zeros(shape, dtype)
+
+
+def _ones(backend: Backend, shape: Shape, fan_in: int, fan_out: int, dtype: str) -> Array:
+    return backend.ones(shape, dtype)
+
+
+def _constant(backend, shape, fan_in, fan_out, dtype, value: float = 0.0) -> Array:
+    return backend.full(shape, value, dtype)
+
+
+def _normal(backend, shape, fan_in, fan_out, dtype, std: float = 0.01, mean: float = 0.0) -> Array:
+    return backend.rng.normal(shape, mean, std, dtype)
+
+
+def _uniform(backend, shape, fan_in, fan_out, dtype, a: float = -0.05, b: float = 0.05) -> Array:
+    return backend.rng.uniform(shape, a, b, dtype)
+
+
+def _xavier_normal(backend, shape, fan_in, fan_out, dtype, gain: float = 1.0) -> Array:
+    return backend.rng.normal(shape, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), dtype)
+
+
+def _xavier_uniform(backend, shape, fan_in, fan_out, dtype, gain: float = 1.0) -> Array:
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return backend.rng.uniform(shape, -bound, bound, dtype)
+
+
+def _kaiming_normal(backend, shape, fan_in, fan_out, dtype, gain: float = _SQRT2) -> Array:
+    return backend.rng.normal(shape, 0.0, gain / math.sqrt(fan_in), dtype)
+
+
+def _kaiming_uniform(backend, shape, fan_in, fan_out, dtype, gain: float = _SQRT2) -> Array:
+    bound = gain * math.sqrt(3.0 / fan_in)
+    return backend.rng.uniform(shape, -bound, bound, dtype)
+
+
+_RECIPES: dict[str, Callable[..., Array]] = {
+    "zeros": _zeros,
+    "ones": _ones,
+    "constant": _constant,
+    "normal": _normal,
+    "uniform": _uniform,
+    "xavier_normal": _xavier_normal,
+    "xavier_uniform": _xavier_uniform,
+    "kaiming_normal": _kaiming_normal,
+    "kaiming_uniform": _kaiming_uniform,
+}
+# glorot/he are the other common names for the same recipes
+_ALIASES = {
+    "glorot_normal": "xavier_normal",
+    "glorot_uniform": "xavier_uniform",
+    "he_normal": "kaiming_normal",
+    "he_uniform": "kaiming_uniform",
+}
+INITIALIZERS: tuple[str, ...] = tuple(_RECIPES)
+
+_SPEC = re.compile(r"\s*([A-Za-z_]+)\s*(?:\((.*)\))?\s*")
+_KWARG = re.compile(r"\s*([A-Za-z_]+)\s*=\s*([^,]+?)\s*")
+
+
+def parse_init(init: str) -> tuple[str, dict[str, float]]:
+    """'normal(std=0.02)' -> ('normal', {'std': 0.02}); raises ValueError for unknown names/args."""
+    m = _SPEC.fullmatch(init) if isinstance(init, str) else None
+    if m is None:
+        raise ValueError(
+            f"initialiser {init!r} is not a name such as 'normal' or 'normal(std=0.02)'; "
+            f"valid names: {', '.join(INITIALIZERS)}"
+        )
+    name = m.group(1).lower()
+    name = _ALIASES.get(name, name)
+    if name not in _RECIPES:
+        valid = ", ".join(INITIALIZERS)
+        raise ValueError(f"unknown initialiser {m.group(1)!r}; valid names: {valid}")
+    params = list(inspect.signature(_RECIPES[name]).parameters)[5:]  # after the common five
+    kwargs: dict[str, float] = {}
+    body = (m.group(2) or "").strip()
+    for part in body.split(",") if body else []:
+        km = _KWARG.fullmatch(part)
+        if km is None or km.group(1) not in params:
+            expected = ", ".join(f"{p}=<number>" for p in params) or "no arguments"
+            raise ValueError(
+                f"initialiser {init!r}: bad argument {part.strip()!r}; expected {expected}"
+            )
+        try:
+            kwargs[km.group(1)] = float(km.group(2))
+        except ValueError:
+            raise ValueError(
+                f"initialiser {init!r}: {km.group(1)} must be a number, got {km.group(2)!r}"
+            ) from None
+    return name, kwargs
+
 
 def initialize(
-    init: str | Callable, backend: Backend, shape: tuple[int, ...], fan_in: int, fan_out: int, dtype: str
+    init: str | Callable, backend: Backend, shape: Shape, fan_in: int, fan_out: int, dtype: str
 ) -> Array:
-    """An array of `shape` drawn by initialiser `init` from the backend's seeded source."""
+    """An array of `shape` in `dtype` drawn by `init` from the backend's seeded source."""
     if callable(init):
         return backend.asarray(init(backend, shape, fan_in, fan_out, dtype), dtype)
-    if init == "zeros":
-        return backend.zeros(shape, dtype)
-    if init == "xavier_uniform":
-        a = math.sqrt(6.0 / (fan_in + fan_out))
-        return backend.rng.uniform(shape, -a, a, dtype)
-    raise ValueError(f"unknown initialiser {init!r}")
+    name, kwargs = parse_init(init)
+    if fan_in <= 0 or fan_out <= 0:
+        raise ValueError(f"initialiser {init!r}: fans must be positive, got ({fan_in}, {fan_out})")
+    return _RECIPES[name](backend, tuple(shape), fan_in, fan_out, dtype, **kwargs)
 
 
-__all__ = ["initialize", "Any"]
+__all__ = ["INITIALIZERS", "fans", "initialize", "parse_init"]

@@ -1,0 +1,187 @@
+"""Activation functions as modules: elementwise ReLU, LeakyReLU, Sigmoid, Tanh, and Softmax."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xnet.backends import Array
+from xnet.nn.module import Module
+
+
+class _Elementwise(Module):
+    """Base of the activations: no parameters, output shape = input shape."""
+
+    _type = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache: Array | None = None
+
+    def config(self) -> dict[str, Any]:
+        return {"type": self._type}
+
+
+class ReLU(_Elementwise):
+    """max(x, 0), any shape (N, ...) -> same shape."""
+
+    _type = "relu"
+
+    def forward(self, x: Array) -> Array:
+        """(N, ...) -> (N, ...)."""
+        # A float 0/1 mask multiplied in is faster on NumPy than maximum + a boolean mask in
+        # backward (measured ~1.6x for fwd+bwd), and is standard (the strict backend refuses
+        # bool*float). The cost: ReLU(-inf) is nan instead of 0, which only diverged nets see.
+        mask = self.xp.astype(x > 0, x.dtype)
+        self._cache = mask
+        return x * mask
+
+    def backward(self, grad_out: Array) -> Array:
+        """(N, ...) -> (N, ...): grad where x > 0, else 0."""
+        return grad_out * self._cached(self._cache)
+
+
+class LeakyReLU(_Elementwise):
+    """x for x > 0, alpha * x otherwise; any shape -> same shape."""
+
+    _type = "leakyrelu"
+
+    def __init__(self, alpha: float = 0.01):
+        super().__init__()
+        if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
+            raise TypeError(f"LeakyReLU: alpha must be a number, got {alpha!r}")
+        self.alpha = float(alpha)
+
+    def forward(self, x: Array) -> Array:
+        """(N, ...) -> (N, ...)."""
+        # slope per element: 1 where x > 0, alpha elsewhere (same float-mask trick as ReLU)
+        slope = self.xp.astype(x > 0, x.dtype) * (1.0 - self.alpha) + self.alpha
+        self._cache = slope
+        return x * slope
+
+    def backward(self, grad_out: Array) -> Array:
+        """(N, ...) -> (N, ...)."""
+        return grad_out * self._cached(self._cache)
+
+    def config(self) -> dict[str, Any]:
+        return {"type": self._type, "alpha": self.alpha}
+
+
+class Sigmoid(_Elementwise):
+    """1 / (1 + exp(-x)), any shape -> same shape; no overflow for large |x|."""
+
+    _type = "sigmoid"
+
+    def forward(self, x: Array) -> Array:
+        """(N, ...) -> (N, ...) in (0, 1)."""
+        # the tanh form never overflows, unlike exp(-x) for x << 0
+        y = 0.5 * (1.0 + self.xp.tanh(0.5 * x))
+        self._cache = y
+        return y
+
+    def backward(self, grad_out: Array) -> Array:
+        """(N, ...) -> (N, ...): grad * y * (1 - y)."""
+        y = self._cached(self._cache)
+        return grad_out * (y * (1.0 - y))
+
+
+class Tanh(_Elementwise):
+    """tanh(x), any shape -> same shape."""
+
+    _type = "tanh"
+
+    def forward(self, x: Array) -> Array:
+        """(N, ...) -> (N, ...) in (-1, 1)."""
+        y = self.xp.tanh(x)
+        self._cache = y
+        return y
+
+    def backward(self, grad_out: Array) -> Array:
+        """(N, ...) -> (N, ...): grad * (1 - y^2)."""
+        y = self._cached(self._cache)
+        return grad_out * (1.0 - y * y)
+
+
+class Identity(_Elementwise):
+    """x unchanged (a placeholder where a layer slot takes an activation)."""
+
+    _type = "identity"
+
+    def forward(self, x: Array) -> Array:
+        """(N, ...) -> (N, ...)."""
+        self._cache = True
+        return x
+
+    def backward(self, grad_out: Array) -> Array:
+        """(N, ...) -> (N, ...)."""
+        self._cached(self._cache)
+        return grad_out
+
+
+def softmax(xp: Any, x: Array) -> Array:
+    """Numerically stable softmax along the last axis, (..., K) -> (..., K)."""
+    e = xp.exp(x - xp.max(x, axis=-1, keepdims=True))
+    e /= xp.sum(e, axis=-1, keepdims=True)
+    return e
+
+
+def softmax_backward(xp: Any, y: Array, grad_out: Array) -> Array:
+    """Jacobian-vector product of softmax output y (..., K): y * (g - sum(g * y))."""
+    return y * (grad_out - xp.sum(grad_out * y, axis=-1, keepdims=True))
+
+
+class Softmax(_Elementwise):
+    """Softmax along the last axis: (N, K) -> (N, K), rows sum to 1.
+
+    For classification prefer raw logits with the CrossEntropy loss, which fuses the softmax
+    more stably and cheaply; this module is for models that need probabilities inside.
+    """
+
+    _type = "softmax"
+
+    def forward(self, x: Array) -> Array:
+        """(..., K) -> (..., K)."""
+        if x.ndim < 1:
+            raise ValueError(f"Softmax: expected input (N, K), got shape {tuple(x.shape)}")
+        y = softmax(self.xp, x)
+        self._cache = y
+        return y
+
+    def backward(self, grad_out: Array) -> Array:
+        """(..., K) -> (..., K): the full Jacobian-vector product."""
+        return softmax_backward(self.xp, self._cached(self._cache), grad_out)
+
+
+_ACTIVATIONS: dict[str, type[_Elementwise]] = {
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "identity": Identity,
+    "softmax": Softmax,
+}
+ACTIVATIONS: tuple[str, ...] = tuple(_ACTIVATIONS)
+# config() writes the lowercase class name; accept it and a few common spellings too
+_ALIASES = {"leakyrelu": "leaky_relu", "linear": "identity", "none": "identity"}
+
+
+def get_activation(name: str, **kwargs: Any) -> Module:
+    """A new activation module by name ('relu', 'leaky_relu', ...); kwargs go to its constructor."""
+    key = name.strip().lower().replace("-", "_") if isinstance(name, str) else None
+    key = _ALIASES.get(key, key) if key is not None else None
+    if key not in _ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; valid names: {', '.join(ACTIVATIONS)}")
+    return _ACTIVATIONS[key](**kwargs)
+
+
+__all__ = [
+    "ACTIVATIONS",
+    "Identity",
+    "LeakyReLU",
+    "ReLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "get_activation",
+    "softmax",
+    "softmax_backward",
+]
