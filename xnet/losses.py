@@ -1,0 +1,279 @@
+"""Losses: cross-entropy fused with softmax, MSE, MSE on softmax outputs, binary cross-entropy.
+
+A loss is a Module (it gets its backend from `build_on` and moves with `.to()`):
+`forward(outputs, target)` returns the batch mean as a 0-d array and caches what `backward()`
+needs; `backward()` (no argument) returns d loss / d outputs, the same shape as `outputs`.
+
+Targets are integer class labels (N,) or float arrays shaped like the outputs (one-hot or soft).
+`classifies(target)` tells a trainer whether accuracy means anything for these targets, and
+`predict(outputs)` turns outputs into integer class labels for that accuracy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xnet.backends import Array
+from xnet.nn.activations import softmax, softmax_backward
+from xnet.nn.module import Module
+
+
+class Loss(Module):
+    """Base of the losses: forward(outputs, target) -> 0-d mean, backward() -> d loss/d outputs."""
+
+    is_classification = False
+    _type = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.check_labels = True  # read min/max of integer labels (one host sync per call)
+        self._grad: Array | None = None
+
+    def __call__(self, outputs: Array, target: Array) -> Array:  # type: ignore[override]
+        return self.forward(outputs, target)
+
+    def forward(self, outputs: Array, target: Array) -> Array:  # type: ignore[override]
+        """(N, ...) outputs and targets -> 0-d mean loss over the batch."""
+        raise NotImplementedError
+
+    def backward(self) -> Array:  # type: ignore[override]
+        """d loss / d outputs for the last forward, shaped like the outputs."""
+        return self._cached(self._grad)
+
+    def classifies(self, target: Array) -> bool:
+        """Whether accuracy means something here: a classification loss, or integer labels."""
+        return self.is_classification or self._is_labels(target)
+
+    def predict(self, outputs: Array) -> Array:
+        """(N, K) outputs -> (N,) int64 predicted classes (argmax over the last axis)."""
+        return self.xp.argmax(outputs, axis=-1)
+
+    def config(self) -> dict[str, Any]:
+        return {"type": self._type}
+
+    # -- shared input handling -----------------------------------------------------------------
+
+    def _is_labels(self, target: Array) -> bool:
+        return self.xp.isdtype(target.dtype, "integral")
+
+    def _name(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.config().items() if k != "type")
+        return f"{type(self).__name__}({args})"
+
+    def _one_hot(self, outputs: Array, labels: Array) -> Array:
+        """Integer labels (N,) -> one-hot (N, K) in the outputs' dtype, built on the device."""
+        N, K = outputs.shape
+        if labels.shape != (N,):
+            raise ValueError(
+                f"{self._name()}: integer labels must have shape ({N},) for outputs "
+                f"{tuple(outputs.shape)}, got {tuple(labels.shape)}"
+            )
+        if self.check_labels and N > 0:
+            xp = self.xp
+            lo, hi = int(self.backend.item(xp.min(labels))), int(self.backend.item(xp.max(labels)))
+            if lo < 0 or hi >= K:
+                bad = lo if lo < 0 else hi
+                raise ValueError(
+                    f"{self._name()}: label {bad} is outside [0, {K}) for outputs with {K} classes"
+                )
+        hits = labels[:, None] == self.backend.arange(K, labels.dtype)[None, :]
+        return self.xp.astype(hits, outputs.dtype)
+
+    def _class_targets(self, outputs: Array, target: Array) -> Array:
+        """Outputs (N, K) with labels (N,) or float targets (N, K) -> float targets (N, K)."""
+        target = self.backend.asarray(target)
+        if outputs.ndim != 2:
+            raise ValueError(
+                f"{self._name()}: expected outputs (N, K), got shape {tuple(outputs.shape)}"
+            )
+        if self._is_labels(target):
+            return self._one_hot(outputs, target)
+        if target.shape != outputs.shape:
+            raise ValueError(
+                f"{self._name()}: expected targets as integer labels ({outputs.shape[0]},) or "
+                f"a float array {tuple(outputs.shape)}, got {tuple(target.shape)} of {target.dtype}"
+            )
+        return target
+
+
+class CrossEntropy(Loss):
+    """Softmax cross-entropy on logits (N, K); targets labels (N,) or distributions (N, K).
+
+    loss = mean_n sum_k -q_nk log softmax(z_n)_k, with q smoothed to (1 - s) q + s / K when
+    label_smoothing s > 0. The softmax is fused in and computed with log-sum-exp, so logits of
+    any size give finite values; the gradient is (softmax(z) * sum_k q - q) / N, i.e.
+    (softmax - q) / N for targets that sum to one.
+    """
+
+    is_classification = True
+    _type = "cross-entropy"
+
+    def __init__(self, label_smoothing: float = 0.0):
+        super().__init__()
+        if not isinstance(label_smoothing, (int, float)) or not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(
+                f"CrossEntropy: label_smoothing must be in [0, 1), got {label_smoothing!r}"
+            )
+        self.label_smoothing = float(label_smoothing)
+
+    def forward(self, outputs: Array, target: Array) -> Array:  # type: ignore[override]
+        """Logits (N, K), targets (N,) int or (N, K) float -> 0-d mean cross-entropy."""
+        xp = self.xp
+        target = self.backend.asarray(target)
+        labels = self._is_labels(target)
+        q = self._class_targets(outputs, target)
+        N, K = outputs.shape
+        if self.label_smoothing:
+            s = self.label_smoothing
+            q = q * (1.0 - s) + s / K
+        shifted = outputs - xp.max(outputs, axis=-1, keepdims=True)
+        e = xp.exp(shifted)
+        sum_e = xp.sum(e, axis=-1, keepdims=True)
+        log_p = shifted - xp.log(sum_e)
+        loss = -xp.sum(q * log_p) / max(N, 1)
+        p = e / sum_e
+        # one-hot and smoothed label rows sum to 1; soft targets might not, so use the exact form
+        g = p - q if labels else p * xp.sum(q, axis=-1, keepdims=True) - q
+        self._grad = g / max(N, 1)
+        return loss
+
+    def config(self) -> dict[str, Any]:
+        cfg: dict[str, Any] = {"type": self._type}
+        if self.label_smoothing:
+            cfg["label_smoothing"] = self.label_smoothing
+        return cfg
+
+
+class MSE(Loss):
+    """Mean squared error over the batch and the outputs: mean((y - t)^2), (N, ...) -> 0-d.
+
+    Targets: the outputs' shape; (N,) for outputs (N, 1) (a column of regression targets); or
+    integer labels (N,) for outputs (N, K > 1), which become one-hot, so MSE can train a
+    classifier. With integer labels `classifies()` is True and the trainer reports accuracy.
+    """
+
+    _type = "mse"
+
+    def _targets(self, outputs: Array, target: Array) -> Array:
+        target = self.backend.asarray(target)
+        if outputs.ndim == 2 and outputs.shape[1] > 1 and self._is_labels(target):
+            return self._one_hot(outputs, target)
+        if self._is_labels(target):
+            target = self.xp.astype(target, outputs.dtype)
+        if outputs.ndim == 2 and outputs.shape[1] == 1 and target.shape == (outputs.shape[0],):
+            target = self.xp.reshape(target, outputs.shape)
+        if target.shape != outputs.shape:
+            raise ValueError(
+                f"{self._name()}: expected targets of shape {tuple(outputs.shape)} (or integer "
+                f"labels ({outputs.shape[0]},) for class outputs), got {tuple(target.shape)}"
+            )
+        return target
+
+    def forward(self, outputs: Array, target: Array) -> Array:  # type: ignore[override]
+        """Outputs (N, ...), targets as described in the class -> 0-d mean squared error."""
+        diff = outputs - self._targets(outputs, target)
+        size = max(_size(outputs), 1)
+        self._grad = diff * (2.0 / size)
+        return self.xp.sum(diff * diff) / size
+
+
+class SoftmaxMSE(Loss):
+    """MSE between softmax(logits) (N, K) and one-hot/soft targets: mean((softmax(z) - t)^2).
+
+    Kept for the classic comparison with cross-entropy: its gradient vanishes when the softmax
+    saturates on a wrong class, which is why cross-entropy trains classifiers faster.
+    """
+
+    is_classification = True
+    _type = "softmax-mse"
+
+    def forward(self, outputs: Array, target: Array) -> Array:  # type: ignore[override]
+        """Logits (N, K), targets (N,) int or (N, K) float -> 0-d mean squared error."""
+        t = self._class_targets(outputs, target)
+        p = softmax(self.xp, outputs)
+        diff = p - t
+        size = max(_size(outputs), 1)
+        # chain rule through the softmax: the Jacobian-vector product with d loss / d p
+        self._grad = softmax_backward(self.xp, p, diff * (2.0 / size))
+        return self.xp.sum(diff * diff) / size
+
+
+class BinaryCrossEntropy(Loss):
+    """Binary cross-entropy on logits z, targets t in [0, 1] of the same shape (or (N,) for (N, 1)).
+
+    loss = mean(max(z, 0) - z t + log(1 + exp(-|z|))), stable for any z; gradient
+    (sigmoid(z) - t) / size. Several columns are independent (multi-label) problems.
+    """
+
+    is_classification = True
+    _type = "bce"
+
+    def forward(self, outputs: Array, target: Array) -> Array:  # type: ignore[override]
+        """Logits (N,) / (N, 1) / (N, K), targets of the same shape -> 0-d mean loss."""
+        xp = self.xp
+        t = self.backend.asarray(target)
+        if self._is_labels(t) or t.dtype != outputs.dtype:
+            t = xp.astype(t, outputs.dtype)
+        if outputs.ndim == 2 and outputs.shape[1] == 1 and t.shape == (outputs.shape[0],):
+            t = xp.reshape(t, outputs.shape)
+        if t.shape != outputs.shape:
+            raise ValueError(
+                f"{self._name()}: expected targets of shape {tuple(outputs.shape)}, "
+                f"got {tuple(t.shape)}"
+            )
+        z = outputs
+        size = max(_size(z), 1)
+        loss = xp.sum(xp.maximum(z, 0.0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))) / size
+        self._grad = (0.5 * (1.0 + xp.tanh(0.5 * z)) - t) / size
+        return loss
+
+    def predict(self, outputs: Array) -> Array:
+        """Logits -> int64 0/1 decisions (z > 0), (N, 1) squeezed to (N,)."""
+        xp = self.xp
+        if outputs.ndim == 2 and outputs.shape[1] == 1:
+            outputs = xp.reshape(outputs, (outputs.shape[0],))
+        return xp.astype(outputs > 0, xp.int64)
+
+
+def _size(a: Array) -> int:
+    n = 1
+    for d in a.shape:
+        n *= d
+    return n
+
+
+_LOSSES: dict[str, type[Loss]] = {
+    "cross-entropy": CrossEntropy,
+    "mse": MSE,
+    "softmax-mse": SoftmaxMSE,
+    "bce": BinaryCrossEntropy,
+}
+LOSSES: tuple[str, ...] = tuple(_LOSSES)
+_ALIASES = {
+    "cross_entropy": "cross-entropy",
+    "crossentropy": "cross-entropy",
+    "ce": "cross-entropy",
+    "softmax_mse": "softmax-mse",
+    "binary-cross-entropy": "bce",
+    "binary_cross_entropy": "bce",
+}
+
+
+def get_loss(name: str, **kwargs: Any) -> Loss:
+    """A new loss by name ('cross-entropy', 'ce', 'mse', 'softmax-mse', 'bce'); kwargs to it."""
+    key = name.strip().lower() if isinstance(name, str) else None
+    key = _ALIASES.get(key, key) if key is not None else None
+    if key not in _LOSSES:
+        raise ValueError(f"unknown loss {name!r}; valid names: {', '.join(LOSSES)}")
+    return _LOSSES[key](**kwargs)
+
+
+__all__ = [
+    "LOSSES",
+    "MSE",
+    "BinaryCrossEntropy",
+    "CrossEntropy",
+    "Loss",
+    "SoftmaxMSE",
+    "get_loss",
+]
