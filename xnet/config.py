@@ -1,0 +1,239 @@
+"""Run configuration: defaults, TOML experiment files, validation, and writing it back out."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xnet.errors import ConfigError
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "activation": ("relu", "leaky_relu", "sigmoid", "tanh"),
+    "loss": ("cross-entropy", "mse", "softmax-mse"),
+    "optimizer": ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"),
+    "schedule": ("constant", "step", "exponential", "cosine", "cyclic", "onecycle"),
+    "normalize": ("unit", "centered", "standard"),
+    "dtype": ("float32", "float64"),
+}
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a training run; `xnet train` flags and TOML keys share these names."""
+
+    model: str = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [256, 128])
+    activation: str = "relu"
+    init: str | None = None
+    loss: str = "cross-entropy"
+    optimizer: str = "adam"
+    lr: float | None = None
+    momentum: float | None = None
+    bias_correction: bool = True
+    l1: float = 0.0
+    l2: float = 0.0
+    weight_decay: float = 0.0
+    clip_norm: float | None = None
+    dropout: float = 0.0
+    batch_norm: bool = False
+    schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    epochs: int = 6
+    batch_size: int | str = 128
+    val_split: float = 0.0
+    normalize: str = "unit"
+    augment: bool = False
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    limit: int | None = None
+    device: str = "cpu"
+    dtype: str = "float32"
+    seed: int = 0
+    early_stopping: int = 0
+    out: str | None = None
+    quiet: bool = False
+    layers: list[dict[str, Any]] | None = None  # a custom Sequential, from [[model.layers]]
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with `changes` applied and validated."""
+        return validate(dataclasses.replace(self, **changes))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of every field."""
+        return dataclasses.asdict(self)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+# keys that describe where a run goes, not what it computes (a saved config.toml omits them)
+LOCAL_KEYS = ("out", "quiet", "data_dir")
+
+
+def parse_hidden(spec: str | list[int]) -> list[int]:
+    """'256,128' -> [256, 128]; '' or 'none' -> [] (no hidden layer)."""
+    if isinstance(spec, list):
+        items = spec
+    else:
+        text = str(spec).strip()
+        if text.lower() in ("", "none"):
+            return []
+        try:
+            items = [int(s) for s in text.replace(" ", "").split(",")]
+        except ValueError:
+            raise ConfigError(f"hidden: expected sizes like 256,128, got {spec!r}") from None
+    if any(not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in items):
+        raise ConfigError(f"hidden: sizes must be positive integers, got {spec!r}")
+    return list(items)
+
+
+def parse_batch_size(spec: str | int) -> int | str:
+    """A positive int, or 'full' for batch gradient descent over the whole training set."""
+    if isinstance(spec, str):
+        if spec.strip().lower() == "full":
+            return "full"
+        try:
+            spec = int(spec)
+        except ValueError:
+            raise ConfigError(f"batch_size: expected a positive integer or 'full', got {spec!r}") from None
+    if isinstance(spec, bool) or not isinstance(spec, int) or spec <= 0:
+        raise ConfigError(f"batch_size: expected a positive integer or 'full', got {spec!r}")
+    return spec
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Check every value; raise ConfigError naming the option, the value and the valid ones."""
+    from xnet.models import PRESETS
+
+    if cfg.layers:
+        cfg.model = "custom"
+    elif cfg.model not in PRESETS:
+        raise ConfigError(f"model: unknown value {cfg.model!r} (valid: {', '.join(PRESETS)})")
+    for key, options in CHOICES.items():
+        if getattr(cfg, key) not in options:
+            raise ConfigError(f"{key}: unknown value {getattr(cfg, key)!r} (valid: {', '.join(options)})")
+    cfg.hidden = parse_hidden(cfg.hidden)
+    cfg.batch_size = parse_batch_size(cfg.batch_size)
+    if isinstance(cfg.epochs, bool) or not isinstance(cfg.epochs, int) or cfg.epochs <= 0:
+        raise ConfigError(f"epochs: expected a positive integer, got {cfg.epochs!r}")
+    if cfg.lr is not None and not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise ConfigError(f"lr: expected a positive number, got {cfg.lr!r}")
+    if not 0 <= cfg.dropout < 1:
+        raise ConfigError(f"dropout: expected a probability in [0, 1), got {cfg.dropout!r}")
+    if not 0 <= cfg.val_split < 1:
+        raise ConfigError(f"val_split: expected a fraction in [0, 1), got {cfg.val_split!r}")
+    if cfg.momentum is not None and not 0 <= cfg.momentum < 1:
+        raise ConfigError(f"momentum: expected a value in [0, 1), got {cfg.momentum!r}")
+    for key in ("l1", "l2", "weight_decay", "warmup_epochs"):
+        v = getattr(cfg, key)
+        if not (math.isfinite(v) and v >= 0):
+            raise ConfigError(f"{key}: expected a non-negative number, got {v!r}")
+    if cfg.limit is not None and cfg.limit <= 0:
+        raise ConfigError(f"limit: expected a positive integer, got {cfg.limit!r}")
+    if cfg.early_stopping < 0:
+        raise ConfigError(f"early_stopping: expected a patience >= 0 (0 = off), got {cfg.early_stopping!r}")
+    return cfg
+
+
+# -- TOML ------------------------------------------------------------------------------------------
+
+
+def _line_of(text: str, key: str) -> str:
+    for i, line in enumerate(text.splitlines(), 1):
+        if re.match(rf"\s*{re.escape(key)}\s*=", line) or re.match(rf"\s*\[+\s*{re.escape(key)}\s*\]+", line):
+            return f"line {i}"
+    return "somewhere"
+
+
+def _type_ok(name: str, value: Any) -> bool:
+    kind = FIELDS[name].type
+    if name == "hidden":
+        return isinstance(value, (list, str))
+    if name == "batch_size":
+        return isinstance(value, (int, str)) and not isinstance(value, bool)
+    if isinstance(value, bool):
+        return "bool" in kind
+    if isinstance(value, int):
+        return "int" in kind or "float" in kind
+    if isinstance(value, float):
+        return "float" in kind
+    if isinstance(value, str):
+        return "str" in kind
+    return False
+
+
+def config_dict_from_toml(path: str | Path) -> dict[str, Any]:
+    """Read an experiment file into RunConfig keyword arguments (unknown keys and types named)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path.name}: not valid TOML: {e}") from None
+    return config_dict_from_mapping(raw, text, path.name)
+
+
+def config_dict_from_mapping(raw: dict[str, Any], text: str = "", where: str = "config") -> dict[str, Any]:
+    """Validate keys and value types of a parsed TOML mapping; return RunConfig arguments."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name == "model" and isinstance(value, dict):
+            extra = set(value) - {"layers"}
+            if extra or not isinstance(value.get("layers"), list):
+                raise ConfigError(
+                    f"{where} {_line_of(text, 'model')}: a [model] table takes only 'layers' "
+                    f"([[model.layers]] tables), got {sorted(extra) or 'no layers'}"
+                )
+            out["layers"] = value["layers"]
+            out["model"] = "custom"
+            continue
+        if name not in FIELDS or name == "layers":
+            raise ConfigError(
+                f"{where} {_line_of(text, key)}: unknown key {key!r} (valid keys: "
+                f"{', '.join(k for k in FIELDS if k != 'layers')})"
+            )
+        if not _type_ok(name, value):
+            raise ConfigError(
+                f"{where} {_line_of(text, key)}: {key!r} has the wrong type "
+                f"({type(value).__name__}; expected {FIELDS[name].type})"
+            )
+        if isinstance(value, int) and not isinstance(value, bool) and FIELDS[name].type.startswith("float"):
+            value = float(value)
+        out[name] = value
+    return out
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def to_toml(cfg: RunConfig, skip: tuple[str, ...] = LOCAL_KEYS) -> str:
+    """The fully resolved configuration as TOML that `--config` reads back to the same run."""
+    lines = ["# xnet run configuration: repeat this run with `xnet train --config config.toml`"]
+    for name, value in cfg.to_dict().items():
+        if name in skip or name == "layers" or value is None:
+            continue
+        if name == "model" and cfg.layers:
+            continue
+        lines.append(f"{name} = {_toml_value(value)}")
+    for layer in cfg.layers or []:
+        lines.append("\n[[model.layers]]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in layer.items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,140 @@
+"""Named model presets (mlp, cnn, lenet5 and the reference configurations) built as Sequentials."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xnet.nn.activations import get_activation
+from xnet.nn.batchnorm import BatchNorm1D, BatchNorm2D
+from xnet.nn.conv import Conv2D
+from xnet.nn.dense import Dense
+from xnet.nn.dropout import Dropout
+from xnet.nn.module import Module
+from xnet.nn.pooling import AvgPool2D, MaxPool2D
+from xnet.nn.sequential import Sequential
+from xnet.nn.shape import Flatten
+
+PRESETS = {
+    "mlp": "Flatten, then Dense(hidden[i]) [+ BatchNorm1D] + activation [+ Dropout] per hidden size, "
+    "then Dense(classes)",
+    "cnn": "conv 32 3x3 same [+BN], act, maxpool 2 / conv 64 3x3 same [+BN], act, maxpool 2 / "
+    "dense 128, act [+dropout] / dense classes",
+    "lenet5": "LeCun's LeNet-5: conv 6 5x5 pad 2, act, avgpool 2 / conv 16 5x5, act, avgpool 2 / "
+    "dense 120, act / dense 84, act / dense classes",
+    "small-cnn": "benchmark workload 3: conv 8 3x3 pad 1, relu, maxpool 2 / conv 16 3x3 pad 1, relu, "
+    "maxpool 2 / dense 128, relu / dense classes",
+    "bn-cnn": "benchmark workload 4: conv 32 3x3 pad 1, BN, relu, maxpool 2 / conv 64 3x3 pad 1, BN, "
+    "relu, maxpool 2 / dense 128, relu, dropout 0.25 / dense classes",
+}
+
+
+def default_init(activation: str) -> str:
+    """Kaiming for ReLU-family stacks, Xavier otherwise."""
+    return "kaiming_uniform" if activation in ("relu", "leaky_relu") else "xavier_uniform"
+
+
+def _size(shape: Sequence[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def build_mlp(
+    input_shape: Sequence[int],
+    outputs: int,
+    hidden: Sequence[int] = (256, 128),
+    activation: str = "relu",
+    init: str | None = None,
+    dropout: float = 0.0,
+    batch_norm: bool = False,
+) -> Sequential:
+    """MLP for inputs of `input_shape` (per sample) -> (N, outputs) scores."""
+    init = init or default_init(activation)
+    layers: list[Module] = [Flatten()]
+    width = _size(input_shape)
+    for h in hidden:
+        layers.append(Dense(width, h, init=init))
+        if batch_norm:
+            layers.append(BatchNorm1D(h))
+        layers.append(get_activation(activation))
+        if dropout:
+            layers.append(Dropout(dropout))
+        width = h
+    layers.append(Dense(width, outputs, init=init if activation != "relu" else "xavier_uniform"))
+    return Sequential(*layers)
+
+
+def _conv_block(c_in: int, c_out: int, activation: str, init: str, batch_norm: bool) -> list[Module]:
+    block: list[Module] = [Conv2D(c_in, c_out, 3, padding="same", init=init, bias=not batch_norm)]
+    if batch_norm:
+        block.append(BatchNorm2D(c_out))
+    return [*block, get_activation(activation), MaxPool2D(2)]
+
+
+def build_cnn(
+    input_shape: Sequence[int],
+    outputs: int,
+    channels: Sequence[int] = (32, 64),
+    dense: int = 128,
+    activation: str = "relu",
+    init: str | None = None,
+    dropout: float = 0.0,
+    batch_norm: bool = False,
+) -> Sequential:
+    """Conv 3x3 same-padding blocks with 2x2 max pooling, then dense layers: (N, C, H, W) -> (N, outputs)."""
+    if len(input_shape) != 3:
+        raise ValueError(f"cnn: needs image inputs (C, H, W), the dataset gives {tuple(input_shape)}")
+    init = init or default_init(activation)
+    c, h, w = input_shape
+    layers: list[Module] = []
+    for c_out in channels:
+        layers += _conv_block(c, c_out, activation, init, batch_norm)
+        c, h, w = c_out, h // 2, w // 2
+    layers += [Flatten(), Dense(c * h * w, dense, init=init), get_activation(activation)]
+    if dropout:
+        layers.append(Dropout(dropout))
+    layers.append(Dense(dense, outputs))
+    return Sequential(*layers)
+
+
+def build_lenet5(
+    input_shape: Sequence[int], outputs: int, activation: str = "relu", init: str | None = None
+) -> Sequential:
+    """LeNet-5 for 28x28 images (the first convolution pads by 2, as for 32x32 inputs)."""
+    if len(input_shape) != 3:
+        raise ValueError(f"lenet5: needs image inputs (C, H, W), the dataset gives {tuple(input_shape)}")
+    init = init or default_init(activation)
+    c, h, w = input_shape
+    h2, w2 = ((h // 2) - 4) // 2, ((w // 2) - 4) // 2
+    act = lambda: get_activation(activation)  # noqa: E731
+    return Sequential(
+        Conv2D(c, 6, 5, padding=2, init=init), act(), AvgPool2D(2),
+        Conv2D(6, 16, 5, init=init), act(), AvgPool2D(2),
+        Flatten(), Dense(16 * h2 * w2, 120, init=init), act(),
+        Dense(120, 84, init=init), act(), Dense(84, outputs),
+    )  # fmt: skip
+
+
+def build_preset(
+    name: str,
+    input_shape: Sequence[int],
+    outputs: int,
+    hidden: Sequence[int] = (256, 128),
+    activation: str = "relu",
+    init: str | None = None,
+    dropout: float = 0.0,
+    batch_norm: bool = False,
+) -> Sequential:
+    """The preset `name` (see PRESETS) for `input_shape` -> `outputs`."""
+    if name == "mlp":
+        return build_mlp(input_shape, outputs, hidden, activation, init, dropout, batch_norm)
+    if name == "cnn":
+        return build_cnn(input_shape, outputs, (32, 64), 128, activation, init, dropout, batch_norm)
+    if name == "lenet5":
+        return build_lenet5(input_shape, outputs, activation, init)
+    if name == "small-cnn":
+        return build_cnn(input_shape, outputs, (8, 16), 128, "relu", init, 0.0, False)
+    if name == "bn-cnn":
+        return build_cnn(input_shape, outputs, (32, 64), 128, "relu", init, 0.25, True)
+    raise ValueError(f"unknown model {name!r}; expected one of {', '.join(PRESETS)}")

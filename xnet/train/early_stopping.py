@@ -1,0 +1,48 @@
+"""Early stopping on a monitored metric."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+class EarlyStopping:
+    """Stop when `monitor` has not improved for `patience` epochs.
+
+    `monitor` is a key of the epoch record, e.g. "val_loss" or "val_accuracy"; losses are
+    minimised and accuracies maximised unless `mode` says otherwise.
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0, mode: str = "auto"):
+        if patience < 1:
+            raise ValueError(f"EarlyStopping: patience must be >= 1, got {patience}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"EarlyStopping: mode must be auto, min or max, got {mode!r}")
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
+        self.best = -math.inf if self.mode == "max" else math.inf
+        self.best_epoch = 0
+        self.bad_epochs = 0
+
+    def update(self, record: dict[str, Any]) -> tuple[bool, bool]:
+        """Feed one epoch record; returns (improved, should_stop)."""
+        value = record.get(self.monitor)
+        if value is None:
+            raise ValueError(
+                f"EarlyStopping: metric {self.monitor!r} is not recorded "
+                "(monitor a val_ metric and give a validation split)"
+            )
+        better = value > self.best + self.min_delta if self.mode == "max" else value < self.best - self.min_delta
+        if better:
+            self.best, self.best_epoch, self.bad_epochs = value, record["epoch"], 0
+        else:
+            self.bad_epochs += 1
+        return better, self.bad_epochs >= self.patience
+
+    def state_dict(self) -> dict[str, Any]:
+        """Position, for checkpoints."""
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from `state_dict()`."""
+        self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]

@@ -1,0 +1,310 @@
+"""Trainer: the training loop, evaluation, divergence and interrupt handling, resumable state."""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from xnet.data.loader import DataLoader
+
+from xnet.backends import Array, Backend, get_backend
+from xnet.errors import DivergedError
+from xnet.nn.module import Module
+from xnet.train.checkpoint import save_checkpoint
+from xnet.train.early_stopping import EarlyStopping
+from xnet.train.metrics import ClassReport, EvalResult, confusion_matrix
+from xnet.train.progress import Reporter
+
+
+class Trainer:
+    """Fits `model` with `loss` and `optimizer` (and an optional lr `schedule`) on one backend.
+
+    Per epoch it records train loss/accuracy, validation and test loss/accuracy when given, the
+    lr used and the seconds taken. Reported losses include the regularisation penalty of the
+    optimizer's regularizers, evaluated with the weights at the end of the epoch.
+    """
+
+    def __init__(
+        self,
+        model: Module,
+        loss: Module,
+        optimizer: Any,
+        schedule: Any = None,
+        backend: Backend | str | None = None,
+        *,
+        seed: int = 0,
+        reporter: Reporter | None = None,
+        log_every: int = 100,
+        checkpoint_path: str | Path | None = None,
+        best_path: str | Path | None = None,
+        early_stopping: EarlyStopping | None = None,
+        meta: dict[str, Any] | None = None,
+    ):
+        self.backend = get_backend(backend) if backend is not None else model.backend
+        if model.backend is not self.backend:
+            model.to(self.backend)
+        if loss.backend is not self.backend:
+            loss.to(self.backend, model.dtype)
+        self.model, self.loss, self.optimizer, self.schedule = model, loss, optimizer, schedule
+        self.seed = seed
+        self.reporter = reporter or Reporter()
+        self.log_every = max(1, int(log_every))
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.best_path = Path(best_path) if best_path else None
+        self.early_stopping = early_stopping
+        self.meta = meta or {}
+        self.epoch = 0  # completed epochs
+        self.step_in_epoch = 0  # steps done in the current (unfinished) epoch
+        self.global_step = 0
+        self.history: list[dict[str, Any]] = []
+        self.interrupted = False
+        self.stopped_early = False
+        self._partial = {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0, "lr": None}
+        self._stop_requested = False
+        self._eval_loaders: dict[int, tuple[Any, DataLoader]] = {}
+
+    # -- data ------------------------------------------------------------------------------------
+
+    def _loader(self, data: Any, batch_size: int | str | None, shuffle: bool) -> DataLoader:
+        """A DataLoader for `data` (a DataLoader, a Split, or an (x, y) pair of host arrays)."""
+        if isinstance(data, DataLoader):
+            return data
+        x, y = (data.x, data.y) if hasattr(data, "x") else data
+        return DataLoader(
+            x, y, batch_size, self.backend, shuffle=shuffle, seed=self.seed, dtype=self.model.dtype
+        )
+
+    def _eval_loader(self, data: Any, batch_size: int = 1000) -> DataLoader:
+        # cached so evaluation data crosses to the device once, not every epoch
+        key = id(data)
+        if key not in self._eval_loaders:
+            self._eval_loaders[key] = (data, self._loader(data, batch_size, shuffle=False))
+        return self._eval_loaders[key][1]
+
+    @staticmethod
+    def _is_classification(loader: DataLoader) -> bool:
+        return "int" in str(loader.y.dtype)
+
+    # -- training ------------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        train: Any,
+        epochs: int,
+        val: Any = None,
+        test: Any = None,
+        batch_size: int | str | None = 128,
+    ) -> list[dict[str, Any]]:
+        """Train until `epochs` epochs are complete in total (a resumed trainer continues).
+
+        `train`, `val`, `test`: DataLoaders, Splits or (x, y) host arrays. Returns the history.
+        """
+        if not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+        loader = self._loader(train, batch_size, shuffle=True)
+        previous = self._install_interrupt_handler()
+        try:
+            for epoch in range(self.epoch + 1, epochs + 1):
+                record = self._train_epoch(loader, epoch, epochs)
+                if record is None:
+                    self.interrupted = True
+                    self.save(self.checkpoint_path)
+                    break
+                for name, data in (("val", val), ("test", test)):
+                    if data is not None:
+                        result = self.evaluate(data)
+                        record[f"{name}_loss"], record[f"{name}_accuracy"] = result.loss, result.accuracy
+                self.epoch, self.step_in_epoch = epoch, 0
+                self.history.append(record)
+                self.reporter.epoch_end(record)
+                if self._end_of_epoch_checks(record):
+                    break
+        finally:
+            self._restore_interrupt_handler(previous)
+            self.reporter.close()
+        return self.history
+
+    def _end_of_epoch_checks(self, record: dict[str, Any]) -> bool:
+        """Save checkpoints, update early stopping; True when training should stop."""
+        self.save(self.checkpoint_path)
+        if self.early_stopping is None:
+            return False
+        improved, stop = self.early_stopping.update(record)
+        if improved:
+            self.save(self.best_path)
+        if stop:
+            self.stopped_early = True
+            self.reporter.message(
+                f"early stopping: {self.early_stopping.monitor} has not improved for "
+                f"{self.early_stopping.patience} epochs (best {self.early_stopping.best:.4f} "
+                f"at epoch {self.early_stopping.best_epoch})"
+            )
+        return stop
+
+    def _train_epoch(self, loader: DataLoader, epoch: int, epochs: int) -> dict[str, Any] | None:
+        """One epoch of steps; returns its record, or None when interrupted."""
+        backend, model, loss, opt, schedule = self.backend, self.model, self.loss, self.optimizer, self.schedule
+        xp = backend.xp
+        classify = self._is_classification(loader)
+        if self.step_in_epoch == 0:
+            # reseeding per epoch makes an epoch-boundary resume exact on every backend
+            backend.rng.seed((self.seed, epoch))
+            self._partial = {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0, "lr": None}
+        loader.set_epoch(epoch)
+        model.train()
+        steps = len(loader)
+        self.reporter.epoch_start(epoch, epochs, steps)
+        p = self._partial
+        loss_sum, correct, seen = p["loss_sum"], p["correct"], p["seen"]
+        skip, t0, t_report = self.step_in_epoch, time.perf_counter(), time.perf_counter()
+        for i, (xb, yb) in enumerate(loader):
+            if i < skip:
+                continue
+            if schedule is not None:
+                opt.lr = schedule.lr_at(self.global_step)
+            if p["lr"] is None:
+                p["lr"] = float(opt.lr)
+            out = model.forward(xb)
+            value = loss.forward(out, yb)
+            opt.zero_grad()
+            model.backward(loss.backward())
+            opt.step()
+            n = xb.shape[0]
+            # accumulated on the device; read back once per reporting interval
+            loss_sum = loss_sum + value * n
+            if classify:
+                correct = correct + xp.count_nonzero(xp.argmax(out, axis=1) == yb)
+            seen += n
+            self.global_step += 1
+            self.step_in_epoch = i + 1
+            last = i + 1 == steps
+            if last or (i + 1) % self.log_every == 0 or self._stop_requested:
+                running = backend.item(loss_sum) / seen
+                if not math.isfinite(running):
+                    raise DivergedError(
+                        f"training diverged: the loss became {running} at epoch {epoch}, "
+                        f"step {i + 1} of {steps}; try a lower learning rate (--lr)"
+                    )
+                now = time.perf_counter()
+                self.reporter.steps_done(i + 1, running, seen / max(now - t0, 1e-9))
+                t_report = now
+            if self._stop_requested and not last:
+                self._partial = {
+                    "loss_sum": backend.item(loss_sum),
+                    "correct": int(backend.item(correct)) if classify else 0,
+                    "seen": seen,
+                    "seconds": p["seconds"] + time.perf_counter() - t0,
+                    "lr": p["lr"],
+                }
+                return None
+        del t_report
+        penalty = self.penalty()
+        return {
+            "epoch": epoch,
+            "train_loss": backend.item(loss_sum) / seen + penalty,
+            "train_accuracy": (float(backend.item(correct)) / seen) if classify else None,
+            "lr": p["lr"] if p["lr"] is not None else float(opt.lr),
+            "lr_end": float(opt.lr),
+            "seconds": p["seconds"] + time.perf_counter() - t0,
+        }
+
+    def penalty(self) -> float:
+        """The regularisation penalty of the current weights (0 without regularizers)."""
+        regs = getattr(self.optimizer, "regularizers", None) or ()
+        params = self.model.parameters()
+        return float(sum(self.backend.item(r.penalty(params)) for r in regs))
+
+    # -- evaluation -------------------------------------------------------------------------------
+
+    def predict(self, x: Array) -> Array:
+        """Model outputs for a device batch, in evaluation mode: (N, ...) -> (N, K)."""
+        was = self.model.training
+        self.model.eval()
+        try:
+            return self.model.forward(x)
+        finally:
+            self.model.train(was)
+
+    def evaluate(self, data: Any, batch_size: int = 1000) -> EvalResult:
+        """Loss (with penalty), accuracy, confusion matrix and per-class scores on `data`."""
+        loader = self._eval_loader(data, batch_size)
+        xp = self.backend.xp
+        classify = self._is_classification(loader)
+        was = self.model.training
+        self.model.eval()
+        loss_sum, n, preds = 0.0, 0, []
+        try:
+            for xb, yb in loader:
+                out = self.model.forward(xb)
+                loss_sum = loss_sum + self.loss.forward(out, yb) * xb.shape[0]
+                n += xb.shape[0]
+                if classify:
+                    preds.append(xp.argmax(out, axis=1))
+        finally:
+            self.model.train(was)
+        result = EvalResult(loss=self.backend.item(loss_sum) / n + self.penalty())
+        if classify:
+            y_pred = self.backend.to_numpy(xp.concat(preds))
+            y_true = self.backend.to_numpy(loader.y).astype(np.int64)
+            k = int(self.meta.get("num_classes") or max(y_true.max(), y_pred.max()) + 1)
+            cm = confusion_matrix(y_true, y_pred, k)
+            result.accuracy = float(np.trace(cm) / n)
+            result.confusion, result.report, result.predictions = cm, ClassReport.from_confusion(cm), y_pred
+        return result
+
+    # -- state ---------------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: weights, optimizer, schedule position, RNG."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": self.backend.rng.state_dict(),
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "global_step": self.global_step,
+            "history": self.history,
+            "partial": self._partial,
+            "early_stopping": self.early_stopping.state_dict() if self.early_stopping else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from `state_dict()` (possibly saved on another backend)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.backend.rng.load_state_dict(state["rng"])
+        self.epoch, self.step_in_epoch = int(state["epoch"]), int(state["step_in_epoch"])
+        self.global_step = int(state["global_step"])
+        self.history = list(state["history"])
+        self._partial = dict(state["partial"])
+        if self.early_stopping is not None and state.get("early_stopping"):
+            self.early_stopping.load_state_dict(state["early_stopping"])
+
+    def save(self, path: str | Path | None) -> None:
+        """Write a checkpoint (trainer state plus `meta`) atomically; no-op when path is None."""
+        if path is not None:
+            save_checkpoint(path, {**self.meta, "trainer": self.state_dict()})
+
+    # -- Ctrl-C ----------------------------------------------------------------------------------
+
+    def _install_interrupt_handler(self) -> Any:
+        """First Ctrl-C: stop after the current step; a second one interrupts at once."""
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def handler(signum: int, frame: Any) -> None:
+            if self._stop_requested:
+                raise KeyboardInterrupt
+            self._stop_requested = True
+
+        self._stop_requested = False
+        return signal.signal(signal.SIGINT, handler)
+
+    def _restore_interrupt_handler(self, previous: Any) -> None:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
