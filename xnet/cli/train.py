@@ -49,7 +49,7 @@ def train(
     val_split: float = _opt("Fraction of the training set held out for validation.", D.val_split, "--val-split"),
     normalize: str = _opt(_choices("normalize"), D.normalize, "--normalize"),
     augment: bool = _opt("Random shifts and rotations while training.", False, "--augment/--no-augment"),
-    early_stopping: int = _opt("Stop after this many epochs without a better val_loss (0: off).", 0, "--early-stopping"),
+    early_stopping: int = _opt("Stop after this many epochs with no better val_loss (0: off).", 0, "--early-stopping"),
     dataset: str = _opt("mnist, idx:DIR, csv:FILE or sine.", D.dataset, "--dataset"),
     data_dir: str = _opt("Folder holding the dataset's files.", "$XNET_DATA_DIR, then the cache", "--data-dir"),
     limit: int = _opt("Use only the first N training samples (quick experiments).", "all", "--limit"),
