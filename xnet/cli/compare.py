@@ -1,0 +1,40 @@
+"""`xnet compare STUDY.toml`: run every variant of a study and write the summary table and curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from xnet.cli.app import app
+
+
+@app.command()
+def compare(
+    study_file: Path = typer.Argument(..., help="A study TOML: [base] options and a [grid] or [[variants]]."),
+    out: Path = typer.Option(None, "--out", help="Output folder [default: studies/<study name>]."),
+    repeat: int = typer.Option(1, "--repeat", help="Seeds per variant; the table shows mean and std."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:N or auto [default: the study's]."),
+    epochs: int = typer.Option(None, "--epochs", help="Override every variant's epochs."),
+    limit: int = typer.Option(None, "--limit", help="Use only the first N training samples."),
+    data_dir: str = typer.Option(None, "--data-dir", help="Folder holding the dataset's files."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final table."),
+) -> None:
+    """Compare variants of a base configuration; finished variants are not run again."""
+    from xnet.compare import load_study, run_study, summary_markdown
+    from xnet.train.progress import LineReporter, Reporter
+
+    study = load_study(study_file)
+    overrides = {k: v for k, v in {"device": device, "epochs": epochs, "limit": limit, "data_dir": data_dir}.items()
+                 if v is not None}  # fmt: skip
+    out_dir = out or Path("studies") / study.name
+
+    def reporter_factory(name: str, k: int) -> Reporter:
+        if quiet:
+            return Reporter()
+        print(f"== {name}" + (f" (seed {k + 1} of {repeat})" if repeat > 1 else ""), flush=True)
+        return LineReporter()
+
+    rows = run_study(study, out_dir, repeat, overrides, reporter_factory)
+    print(summary_markdown(study, rows), end="")
+    print(f"wrote {out_dir / 'summary.md'}, summary.csv and curves.png")
