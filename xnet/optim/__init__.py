@@ -1,0 +1,64 @@
+"""Optimizers, regularisers, gradient clipping and learning-rate schedules.
+
+Typical use (the trainer does this):
+
+    opt = get_optimizer("adam", model.parameters(), regularizers=[L2(1e-4)], clip_norm=5.0)
+    sched = get_schedule("cosine", opt.lr, total_steps, steps_per_epoch)
+    for step, (x, y) in enumerate(batches):
+        opt.lr = sched.lr_at(step)
+        opt.zero_grad(); loss = ...; model.backward(...); opt.step()
+        reported = loss + opt.penalty()   # regularisers' terms, a 0-d device array
+"""
+
+from xnet.optim.adagrad import Adagrad
+from xnet.optim.adam import Adam, AdamW
+from xnet.optim.clipping import clip_grad_norm, clip_grad_value, grad_norm
+from xnet.optim.factory import DEFAULT_LRS, OPTIMIZERS, get_optimizer
+from xnet.optim.optimizer import Optimizer
+from xnet.optim.regularizers import L1, L2, REGULARIZERS, Regularizer, total_penalty
+from xnet.optim.rmsprop import RMSprop
+from xnet.optim.schedules import (
+    SCHEDULES,
+    ConstantSchedule,
+    CosineSchedule,
+    CyclicSchedule,
+    ExponentialSchedule,
+    OneCycleSchedule,
+    Schedule,
+    StepSchedule,
+    get_schedule,
+    step_at_thirds,
+    thirds_milestones,
+)
+from xnet.optim.sgd import SGD
+
+__all__ = [
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "ConstantSchedule",
+    "CosineSchedule",
+    "CyclicSchedule",
+    "DEFAULT_LRS",
+    "ExponentialSchedule",
+    "L1",
+    "L2",
+    "OPTIMIZERS",
+    "OneCycleSchedule",
+    "Optimizer",
+    "REGULARIZERS",
+    "RMSprop",
+    "Regularizer",
+    "SCHEDULES",
+    "SGD",
+    "Schedule",
+    "StepSchedule",
+    "clip_grad_norm",
+    "clip_grad_value",
+    "get_optimizer",
+    "get_schedule",
+    "grad_norm",
+    "step_at_thirds",
+    "thirds_milestones",
+    "total_penalty",
+]

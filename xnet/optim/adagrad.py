@@ -1,0 +1,51 @@
+"""Adagrad: per-element step sizes shrinking with the sum of squared gradients."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from xnet.optim.checks import check_nonneg, check_positive
+from xnet.optim.optimizer import Optimizer, ParamsArg
+from xnet.optim.regularizers import Regularizer
+
+
+class Adagrad(Optimizer):
+    """Adagrad: G += g^2;  w -= lr * g / (sqrt(G) + eps), with G starting at 0.
+
+    weight_decay (coupled, weights only unless decay_all) adds weight_decay * w to g first.
+    """
+
+    name = "adagrad"
+    state_names = ("sum_sq",)
+
+    def __init__(
+        self,
+        params: ParamsArg,
+        lr: float = 0.01,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        regularizers: Sequence[Regularizer] | None = None,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+    ):
+        defaults = {"eps": eps, "weight_decay": weight_decay}
+        super().__init__(params, lr, defaults, regularizers, clip_norm, clip_value)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        group["eps"] = check_positive("Adagrad", "eps", group["eps"])
+        group["weight_decay"] = check_nonneg("Adagrad", "weight_decay", group["weight_decay"])
+
+    def _update_group(self, group, params, states) -> None:
+        xp = self._xp
+        lr, eps, wd, decay_all = group["lr"], group["eps"], group["weight_decay"], group["decay_all"]
+        for p, (G,) in zip(params, states, strict=True):
+            g = p.grad
+            if wd and (decay_all or p.regularize):
+                g += wd * p.data
+            G += g * g
+            d = xp.sqrt(G)
+            d += eps
+            d = g / d
+            d *= lr
+            p.data -= d

@@ -1,0 +1,51 @@
+"""Argument checks shared by optimizers, regularisers and schedules (messages name arg and value)."""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+
+def _real(owner: str, name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{owner}: {name} must be a number, got {value!r}")
+    return float(value)
+
+
+def check_nonneg(owner: str, name: str, value: object) -> float:
+    """A finite number >= 0 (learning rates, weight decay, penalty strengths)."""
+    v = _real(owner, name, value)
+    if not (math.isfinite(v) and v >= 0):
+        raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {value!r}")
+    return v
+
+
+def check_positive(owner: str, name: str, value: object) -> float:
+    """A finite number > 0 (eps, clipping thresholds, division factors)."""
+    v = _real(owner, name, value)
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{owner}: {name} must be a finite number > 0, got {value!r}")
+    return v
+
+
+def check_unit(owner: str, name: str, value: object) -> float:
+    """A number in [0, 1) (momentum, betas, rho)."""
+    v = _real(owner, name, value)
+    if not 0 <= v < 1:
+        raise ValueError(f"{owner}: {name} must be in [0, 1), got {value!r}")
+    return v
+
+
+def check_count(owner: str, name: str, value: object) -> int:
+    """A positive int (total steps, periods)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
+    return value
+
+
+def check_name(kind: str, name: object, valid: tuple[str, ...]) -> str:
+    """A lower-cased registry name, or ValueError listing the valid ones."""
+    key = name.strip().lower() if isinstance(name, str) else name
+    if key not in valid:
+        raise ValueError(f"unknown {kind} {name!r}; valid names: {', '.join(valid)}")
+    return key

@@ -1,0 +1,58 @@
+"""Gradient clipping, in place on `p.grad`: by global norm and by value."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xnet.backends import Array
+from xnet.nn.parameter import Parameter
+from xnet.optim.arrays import namespace_of
+from xnet.optim.checks import check_positive
+
+NORM_EPS = 1e-6  # keeps the scale finite when every gradient is zero
+
+
+def grad_norm(params: Sequence[Parameter]) -> Array | float:
+    """Global L2 norm of all gradients, sqrt(sum_p ||p.grad||^2), as a 0-d device array.
+
+    Returns 0.0 (a Python float) when `params` is empty.
+    """
+    if not params:
+        return 0.0
+    xp = namespace_of(params[0].grad)
+    total = None
+    for p in params:
+        g = xp.reshape(p.grad, (-1,))  # a view: vecdot sums g*g without a temporary array
+        sq = xp.vecdot(g, g)
+        total = sq if total is None else total + sq
+    return xp.sqrt(total)
+
+
+def clip_grad_norm(params: Sequence[Parameter], max_norm: float) -> Array | float:
+    """Scale all gradients by min(1, max_norm / (norm + 1e-6)) in place; returns the norm before.
+
+    The norm is global over every parameter given (biases included), as in PyTorch's
+    clip_grad_norm_ and Keras's global_clipnorm. The scale is computed on the device, so there
+    is no host synchronisation; read the returned 0-d array only when you report it.
+    """
+    max_norm = check_positive("clip_grad_norm", "max_norm", max_norm)
+    params = list(params)
+    norm = grad_norm(params)
+    if not params:
+        return norm
+    xp = namespace_of(params[0].grad)
+    scale = xp.clip(max_norm / (norm + NORM_EPS), max=1.0)
+    for p in params:
+        p.grad *= scale
+    return norm
+
+
+def clip_grad_value(params: Sequence[Parameter], clip_value: float) -> None:
+    """Clip every gradient element into [-clip_value, clip_value], in place."""
+    v = check_positive("clip_grad_value", "clip_value", clip_value)
+    params = list(params)
+    if not params:
+        return
+    xp = namespace_of(params[0].grad)
+    for p in params:
+        p.grad[...] = xp.clip(p.grad, min=-v, max=v)

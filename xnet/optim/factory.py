@@ -1,0 +1,43 @@
+"""get_optimizer: an optimizer by name with a default learning rate that trains an MNIST MLP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xnet.optim.adagrad import Adagrad
+from xnet.optim.adam import Adam, AdamW
+from xnet.optim.checks import check_name
+from xnet.optim.optimizer import Optimizer, ParamsArg
+from xnet.optim.rmsprop import RMSprop
+from xnet.optim.sgd import SGD
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+
+# Default learning rates (mean-reduced loss, batch 16..128, MLP on MNIST). SGD with momentum
+# 0.9 takes steps ~1/(1 - 0.9) = 10x larger than plain SGD, hence 0.01 against 0.1.
+DEFAULT_LRS = {
+    "sgd": 0.1,
+    "momentum": 0.01,
+    "nesterov": 0.01,
+    "adagrad": 0.01,
+    "rmsprop": 0.001,
+    "adam": 0.001,
+    "adamw": 0.001,
+}
+
+
+def get_optimizer(name: str, params: ParamsArg, lr: float | None = None, **kw: Any) -> Optimizer:
+    """Build an optimizer by name (one of OPTIMIZERS); lr=None uses DEFAULT_LRS[name].
+
+    "momentum" and "nesterov" are SGD with momentum 0.9 (override with momentum=...). Other
+    keyword arguments go to the optimizer (weight_decay, betas, regularizers, clip_norm...).
+    """
+    key = check_name("optimizer", name, OPTIMIZERS)
+    lr = DEFAULT_LRS[key] if lr is None else lr
+    if key in ("momentum", "nesterov"):
+        kw.setdefault("momentum", 0.9)
+        if key == "nesterov":
+            kw["nesterov"] = True
+        return SGD(params, lr, **kw)
+    cls = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}[key]
+    return cls(params, lr, **kw)

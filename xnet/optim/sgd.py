@@ -1,0 +1,72 @@
+"""Stochastic gradient descent: plain, with momentum, and Nesterov momentum."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from xnet.backends import Array
+from xnet.nn.parameter import Parameter
+from xnet.optim.checks import check_nonneg, check_unit
+from xnet.optim.optimizer import Optimizer, ParamsArg
+from xnet.optim.regularizers import Regularizer
+
+
+class SGD(Optimizer):
+    """SGD. With g = grad (+ weight_decay * w for weights):
+
+    plain:     w -= lr * g
+    momentum:  v = mu * v - lr * g;  w += v
+    Nesterov:  v = mu * v - lr * g;  w += mu * v - lr * g   (the usual "look-ahead" form)
+
+    The velocity holds lr, so a changing lr affects only new gradients; with a constant lr this
+    equals PyTorch's form (v' = mu v' + g; w -= lr v'). Weight decay is coupled (an L2 term in
+    the gradient) and touches only weights unless the group sets decay_all=True.
+    """
+
+    name = "sgd"
+    state_names = ("velocity",)
+
+    def __init__(
+        self,
+        params: ParamsArg,
+        lr: float,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        regularizers: Sequence[Regularizer] | None = None,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+    ):
+        defaults = {"momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay}
+        super().__init__(params, lr, defaults, regularizers, clip_norm, clip_value)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        group["momentum"] = check_unit("SGD", "momentum", group["momentum"])
+        group["weight_decay"] = check_nonneg("SGD", "weight_decay", group["weight_decay"])
+        group["nesterov"] = bool(group["nesterov"])
+        if group["nesterov"] and group["momentum"] == 0:
+            raise ValueError("SGD: nesterov=True needs momentum > 0, got momentum=0.0")
+
+    def _init_state(self, group: dict[str, Any], p: Parameter) -> list[Array]:
+        return [self._xp.zeros_like(p.data)] if group["momentum"] > 0 else []
+
+    def _update_group(self, group, params, states) -> None:
+        lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
+        nesterov, decay_all = group["nesterov"], group["decay_all"]
+        for p, st in zip(params, states, strict=True):
+            g = p.grad
+            if wd and (decay_all or p.regularize):
+                g += wd * p.data
+            d = lr * g
+            if not st:
+                p.data -= d
+                continue
+            v = st[0]
+            v *= mu
+            v -= d
+            if nesterov:
+                p.data -= d
+                p.data += mu * v
+            else:
+                p.data += v
