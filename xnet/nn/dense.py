@@ -28,19 +28,13 @@ class Dense(Module):
                 raise ValueError(f"Dense: {name} must be a positive int, got {v!r}")
         self.in_features, self.out_features = in_features, out_features
         self.init, self.bias_init = init, bias_init
-        shape = (in_features, out_features)
-        self.weight = Parameter(
-            initialize(init, self.backend, shape, in_features, out_features, self.dtype), "weight"
-        )
-        self.bias = (
-            Parameter(
-                initialize(bias_init, self.backend, (out_features,), in_features, out_features, self.dtype),
-                "bias",
-                regularize=False,
-            )
-            if bias
-            else None
-        )
+        fans = (in_features, out_features)
+        w = initialize(init, self.backend, fans, *fans, self.dtype)
+        self.weight = Parameter(w, "weight")
+        self.bias = None
+        if bias:
+            b = initialize(bias_init, self.backend, (out_features,), *fans, self.dtype)
+            self.bias = Parameter(b, "bias", regularize=False)
         self._x: Array | None = None
 
     def forward(self, x: Array) -> Array:
@@ -72,8 +66,11 @@ class Dense(Module):
         }
         if self.bias is None:
             cfg["bias"] = False
+        # a callable initialiser cannot be written to JSON; it only matters before training
         if isinstance(self.init, str) and self.init != "xavier_uniform":
             cfg["init"] = self.init
+        if self.bias is not None and isinstance(self.bias_init, str) and self.bias_init != "zeros":
+            cfg["bias_init"] = self.bias_init
         return cfg
 
 
