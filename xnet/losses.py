@@ -26,7 +26,9 @@ class Loss(Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.check_labels = True  # read min/max of integer labels (one host sync per call)
+        # integer labels are range-checked on every call, which reads one boolean back to the
+        # host (a GPU sync); a trainer that validated its data set once may turn this off
+        self.check_labels = True
         self._grad: Array | None = None
 
     def __call__(self, outputs: Array, target: Array) -> Array:  # type: ignore[override]
@@ -69,9 +71,10 @@ class Loss(Module):
                 f"{tuple(outputs.shape)}, got {tuple(labels.shape)}"
             )
         if self.check_labels and N > 0:
-            xp = self.xp
-            lo, hi = int(self.backend.item(xp.min(labels))), int(self.backend.item(xp.max(labels)))
-            if lo < 0 or hi >= K:
+            xp, item = self.xp, self.backend.item
+            # one small reduction read back per call (a sync on GPUs); details only on failure
+            if not item(xp.all((labels >= 0) & (labels < K))):
+                lo, hi = int(item(xp.min(labels))), int(item(xp.max(labels)))
                 bad = lo if lo < 0 else hi
                 raise ValueError(
                     f"{self._name()}: label {bad} is outside [0, {K}) for outputs with {K} classes"
