@@ -156,7 +156,7 @@ class Conv2D(Module):
         if step >= N:
             return self._output(wmat @ self._windows(x, out_hw, reuse=False), N, out_hw)
         parts = [
-            self._output(wmat @ self._windows(x[i : i + step], out_hw, reuse=False), -1, out_hw)
+            self._output(wmat @ self._windows(x[i : min(i + step, N), ...], out_hw, reuse=False), -1, out_hw)
             for i in range(0, N, step)
         ]
         return self.xp.concat(parts, axis=0)
