@@ -1,0 +1,169 @@
+"""MNIST: find the four original files, verify their md5, download them into the cache if absent.
+
+Search order: an explicit data_dir (or data_dir/mnist), $XNET_DATA_DIR/mnist, then the user
+cache ($XDG_CACHE_HOME/xnet/mnist, default ~/.cache/xnet/mnist). md5 of all four files takes
+about 15 ms, so it is checked on every load rather than memoised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from xnet.data.download import DownloadFailed, download_files, mirror_list
+from xnet.data.idx import check_pair, read_idx
+from xnet.errors import DataError
+
+# role -> file name of the original (compressed) file
+MNIST_FILES: dict[str, str] = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+# the official md5 of each .gz, and of its decompressed content (for folders holding raw files)
+MNIST_MD5: dict[str, str] = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+# public copies of the original files (file URL = mirror + file name)
+DEFAULT_MIRRORS: tuple[str, ...] = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+MIRRORS_ENV = "XNET_MNIST_MIRRORS"
+DATA_DIR_ENV = "XNET_DATA_DIR"
+
+
+def cache_root() -> Path:
+    """xnet's user cache folder: $XDG_CACHE_HOME/xnet, default ~/.cache/xnet."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "xnet"
+
+
+def mnist_cache_dir() -> Path:
+    """Where downloaded MNIST files live."""
+    return cache_root() / "mnist"
+
+
+def md5_of(path: Path) -> str:
+    """Hex md5 of a file's bytes."""
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def find_file(folder: Path, gz_name: str) -> Path | None:
+    """`folder`'s copy of one MNIST file (.gz or decompressed), if present."""
+    for name in (gz_name, gz_name[:-3]):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def find_files(folder: Path) -> dict[str, Path] | None:
+    """The four MNIST files in `folder` (each .gz or decompressed), or None if any is missing."""
+    found = {role: find_file(folder, gz) for role, gz in MNIST_FILES.items()}
+    return None if None in found.values() else found  # type: ignore[return-value]
+
+
+def verify(path: Path) -> None:
+    """Raise DataError unless `path` has the official md5 of the MNIST file of its name."""
+    expected = MNIST_MD5[path.name]
+    got = md5_of(path)
+    if got != expected:
+        raise DataError(
+            f"{path}: md5 mismatch: got {got}, expected {expected} (the official MNIST file); "
+            "the file is corrupt or not the original: delete or replace it"
+        )
+
+
+def candidate_dirs(data_dir: str | os.PathLike | None) -> list[Path]:
+    """Folders searched for MNIST, in order (the cache folder last)."""
+    out: list[Path] = []
+    if data_dir is not None:
+        d = Path(data_dir).expanduser()
+        out += [d, d / "mnist"]
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        out.append(Path(env).expanduser() / "mnist")
+    out.append(mnist_cache_dir())
+    return out
+
+
+def locate_mnist(
+    data_dir: str | os.PathLike | None = None,
+    *,
+    download: bool = True,
+    mirrors: list[str] | str | None = None,
+    timeout: float = 30.0,
+    progress: bool | None = None,
+) -> tuple[dict[str, Path], str]:
+    """Find (or download) the verified MNIST files: ({role: path}, description of the source)."""
+    cache = mnist_cache_dir()
+    for folder in candidate_dirs(data_dir)[:-1]:
+        files = find_files(folder)
+        if files is not None:
+            for p in files.values():
+                verify(p)
+            return files, f"mnist from {folder} (md5 verified)"
+    # the cache is ours: a damaged file there is replaced by a fresh download, not reported
+    for name in MNIST_FILES.values():
+        p = find_file(cache, name)
+        if p is not None and md5_of(p) != MNIST_MD5[p.name]:
+            p.unlink(missing_ok=True)
+    files = find_files(cache)
+    if files is not None:
+        return files, f"mnist from {cache} (md5 verified)"
+
+    searched = ", ".join(str(d) for d in candidate_dirs(data_dir))
+
+    def place() -> str:
+        missing = [n for n in MNIST_FILES.values() if find_file(cache, n) is None]
+        return (
+            f"put {', '.join(missing)} (the original MNIST files) into {cache}, or set "
+            f"${DATA_DIR_ENV} to a folder holding mnist/ with them (looked in: {searched})"
+        )
+
+    urls = mirror_list(mirrors, DEFAULT_MIRRORS, MIRRORS_ENV)
+    if not download or not urls:
+        why = "downloading is off" if not download else f"no mirrors (${MIRRORS_ENV} is empty)"
+        raise DataError(f"MNIST not found and {why}: {place()}")
+    if progress is None:
+        progress = sys.stderr.isatty()
+    missing = {n: MNIST_MD5[n] for n in MNIST_FILES.values() if find_file(cache, n) is None}
+    try:
+        used = download_files(missing, cache, urls, timeout=timeout, progress=progress, what="MNIST")
+    except DownloadFailed as e:
+        raise DataError(
+            f"MNIST not found and could not be downloaded ({'; '.join(e.reasons)}); "
+            f"without network, {place()}"
+        ) from None
+    files = find_files(cache)
+    assert files is not None  # download_files raised if any file is still missing
+    via = ", ".join(sorted(set(used.values())))
+    return files, f"mnist downloaded from {via} to {cache} (md5 verified)"
+
+
+def read_mnist(files: dict[str, Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The four arrays: train images (60000, 28, 28) uint8, labels (60000,) int64, test likewise."""
+    out = []
+    for split in ("train", "test"):
+        images, labels = read_idx(files[f"{split}_images"]), read_idx(files[f"{split}_labels"])
+        check_pair(images, labels, str(files[f"{split}_images"]), str(files[f"{split}_labels"]))
+        out += [images, labels.astype(np.int64)]
+    return out[0], out[1], out[2], out[3]
