@@ -126,3 +126,20 @@ def test_load_mismatch_raises(backend):
     other = [Parameter(backend.asarray(np.zeros((2, 2)), "float64")), params[1]]
     with pytest.raises(ValueError, match=r"expected \(2, 2\), got \(4, 3\)"):
         Adam(other).load_state_dict(state)
+
+
+def test_load_after_parameters_moved(backend):
+    """Optimizer built on NumPy, parameters then moved (as model.to does): load follows them."""
+    host = get_backend("cpu")
+    params = fresh(host)
+    opt = Adam(params, lr=0.05)
+    run(host, opt, params, 3, CosineSchedule(0.05, 10))
+    state = opt.state_dict()
+    for p in params:
+        p.data = backend.asarray(np.array(p.data), "float64")
+        p.grad = p.data * 0
+    opt.load_state_dict(state)
+    run(backend, opt, params, 2, CosineSchedule(0.05, 10))
+    for arrays in opt._state[0]:
+        for a in arrays:
+            assert type(a) is type(params[0].data)

@@ -331,4 +331,6 @@ def test_lr_setter_rejects_bad_values(backend):
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="lr"):
             opt.lr = bad
+    with pytest.raises(TypeError, match="lr must be a number"):
+        opt.lr = "0.1"
     assert opt.lr == 0.1

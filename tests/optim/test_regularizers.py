@@ -125,3 +125,15 @@ def test_clip_bad_thresholds(backend):
         clip_grad_norm([w, b], 0)
     with pytest.raises(ValueError, match=r"clip_value.*got -1\.0"):
         clip_grad_value([w, b], -1.0)
+
+
+def test_optimizer_penalty_and_config(backend):
+    from xnet.optim import SGD
+
+    w, b = params(backend)
+    opt = SGD([w, b], lr=0.1, regularizers=[L1(0.01), L2(0.1)], clip_norm=2.0)
+    assert float(host(backend, opt.penalty())) == pytest.approx(0.06 + 0.7, rel=1e-14)
+    assert SGD([w, b], lr=0.1).penalty() == 0.0
+    cfg = opt.config()
+    assert cfg["type"] == "sgd" and cfg["lr"] == 0.1 and cfg["clip_norm"] == 2.0
+    assert cfg["regularizers"] == [{"type": "l1", "lam": 0.01}, {"type": "l2", "lam": 0.1}]

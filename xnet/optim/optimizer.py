@@ -30,6 +30,7 @@ from xnet.optim.clipping import clip_grad_norm, clip_grad_value
 from xnet.optim.regularizers import Regularizer, total_penalty
 
 ParamsArg = Iterable[Parameter] | Iterable[dict[str, Any]]
+_INF = float("inf")
 
 
 class Optimizer:
@@ -129,8 +130,12 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        # cheap check: the trainer sets this every step
-        if not (value >= 0 and value != float("inf")):
+        # a cheap check first: the trainer sets this every step
+        try:
+            ok = value >= 0 and value != _INF
+        except TypeError:
+            ok = False
+        if not ok:
             check_nonneg(type(self).__name__, "lr", value)
         self._lr = value = float(value)
         for g in self.param_groups:
@@ -228,6 +233,8 @@ class Optimizer:
                                         f"{p.shape}, got {tuple(np.shape(a))}")
         if problems:
             raise ValueError(f"{owner}: state does not fit this optimizer: " + "; ".join(problems))
+        # the parameters may have moved (model.to) since this optimizer was built
+        self._xp = namespace_of(self._params[0].data)
         new_states = []
         flat = iter(per_param)
         for group, saved_group in zip(self.param_groups, groups, strict=True):
