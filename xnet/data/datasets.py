@@ -11,7 +11,7 @@ import numpy as np
 
 from xnet.data.csv import image_shape, read_csv
 from xnet.data.idx import read_idx_pair
-from xnet.data.mnist import MNIST_FILES, locate_mnist, read_mnist
+from xnet.data.mnist import DATA_DIR_ENV, MNIST_FILES, locate_mnist, read_mnist
 from xnet.data.prepare import (
     PIXEL_MODES,
     Normalization,
@@ -158,8 +158,19 @@ def _read(name: str, data_dir: Any, seed: int, options: dict[str, Any]) -> tuple
         return "mnist", _load_mnist(data_dir, options)
     if kind == "sine":
         return "sine", _load_sine(seed, options)
-    path = Path(arg).expanduser()
+    path = _resolve(arg, data_dir)
     return name.strip(), _load_idx(path) if kind == "idx" else _load_csv(path)
+
+
+def _resolve(arg: str, data_dir: Any) -> Path:
+    """A relative path as given when it exists, else under data_dir, else under $XNET_DATA_DIR."""
+    p = Path(arg).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    for base in (data_dir, os.environ.get(DATA_DIR_ENV)):
+        if base and (Path(base).expanduser() / p).exists():
+            return Path(base).expanduser() / p
+    return p
 
 
 def _check_limit(limit: Any) -> int | None:
@@ -181,6 +192,8 @@ def load_dataset(
     **options: Any,
 ) -> Dataset:
     """Load and prepare "mnist", "idx:DIR", "csv:FILE" or "sine".
+
+    A relative DIR/FILE that does not exist is looked for under data_dir, then $XNET_DATA_DIR.
 
     Images become float32 (N, C, H, W), or (N, C*H*W) with flatten=True; labels int64 (N,);
     sine gives x, y float32 (N, 1). normalize: unit (x/255), centered ((x-127.5)/255),

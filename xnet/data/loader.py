@@ -110,11 +110,12 @@ class DataLoader:
         xp = self.backend.xp
         stop = self.n - self.n % size if drop_last else self.n
         for i in range(0, stop, size):
+            j = min(i + size, self.n)  # the standard leaves out-of-bounds slice stops undefined
             if perm is None:  # stored order: slices are views, nothing is copied
-                xb = self.x[i : i + size]
-                yb = None if self.y is None else self.y[i : i + size]
+                xb = self.x[i:j, ...]
+                yb = None if self.y is None else self.y[i:j, ...]
             else:
-                rows = perm[i : i + size]
+                rows = perm[i:j]
                 xb = xp.take(self.x, rows, axis=0)
                 yb = None if self.y is None else xp.take(self.y, rows, axis=0)
             if augment is not None:

@@ -39,8 +39,7 @@ def make_sine(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Seeded sine regression set: x_train (N, 1), y_train (N, 1), x_test, y_test, float32.
 
-    x ~ U(low, high); y = A*sin(B*x) + C*cos(D*x) + N(0, noise^2) (test targets noise-free
-    only when noise is 0: both splits get the same noise level).
+    x ~ U(low, high); y = A*sin(B*x) + C*cos(D*x), plus N(0, noise^2) on both splits.
     """
     for name, n in (("n_train", n_train), ("n_test", n_test)):
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
