@@ -14,6 +14,7 @@ from xnet.optim import (
     ExponentialSchedule,
     OneCycleSchedule,
     StepSchedule,
+    WarmupSchedule,
     get_schedule,
     step_at_thirds,
     thirds_milestones,
@@ -173,3 +174,17 @@ def test_get_schedule_defaults():
 def test_bad_schedule_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_warmup_wraps_other_schedules():
+    s = get_schedule("step", 0.1, 300, warmup_steps=4)
+    assert isinstance(s, WarmupSchedule)
+    assert [s.lr_at(t) for t in (0, 1, 3, 4)] == pytest.approx([0.025, 0.05, 0.1, 0.1])
+    assert s.lr_at(100) == pytest.approx(0.01)  # the inner schedule is not shifted
+    c = get_schedule("constant", 0.2, 10, warmup_steps=2)
+    assert [c.lr_at(t) for t in (0, 1, 2)] == pytest.approx([0.1, 0.2, 0.2])
+    assert c.config() == {"type": "constant", "lr": 0.2, "warmup_steps": 2}
+    with pytest.raises(ValueError, match="onecycle warms up by itself.*warmup_steps=5"):
+        get_schedule("onecycle", 0.1, 100, warmup_steps=5)
+    with pytest.raises(ValueError, match="warmup_steps must be < total_steps=10, got 10"):
+        get_schedule("exponential", 0.1, 10, warmup_steps=10)

@@ -228,6 +228,27 @@ class OneCycleSchedule(Schedule):
         return self._cos(self.lr, final, (step - peak_step) / span if span > 0 else 1.0)
 
 
+class WarmupSchedule(Schedule):
+    """Linear warm-up in front of another schedule: inner.lr_at(step) * min(1, (step + 1) / W).
+
+    get_schedule uses it for `warmup_steps` on every schedule but cosine (whose warm-up is
+    built in, with the cosine counted after it) and onecycle (which warms up by design).
+    """
+
+    name = "warmup"
+
+    def __init__(self, inner: Schedule, warmup_steps: int):
+        self.inner = inner
+        self.warmup_steps = check_count("WarmupSchedule", "warmup_steps", warmup_steps)
+
+    def lr_at(self, step: int) -> float:
+        lr = self.inner.lr_at(step)
+        return lr * (step + 1) / self.warmup_steps if step < self.warmup_steps else lr
+
+    def config(self) -> dict[str, Any]:
+        return {**self.inner.config(), "warmup_steps": self.warmup_steps}
+
+
 SCHEDULES = ("constant", "step", "exponential", "cosine", "cyclic", "onecycle")
 
 FINAL_FACTOR = 0.01  # default exponential decay: the last step runs at 1% of lr
@@ -243,15 +264,28 @@ def get_schedule(
     exponential:  per step (or per epoch with steps_per_epoch) with gamma chosen so the last
                   step runs at 1% of lr (kw: gamma).
     cosine:       cosine to 0 over total_steps, no warm-up (kw: warmup_steps, floor).
+    warmup_steps (kw) on constant/step/exponential/cyclic wraps them in WarmupSchedule
+    (a linear ramp factor over the first steps); onecycle refuses it (it warms up itself).
     cyclic:       triangular between 0.01 lr and lr, half-period 2 epochs when steps_per_epoch is
                   given, else total_steps // 8 (4 cycles) (kw: step_size, base_lr).
     onecycle:     PyTorch OneCycleLR defaults: pct_start 0.3, div_factor 25, final_div_factor
                   1e4 (kw: same names).
     """
     key = check_name("schedule", name, SCHEDULES)
-    total_steps = check_count(f"get_schedule({key!r})", "total_steps", total_steps)
+    owner = f"get_schedule({key!r})"
+    total_steps = check_count(owner, "total_steps", total_steps)
     if steps_per_epoch is not None:
-        check_count(f"get_schedule({key!r})", "steps_per_epoch", steps_per_epoch)
+        check_count(owner, "steps_per_epoch", steps_per_epoch)
+    warmup = kw.pop("warmup_steps", 0) if key != "cosine" else 0
+    if warmup:
+        if key == "onecycle":
+            raise ValueError(f"{owner}: onecycle warms up by itself (pct_start); "
+                             f"got warmup_steps={warmup!r}")
+        check_count(owner, "warmup_steps", warmup)
+        if warmup >= total_steps:
+            raise ValueError(f"{owner}: warmup_steps must be < total_steps={total_steps}, "
+                             f"got {warmup!r}")
+        return WarmupSchedule(get_schedule(key, lr, total_steps, steps_per_epoch, **kw), warmup)
     if key == "constant":
         cls, args = ConstantSchedule, {"lr": lr}
     elif key == "step":
