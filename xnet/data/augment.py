@@ -100,7 +100,7 @@ class Augment:
         ):
             yy, xx = y0 + dy, x0 + dx
             inside = (yy >= 0) & (yy <= H - 1) & (xx >= 0) & (xx <= W - 1)
-            w = xp.where(inside, w, 0.0)
+            w = w * xp.astype(inside, dt)  # corners outside the image read nothing
             src = xp.astype(xp.clip(yy, 0, H - 1) * W + xp.clip(xx, 0, W - 1), xp.int64)
             idx = xp.reshape(base + xp.reshape(src, (N, 1, HW)), (N * C * HW,))
             vals = xp.reshape(xp.take(flat, idx), (N, C, HW)) * xp.reshape(w, (N, 1, HW))
