@@ -30,7 +30,7 @@ def evaluate(
     r = restore(checkpoint, device)
     cfg = r.config
     ds = load_dataset(
-        dataset or cfg.dataset, data_dir=data_dir or cfg.data_dir, normalize=cfg.normalize,
+        dataset or cfg.dataset, data_dir=data_dir or cfg.data_dir, normalize=r.dataset["normalization"],
         val_split=cfg.val_split if split == "val" else 0.0, seed=cfg.seed,
     )  # fmt: skip
     data = getattr(ds, split)

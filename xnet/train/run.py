@@ -127,7 +127,7 @@ def run_training(cfg: RunConfig, reporter: Reporter, resume: bool = False) -> Ru
     batch = n_train if cfg.batch_size == "full" else min(int(cfg.batch_size), n_train)
     steps_per_epoch = math.ceil(n_train / batch)
     schedule = build_schedule(cfg, optimizer.lr, steps_per_epoch)
-    augment = Augment(backend) if cfg.augment else None
+    augment = Augment(backend=backend) if cfg.augment else None
     loader = DataLoader(
         ds.train.x, ds.train.y, batch, backend, shuffle=True, seed=cfg.seed, augment=augment, dtype=cfg.dtype
     )
@@ -141,7 +141,7 @@ def run_training(cfg: RunConfig, reporter: Reporter, resume: bool = False) -> Ru
             "task": ds.task,
             "num_classes": ds.num_classes,
             "input_shape": list(ds.input_shape),
-            "normalization": ds.normalization,
+            "normalization": ds.normalization.to_dict(),
         },
         "num_classes": ds.num_classes,
     }

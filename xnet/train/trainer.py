@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from xnet.data.loader import DataLoader
 
 from xnet.backends import Array, Backend, get_backend
+from xnet.data.loader import DataLoader
 from xnet.errors import DivergedError
 from xnet.nn.module import Module
 from xnet.train.checkpoint import save_checkpoint
@@ -84,11 +84,23 @@ class Trainer:
         key = id(data)
         if key not in self._eval_loaders:
             self._eval_loaders[key] = (data, self._loader(data, batch_size, shuffle=False))
+            self._check_labels_once(self._eval_loaders[key][1])
         return self._eval_loaders[key][1]
 
-    @staticmethod
-    def _is_classification(loader: DataLoader) -> bool:
-        return "int" in str(loader.y.dtype)
+    def _is_classification(self, loader: DataLoader) -> bool:
+        return loader.y is not None and self.loss.classifies(loader.y)
+
+    def _check_labels_once(self, loader: DataLoader) -> None:
+        """Check the label range once per data set, so the loss can skip its per-step check (a GPU sync)."""
+        if not self._is_classification(loader) or "int" not in str(loader.y.dtype):
+            return
+        xp = self.backend.xp
+        low, high = int(self.backend.item(xp.min(loader.y))), int(self.backend.item(xp.max(loader.y)))
+        k = self.meta.get("num_classes")
+        if low < 0 or (k is not None and high >= k):
+            raise ValueError(f"labels must lie in [0, {k}), the data has labels from {low} to {high}")
+        if k is not None:
+            self.loss.check_labels = False
 
     # -- training ------------------------------------------------------------------------------------
 
@@ -107,6 +119,7 @@ class Trainer:
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"epochs must be a positive int, got {epochs!r}")
         loader = self._loader(train, batch_size, shuffle=True)
+        self._check_labels_once(loader)
         previous = self._install_interrupt_handler()
         try:
             for epoch in range(self.epoch + 1, epochs + 1):
@@ -178,7 +191,7 @@ class Trainer:
             # accumulated on the device; read back once per reporting interval
             loss_sum = loss_sum + value * n
             if classify:
-                correct = correct + xp.count_nonzero(xp.argmax(out, axis=1) == yb)
+                correct = correct + xp.count_nonzero(loss.predict(out) == yb)
             seen += n
             self.global_step += 1
             self.step_in_epoch = i + 1
@@ -244,7 +257,7 @@ class Trainer:
                 loss_sum = loss_sum + self.loss.forward(out, yb) * xb.shape[0]
                 n += xb.shape[0]
                 if classify:
-                    preds.append(xp.argmax(out, axis=1))
+                    preds.append(self.loss.predict(out))
         finally:
             self.model.train(was)
         result = EvalResult(loss=self.backend.item(loss_sum) / n + self.penalty())
