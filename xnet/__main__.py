@@ -1,0 +1,5 @@
+"""`python -m xnet` runs the command line."""
+
+from xnet.cli import main
+
+main()
