@@ -122,21 +122,23 @@ class Trainer:
         self._check_labels_once(loader)
         previous = self._install_interrupt_handler()
         try:
-            for epoch in range(self.epoch + 1, epochs + 1):
-                record = self._train_epoch(loader, epoch, epochs)
-                if record is None:
-                    self.interrupted = True
-                    self.save(self.checkpoint_path)
-                    break
-                for name, data in (("val", val), ("test", test)):
-                    if data is not None:
-                        result = self.evaluate(data)
-                        record[f"{name}_loss"], record[f"{name}_accuracy"] = result.loss, result.accuracy
-                self.epoch, self.step_in_epoch = epoch, 0
-                self.history.append(record)
-                self.reporter.epoch_end(record)
-                if self._end_of_epoch_checks(record):
-                    break
+            # overflow in a diverging run is reported once, as DivergedError, not as NumPy warnings
+            with np.errstate(over="ignore", invalid="ignore"):
+                for epoch in range(self.epoch + 1, epochs + 1):
+                    record = self._train_epoch(loader, epoch, epochs)
+                    if record is None:
+                        self.interrupted = True
+                        self.save(self.checkpoint_path)
+                        break
+                    for name, data in (("val", val), ("test", test)):
+                        if data is not None:
+                            result = self.evaluate(data)
+                            record[f"{name}_loss"], record[f"{name}_accuracy"] = result.loss, result.accuracy
+                    self.epoch, self.step_in_epoch = epoch, 0
+                    self.history.append(record)
+                    self.reporter.epoch_end(record)
+                    if self._end_of_epoch_checks(record):
+                        break
         finally:
             self._restore_interrupt_handler(previous)
             self.reporter.close()
