@@ -44,18 +44,19 @@ def naive_conv2d(x, w, b, stride, pads, dilation, groups):
 
 
 # name: (C_in, C_out, H, W, Conv2D kwargs, oracle (stride, pads, dilation, groups))
+NO_PAD, PAD1 = (0, 0, 0, 0), (1, 1, 1, 1)
 CASES = {
-    "plain": (3, 4, 6, 5, {"kernel_size": 3}, ((1, 1), (0, 0, 0, 0), (1, 1), 1)),
-    "stride2": (2, 3, 7, 6, {"kernel_size": 3, "stride": 2}, ((2, 2), (0, 0, 0, 0), (1, 1), 1)),
-    "padding1": (2, 3, 5, 5, {"kernel_size": 3, "padding": 1}, ((1, 1), (1, 1, 1, 1), (1, 1), 1)),
-    "same_k3": (2, 3, 5, 6, {"kernel_size": 3, "padding": "same"}, ((1, 1), (1, 1, 1, 1), (1, 1), 1)),
+    "plain": (3, 4, 6, 5, {"kernel_size": 3}, ((1, 1), NO_PAD, (1, 1), 1)),
+    "stride2": (2, 3, 7, 6, {"kernel_size": 3, "stride": 2}, ((2, 2), NO_PAD, (1, 1), 1)),
+    "padding1": (2, 3, 5, 5, {"kernel_size": 3, "padding": 1}, ((1, 1), PAD1, (1, 1), 1)),
+    "same_k3": (2, 3, 5, 6, {"kernel_size": 3, "padding": "same"}, ((1, 1), PAD1, (1, 1), 1)),
     # even kernel: PyTorch pads 1 before and 2 after
     "same_k4": (2, 3, 5, 6, {"kernel_size": 4, "padding": "same"}, ((1, 1), (1, 2, 1, 2), (1, 1), 1)),
-    "dilation2": (2, 3, 6, 6, {"kernel_size": 3, "dilation": 2}, ((1, 1), (0, 0, 0, 0), (2, 2), 1)),
+    "dilation2": (2, 3, 6, 6, {"kernel_size": 3, "dilation": 2}, ((1, 1), NO_PAD, (2, 2), 1)),
     "groups2": (4, 6, 5, 5, {"kernel_size": 3, "padding": 1, "groups": 2},
-                ((1, 1), (1, 1, 1, 1), (1, 1), 2)),
-    "depthwise": (3, 6, 5, 5, {"kernel_size": 3, "groups": 3}, ((1, 1), (0, 0, 0, 0), (1, 1), 3)),
-    "no_bias": (2, 3, 5, 5, {"kernel_size": 2, "bias": False}, ((1, 1), (0, 0, 0, 0), (1, 1), 1)),
+                ((1, 1), PAD1, (1, 1), 2)),
+    "depthwise": (3, 6, 5, 5, {"kernel_size": 3, "groups": 3}, ((1, 1), NO_PAD, (1, 1), 3)),
+    "no_bias": (2, 3, 5, 5, {"kernel_size": 2, "bias": False}, ((1, 1), NO_PAD, (1, 1), 1)),
     "rect_mixed": (2, 4, 6, 7, {"kernel_size": (2, 3), "stride": (1, 2), "padding": (1, 0)},
                    ((1, 2), (1, 1, 0, 0), (1, 1), 1)),
 }  # fmt: skip
@@ -76,7 +77,9 @@ def test_forward_matches_naive_loops(backend, dtype, case):
     w = backend.to_numpy(layer.weight.data).astype(np.float64)
     b = None if layer.bias is None else backend.to_numpy(layer.bias.data).astype(np.float64)
     assert (layer.bias is None) == (kwargs.get("bias") is False)
-    expected = naive_conv2d(x.astype(dtype).astype(np.float64), w, b, stride, pads, dilation, groups)
+    expected = naive_conv2d(
+        x.astype(dtype).astype(np.float64), w, b, stride, pads, dilation, groups
+    )
     got = backend.to_numpy(y)
     assert got.dtype == np.dtype(dtype)
     assert got.shape == expected.shape
@@ -213,7 +216,10 @@ def test_kernel_larger_than_padded_input(backend):
 )
 def test_bad_arguments_at_construction(backend, kwargs, pattern):
     args = {"kernel_size": 3, **kwargs}
-    with build_on(backend, "float32"), pytest.raises(ValueError, match=r"Conv2D\(in_channels=4\): " + pattern):
+    with (
+        build_on(backend, "float32"),
+        pytest.raises(ValueError, match=r"Conv2D\(in_channels=4\): " + pattern),
+    ):
         Conv2D(4, 6, **args)
 
 
@@ -222,3 +228,31 @@ def test_valid_padding_and_channel_errors(backend):
         assert Conv2D(1, 1, 3, padding="valid").pads == (0, 0, 0, 0)
         with pytest.raises(ValueError, match="out_channels must be a positive int, got 0"):
             Conv2D(1, 0, 3)
+
+
+@pytest.mark.parametrize("groups, stride, dilation", [(1, (1, 1), (1, 1)), (2, (2, 1), (1, 2))])
+def test_backend_col2im_matches_generic_version(backend, groups, stride, dilation):
+    # big enough for the NumPy backend to split the batch over its thread pool
+    from xnet.backends.base import Backend
+
+    N, Cg, kh, kw, Ho, Wo = 8, 8, 3, 2, 32, 32  # >= 2**18 window values
+    Hp = stride[0] * (Ho - 1) + dilation[0] * (kh - 1) + 1 + 1  # one row no window reaches
+    Wp = stride[1] * (Wo - 1) + dilation[1] * (kw - 1) + 1
+    host = np.random.default_rng(8).standard_normal((N, groups, kh, kw, Cg, Ho, Wo))
+    cols = backend.asarray(host, "float64")
+    got = backend.to_numpy(backend.col2im(cols, (Hp, Wp), stride, dilation))
+    expected = backend.to_numpy(Backend.col2im(backend, cols, (Hp, Wp), stride, dilation))
+    assert got.shape == (N, groups * Cg, Hp, Wp)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    # independent check of the adjoint: <col2im(c), x> == <c, im2col(x)>
+    x = np.random.default_rng(9).standard_normal((N, groups * Cg, Hp, Wp))
+    windows = np.stack(
+        [
+            x[:, :, i * dilation[0] : i * dilation[0] + stride[0] * (Ho - 1) + 1 : stride[0],
+              j * dilation[1] : j * dilation[1] + stride[1] * (Wo - 1) + 1 : stride[1]]
+            for i in range(kh)
+            for j in range(kw)
+        ],
+        axis=1,
+    ).reshape(N, kh, kw, groups, Cg, Ho, Wo).transpose(0, 3, 1, 2, 4, 5, 6)  # fmt: skip
+    np.testing.assert_allclose(np.sum(got * x), np.sum(host * windows), rtol=1e-10)

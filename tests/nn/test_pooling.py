@@ -71,7 +71,9 @@ def test_gradient_check(backend, kind, case):
     gradient_check(layer, x, backend)
 
 
-@pytest.mark.parametrize("kwargs", [{"kernel_size": 2}, {"kernel_size": 3}, {"kernel_size": 2, "padding": 1}])
+@pytest.mark.parametrize(
+    "kwargs", [{"kernel_size": 2}, {"kernel_size": 3}, {"kernel_size": 2, "padding": 1}]
+)
 def test_max_gradient_on_ties_goes_to_first_position_only(backend, kwargs):
     # all-equal input: every window is one big tie. Windows do not overlap in these cases, so
     # each window's gradient must land on exactly one cell: its first real cell in row-major
@@ -103,7 +105,9 @@ def test_max_gradient_partial_tie_picks_first_in_row_major_order(backend):
         [[[[0.0, 1.0], [0.0, 0.0]]]],
     )
     # padded 2x2 windows over a 3x3 input: x[0, 0] | x[0, 1:3] | x[1:3, 0] | x[1:3, 1:3]
-    x2 = backend.asarray(np.array([[[[9.0, 4.0, 4.0], [7.0, 3.0, 6.0], [7.0, 6.0, 6.0]]]]), "float64")
+    x2 = backend.asarray(
+        np.array([[[[9.0, 4.0, 4.0], [7.0, 3.0, 6.0], [7.0, 6.0, 6.0]]]]), "float64"
+    )
     y = general.forward(x2)
     np.testing.assert_array_equal(backend.to_numpy(y), [[[[9.0, 4.0], [7.0, 6.0]]]])
     dx = backend.to_numpy(general.backward(backend.asarray(np.ones((1, 1, 2, 2)), "float64")))
@@ -140,7 +144,12 @@ def test_config(backend, kind):
     with build_on(backend, "float32"):
         layer = KINDS[kind]((3, 2), stride=1, padding=(1, 0))
         cfg = layer.config()
-        assert cfg == {"type": f"{kind}pool2d", "kernel_size": [3, 2], "stride": 1, "padding": [1, 0]}
+        assert cfg == {
+            "type": f"{kind}pool2d",
+            "kernel_size": [3, 2],
+            "stride": 1,
+            "padding": [1, 0],
+        }
         assert KINDS[kind](**{k: v for k, v in cfg.items() if k != "type"}).config() == cfg
         assert KINDS[kind](2).config() == {"type": f"{kind}pool2d", "kernel_size": 2, "stride": 2,
                                            "padding": 0}  # fmt: skip
@@ -152,9 +161,13 @@ def test_input_errors_name_layer_and_shapes(backend, kind):
     name = cls.__name__
     with build_on(backend, "float32"):
         layer, big = cls(2), cls(4, padding=1)
-    with pytest.raises(ValueError, match=rf"{name}\(kernel_size=2\): expected 4-D input .*\(2, 8, 8\)"):
+    with pytest.raises(
+        ValueError, match=rf"{name}\(kernel_size=2\): expected 4-D input .*\(2, 8, 8\)"
+    ):
         layer.forward(backend.zeros((2, 8, 8), "float32"))
-    with pytest.raises(ValueError, match=rf"{name}\(kernel_size=2\): window 2x2 .*padded input 1x5"):
+    with pytest.raises(
+        ValueError, match=rf"{name}\(kernel_size=2\): window 2x2 .*padded input 1x5"
+    ):
         layer.forward(backend.zeros((2, 3, 1, 5), "float32"))
     with pytest.raises(ValueError, match=rf"{name}\(kernel_size=4\): window 4x4 .*padded input 3x4 "
                                          r"\(input shape \(1, 1, 1, 2\)"):  # fmt: skip

@@ -49,7 +49,11 @@ class Conv2D(Module):
         bias_init: str | Callable = "zeros",
     ):
         super().__init__()
-        for name, v in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+        for name, v in (
+            ("in_channels", in_channels),
+            ("out_channels", out_channels),
+            ("groups", groups),
+        ):
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 raise ValueError(f"Conv2D: {name} must be a positive int, got {v!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
@@ -97,7 +101,8 @@ class Conv2D(Module):
                 self.pads = same_pads(self.kernel_size, self.dilation)
             else:
                 raise ValueError(
-                    f"{self._name}: padding must be an int, a pair, 'same' or 'valid', got {padding!r}"
+                    f"{self._name}: padding must be an int, a pair, 'same' or 'valid', "
+                    f"got {padding!r}"
                 )
             return mode
         ph, pw = pair(padding, "padding", self._name, minimum=0)
@@ -138,7 +143,7 @@ class Conv2D(Module):
         )
 
     def forward(self, x: Array) -> Array:
-        """(N, C_in, H, W) -> (N, C_out, Ho, Wo), Ho = (H + pad - dilation*(kh-1) - 1)//stride + 1."""
+        """(N, C_in, H, W) -> (N, C_out, Ho, Wo), Ho = (H + pad - dil*(kh-1) - 1)//stride + 1."""
         check_nchw(self._name, x, self.in_channels)
         out_hw = output_hw(
             self._name, tuple(x.shape), self.kernel_size, self.stride, self.dilation, self.pads
@@ -151,12 +156,16 @@ class Conv2D(Module):
             return self._output(wmat @ self._cols, N, out_hw)
         # inference: no cache, batch chunks bounded in memory (backward recomputes the windows)
         self._cols = None
-        per_sample = self.in_channels * self.kernel_size[0] * self.kernel_size[1] * out_hw[0] * out_hw[1]
+        per_sample = (
+            self.in_channels * self.kernel_size[0] * self.kernel_size[1] * out_hw[0] * out_hw[1]
+        )
         step = max(1, EVAL_CHUNK_ELEMENTS // per_sample)
         if step >= N:
             return self._output(wmat @ self._windows(x, out_hw, reuse=False), N, out_hw)
         parts = [
-            self._output(wmat @ self._windows(x[i : min(i + step, N), ...], out_hw, reuse=False), -1, out_hw)
+            self._output(
+                wmat @ self._windows(x[i : min(i + step, N), ...], out_hw, reuse=False), -1, out_hw
+            )
             for i in range(0, N, step)
         ]
         return self.xp.concat(parts, axis=0)
@@ -177,7 +186,7 @@ class Conv2D(Module):
         Cog, Cg = self.out_channels // G, self.in_channels // G
         gy = xp.reshape(grad_out, (N, G, Cog, Ho * Wo))
 
-        # dW = sum over samples of g . windows^T, back from window order (kh, kw, Cg) to (Cg, kh, kw)
+        # dW = sum over samples of g . windows^T, from window order (kh, kw, Cg) to (Cg, kh, kw)
         dw = xp.sum(gy @ xp.matrix_transpose(cols), axis=0)  # (G, Cog, kh*kw*Cg)
         dw = xp.permute_dims(xp.reshape(dw, (G, Cog, kh, kw, Cg)), (0, 1, 4, 2, 3))
         self.weight.grad += xp.reshape(dw, tuple(self.weight.data.shape))

@@ -11,7 +11,16 @@ from typing import Any
 
 from xnet.backends import Array
 from xnet.nn.module import Module
-from xnet.nn.windows import Pair, check_nchw, compact, crop, output_hw, pad_into, pair, window_slices
+from xnet.nn.windows import (
+    Pair,
+    check_nchw,
+    compact,
+    crop,
+    output_hw,
+    pad_into,
+    pair,
+    window_slices,
+)
 
 
 class _Pool2D(Module):
@@ -108,7 +117,12 @@ class MaxPool2D(_Pool2D):
         xp = self.xp
         if self._fast():
             q, _ = self._quads(x)
-            a, b, c, d = q[:, :, :, 0, :, 0], q[:, :, :, 0, :, 1], q[:, :, :, 1, :, 0], q[:, :, :, 1, :, 1]
+            a, b, c, d = (
+                q[:, :, :, 0, :, 0],
+                q[:, :, :, 0, :, 1],
+                q[:, :, :, 1, :, 0],
+                q[:, :, :, 1, :, 1],
+            )
             y = xp.maximum(xp.maximum(a, b), xp.maximum(c, d))
             self._x, self._quad_cache = x, (a, b, c, d, y)
             return y
@@ -121,7 +135,7 @@ class MaxPool2D(_Pool2D):
             else:
                 # strict '>' keeps the earlier offset on ties: the first maximum wins
                 better = s > y
-                y, arg = xp.where(better, s, y), xp.where(better, k, arg)
+                y, arg = xp.maximum(y, s), xp.where(better, k, arg)
         self._x, self._arg = x, arg
         # a 1x1 window leaves y a view of the input: return a copy, never an alias
         return y * 1.0 if self.kernel_size == (1, 1) else y
@@ -139,16 +153,18 @@ class MaxPool2D(_Pool2D):
             taken_c = (c == y) & ~taken_ab
             taken_d = ~(taken_ab | taken_c)
             g6 = self.backend.zeros((N, C, Ho, 2, Wo, 2), grad_out.dtype)
-            g6[:, :, :, 0, :, 0] = xp.where(taken_a, grad_out, 0.0)
-            g6[:, :, :, 0, :, 1] = xp.where(taken_b, grad_out, 0.0)
-            g6[:, :, :, 1, :, 0] = xp.where(taken_c, grad_out, 0.0)
-            g6[:, :, :, 1, :, 1] = xp.where(taken_d, grad_out, 0.0)
+            dt = grad_out.dtype
+            # g * mask, not where(mask, g, 0): NumPy's where is ~15x slower on random masks
+            g6[:, :, :, 0, :, 0] = grad_out * xp.astype(taken_a, dt)
+            g6[:, :, :, 0, :, 1] = grad_out * xp.astype(taken_b, dt)
+            g6[:, :, :, 1, :, 0] = grad_out * xp.astype(taken_c, dt)
+            g6[:, :, :, 1, :, 1] = grad_out * xp.astype(taken_d, dt)
             return self._grad_input(g6)
         arg = self._arg
         N, C = x.shape[0], x.shape[1]
         dxpad = self.backend.zeros((N, C, *self._padded_shape(x)), grad_out.dtype)
         for k, rows, cols in window_slices(self.kernel_size, self.stride, (1, 1), arg.shape[2:]):
-            dxpad[:, :, rows, cols] += xp.where(arg == k, grad_out, 0.0)
+            dxpad[:, :, rows, cols] += grad_out * xp.astype(arg == k, grad_out.dtype)
         return crop(dxpad, self.pads)
 
 

@@ -142,16 +142,11 @@ def col2im(
 ) -> Array:
     """Windows (N, G, kh, kw, C/G, Ho, Wo) -> (N, C, Hp, Wp): every window added back in place.
 
-    The adjoint of `im2col`: where windows overlap, their values sum.
+    The adjoint of `im2col`: where windows overlap, their values sum. A backend kernel (the
+    NumPy backend spreads it over the cores); the generic version is in backends/base.py.
     """
-    N, G, kh, kw, Cg, Ho, Wo = cols.shape
-    out = backend.zeros((N, G * Cg, padded_hw[0], padded_hw[1]), cols.dtype)
-    xp = backend.xp
-    for k, rows, cols_ in window_slices(kernel, stride, dilation, (Ho, Wo)):
-        block = cols[:, :, k // kw, k % kw, ...]
-        block = block[:, 0, ...] if G == 1 else xp.reshape(block, (N, G * Cg, Ho, Wo))
-        out[:, :, rows, cols_] += block
-    return out
+    assert tuple(cols.shape[2:4]) == tuple(kernel)
+    return backend.col2im(cols, padded_hw, stride, dilation)
 
 
 def crop(x: Array, pads: Pads) -> Array:
