@@ -256,3 +256,9 @@ def test_backend_col2im_matches_generic_version(backend, groups, stride, dilatio
         axis=1,
     ).reshape(N, kh, kw, groups, Cg, Ho, Wo).transpose(0, 3, 1, 2, 4, 5, 6)  # fmt: skip
     np.testing.assert_allclose(np.sum(got * x), np.sum(host * windows), rtol=1e-10)
+
+
+def test_backward_before_forward_is_a_clear_error(backend):
+    layer = _build(backend, "float32", 1, 2, {"kernel_size": 3})
+    with pytest.raises(RuntimeError, match="Conv2D: backward called before forward"):
+        layer.backward(backend.zeros((1, 2, 3, 3), "float32"))

@@ -187,3 +187,12 @@ def test_input_errors_name_layer_and_shapes(backend, kind):
 def test_bad_arguments(backend, kind, kwargs, pattern):
     with build_on(backend, "float32"), pytest.raises(ValueError, match=pattern):
         KINDS[kind](**kwargs)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kernel", [2, 3])
+def test_backward_before_forward_is_a_clear_error(backend, kind, kernel):
+    with build_on(backend, "float32"):
+        layer = KINDS[kind](kernel)
+    with pytest.raises(RuntimeError, match=f"{KINDS[kind].__name__}: backward called before forward"):
+        layer.backward(backend.zeros((1, 1, 2, 2), "float32"))
