@@ -41,7 +41,7 @@ class RunConfig:
     clip_norm: float | None = None
     dropout: float = 0.0
     batch_norm: bool = False
-    schedule: str = "constant"
+    schedule: str = "cosine"
     warmup_epochs: float = 0.0
     epochs: int = 6
     batch_size: int | str = 128

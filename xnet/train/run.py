@@ -16,7 +16,7 @@ import numpy as np
 import xnet
 from xnet.backends import Backend, get_backend
 from xnet.config import RunConfig, to_toml
-from xnet.errors import XnetError
+from xnet.errors import ConfigError, XnetError
 from xnet.nn.module import Module, build_on
 from xnet.train.checkpoint import atomic_write_text, load_checkpoint
 from xnet.train.early_stopping import EarlyStopping
@@ -61,6 +61,8 @@ def build_loss(cfg: RunConfig, task: str) -> Module:
     from xnet.losses import get_loss
 
     name = cfg.loss
+    if task == "regression" and name != "mse":
+        raise ConfigError(f"loss {name!r} needs class labels, but {cfg.dataset!r} is a regression task: use --loss mse")
     if name == "mse" and task == "classification":
         name = "softmax-mse"
     return get_loss(name)
