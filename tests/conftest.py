@@ -48,3 +48,15 @@ def mnist_dir() -> Path:
     if not root or not (Path(root) / "mnist").is_dir():
         pytest.skip("real MNIST not found: set XNET_DATA_DIR to a folder holding mnist/")
     return Path(root) / "mnist"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """One line per distinct skip reason (with its count) instead of one per test location."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reasons[reason.removeprefix("Skipped: ")] = reasons.get(reason.removeprefix("Skipped: "), 0) + 1
+    if reasons:
+        terminalreporter.section("skip reasons")
+        for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
+            terminalreporter.line(f"{count:5d} skipped: {reason}")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import tomllib
 
 import numpy as np
 import pytest
 from clirun import one_line_error, xnet, xnet_process
 
-QUICK = ("--limit", "1200", "--epochs", "1", "--hidden", "32", "--batch-size", "32", "--quiet")
+QUICK = ("--limit", "1200", "--epochs", "1", "--hidden", "32", "--batch-size", "32", "--schedule", "constant", "--quiet")
 
 
 @pytest.fixture
@@ -77,8 +80,9 @@ def test_custom_layers_from_config(mnist_dir, tmp_path):
     assert "[[model.layers]]" in (out / "config.toml").read_text()
 
 
-def test_resume_equals_uninterrupted(mnist_dir, tmp_path):
-    args = ("--limit", "1000", "--hidden", "24", "--dropout", "0.2", "--quiet")
+def test_extending_a_run_with_resume_equals_a_longer_run(mnist_dir, tmp_path):
+    # with a constant lr the schedule does not depend on --epochs, so 1 + 1 epochs == 2 epochs
+    args = ("--limit", "1000", "--hidden", "24", "--dropout", "0.2", "--schedule", "constant", "--quiet")
     assert xnet("train", *args, "--epochs", "2", "--out", tmp_path / "full").code == 0
     assert xnet("train", *args, "--epochs", "1", "--out", tmp_path / "part").code == 0
     r = xnet("train", "--resume", "--epochs", "2", "--quiet", "--out", tmp_path / "part")
@@ -86,6 +90,27 @@ def test_resume_equals_uninterrupted(mnist_dir, tmp_path):
     a = json.loads((tmp_path / "full" / "metrics.json").read_text())
     b = json.loads((tmp_path / "part" / "metrics.json").read_text())
     assert b["epochs_completed"] == 2
+    assert a["test_loss"] == b["test_loss"] and a["test_accuracy"] == b["test_accuracy"]
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_equals_uninterrupted(mnist_dir, tmp_path):
+    args = ["--limit", "6000", "--hidden", "32", "--dropout", "0.1", "--batch-size", "16", "--epochs", "3"]
+    assert xnet("train", *args, "--quiet", "--out", tmp_path / "full").code == 0
+    out = tmp_path / "stopped"
+    proc = subprocess.Popen([sys.executable, "-m", "xnet", "train", *args, "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    for line in proc.stdout:
+        if line.startswith("epoch"):  # first epoch done: interrupt during the second
+            proc.send_signal(signal.SIGINT)
+            break
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert f"xnet train --resume --out {out}" in stdout and "Traceback" not in stderr
+    r = xnet("train", "--resume", "--quiet", "--out", out)
+    assert r.code == 0, r.err
+    a = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    b = json.loads((out / "metrics.json").read_text())
+    assert b["epochs_completed"] == 3
     assert a["test_loss"] == b["test_loss"] and a["test_accuracy"] == b["test_accuracy"]
 
 

@@ -51,7 +51,10 @@ def main(argv: list[str] | None = None) -> None:
     from xnet.backends import BackendUnavailable
 
     try:
-        app(args=argv, standalone_mode=False, prog_name="xnet")
+        # without standalone mode, a command's typer.Exit(code) comes back as the return value
+        code = app(args=argv, standalone_mode=False, prog_name="xnet")
+        if isinstance(code, int) and code:
+            raise SystemExit(code)
     except TyperException as e:  # bad flag, bad value, missing argument
         if type(e).__name__ == "NoArgsIsHelpError":
             app(args=["--help"], standalone_mode=False, prog_name="xnet")
