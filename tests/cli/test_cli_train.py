@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from clirun import one_line_error, xnet, xnet_process
 
-QUICK = ("--limit", "1200", "--epochs", "1", "--hidden", "32", "--batch-size", "32", "--schedule", "constant", "--quiet")
+QUICK = ("--limit", "1200", "--epochs", "1", "--hidden", "32", "--batch-size", "32", "--schedule", "constant", "-q")
 
 
 @pytest.fixture

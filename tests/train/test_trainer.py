@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from xnet.errors import DivergedError
-from xnet.losses import CrossEntropy, MSE
+from xnet.losses import MSE, CrossEntropy
 from xnet.nn import Dense, Dropout, ReLU, Sequential, build_on
-from xnet.optim import SGD, Adam, L2, get_schedule
+from xnet.optim import L2, SGD, Adam, get_schedule
 from xnet.train import EarlyStopping, Trainer, load_checkpoint
 from xnet.train.progress import Reporter
 
