@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import json
-import statistics
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xnet.config import RunConfig, config_dict_from_mapping, validate
-from xnet.errors import ConfigError, DivergedError
+from xnet.config import LOCAL_KEYS, RunConfig, config_dict_from_mapping, validate
+from xnet.errors import ConfigError, DivergedError, XnetError
+from xnet.study_summary import summarize, write_summary
 from xnet.train.checkpoint import atomic_write_text
+from xnet.train.progress import Reporter
 
-SUMMARY_COLUMNS = (
-    "variant", "runs", "test_accuracy", "test_accuracy_std", "best_test_accuracy", "train_accuracy",
-    "test_loss", "epochs", "seconds", "parameters", "status",
-)  # fmt: skip
+__all__ = ["Study", "Variant", "load_study", "run_study", "run_folder_name", "finished_metrics", "summarize"]
+
+TOP_LEVEL_KEYS = ("name", "description", "notes", "base", "grid", "variants")
 
 
 @dataclass
@@ -42,181 +41,232 @@ class Study:
     notes: str = ""
 
 
+class StudyInterrupted(XnetError):
+    """Ctrl-C during a study: the running variant saved a checkpoint; rerunning continues it."""
+
+    exit_code = 130
+
+
 def _variant_name(overrides: dict[str, Any]) -> str:
     def fmt(v: Any) -> str:
-        return ",".join(map(str, v)) if isinstance(v, list) else str(v)
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return ",".join(map(fmt, v)) if isinstance(v, list) else str(v)
 
     return "-".join(f"{k}={fmt(v)}" for k, v in overrides.items()) or "base"
 
 
-def load_study(path: str | Path) -> Study:
-    """Parse a study TOML: name, description, [base], and [grid] and/or [[variants]]."""
-    path = Path(path)
+def run_folder_name(name: str) -> str:
+    """A variant's folder name: runs of characters other than letters, digits, ".", "=" and "_"
+    become one '-' ("1 hidden (256)" -> "1-hidden-256")."""
+    return re.sub(r"[^A-Za-z0-9.=_]+", "-", name).strip("-") or "variant"
+
+
+def _read_study_toml(path: Path) -> tuple[dict[str, Any], str]:
     try:
         text = path.read_text(encoding="utf-8")
-        raw = tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError(f"study file not found: {path}") from None
+    except (IsADirectoryError, UnicodeDecodeError):
+        raise ConfigError(f"study file {path} is not a readable text file") from None
+    try:
+        return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path.name}: not valid TOML: {e}") from None
-    unknown = set(raw) - {"name", "description", "notes", "base", "grid", "variants"}
+
+
+def _check_init(spec: str | None, where: str) -> None:
+    """Reject an unknown initialiser before any variant trains, not when its turn comes."""
+    from xnet.nn.init import parse_init
+
+    if spec is not None:
+        try:
+            parse_init(spec)
+        except ValueError as e:
+            raise ConfigError(f"{where}: init: {e}") from None
+
+
+def load_study(path: str | Path) -> Study:
+    """Parse a study TOML: name, description, notes, [base], and a [grid] and/or [[variants]].
+
+    A [grid] expands to every combination of its lists; [[variants]] tables are named variants
+    (`name = "..."`) overriding any options of [base]. Raises ConfigError naming the problem.
+    """
+    path = Path(path)
+    raw, text = _read_study_toml(path)
+    unknown = set(raw) - set(TOP_LEVEL_KEYS)
     if unknown:
         raise ConfigError(
             f"{path.name}: unknown top-level key(s) {sorted(unknown)} "
             "(valid: name, description, notes, [base], [grid], [[variants]])"
         )
-    base = config_dict_from_mapping(raw.get("base", {}), text, f"{path.name} [base]")
+    for key in ("name", "description", "notes"):
+        if not isinstance(raw.get(key, ""), str):
+            raise ConfigError(f"{path.name}: {key!r} must be a string")
+    base_table, grid, tables = raw.get("base", {}), raw.get("grid", {}), raw.get("variants", [])
+    if not isinstance(base_table, dict) or not isinstance(grid, dict):
+        raise ConfigError(f"{path.name}: 'base' and 'grid' must be tables ([base], [grid])")
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(f"{path.name}: 'variants' must be an array of tables ([[variants]])")
+    base = config_dict_from_mapping(base_table, text, f"{path.name} [base]")
     study = Study(raw.get("name", path.stem), raw.get("description", ""), base, notes=raw.get("notes", ""))
     combos: list[tuple[str | None, dict[str, Any]]] = []
-    grid = raw.get("grid", {})
-    if grid:
-        for key, values in grid.items():
-            if not isinstance(values, list) or not values:
-                raise ConfigError(f"{path.name} [grid]: {key!r} must be a non-empty list of values")
-        keys = list(grid)
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{path.name} [grid]: {key!r} must be a non-empty list of values")
+    keys = list(grid)
+    if keys:
         for values in itertools.product(*(grid[k] for k in keys)):
             combos.append((None, dict(zip(keys, values, strict=True))))
-    for table in raw.get("variants", []):
+    for table in tables:
         table = dict(table)
-        combos.append((table.pop("name", None), table))
+        name = table.pop("name", None)
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise ConfigError(f"{path.name} [[variants]]: 'name' must be a non-empty string, got {name!r}")
+        combos.append((name, table))
     if not combos:
         raise ConfigError(f"{path.name}: a study needs a [grid] or [[variants]] to compare")
-    seen = set()
+    folders: dict[str, str] = {}
     for name, overrides in combos:
         label = name or _variant_name(overrides)
-        if label in seen:
-            raise ConfigError(f"{path.name}: two variants are both named {label!r}")
-        seen.add(label)
-        args = {**base, **config_dict_from_mapping(overrides, text, f"{path.name} variant {label!r}")}
-        study.variants.append(Variant(label, overrides, validate(RunConfig(**args))))
+        where = f"{path.name} variant {label!r}"
+        folder = run_folder_name(label)
+        if folder in folders:
+            raise ConfigError(
+                f"{path.name}: variants {folders[folder]!r} and {label!r} would share the folder {folder!r}"
+            )
+        folders[folder] = label
+        args = {**base, **config_dict_from_mapping(overrides, text, where)}
+        try:
+            cfg = validate(RunConfig(**args))
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
+        _check_init(cfg.init, where)
+        study.variants.append(Variant(label, overrides, cfg))
     return study
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_.=," else "_" for c in name)
+def _same_config(saved: dict[str, Any] | None, cfg: RunConfig) -> bool:
+    """Whether a finished run was trained with `cfg` (where it was written and device aside)."""
+    if not isinstance(saved, dict):
+        return False
+    ignore = {*LOCAL_KEYS, "device"}
+    ours = {k: v for k, v in cfg.to_dict().items() if k not in ignore}
+    return all(saved.get(k) == v for k, v in ours.items())
 
 
-def run_study(
-    study: Study, out_dir: Path, repeat: int = 1, overrides: dict[str, Any] | None = None, reporter_factory: Any = None
-) -> list[dict[str, Any]]:
-    """Run every variant `repeat` times (seeds seed, seed+1, ...), skipping finished runs; write the summary."""
-    from xnet.train.progress import Reporter
-    from xnet.train.run import run_training
-
-    if repeat < 1:
-        raise ConfigError(f"--repeat must be >= 1, got {repeat}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for variant in study.variants:
-        runs = []
-        for k in range(repeat):
-            cfg = variant.config.replace(**(overrides or {}))
-            cfg = cfg.replace(seed=cfg.seed + k, quiet=True)
-            run_dir = out_dir / (_safe(variant.name) + (f"-seed{cfg.seed}" if repeat > 1 else ""))
-            cfg.out = str(run_dir)
-            metrics = finished_metrics(run_dir)
-            if metrics is None:
-                reporter = reporter_factory(variant.name, k) if reporter_factory else Reporter()
-                try:
-                    metrics = run_training(cfg, reporter).metrics
-                except DivergedError as e:
-                    metrics = {"status": f"diverged: {e}"}
-                    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-            runs.append(metrics)
-        rows.append(summarize(variant.name, runs))
-        write_summary(study, rows, out_dir)
-    return rows
-
-
-def finished_metrics(run_dir: Path) -> dict[str, Any] | None:
-    """The metrics of a run that completed (or diverged) earlier, else None."""
+def finished_metrics(run_dir: Path, cfg: RunConfig | None = None) -> dict[str, Any] | None:
+    """The metrics of a run that completed (or diverged) earlier with this config, else None."""
     path = run_dir / "metrics.json"
     if not path.is_file():
         return None
     try:
         metrics = json.loads(path.read_text())
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return None
-    if str(metrics.get("status", "")).startswith("diverged"):
+    if not isinstance(metrics, dict) or metrics.get("interrupted"):
+        return None
+    if cfg is not None and not _same_config(metrics.get("config"), cfg):
+        return None
+    return metrics
+
+
+class _Recorder(Reporter):
+    """Passes events on and keeps the epoch records, so a diverged run still has its curve."""
+
+    def __init__(self, inner: Reporter):
+        self.inner, self.records = inner, []
+
+    def epoch_start(self, epoch, epochs, steps):
+        self.inner.epoch_start(epoch, epochs, steps)
+
+    def steps_done(self, step, loss, samples_per_s):
+        self.inner.steps_done(step, loss, samples_per_s)
+
+    def epoch_end(self, record):
+        self.records.append(dict(record))
+        self.inner.epoch_end(record)
+
+    def message(self, text):
+        self.inner.message(text)
+
+    def close(self):
+        self.inner.close()
+
+
+def _resumable(checkpoint: Path, cfg: RunConfig) -> bool:
+    """An interrupted run of exactly this configuration left `checkpoint` (else start afresh)."""
+    from xnet.train.checkpoint import load_checkpoint
+
+    if not checkpoint.is_file():
+        return False
+    try:
+        state = load_checkpoint(checkpoint)
+    except XnetError:
+        return False
+    done = state.get("trainer", {}).get("epoch", 0)
+    return _same_config(state.get("config"), cfg) and isinstance(done, int) and done < cfg.epochs
+
+
+def _train_variant(cfg: RunConfig, run_dir: Path, reporter: Reporter) -> dict[str, Any]:
+    """Train (or continue an interrupted run of) one variant; a diverged run becomes a status."""
+    from xnet.train.run import run_training
+
+    recorder = _Recorder(reporter)
+    try:
+        result = run_training(cfg, recorder, resume=_resumable(run_dir / "model.npz", cfg))
+    except DivergedError as e:
+        metrics = {"status": f"diverged: {e}", "epochs": recorder.records, "config": cfg.to_dict(),
+                   "epochs_completed": len(recorder.records), "seed": cfg.seed}  # fmt: skip
+        atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         return metrics
-    return None if metrics.get("interrupted") else metrics
-
-
-def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
-    values = [v for v in values if v is not None]
-    if not values:
-        return None, None
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
-
-
-def summarize(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """One summary row from the metrics of a variant's runs (mean over seeds, std of test accuracy)."""
-    ok = [r for r in runs if "test_loss" in r]
-    acc, acc_std = _mean_std([r.get("test_accuracy") for r in ok])
-    status = "ok" if len(ok) == len(runs) else next(r["status"] for r in runs if "status" in r)
-    return {
-        "variant": name,
-        "runs": len(runs),
-        "test_accuracy": acc,
-        "test_accuracy_std": acc_std,
-        "best_test_accuracy": _mean_std([r.get("best_test_accuracy") for r in ok])[0],
-        "train_accuracy": _mean_std([r.get("train_accuracy") for r in ok])[0],
-        "test_loss": _mean_std([r.get("test_loss") for r in ok])[0],
-        "epochs": max((r.get("epochs_completed", 0) for r in ok), default=0),
-        "seconds": _mean_std([r.get("train_seconds") for r in ok])[0],
-        "parameters": ok[0]["num_parameters"] if ok else None,
-        "status": status,
-        "histories": [r.get("epochs", []) for r in ok],
-    }
-
-
-def _fmt(v: Any, pct: bool = False) -> str:
-    if v is None:
-        return "-"
-    if pct:
-        return f"{100 * v:.2f}%"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
-
-def write_summary(study: Study, rows: list[dict[str, Any]], out_dir: Path) -> None:
-    """summary.md, summary.csv and curves.png for the rows so far."""
-    from xnet.plots import plot_histories
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=SUMMARY_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out_dir / "summary.csv", buf.getvalue())
-    atomic_write_text(out_dir / "summary.md", summary_markdown(study, rows))
-    histories = {r["variant"]: r["histories"][0] for r in rows if r["histories"]}
-    if histories:
-        plot_histories(histories, out_dir / "curves.png")
-
-
-def summary_markdown(study: Study, rows: list[dict[str, Any]]) -> str:
-    """The study's table in markdown."""
-    repeat = max((r["runs"] for r in rows), default=1)
-    lines = [f"# {study.name}", ""]
-    if study.description:
-        lines += [study.description, ""]
-    lines += [
-        "| variant | final test acc | best test acc | final train acc | test loss | epochs | seconds | params |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in rows:
-        acc = _fmt(r["test_accuracy"], pct=True)
-        if r["test_accuracy_std"] is not None:
-            acc += f" ± {100 * r['test_accuracy_std']:.2f}"
-        if r["status"] != "ok":
-            acc = f"{acc} ({r['status'].split(':')[0]})"
-        lines.append(
-            f"| {r['variant']} | {acc} | {_fmt(r['best_test_accuracy'], True)} | {_fmt(r['train_accuracy'], True)} "
-            f"| {_fmt(r['test_loss'])} | {r['epochs']} | {_fmt(r['seconds'])} | {_fmt(r['parameters'])} |"
+    if result.interrupted:
+        raise StudyInterrupted(
+            f"interrupted: the running variant saved its checkpoint in {run_dir}; "
+            "run the same `xnet compare` again to continue where it stopped"
         )
-    if repeat > 1:
-        lines += ["", f"Mean over {repeat} seeds; ± is the standard deviation of the final test accuracy."]
-    if study.notes:
-        lines += ["", study.notes]
-    return "\n".join(lines) + "\n"
+    return result.metrics
+
+
+def run_study(
+    study: Study,
+    out_dir: Path,
+    repeat: int = 1,
+    overrides: dict[str, Any] | None = None,
+    reporter_factory: Any = None,
+    skipped: Any = None,
+) -> list[dict[str, Any]]:
+    """Run every variant `repeat` times (seeds seed, seed+1, ...), skipping finished runs.
+
+    The first seed of a variant trains in out_dir/<variant>, later ones in <variant>-seed<N>, so
+    raising --repeat reuses the runs already there. summary.md/.csv and curves.png are rewritten
+    after every variant. `skipped(name, k)` is called for each run found finished.
+    """
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        raise ConfigError(f"--repeat must be a positive integer, got {repeat!r}")
+    configs = []
+    for variant in study.variants:
+        try:
+            configs.append(variant.config.replace(**(overrides or {})))
+        except ConfigError as e:
+            raise ConfigError(f"variant {variant.name!r}: {e}") from None
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for variant, base_cfg in zip(study.variants, configs, strict=True):
+        runs, dirs = [], []
+        for k in range(repeat):
+            cfg = base_cfg.replace(seed=base_cfg.seed + k, quiet=True)
+            run_dir = out_dir / (run_folder_name(variant.name) + (f"-seed{cfg.seed}" if k else ""))
+            cfg.out = str(run_dir)
+            metrics = finished_metrics(run_dir, cfg)
+            if metrics is None:
+                reporter = reporter_factory(variant.name, k) if reporter_factory else Reporter()
+                metrics = _train_variant(cfg, run_dir, reporter)
+            elif skipped is not None:
+                skipped(variant.name, k)
+            runs.append(metrics)
+            dirs.append(run_dir)
+        rows.append(summarize(variant.name, runs, dirs))
+        write_summary(study, rows, out_dir)
+    return rows

@@ -13,7 +13,7 @@ from xnet.cli.app import app
 def compare(
     study_file: Path = typer.Argument(..., help="A study TOML: [base] options and a [grid] or [[variants]]."),
     out: Path = typer.Option(None, "--out", help="Output folder [default: studies/<study name>]."),
-    repeat: int = typer.Option(1, "--repeat", help="Seeds per variant; the table shows mean and std."),
+    repeat: int = typer.Option(1, "--repeat", min=1, help="Seeds per variant; the table shows mean and std."),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:N or auto [default: the study's]."),
     epochs: int = typer.Option(None, "--epochs", help="Override every variant's epochs."),
     limit: int = typer.Option(None, "--limit", help="Use only the first N training samples."),
@@ -21,20 +21,28 @@ def compare(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final table."),
 ) -> None:
     """Compare variants of a base configuration; finished variants are not run again."""
-    from xnet.compare import load_study, run_study, summary_markdown
+    from xnet.compare import load_study, run_folder_name, run_study
+    from xnet.study_summary import summary_markdown
     from xnet.train.progress import LineReporter, Reporter
 
     study = load_study(study_file)
     overrides = {k: v for k, v in {"device": device, "epochs": epochs, "limit": limit, "data_dir": data_dir}.items()
                  if v is not None}  # fmt: skip
-    out_dir = out or Path("studies") / study.name
+    out_dir = out or Path("studies") / run_folder_name(study.name)
+
+    def header(name: str, k: int) -> str:
+        return f"== {name}" + (f" (seed {k + 1} of {repeat})" if repeat > 1 else "")
 
     def reporter_factory(name: str, k: int) -> Reporter:
         if quiet:
             return Reporter()
-        print(f"== {name}" + (f" (seed {k + 1} of {repeat})" if repeat > 1 else ""), flush=True)
+        print(header(name, k), flush=True)
         return LineReporter()
 
-    rows = run_study(study, out_dir, repeat, overrides, reporter_factory)
+    def skipped(name: str, k: int) -> None:
+        if not quiet:
+            print(f"{header(name, k)}: finished earlier, not run again", flush=True)
+
+    rows = run_study(study, out_dir, repeat, overrides, reporter_factory, skipped)
     print(summary_markdown(study, rows), end="")
     print(f"wrote {out_dir / 'summary.md'}, summary.csv and curves.png")
