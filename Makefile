@@ -25,6 +25,21 @@ test: $(BIN)/.xnet-dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
+# Benchmarks against PyTorch (CPU build) in their own environment, never part of the tests.
+# `make bench ARGS="--only 1,3"` passes options through; see benchmarks/run.py.
+BENCH_VENV := .bench-venv
+$(BENCH_VENV)/bin/.bench-installed: pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet torch==2.13.0 -e ".[dev]"
+	touch $@
+
+bench: $(BENCH_VENV)/bin/.bench-installed
+	$(BENCH_VENV)/bin/python -m benchmarks.run $(ARGS)
+
+bench-quick: $(BENCH_VENV)/bin/.bench-installed
+	$(BENCH_VENV)/bin/python -m benchmarks.run --quick $(ARGS)
+
 lint: $(BIN)/.xnet-dev-installed
 	$(BIN)/ruff check .
 

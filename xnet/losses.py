@@ -30,6 +30,11 @@ class Loss(Module):
         # host (a GPU sync); a trainer that validated its data set once may turn this off
         self.check_labels = True
         self._grad: Array | None = None
+        self._class_row: Array | None = None  # (1, K) class indices for one-hot, kept between calls
+        self._last_dtype: tuple[Any, bool] = (None, False)  # (target dtype, is it integral)
+
+    def _on_backend_change(self) -> None:
+        self._class_row = None
 
     def __call__(self, outputs: Array, target: Array) -> Array:  # type: ignore[override]
         return self.forward(outputs, target)
@@ -56,7 +61,11 @@ class Loss(Module):
     # -- shared input handling -----------------------------------------------------------------
 
     def _is_labels(self, target: Array) -> bool:
-        return self.xp.isdtype(target.dtype, "integral")
+        # isdtype costs microseconds on NumPy and this runs every step: remember the last answer
+        dt = target.dtype
+        if dt is not self._last_dtype[0]:
+            self._last_dtype = (dt, bool(self.xp.isdtype(dt, "integral")))
+        return self._last_dtype[1]
 
     def _name(self) -> str:
         args = ", ".join(f"{k}={v}" for k, v in self.config().items() if k != "type")
@@ -79,17 +88,24 @@ class Loss(Module):
                 raise ValueError(
                     f"{self._name()}: label {bad} is outside [0, {K}) for outputs with {K} classes"
                 )
-        hits = labels[:, None] == self.backend.arange(K, labels.dtype)[None, :]
-        return self.xp.astype(hits, outputs.dtype)
+        row = self._class_row
+        if row is None or row.shape[1] != K or row.dtype != labels.dtype:
+            row = self._class_row = self.backend.arange(K, labels.dtype)[None, :]
+        return self.xp.astype(labels[:, None] == row, outputs.dtype)
 
-    def _class_targets(self, outputs: Array, target: Array) -> Array:
-        """Outputs (N, K) with labels (N,) or float targets (N, K) -> float targets (N, K)."""
-        target = self.backend.asarray(target)
+    def _class_targets(self, outputs: Array, target: Array, labels: bool | None = None) -> Array:
+        """Outputs (N, K) with labels (N,) or float targets (N, K) -> float targets (N, K).
+
+        `labels` is `_is_labels(target)` when the caller knows it (and has put target on the device).
+        """
+        if labels is None:
+            target = self.backend.asarray(target)
+            labels = self._is_labels(target)
         if outputs.ndim != 2:
             raise ValueError(
                 f"{self._name()}: expected outputs (N, K), got shape {tuple(outputs.shape)}"
             )
-        if self._is_labels(target):
+        if labels:
             return self._one_hot(outputs, target)
         if target.shape != outputs.shape:
             raise ValueError(
@@ -124,20 +140,26 @@ class CrossEntropy(Loss):
         xp = self.xp
         target = self.backend.asarray(target)
         labels = self._is_labels(target)
-        q = self._class_targets(outputs, target)
+        q = self._class_targets(outputs, target, labels)
         N, K = outputs.shape
         if self.label_smoothing:
             s = self.label_smoothing
             q = q * (1.0 - s) + s / K
+        inv_n = 1.0 / max(N, 1)
         shifted = outputs - xp.max(outputs, axis=-1, keepdims=True)
         e = xp.exp(shifted)
         sum_e = xp.sum(e, axis=-1, keepdims=True)
-        log_p = shifted - xp.log(sum_e)
-        loss = -xp.sum(q * log_p) / max(N, 1)
-        p = e / sum_e
-        # one-hot and smoothed label rows sum to 1; soft targets might not, so use the exact form
-        g = p - q if labels else p * xp.sum(q, axis=-1, keepdims=True) - q
-        self._grad = g / max(N, 1)
+        g = e / sum_e  # softmax
+        if labels:
+            # one-hot and smoothed label rows sum to 1: -sum q (shifted - log sum_e) per row is
+            # log sum_e - sum q shifted, and the gradient softmax - q
+            loss = (xp.sum(xp.log(sum_e)) - xp.sum(q * shifted)) * inv_n
+            g -= q
+        else:  # soft targets might not sum to 1: the exact forms
+            loss = -xp.sum(q * (shifted - xp.log(sum_e))) * inv_n
+            g = g * xp.sum(q, axis=-1, keepdims=True) - q
+        g *= inv_n
+        self._grad = g
         return loss
 
     def config(self) -> dict[str, Any]:

@@ -12,7 +12,13 @@ from xnet.nn.parameter import Parameter
 
 
 class Dense(Module):
-    """Fully connected layer: (N, in_features) -> (N, out_features), W of shape (in, out)."""
+    """Fully connected layer: (N, in_features) -> (N, out_features), W of shape (in, out).
+
+    `needs_input_grad = False` (set by a Sequential whose input is data) makes backward skip
+    the input gradient, a third of the layer's work, and return None.
+    """
+
+    needs_input_grad = True
 
     def __init__(
         self,
@@ -50,13 +56,15 @@ class Dense(Module):
             y += self.bias.data
         return y
 
-    def backward(self, grad_out: Array) -> Array:
+    def backward(self, grad_out: Array) -> Array | None:
         """(N, out_features) -> (N, in_features); accumulates dW = x^T g and db = sum_N g."""
         x = self._cached(self._x)
-        self.weight.grad += self.xp.matrix_transpose(x) @ grad_out
+        self.weight.grad += x.T @ grad_out
         if self.bias is not None:
             self.bias.grad += self.xp.sum(grad_out, axis=0)
-        return grad_out @ self.xp.matrix_transpose(self.weight.data)
+        if not self.needs_input_grad:
+            return None
+        return grad_out @ self.weight.data.T
 
     def config(self) -> dict[str, Any]:
         cfg: dict[str, Any] = {

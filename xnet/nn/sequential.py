@@ -9,7 +9,12 @@ from xnet.nn.module import Module
 
 
 class Sequential(Module):
-    """Apply `layers` in order; backward runs them in reverse."""
+    """Apply `layers` in order; backward runs them in reverse.
+
+    Set `needs_input_grad = False` when nothing needs the gradient of the input (the Trainer
+    does, its input being data): backward then stops at the first layer with parameters, tells
+    that layer to skip its own input gradient, and returns None.
+    """
 
     def __init__(self, *layers: Module):
         super().__init__()
@@ -19,6 +24,23 @@ class Sequential(Module):
             if not isinstance(layer, Module):
                 raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a Module")
         self.layers = list(layers)
+        self._needs_input_grad = True
+        self._first = 0  # backward runs layers[_first:] (all of them while the input needs a gradient)
+
+    @property
+    def needs_input_grad(self) -> bool:
+        """Whether backward computes the gradient of the input (True unless turned off)."""
+        return self._needs_input_grad
+
+    @needs_input_grad.setter
+    def needs_input_grad(self, value: bool) -> None:
+        value = bool(value)
+        if self._first < len(self.layers):  # undo what the previous setting told that layer
+            _set_input_grad(self.layers[self._first], True)
+        self._needs_input_grad = value
+        self._first = 0 if value else _first_trained(self.layers)
+        if not value and self._first < len(self.layers):
+            _set_input_grad(self.layers[self._first], False)
 
     def forward(self, x: Array) -> Array:
         """Input of the first layer's shape -> output of the last layer's shape."""
@@ -26,11 +48,16 @@ class Sequential(Module):
             x = layer.forward(x)
         return x
 
-    def backward(self, grad_out: Array) -> Array:
-        """Gradient of the last output -> gradient of the input."""
-        for layer in reversed(self.layers):
+    def backward(self, grad_out: Array) -> Array | None:
+        """Gradient of the last output -> gradient of the input (None if not needs_input_grad)."""
+        layers = self.layers
+        if self._needs_input_grad:
+            for layer in reversed(layers):
+                grad_out = layer.backward(grad_out)
+            return grad_out
+        for layer in reversed(layers[self._first :]):
             grad_out = layer.backward(grad_out)
-        return grad_out
+        return None
 
     def __getitem__(self, i: int) -> Module:
         return self.layers[i]
@@ -41,6 +68,7 @@ class Sequential(Module):
     def append(self, layer: Module) -> Sequential:
         """Add a layer at the end; returns self."""
         self.layers.append(layer)
+        self.needs_input_grad = self._needs_input_grad  # the first trained layer may be the new one
         return self
 
     def config(self) -> dict[str, Any]:
@@ -73,3 +101,14 @@ class Sequential(Module):
     def __repr__(self) -> str:
         inner = "\n".join(f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
         return f"Sequential(\n{inner}\n)"
+
+
+def _first_trained(layers: list[Module]) -> int:
+    """Index of the first layer with parameters (len(layers) when none has any)."""
+    return next((i for i, layer in enumerate(layers) if layer.parameters()), len(layers))
+
+
+def _set_input_grad(layer: Module, value: bool) -> None:
+    """Tell a layer whether to compute its input gradient; layers without the switch always do."""
+    if hasattr(layer, "needs_input_grad"):
+        layer.needs_input_grad = value

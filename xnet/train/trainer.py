@@ -121,6 +121,10 @@ class Trainer:
         loader = self._loader(train, batch_size, shuffle=True)
         self._check_labels_once(loader)
         previous = self._install_interrupt_handler()
+        # the input is data: no gradient for it (the first layer skips its input gradient)
+        input_grad = getattr(self.model, "needs_input_grad", None)
+        if input_grad is not None:
+            self.model.needs_input_grad = False
         try:
             # overflow in a diverging run is reported once, as DivergedError, not as NumPy warnings
             with np.errstate(over="ignore", invalid="ignore"):
@@ -140,6 +144,8 @@ class Trainer:
                     if self._end_of_epoch_checks(record):
                         break
         finally:
+            if input_grad is not None:
+                self.model.needs_input_grad = input_grad
             self._restore_interrupt_handler(previous)
             self.reporter.close()
         return self.history

@@ -1,0 +1,1 @@
+"""Benchmarks: xnet against PyTorch on the same machine, in the same run (`make bench`)."""

@@ -1,0 +1,77 @@
+"""A description of the machine a benchmark ran on: CPU, cores, NumPy and its BLAS, PyTorch, GPU."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (platform.processor() elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def numpy_blas() -> str:
+    """The BLAS NumPy was built with, e.g. 'scipy-openblas 0.3.29'."""
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except Exception:  # the layout of show_config is not a stable API
+        return "unknown"
+
+
+def git_commit() -> str | None:
+    """The short commit of the working tree (with '+dirty' when it has uncommitted changes)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "xnet"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def describe(device: str, torch: Any, gpu_name: str | None) -> dict[str, Any]:
+    """JSON-able facts about this machine and the libraries the benchmark compares."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    info: dict[str, Any] = {
+        "device": device,
+        "cpu": cpu_model(),
+        "cores": cores,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "blas": numpy_blas(),
+        "torch": getattr(torch, "__version__", None),
+        "torch_threads": torch.get_num_threads() if torch is not None else None,
+        "git_commit": git_commit(),
+    }
+    if gpu_name:
+        info["gpu"] = gpu_name
+    return info
+
+
+def one_line(info: dict[str, Any]) -> str:
+    """The machine description as one line for the table header."""
+    parts = [f"{info['cpu']}, {info['cores']} cores", f"Python {info['python']}",
+             f"NumPy {info['numpy']} ({info['blas']})"]
+    parts.append(f"PyTorch {info['torch']} ({info['torch_threads']} threads)" if info["torch"] else "no PyTorch")
+    if info.get("gpu"):
+        parts.insert(1, f"GPU {info['gpu']}")
+    if info.get("git_commit"):
+        parts.append(f"xnet {info['git_commit']}")
+    return "; ".join(parts)

@@ -1,0 +1,94 @@
+"""Results: the markdown table and the JSON file, both written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks.machine import one_line
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _num(v: float | None, unit: str = "") -> str:
+    if v is None:
+        return "-"
+    return f"{v:.3g}{unit}" if v < 10 else f"{v:.1f}{unit}"
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    """'<= 0.6: met' for a target on the ratio, '<= 500 MB: met' for one on xnet's own value."""
+    target, on = row.get("target"), row.get("target_on", "ratio")
+    value = row.get(on)
+    if target is None or value is None:
+        return "-"
+    unit = "" if on == "ratio" else " " + row.get("unit", "")
+    return f"<= {target:g}{unit}: {'met' if value <= target else 'NOT met'}"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results as a markdown section: machine line, table, notes."""
+    lines = [
+        f"# xnet vs PyTorch, device {results['device']}",
+        "",
+        f"{results['date']}: {one_line(results['machine'])}",
+        "",
+        "Median of the repeats; xnet and PyTorch alternate within one process. "
+        "Ratio = xnet / PyTorch (below 1: xnet is faster).",
+        "",
+        "| # | workload | xnet | PyTorch | ratio | target | repeats |",
+        "|---|---|---:|---:|---:|---|---:|",
+    ]
+    for r in results["workloads"]:
+        unit = r.get("unit", "s")
+        lines.append(
+            f"| {r['id']} | {r['name']} | {_num(r.get('xnet'), ' ' + unit)} | {_num(r.get('torch'), ' ' + unit)} "
+            f"| {_num(r.get('ratio'))} | {_verdict(r)} | {r.get('repeats', '-')} |"
+        )
+    notes = [f"- {r['id']}: {r['note']}" for r in results["workloads"] if r.get("note")]
+    if notes:
+        lines += ["", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def load(path: Path) -> dict[str, Any] | None:
+    """A previous results JSON, or None."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """`new` with the workloads of `old` that `new` did not run kept (each row keeps its date)."""
+    if not old or old.get("device") != new["device"]:
+        return new
+    ran = {r["id"] for r in new["workloads"]}
+    kept = [dict(r, note=(r.get("note") or "") + f" (from the run of {old['date']})".strip())
+            for r in old.get("workloads", []) if r["id"] not in ran]
+    merged = dict(new, workloads=sorted(new["workloads"] + kept, key=lambda r: r["id"]))
+    return merged
+
+
+def write(results: dict[str, Any], stem: str) -> tuple[Path, Path]:
+    """RESULTS_DIR/<stem>.md and .json, atomically; returns both paths."""
+    md, js = RESULTS_DIR / f"{stem}.md", RESULTS_DIR / f"{stem}.json"
+    atomic_write(js, json.dumps(results, indent=2) + "\n")
+    atomic_write(md, markdown(results))
+    return md, js

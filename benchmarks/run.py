@@ -1,0 +1,251 @@
+"""xnet against PyTorch: the benchmark workloads, alternating in one process, medians and ratios.
+
+    make bench                                   # everything; writes results/cpu.{md,json}
+    python -m benchmarks.run --quick             # a subset with fewer repeats, under a minute
+    python -m benchmarks.run --only 1,3          # chosen workloads, merged into results/cpu.*
+    python -m benchmarks.run --device cuda       # xnet on CuPy against PyTorch CUDA
+
+Workloads 1-4 time one training epoch (xnet through its Trainer and DataLoader, PyTorch as an
+idiomatic loop over pre-loaded tensors); 5 is the time to 99 % test accuracy on real MNIST;
+6 is the peak resident memory of the default `xnet train`. See workloads.py for the models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from benchmarks import memory, report, torch_side, workloads, xnet_side
+from benchmarks.machine import describe
+from benchmarks.workloads import Workload
+from xnet.backends import BackendUnavailable, get_backend
+from xnet.data import load_dataset
+from xnet.errors import XnetError
+
+QUICK = (1, 2, 3)
+
+
+def load_mnist() -> tuple[Any, str]:
+    """Real MNIST (unit-scaled) when found locally, else None and why."""
+    try:
+        return load_dataset("mnist", download=False), "real MNIST"
+    except XnetError as e:
+        return None, f"random MNIST-shaped data ({str(e).splitlines()[0]})"
+
+
+def random_mnist(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """60 000 random 1x28x28 float32 images in [0, 1) and labels in 0..9."""
+    rng = np.random.default_rng(seed)
+    return rng.random((60000, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 60000)
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+# -- workloads 1-4: one epoch ----------------------------------------------------------------------
+
+
+def run_epoch_workload(w: Workload, x: np.ndarray, y: np.ndarray, ctx: dict[str, Any], repeats: int) -> dict:
+    """Median seconds of one epoch for xnet and PyTorch, alternating which goes first."""
+    backend, device, use_torch = ctx["backend"], ctx["device"], ctx["torch"]
+    x = x if w.images else x.reshape(len(x), -1)
+    loader = xnet_side.make_loader(x, y, w.batch, backend, seed=0)
+    warm = xnet_side.make_loader(x[:4096], y[:4096], w.batch, backend, seed=0)
+    if use_torch:
+        X, Y = torch_side.to_device(x, y, device)
+
+    def run_xnet(data) -> float:
+        trainer = xnet_side.make_trainer(w.layers, w.optimizer, w.lr, backend, seed=0)
+        return xnet_side.time_epoch(trainer, data)
+
+    def run_torch(n: int | None = None) -> float:
+        ref = xnet_side.build_model(w.layers, backend, seed=0)
+        model = torch_side.build_model(w.layers, ref, device)
+        opt = torch_side.make_optimizer(w.optimizer, w.lr, model)
+        return torch_side.time_epoch(model, opt, X[:n] if n else X, Y[:n] if n else Y, w.batch, device)
+
+    run_xnet(warm)  # first calls allocate buffers and start BLAS threads
+    if use_torch:
+        run_torch(4096)
+    xs, ts = [], []
+    for r in range(repeats):
+        order = ("x", "t") if r % 2 == 0 else ("t", "x")
+        for side in order:
+            if side == "x":
+                xs.append(run_xnet(loader))
+            elif use_torch:
+                ts.append(run_torch())
+        print(f"  repeat {r + 1}/{repeats}: xnet {xs[-1]:.2f} s" + (f", torch {ts[-1]:.2f} s" if ts else ""),
+              flush=True)
+    mx, mt = median(xs), median(ts)
+    return {"xnet": mx, "torch": mt, "ratio": ratio(mx, mt), "xnet_runs": xs, "torch_runs": ts,
+            "repeats": repeats}
+
+
+# -- workload 5: time to 99 % ------------------------------------------------------------------------
+
+
+def run_to99(ds: Any, ctx: dict[str, Any], repeats: int) -> dict:
+    """Training seconds (evaluation excluded) until test accuracy >= 99 %, both frameworks."""
+    backend, device, use_torch = ctx["backend"], ctx["device"], ctx["torch"]
+    cfg, layers = workloads.TO99, workloads.TO99_LAYERS
+    loader = xnet_side.make_loader(ds.train.x, ds.train.y, cfg["batch"], backend, seed=0)
+    if use_torch:
+        X, Y = torch_side.to_device(ds.train.x, ds.train.y, device)
+        Xt, Yt = torch_side.to_device(ds.test.x, ds.test.y, device)
+
+    def xnet_run() -> tuple[float | None, list[float]]:
+        trainer = xnet_side.make_trainer(layers, cfg["optimizer"], cfg["lr"], backend, seed=0)
+        total, accs = 0.0, []
+        for _ in range(cfg["max_epochs"]):
+            total += xnet_side.time_epoch(trainer, loader)
+            accs.append(xnet_side.accuracy(trainer, ds.test.x, ds.test.y))
+            if accs[-1] >= cfg["accuracy"]:
+                return total, accs
+        return None, accs
+
+    def torch_run() -> tuple[float | None, list[float]]:
+        model = torch_side.build_model(layers, xnet_side.build_model(layers, backend, seed=0), device)
+        opt = torch_side.make_optimizer(cfg["optimizer"], cfg["lr"], model)
+        total, accs = 0.0, []
+        for _ in range(cfg["max_epochs"]):
+            total += torch_side.time_epoch(model, opt, X, Y, cfg["batch"], device)
+            accs.append(torch_side.accuracy(model, Xt, Yt))
+            if accs[-1] >= cfg["accuracy"]:
+                return total, accs
+        return None, accs
+
+    xs, ts, notes = [], [], []
+    for r in range(repeats):
+        for side, fn, out in (("xnet", xnet_run, xs), ("torch", torch_run if use_torch else None, ts)):
+            if fn is None:
+                continue
+            secs, accs = fn()
+            curve = ", ".join(f"{a:.2%}" for a in accs)
+            print(f"  repeat {r + 1}/{repeats} {side}: " + (f"{secs:.1f} s" if secs else "never") + f" ({curve})",
+                  flush=True)
+            if secs is None:
+                notes.append(f"{side} did not reach 99% in {cfg['max_epochs']} epochs ({curve})")
+            else:
+                out.append(secs)
+                notes.append(f"{side} {len(accs)} epochs ({curve})")
+    mx, mt = median(xs), median(ts)
+    return {"xnet": mx, "torch": mt, "ratio": ratio(mx, mt), "xnet_runs": xs, "torch_runs": ts,
+            "repeats": repeats, "note": "; ".join(notes)}
+
+
+# -- workload 6: peak memory ------------------------------------------------------------------------
+
+
+def run_memory(ctx: dict[str, Any], epochs: int | None) -> dict:
+    """Peak RSS of `xnet train` (defaults) and of the PyTorch equivalent, each its own process."""
+    mb, secs, line = memory.xnet_train_peak(ctx["device"], epochs)
+    print(f"  xnet train: {mb:.0f} MB peak, {secs:.1f} s: {line}", flush=True)
+    row = {"xnet": mb, "xnet_seconds": secs, "note": f"xnet: {line}"}
+    if ctx["torch"]:
+        tmb, tsecs, tline = memory.torch_train_peak(ctx["device"], epochs or 6)
+        print(f"  PyTorch equivalent: {tmb:.0f} MB peak, {tsecs:.1f} s: {tline}", flush=True)
+        row.update(torch=tmb, ratio=tmb and mb / tmb, torch_seconds=tsecs)
+        row["note"] += f"; torch: {tline}"
+    return row
+
+
+# -- main -----------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help=f"workloads {QUICK} with fewer repeats (< 1 min)")
+    p.add_argument("--only", default=None, help="comma-separated workload numbers, e.g. 1,3")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="cpu (NumPy) or cuda (CuPy)")
+    p.add_argument("--repeats", type=int, default=None, help="override every workload's repeat count")
+    p.add_argument("--no-torch", action="store_true", help="time xnet alone")
+    p.add_argument("--no-write", action="store_true", help="print the table only")
+    return p.parse_args(argv)
+
+
+def selected(args: argparse.Namespace) -> list[int]:
+    if args.only:
+        try:
+            ids = sorted({int(s) for s in args.only.split(",") if s.strip()})
+        except ValueError:
+            sys.exit(f"benchmarks: --only takes workload numbers such as 1,3, got {args.only!r}")
+        if not ids or not set(ids) <= set(range(1, 7)):
+            sys.exit(f"benchmarks: --only takes numbers from 1 to 6, got {args.only!r}")
+        return ids
+    return list(QUICK) if args.quick else list(range(1, 7))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    ids = selected(args)
+    try:
+        backend = get_backend(args.device)
+    except BackendUnavailable as e:
+        sys.exit(f"benchmarks: --device {args.device}: {e}")
+    why_not = "--no-torch given" if args.no_torch else torch_side.available(args.device)
+    torch = torch_side.torch if why_not is None else None
+    if torch is not None:
+        torch.set_num_threads(os.cpu_count() or 1)
+        torch.manual_seed(0)
+    else:
+        print(f"benchmarks: timing xnet alone: {why_not}", file=sys.stderr)
+    gpu = backend.gpu_name() if hasattr(backend, "gpu_name") else None
+    ctx = {"backend": backend, "device": args.device, "torch": torch is not None}
+    results: dict[str, Any] = {
+        "device": args.device,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": describe(args.device, torch, gpu),
+        "quick": args.quick,
+        "workloads": [],
+    }
+    ds, data_note = load_mnist()
+    x, y = (ds.train.x, ds.train.y) if ds is not None else random_mnist()
+    on_cpu = args.device == "cpu"
+    for w in workloads.EPOCH_WORKLOADS:
+        if w.id in ids:
+            repeats = args.repeats or (w.quick_repeats if args.quick else w.repeats)
+            print(f"[{w.id}] {w.name}", flush=True)
+            row = run_epoch_workload(w, x, y, ctx, repeats)
+            row.update(id=w.id, name=w.name, unit="s", target=w.target if on_cpu else None, note=data_note)
+            results["workloads"].append(row)
+    if 5 in ids:
+        print("[5] time to 99% test accuracy (BN CNN, Adam 1e-3, batch 128)", flush=True)
+        if ds is None:
+            print(f"  skipped: needs real MNIST; {data_note}", flush=True)
+        else:
+            row = run_to99(ds, ctx, args.repeats or 1)
+            row.update(id=5, name="time to 99% test accuracy: BN CNN, Adam 1e-3, batch 128", unit="s",
+                       target=workloads.TO99_TARGET if on_cpu else None)
+            results["workloads"].append(row)
+    if 6 in ids:
+        print("[6] peak resident memory of `xnet train`", flush=True)
+        epochs = 1 if args.quick else None
+        row = run_memory(ctx, epochs)
+        row.update(id=6, name=f"peak RSS of `xnet train` (defaults{', 1 epoch' if epochs else ''})", unit="MB",
+                   target=workloads.MEMORY_TARGET_MB, target_on="xnet", repeats=1)
+        results["workloads"].append(row)
+
+    if not args.no_write:
+        stem = args.device + ("-quick" if args.quick else "")
+        if args.only and not args.quick:
+            results = report.merge(report.load(report.RESULTS_DIR / f"{stem}.json"), results)
+        md, js = report.write(results, stem)
+        print(f"\nwritten: {md.relative_to(report.RESULTS_DIR.parent.parent)}, {js.name}")
+    print()
+    print(report.markdown(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The benchmark workloads: each model as one layer list that both xnet and PyTorch build from.
+
+A layer is a tuple: ("dense", in, out), ("conv", in, out) (3x3, padding 1; a 4th item False
+means no bias), ("bn2d", C), ("relu",), ("sigmoid",), ("maxpool",) (2x2), ("flatten",),
+("dropout", p). Building both frameworks' models from one list keeps them identical, and the
+PyTorch model copies xnet's initial weights, so both start from the same point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Layer = tuple
+
+MLP_1 = [("dense", 784, 256), ("relu",), ("dense", 256, 10)]
+MLP_2 = [
+    ("dense", 784, 128), ("sigmoid",), ("dense", 128, 64), ("sigmoid",),
+    ("dense", 64, 64), ("sigmoid",), ("dense", 64, 10),
+]  # fmt: skip
+SMALL_CNN = [
+    ("conv", 1, 8), ("relu",), ("maxpool",),
+    ("conv", 8, 16), ("relu",), ("maxpool",),
+    ("flatten",), ("dense", 784, 128), ("relu",), ("dense", 128, 10),
+]  # fmt: skip
+BN_CNN = [
+    ("conv", 1, 32, False), ("bn2d", 32), ("relu",), ("maxpool",),
+    ("conv", 32, 64, False), ("bn2d", 64), ("relu",), ("maxpool",),
+    ("flatten",), ("dense", 3136, 128), ("relu",), ("dropout", 0.25), ("dense", 128, 10),
+]  # fmt: skip
+
+
+@dataclass
+class Workload:
+    """One timed training job: a model, an optimizer and a batch size on MNIST-shaped data."""
+
+    id: int
+    name: str
+    layers: list[Layer]
+    optimizer: str  # "adam" (lr 1e-3, betas 0.9/0.999, eps 1e-8) or "sgd" (plain)
+    lr: float
+    batch: int
+    images: bool  # (N, 1, 28, 28) inputs; else flattened (N, 784)
+    repeats: int
+    quick_repeats: int = 1
+    target: float | None = None  # CPU target for the ratio xnet / PyTorch
+    extra: dict = field(default_factory=dict)
+
+
+EPOCH_WORKLOADS = [
+    Workload(1, "MLP 784-256-10 ReLU, Adam, batch 128, 1 epoch", MLP_1, "adam", 1e-3, 128, False, 7, 3, 0.6),
+    Workload(2, "MLP 784-128-64-64-10 sigmoid, SGD 0.02, batch 16, 1 epoch", MLP_2, "sgd", 0.02, 16, False, 5, 1, 0.3),
+    Workload(3, "small CNN 8/16 ch, Adam, batch 64, 1 epoch", SMALL_CNN, "adam", 1e-3, 64, True, 3, 1, 0.8),
+    Workload(4, "BN CNN 32/64 ch, dropout, Adam, batch 128, 1 epoch", BN_CNN, "adam", 1e-3, 128, True, 2, 1, 1.0),
+]  # fmt: skip
+
+# Workload 5: time to 99.0 % test accuracy on real MNIST.
+TO99_LAYERS = BN_CNN
+TO99 = {"optimizer": "adam", "lr": 1e-3, "batch": 128, "max_epochs": 6, "accuracy": 0.99}
+TO99_TARGET = 1.0
+MEMORY_TARGET_MB = 500.0
