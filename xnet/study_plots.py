@@ -11,6 +11,9 @@ import numpy as np
 
 from xnet.plots import _pyplot, _save, have_matplotlib
 
+LINESTYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D", "v", "x")
+
 
 def _mean_curve(histories: Sequence[Sequence[dict[str, Any]]], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Epochs, mean and std over seeds of `key` (NaN where a value is missing or not finite)."""
@@ -61,9 +64,10 @@ def plot_study(
         for ax, key in ((ax_l, left_key), (ax_r, "train_loss")):
             epochs, mean, std = _mean_curve(histories, key)
             scale = 100.0 if key == "test_accuracy" else 1.0
-            marker = "o" if len(epochs) <= 12 else None
-            ax.plot(epochs, mean * scale, "-", color=color, marker=marker, markersize=4,
-                    label=label if ax is ax_l else None)  # fmt: skip
+            # line style and marker vary too, so identical curves (e.g. two runs stuck at chance) stay visible
+            marker = MARKERS[i % len(MARKERS)] if len(epochs) <= 25 else None
+            ax.plot(epochs, mean * scale, LINESTYLES[i % len(LINESTYLES)], color=color, marker=marker,
+                    markersize=4, markerfacecolor="none", label=label if ax is ax_l else None)  # fmt: skip
             if len(histories) > 1:
                 ax.fill_between(epochs, (mean - std) * scale, (mean + std) * scale, color=color, alpha=0.15)
     ax_l.set_ylabel(left_label)
