@@ -199,3 +199,30 @@ def test_grid_expands_every_combination_with_stable_names(tmp_path):
     assert run_folder_name("batch 1 (SGD), lr 0.005") == "batch-1-SGD-lr-0.005"
     with pytest.raises(ConfigError, match="variant 'x'"):
         load_study(_write(tmp_path, "[[variants]]\nname = 'x'\ndropout = 1.5\n", "bad.toml"))
+
+
+def test_interrupted_variant_continues_from_its_checkpoint(mnist_dir, tmp_path):
+    import os
+    import signal
+
+    from xnet.compare import StudyInterrupted, run_study
+    from xnet.train.progress import Reporter
+
+    study = load_study(_write(tmp_path, MNIST_STUDY.replace("epochs = 1", "epochs = 2")))
+    study.variants = study.variants[:1]
+    out = tmp_path / "out"
+
+    class CtrlCAfterFirstEpoch(Reporter):
+        def epoch_end(self, record):
+            if record["epoch"] == 1:
+                os.kill(os.getpid(), signal.SIGINT)  # the trainer stops after its current step
+
+    with pytest.raises(StudyInterrupted, match="run the same `xnet compare` again"):
+        run_study(study, out, reporter_factory=lambda name, k: CtrlCAfterFirstEpoch())
+    first = json.loads((out / "relu" / "metrics.json").read_text())
+    assert first["interrupted"] and first["epochs_completed"] == 1
+    rows = run_study(study, out)
+    done = json.loads((out / "relu" / "metrics.json").read_text())
+    assert not done["interrupted"] and done["epochs_completed"] == 2
+    assert done["epochs"][0] == first["epochs"][0], "epoch 1 was trained again instead of resumed"
+    assert rows[0]["status"] == "ok" and rows[0]["epochs"] == 2
