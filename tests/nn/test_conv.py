@@ -9,6 +9,7 @@ import pytest
 from gradcheck import gradient_check
 
 from xnet.nn import conv as conv_module
+from xnet.nn import windows
 from xnet.nn.conv import Conv2D
 from xnet.nn.module import build_on
 
@@ -231,31 +232,26 @@ def test_valid_padding_and_channel_errors(backend):
 
 
 @pytest.mark.parametrize("groups, stride, dilation", [(1, (1, 1), (1, 1)), (2, (2, 1), (1, 2))])
-def test_backend_col2im_matches_generic_version(backend, groups, stride, dilation):
-    # big enough for the NumPy backend to split the batch over its thread pool
-    from xnet.backends.base import Backend
-
-    N, Cg, kh, kw, Ho, Wo = 8, 8, 3, 2, 32, 32  # >= 2**18 window values
+def test_col2im_is_the_adjoint_of_im2col(backend, groups, stride, dilation):
+    # <col2im(c), x> == <c, im2col(x)> for every x and c: col2im sums overlapping windows
+    N, C, kh, kw, Ho, Wo = 3, 4, 3, 2, 5, 6
     Hp = stride[0] * (Ho - 1) + dilation[0] * (kh - 1) + 1 + 1  # one row no window reaches
     Wp = stride[1] * (Wo - 1) + dilation[1] * (kw - 1) + 1
-    host = np.random.default_rng(8).standard_normal((N, groups, kh, kw, Cg, Ho, Wo))
-    cols = backend.asarray(host, "float64")
-    got = backend.to_numpy(backend.col2im(cols, (Hp, Wp), stride, dilation))
-    expected = backend.to_numpy(Backend.col2im(backend, cols, (Hp, Wp), stride, dilation))
-    assert got.shape == (N, groups * Cg, Hp, Wp)
-    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
-    # independent check of the adjoint: <col2im(c), x> == <c, im2col(x)>
-    x = np.random.default_rng(9).standard_normal((N, groups * Cg, Hp, Wp))
-    windows = np.stack(
-        [
-            x[:, :, i * dilation[0] : i * dilation[0] + stride[0] * (Ho - 1) + 1 : stride[0],
-              j * dilation[1] : j * dilation[1] + stride[1] * (Wo - 1) + 1 : stride[1]]
-            for i in range(kh)
-            for j in range(kw)
-        ],
-        axis=1,
-    ).reshape(N, kh, kw, groups, Cg, Ho, Wo).transpose(0, 3, 1, 2, 4, 5, 6)  # fmt: skip
-    np.testing.assert_allclose(np.sum(got * x), np.sum(host * windows), rtol=1e-10)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((N, C, Hp, Wp))
+    c = rng.standard_normal((groups, kh, kw, C // groups, N, Ho, Wo))
+    args = ((kh, kw), stride, dilation)
+    cols = windows.im2col(backend, backend.asarray(x, "float64"), *args, (Ho, Wo), groups)
+    back = windows.col2im(backend, backend.asarray(c, "float64"), (Hp, Wp), *args)
+    assert tuple(cols.shape) == c.shape and tuple(back.shape) == x.shape
+    lhs = np.sum(backend.to_numpy(back) * x)
+    np.testing.assert_allclose(lhs, np.sum(c * backend.to_numpy(cols)), rtol=1e-12)
+    # and im2col itself: window (n, ho, wo) at offset (i, j) holds x at the strided position
+    n, ho, wo, i, j, ch = 1, 2, 3, 2, 1, 3
+    r, q = ho * stride[0] + i * dilation[0], wo * stride[1] + j * dilation[1]
+    Cg = C // groups
+    got = backend.to_numpy(cols)[ch // Cg, i, j, ch % Cg, n, ho, wo]
+    assert got == x[n, ch, r, q]
 
 
 def test_backward_before_forward_is_a_clear_error(backend):

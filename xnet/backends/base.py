@@ -85,34 +85,3 @@ class Backend:
     def copy_into(self, dst: Array, src: Array) -> None:
         """dst[...] = src, in place."""
         dst[...] = src
-
-    def col2im(
-        self,
-        cols: Array,
-        padded_hw: tuple[int, int],
-        stride: tuple[int, int],
-        dilation: tuple[int, int],
-    ) -> Array:
-        """Windows (N, G, kh, kw, C/G, Ho, Wo) -> (N, C, Hp, Wp), summed where windows overlap.
-
-        The adjoint of im2col (a convolution's input gradient). Generic version: one strided
-        slice-add of the whole batch per kernel offset.
-        """
-        N, G, kh, kw, Cg, Ho, Wo = cols.shape
-        out = self.zeros((N, G * Cg, *padded_hw), cols.dtype)
-        for i, j, rows, cols_ in _offsets((kh, kw), stride, dilation, (Ho, Wo)):
-            block = cols[:, :, i, j, ...]
-            out[:, :, rows, cols_] += (
-                block[:, 0, ...] if G == 1 else self.xp.reshape(block, (N, G * Cg, Ho, Wo))
-            )
-        return out
-
-
-def _offsets(kernel, stride, dilation, out_hw):
-    """(i, j, row slice, column slice) of every kernel offset, row-major (see nn/windows.py)."""
-    for i in range(kernel[0]):
-        r = i * dilation[0]
-        rows = slice(r, r + stride[0] * (out_hw[0] - 1) + 1, stride[0])
-        for j in range(kernel[1]):
-            c = j * dilation[1]
-            yield i, j, rows, slice(c, c + stride[1] * (out_hw[1] - 1) + 1, stride[1])

@@ -111,7 +111,7 @@ class Conv2D(Module):
 
     def _reset_cache(self) -> None:
         self._x: Array | None = None
-        self._cols: Array | None = None  # (N, G, kh*kw*C_in/G, Ho*Wo), this forward's windows
+        self._cols: Array | None = None  # (G, kh*kw*C_in/G, N*Ho*Wo), this forward's windows
         self._xpad_buf: Array | None = None  # reused between training steps
         self._cols_buf: Array | None = None
 
@@ -128,7 +128,7 @@ class Conv2D(Module):
         return self.xp.reshape(self.xp.permute_dims(w, (0, 1, 3, 4, 2)), (G, Cog, kh * kw * Cg))
 
     def _windows(self, x: Array, out_hw: tuple[int, int], reuse: bool) -> Array:
-        """(N, C_in, H, W) -> (N, G, kh*kw*C_in/G, Ho*Wo) im2col matrix."""
+        """(N, C_in, H, W) -> (G, kh*kw*C_in/G, N*Ho*Wo) im2col matrix."""
         xpad = pad_into(self.backend, x, self.pads, 0.0, self._xpad_buf if reuse else None)
         cols = im2col(
             self.backend, xpad, self.kernel_size, self.stride, self.dilation, out_hw,
@@ -138,9 +138,8 @@ class Conv2D(Module):
             self._xpad_buf = xpad if xpad is not x else None
             self._cols_buf = cols
         N, G, (kh, kw) = x.shape[0], self.groups, self.kernel_size
-        return self.xp.reshape(
-            cols, (N, G, kh * kw * (self.in_channels // G), out_hw[0] * out_hw[1])
-        )
+        K = kh * kw * (self.in_channels // G)
+        return self.xp.reshape(cols, (G, K, N * out_hw[0] * out_hw[1]))
 
     def forward(self, x: Array) -> Array:
         """(N, C_in, H, W) -> (N, C_out, Ho, Wo), Ho = (H + pad - dil*(kh-1) - 1)//stride + 1."""
@@ -160,22 +159,22 @@ class Conv2D(Module):
             self.in_channels * self.kernel_size[0] * self.kernel_size[1] * out_hw[0] * out_hw[1]
         )
         step = max(1, EVAL_CHUNK_ELEMENTS // per_sample)
-        if step >= N:
-            return self._output(wmat @ self._windows(x, out_hw, reuse=False), N, out_hw)
-        parts = [
-            self._output(
-                wmat @ self._windows(x[i : min(i + step, N), ...], out_hw, reuse=False), -1, out_hw
-            )
-            for i in range(0, N, step)
-        ]
-        return self.xp.concat(parts, axis=0)
+        parts = []
+        for lo in range(0, N, step):
+            hi = min(lo + step, N)
+            chunk = x if hi - lo == N else x[lo:hi, ...]
+            parts.append(self._output(wmat @ self._windows(chunk, out_hw, False), hi - lo, out_hw))
+        return parts[0] if len(parts) == 1 else self.xp.concat(parts, axis=0)
 
     def _output(self, y: Array, N: int, out_hw: tuple[int, int]) -> Array:
-        """(N, G, C_out/G, Ho*Wo) matrix product -> (N, C_out, Ho, Wo) plus bias."""
-        y = self.xp.reshape(y, (N, self.out_channels, out_hw[0], out_hw[1]))
+        """(G, C_out/G, N*Ho*Wo) matrix product -> (N, C_out, Ho, Wo) plus bias."""
+        xp, C, L = self.xp, self.out_channels, out_hw[0] * out_hw[1]
+        y = xp.reshape(y, (C, N * L))
         if self.bias is not None:
-            y += self.xp.reshape(self.bias.data, (1, self.out_channels, 1, 1))
-        return y
+            y += xp.reshape(self.bias.data, (C, 1))
+        # (C_out, N, L) -> (N, C_out, L): reshaping the transposed view makes one NCHW copy
+        y = xp.reshape(xp.permute_dims(xp.reshape(y, (C, N, L)), (1, 0, 2)), (N, C * L))
+        return xp.reshape(y, (N, C, out_hw[0], out_hw[1]))
 
     def backward(self, grad_out: Array) -> Array:
         """(N, C_out, Ho, Wo) -> (N, C_in, H, W); accumulates weight and bias gradients."""
@@ -183,18 +182,20 @@ class Conv2D(Module):
         xp, G, (kh, kw) = self.xp, self.groups, self.kernel_size
         N, Ho, Wo = grad_out.shape[0], grad_out.shape[2], grad_out.shape[3]
         cols = self._cols if self._cols is not None else self._windows(x, (Ho, Wo), reuse=False)
-        Cog, Cg = self.out_channels // G, self.in_channels // G
-        gy = xp.reshape(grad_out, (N, G, Cog, Ho * Wo))
+        Cog, Cg, L = self.out_channels // G, self.in_channels // G, Ho * Wo
+        # (N, C_out, Ho, Wo) -> (G, C_out/G, N*Ho*Wo), the layout of the windows: one copy
+        gt = xp.permute_dims(xp.reshape(grad_out, (N, self.out_channels, L)), (1, 0, 2))
+        gt = xp.reshape(gt, (G, Cog, N * L))
 
-        # dW = sum over samples of g . windows^T, from window order (kh, kw, Cg) to (Cg, kh, kw)
-        dw = xp.sum(gy @ xp.matrix_transpose(cols), axis=0)  # (G, Cog, kh*kw*Cg)
+        # dW = g . windows^T, from window order (kh, kw, Cg) back to (Cg, kh, kw)
+        dw = gt @ xp.matrix_transpose(cols)  # (G, Cog, kh*kw*Cg)
         dw = xp.permute_dims(xp.reshape(dw, (G, Cog, kh, kw, Cg)), (0, 1, 4, 2, 3))
         self.weight.grad += xp.reshape(dw, tuple(self.weight.data.shape))
         if self.bias is not None:
-            self.bias.grad += xp.sum(grad_out, axis=(0, 2, 3))
+            self.bias.grad += xp.reshape(xp.sum(gt, axis=2), (self.out_channels,))
 
-        dcols = xp.matrix_transpose(self._weight_matrix()) @ gy  # (N, G, kh*kw*Cg, Ho*Wo)
-        dcols = xp.reshape(dcols, (N, G, kh, kw, Cg, Ho, Wo))
+        dcols = xp.matrix_transpose(self._weight_matrix()) @ gt  # (G, kh*kw*Cg, N*Ho*Wo)
+        dcols = xp.reshape(dcols, (G, kh, kw, Cg, N, Ho, Wo))
         H, W = x.shape[2], x.shape[3]
         padded = (H + self.pads[0] + self.pads[1], W + self.pads[2] + self.pads[3])
         dxpad = col2im(self.backend, dcols, padded, self.kernel_size, self.stride, self.dilation)

@@ -3,9 +3,11 @@
 Shared by Conv2D and the pooling layers. Everything here is standard Array API code; the loops
 run over kernel offsets (kh * kw of them), never over samples or pixels.
 
-Window layout ("offset-major"): (N, G, kh, kw, C/G, Ho, Wo). With the kernel offsets outside
-the channels, filling the windows is kh * kw block copies of a whole (N, C, Ho, Wo) slice, and
-for a convolution the (kh, kw, C/G) axes merge into the reduction axis of one matrix product.
+Window layout: (G, kh, kw, C/G, N, Ho, Wo). The leading (kh, kw, C/G) axes merge into the
+reduction axis and (N, Ho, Wo) into one long axis, so a convolution's forward, weight gradient
+and input gradient are each ONE matrix product per group, not one small product per sample
+(each BLAS call costs a thread hand-off, which hurts most on a busy machine). Filling the
+windows is kh * kw block copies of a whole (C, N, Ho, Wo) slice.
 """
 
 from __future__ import annotations
@@ -113,22 +115,24 @@ def im2col(
     groups: int = 1,
     buf: Array | None = None,
 ) -> Array:
-    """Padded (N, C, Hp, Wp) -> windows (N, G, kh, kw, C/G, Ho, Wo), one block copy per offset.
+    """Padded (N, C, Hp, Wp) -> windows (G, kh, kw, C/G, N, Ho, Wo), one block copy per offset.
 
     `buf` is a previous result of the same shape and dtype to fill instead of allocating.
     """
     N, C = xpad.shape[0], xpad.shape[1]
     (kh, kw), (Ho, Wo), G = kernel, out_hw, groups
-    shape = (N, G, kh, kw, C // G, Ho, Wo)
+    shape = (G, kh, kw, C // G, N, Ho, Wo)
     if buf is None or tuple(buf.shape) != shape or buf.dtype != xpad.dtype:
         buf = backend.zeros(shape, xpad.dtype)
     xp = backend.xp
+    xt = xp.permute_dims(xpad, (1, 0, 2, 3))  # (C, N, Hp, Wp), a view: only read from
+    if G > 1:
+        xt = xp.reshape(xt, (G, C // G, N, xpad.shape[2], xpad.shape[3]))
     for k, rows, cols in window_slices(kernel, stride, dilation, out_hw):
-        block = xpad[:, :, rows, cols]
         if G == 1:
-            buf[:, 0, k // kw, k % kw, ...] = block
+            buf[0, k // kw, k % kw, ...] = xt[:, :, rows, cols]
         else:
-            buf[:, :, k // kw, k % kw, ...] = xp.reshape(block, (N, G, C // G, Ho, Wo))
+            buf[:, k // kw, k % kw, ...] = xt[:, :, :, rows, cols]
     return buf
 
 
@@ -140,13 +144,19 @@ def col2im(
     stride: Pair,
     dilation: Pair,
 ) -> Array:
-    """Windows (N, G, kh, kw, C/G, Ho, Wo) -> (N, C, Hp, Wp): every window added back in place.
+    """Windows (G, kh, kw, C/G, N, Ho, Wo) -> (N, C, Hp, Wp): every window added back in place.
 
-    The adjoint of `im2col`: where windows overlap, their values sum. A backend kernel (the
-    NumPy backend spreads it over the cores); the generic version is in backends/base.py.
+    The adjoint of `im2col`: where windows overlap, their values sum. One strided slice-add of
+    the whole batch per kernel offset.
     """
-    assert tuple(cols.shape[2:4]) == tuple(kernel)
-    return backend.col2im(cols, padded_hw, stride, dilation)
+    G, kh, kw, Cg, N, Ho, Wo = cols.shape
+    out = backend.zeros((N, G * Cg, padded_hw[0], padded_hw[1]), cols.dtype)
+    xp = backend.xp
+    for k, rows, cols_ in window_slices(kernel, stride, dilation, (Ho, Wo)):
+        block = cols[0, k // kw, k % kw, ...] if G == 1 else cols[:, k // kw, k % kw, ...]
+        block = xp.reshape(block, (G * Cg, N, Ho, Wo))  # a copy only when G > 1
+        out[:, :, rows, cols_] += xp.permute_dims(block, (1, 0, 2, 3))
+    return out
 
 
 def crop(x: Array, pads: Pads) -> Array:
