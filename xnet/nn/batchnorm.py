@@ -56,6 +56,14 @@ class _BatchNorm(Module):
         """(C,) -> the shape that broadcasts against the input: (1, C) or (1, C, 1, 1)."""
         return self.xp.reshape(v, (1, self.num_features) + (1,) * (len(self._axes) - 1))
 
+    def _channel_sum(self, a: Array) -> Array:
+        """Sum over every axis but the channels: input shape -> (C,)."""
+        return self.xp.sum(a, axis=self._axes)
+
+    def _channel_dot(self, a: Array, b: Array) -> Array:
+        """sum(a * b) over every axis but the channels, input shapes -> (C,), without an a * b temporary."""
+        raise NotImplementedError
+
     # -- computation ------------------------------------------------------------------------------
 
     def forward(self, x: Array) -> Array:
@@ -69,34 +77,39 @@ class _BatchNorm(Module):
                     f"{type(self).__name__}({self._arg}={self.num_features}): training needs more "
                     f"than 1 value per channel, got input shape {tuple(x.shape)}"
                 )
-            mean = xp.mean(x, axis=self._axes, keepdims=True)
-            xc = x - mean
-            var = xp.mean(xc * xc, axis=self._axes, keepdims=True)
-            inv_std = 1.0 / xp.sqrt(var + self.eps)
-            xhat = xc * inv_std
-            m, C = self.momentum, (self.num_features,)
-            self.running_mean = (1.0 - m) * self.running_mean + m * xp.reshape(mean, C)
-            self.running_var = (1.0 - m) * self.running_var + (m * M / (M - 1)) * xp.reshape(var, C)
+            mean = self._channel_sum(x) * (1.0 / M)
+            xc = x - self._bcast(mean)
+            var = self._channel_dot(xc, xc) * (1.0 / M)
+            m = self.momentum
+            self.running_mean = (1.0 - m) * self.running_mean + m * mean
+            self.running_var = (1.0 - m) * self.running_var + (m * M / (M - 1)) * var
         else:
-            inv_std = self._bcast(1.0 / xp.sqrt(self.running_var + self.eps))
-            xhat = (x - self._bcast(self.running_mean)) * inv_std
-        self._cache = (xhat, inv_std, self.training, M)
-        return xhat * self._bcast(self.weight.data) + self._bcast(self.bias.data)
+            xc, var = x - self._bcast(self.running_mean), self.running_var
+        inv_std = 1.0 / xp.sqrt(var + self.eps)  # (C,)
+        # gamma * xhat + beta with xhat = xc * inv_std, the two factors folded into one per
+        # channel: the full-size passes are the cost here (backward rebuilds what it needs of xhat)
+        y = xc * self._bcast(self.weight.data * inv_std)
+        y += self._bcast(self.bias.data)
+        self._cache = (xc, inv_std, self.training, M)
+        return y
 
     def backward(self, grad_out: Array) -> Array:
         """Gradient w.r.t. the input (same shape); accumulates d gamma and d beta."""
-        xhat, inv_std, training, M = self._cached(self._cache)
-        xp = self.xp
-        dgamma = xp.sum(grad_out * xhat, axis=self._axes)
-        dbeta = xp.sum(grad_out, axis=self._axes)
+        xc, inv_std, training, M = self._cached(self._cache)
+        dgamma = self._channel_dot(grad_out, xc) * inv_std  # sum(g * xhat)
+        dbeta = self._channel_sum(grad_out)
         self.weight.grad += dgamma
         self.bias.grad += dbeta
-        scale = self._bcast(self.weight.data) * inv_std
+        scale = self.weight.data * inv_std  # (C,)
+        dx = grad_out * self._bcast(scale)
         if not training:
-            return grad_out * scale  # running statistics are constants: a plain affine map
+            return dx  # running statistics are constants: a plain affine map
         # closed form of dx = (1/M) inv_std (M dxhat - sum dxhat - xhat sum(dxhat xhat)) with
-        # dxhat = gamma g, whose sums are gamma * dbeta and gamma * dgamma
-        return (scale / M) * (M * grad_out - self._bcast(dbeta) - xhat * self._bcast(dgamma))
+        # dxhat = gamma g, whose sums are gamma * dbeta and gamma * dgamma; per channel:
+        # dx = scale * g - (scale * inv_std * dgamma / M) * xc - scale * dbeta / M
+        dx -= xc * self._bcast(scale * inv_std * dgamma * (1.0 / M))
+        dx -= self._bcast(scale * dbeta * (1.0 / M))
+        return dx
 
     def config(self) -> dict[str, Any]:
         return {
@@ -115,6 +128,9 @@ class BatchNorm1D(_BatchNorm):
     def _expected(self) -> str:
         return f"(N, {self.num_features})"
 
+    def _channel_dot(self, a: Array, b: Array) -> Array:
+        return self.xp.vecdot(a, b, axis=-2)  # over N of (N, D); the standard wants a negative axis
+
 
 class BatchNorm2D(_BatchNorm):
     """Batch norm over the channels of (N, C, H, W) -> same shape; statistics per channel (C,)."""
@@ -132,6 +148,12 @@ class BatchNorm2D(_BatchNorm):
 
     def _expected(self) -> str:
         return f"(N, {self.num_features}, H, W)"
+
+    def _channel_dot(self, a: Array, b: Array) -> Array:
+        # (N, C, H*W) rows: one dot product per sample and channel, then a sum over samples
+        xp, (N, C) = self.xp, a.shape[:2]
+        rows = (N, C, a.shape[2] * a.shape[3])
+        return xp.sum(xp.vecdot(xp.reshape(a, rows), xp.reshape(b, rows), axis=-1), axis=0)
 
 
 __all__ = ["BatchNorm1D", "BatchNorm2D"]
