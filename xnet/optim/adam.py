@@ -65,12 +65,14 @@ class Adam(Optimizer):
         xp, t = self._xp, self.t
         lr, b1, b2, eps = group["lr"], group["beta1"], group["beta2"], group["eps"]
         wd, decay_all = group["weight_decay"], group["decay_all"]
-        # per-step constants: w -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
+        # per-step constants: with bc1 = 1 - b1^t, bc2 = 1 - b2^t,
+        # w -= lr * (m / bc1) / (sqrt(v / bc2) + eps) = step * m / (sqrt(v) + eps * sqrt(bc2)),
+        # step = lr * sqrt(bc2) / bc1: the bias corrections cost no pass over the arrays
         if group["bias_correction"]:
-            step_size = lr / (1.0 - b1**t)
-            inv_sqrt_bc2 = 1.0 / math.sqrt(1.0 - b2**t)
+            sqrt_bc2 = math.sqrt(1.0 - b2**t)
+            step_size, eps_hat = lr * sqrt_bc2 / (1.0 - b1**t), eps * sqrt_bc2
         else:
-            step_size, inv_sqrt_bc2 = lr, 1.0
+            step_size, eps_hat = lr, eps
         one_minus_b1, one_minus_b2 = 1.0 - b1, 1.0 - b2
         shrink = 1.0 - lr * wd
         for p, (m, v) in zip(params, states, strict=True):
@@ -87,9 +89,7 @@ class Adam(Optimizer):
             v *= b2
             v += sq
             d = xp.sqrt(v)
-            if inv_sqrt_bc2 != 1.0:
-                d *= inv_sqrt_bc2
-            d += eps
+            d += eps_hat
             d = m / d
             d *= step_size
             p.data -= d
