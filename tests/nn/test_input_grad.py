@@ -95,3 +95,23 @@ def test_trainer_turns_the_input_gradient_off_while_fitting_and_back_on_after(ba
     trainer.fit((xs, np.arange(8) % 3), epochs=1, batch_size=4)
     assert seen == [False, False]
     assert model.needs_input_grad is True and first.needs_input_grad is True
+
+
+def test_conv_first_layer_skips_its_input_gradient_with_the_same_parameter_gradients(backend):
+    from xnet.nn import Conv2D, MaxPool2D
+
+    with build_on(backend, "float64"):
+        backend.rng.seed(5)
+        model = Sequential(Conv2D(1, 2, 3, padding=1), ReLU(), MaxPool2D(2), Flatten(), Dense(8, 3))
+    x = backend.rng.normal((2, 1, 4, 4), dtype="float64")
+    g = backend.rng.normal((2, 3), dtype="float64")
+    model.forward(x)
+    assert model.backward(g).shape == (2, 1, 4, 4)
+    full = _grads(backend, model)
+    model.zero_grad()
+    model.needs_input_grad = False
+    assert model.layers[0].needs_input_grad is False
+    model.forward(x)
+    assert model.backward(g) is None
+    for a, b in zip(full, _grads(backend, model), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -33,7 +33,11 @@ class Conv2D(Module):
     `padding` is an int, a pair, "valid" (0) or "same" (stride 1 only; output H, W = input H, W,
     the odd extra row/column of padding going bottom/right as in PyTorch). `groups` splits the
     channels into independent convolutions; groups == in_channels is a depthwise convolution.
+    `needs_input_grad = False` (set by a Sequential whose input is data) makes backward skip
+    the input gradient (a matrix product and col2im) and return None.
     """
+
+    needs_input_grad = True
 
     def __init__(
         self,
@@ -176,7 +180,7 @@ class Conv2D(Module):
         y = xp.reshape(xp.permute_dims(xp.reshape(y, (C, N, L)), (1, 0, 2)), (N, C * L))
         return xp.reshape(y, (N, C, out_hw[0], out_hw[1]))
 
-    def backward(self, grad_out: Array) -> Array:
+    def backward(self, grad_out: Array) -> Array | None:
         """(N, C_out, Ho, Wo) -> (N, C_in, H, W); accumulates weight and bias gradients."""
         x = self._cached(self._x)
         xp, G, (kh, kw) = self.xp, self.groups, self.kernel_size
@@ -193,6 +197,8 @@ class Conv2D(Module):
         self.weight.grad += xp.reshape(dw, tuple(self.weight.data.shape))
         if self.bias is not None:
             self.bias.grad += xp.reshape(xp.sum(gt, axis=2), (self.out_channels,))
+        if not self.needs_input_grad:
+            return None
 
         dcols = xp.matrix_transpose(self._weight_matrix()) @ gt  # (G, kh*kw*Cg, N*Ho*Wo)
         dcols = xp.reshape(dcols, (G, kh, kw, Cg, N, Ho, Wo))
