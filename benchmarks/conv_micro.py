@@ -24,6 +24,8 @@ from xnet.nn.conv import Conv2D
 from xnet.nn.module import build_on
 from xnet.nn.pooling import MaxPool2D
 
+PAUSE_S = 0.2  # between blocks, so the other library's worker threads stop spinning
+
 try:
     import torch
 except ImportError:  # torch is an optional comparison
@@ -85,10 +87,10 @@ def time_alternating(
 ) -> tuple[float, float | None]:
     """Median milliseconds per call of a() and b(), in alternating blocks of `inner` calls.
 
-    Blocks rather than single calls: right after one library runs, its idle worker threads
-    still spin on the cores for a while (OpenBLAS and OpenMP both do), which would charge
-    each library for the other's threads. Within a block that cost falls on the first call
-    only, and the median over blocks drops the noisy ones.
+    After a library runs, its idle worker threads keep spinning on the cores for up to ~0.1 s
+    (OpenBLAS and OpenMP both do), which would charge each library for the other's threads.
+    So each block starts after a pause long enough for them to park, and runs a few calls
+    back to back, as a training loop would.
     """
     for _ in range(3):  # warm-up: first calls allocate workspaces and start thread pools
         a()
@@ -100,6 +102,7 @@ def time_alternating(
         for f, times in ((a, ta), (b, tb)):
             if f is None:
                 continue
+            time.sleep(PAUSE_S)
             t0 = time.perf_counter()
             for _ in range(inner):
                 f()

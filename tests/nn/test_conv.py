@@ -243,8 +243,8 @@ def test_col2im_is_the_adjoint_of_im2col(backend, groups, stride, dilation):
     args = ((kh, kw), stride, dilation)
     cols = windows.im2col(backend, backend.asarray(x, "float64"), *args, (Ho, Wo), groups)
     back = windows.col2im(backend, backend.asarray(c, "float64"), (Hp, Wp), *args)
-    assert tuple(cols.shape) == c.shape and tuple(back.shape) == x.shape
-    lhs = np.sum(backend.to_numpy(back) * x)
+    assert tuple(cols.shape) == c.shape and tuple(back.shape) == (C, N, Hp, Wp)
+    lhs = np.sum(backend.to_numpy(back) * x.transpose(1, 0, 2, 3))
     np.testing.assert_allclose(lhs, np.sum(c * backend.to_numpy(cols)), rtol=1e-12)
     # and im2col itself: window (n, ho, wo) at offset (i, j) holds x at the strided position
     n, ho, wo, i, j, ch = 1, 2, 3, 2, 1, 3

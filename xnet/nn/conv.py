@@ -156,7 +156,7 @@ class Conv2D(Module):
         N = x.shape[0]
         if self.training:
             self._cols = self._windows(x, out_hw, reuse=True)
-            return self._output(wmat @ self._cols, N, out_hw)
+            return self._output(self.backend.matmul(wmat, self._cols), N, out_hw)
         # inference: no cache, batch chunks bounded in memory (backward recomputes the windows)
         self._cols = None
         per_sample = (
@@ -167,7 +167,8 @@ class Conv2D(Module):
         for lo in range(0, N, step):
             hi = min(lo + step, N)
             chunk = x if hi - lo == N else x[lo:hi, ...]
-            parts.append(self._output(wmat @ self._windows(chunk, out_hw, False), hi - lo, out_hw))
+            y = self.backend.matmul(wmat, self._windows(chunk, out_hw, False))
+            parts.append(self._output(y, hi - lo, out_hw))
         return parts[0] if len(parts) == 1 else self.xp.concat(parts, axis=0)
 
     def _output(self, y: Array, N: int, out_hw: tuple[int, int]) -> Array:
@@ -192,7 +193,7 @@ class Conv2D(Module):
         gt = xp.reshape(gt, (G, Cog, N * L))
 
         # dW = g . windows^T, from window order (kh, kw, Cg) back to (Cg, kh, kw)
-        dw = gt @ xp.matrix_transpose(cols)  # (G, Cog, kh*kw*Cg)
+        dw = self.backend.matmul(gt, xp.matrix_transpose(cols))  # (G, Cog, kh*kw*Cg)
         dw = xp.permute_dims(xp.reshape(dw, (G, Cog, kh, kw, Cg)), (0, 1, 4, 2, 3))
         self.weight.grad += xp.reshape(dw, tuple(self.weight.data.shape))
         if self.bias is not None:
@@ -200,12 +201,14 @@ class Conv2D(Module):
         if not self.needs_input_grad:
             return None
 
-        dcols = xp.matrix_transpose(self._weight_matrix()) @ gt  # (G, kh*kw*Cg, N*Ho*Wo)
+        dcols = self.backend.matmul(xp.matrix_transpose(self._weight_matrix()), gt)  # (G, kh*kw*Cg, N*Ho*Wo)
         dcols = xp.reshape(dcols, (G, kh, kw, Cg, N, Ho, Wo))
         H, W = x.shape[2], x.shape[3]
         padded = (H + self.pads[0] + self.pads[1], W + self.pads[2] + self.pads[3])
-        dxpad = col2im(self.backend, dcols, padded, self.kernel_size, self.stride, self.dilation)
-        return crop(dxpad, self.pads)
+        dx = col2im(self.backend, dcols, padded, self.kernel_size, self.stride, self.dilation)
+        dx = xp.permute_dims(crop(dx, self.pads), (1, 0, 2, 3))  # (C_in, N, H, W) -> NCHW view
+        # reshaping the transposed view makes one contiguous NCHW copy
+        return xp.reshape(xp.reshape(dx, (N, self.in_channels * H * W)), (N, self.in_channels, H, W))
 
     # -- description -------------------------------------------------------------------------------
 

@@ -144,23 +144,23 @@ def col2im(
     stride: Pair,
     dilation: Pair,
 ) -> Array:
-    """Windows (G, kh, kw, C/G, N, Ho, Wo) -> (N, C, Hp, Wp): every window added back in place.
+    """Windows (G, kh, kw, C/G, N, Ho, Wo) -> (C, N, Hp, Wp): every window added back in place.
 
-    The adjoint of `im2col`: where windows overlap, their values sum. One strided slice-add of
-    the whole batch per kernel offset.
+    The adjoint of `im2col`: where windows overlap, their values sum. The result keeps the
+    windows' channel-major order, so each of the kh * kw slice-adds reads and writes memory
+    in the same order; the caller moves it to NCHW once, after cropping the padding.
     """
     G, kh, kw, Cg, N, Ho, Wo = cols.shape
-    out = backend.zeros((N, G * Cg, padded_hw[0], padded_hw[1]), cols.dtype)
+    out = backend.zeros((G * Cg, N, padded_hw[0], padded_hw[1]), cols.dtype)
     xp = backend.xp
     for k, rows, cols_ in window_slices(kernel, stride, dilation, (Ho, Wo)):
         block = cols[0, k // kw, k % kw, ...] if G == 1 else cols[:, k // kw, k % kw, ...]
-        block = xp.reshape(block, (G * Cg, N, Ho, Wo))  # a copy only when G > 1
-        out[:, :, rows, cols_] += xp.permute_dims(block, (1, 0, 2, 3))
+        out[:, :, rows, cols_] += xp.reshape(block, (G * Cg, N, Ho, Wo))  # copies if G > 1
     return out
 
 
 def crop(x: Array, pads: Pads) -> Array:
-    """(N, C, Hp, Wp) -> the (N, C, H, W) inside `pads` (a view where the library allows)."""
+    """(A, B, Hp, Wp) -> the (A, B, H, W) inside `pads` (a view where the library allows)."""
     if not any(pads):
         return x
     Hp, Wp = x.shape[2], x.shape[3]
