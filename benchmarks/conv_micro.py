@@ -8,6 +8,9 @@ Each workload is one forward+backward (gradients for the input, weights and bias
 PyTorch run in alternating blocks of a few calls, so both see the same machine state; the table
 gives medians per call and the ratio xnet / torch (below 1: xnet is faster). PyTorch gets as
 many threads as the machine has cores, as OpenBLAS (NumPy's matrix products) does.
+
+Other processes on the machine change the result a lot (on 2 cores, one busy core slows
+PyTorch's OpenMP threads several-fold, and OpenBLAS's too): read the load average it prints.
 """
 
 from __future__ import annotations
@@ -23,8 +26,6 @@ import numpy as np
 from xnet.nn.conv import Conv2D
 from xnet.nn.module import build_on
 from xnet.nn.pooling import MaxPool2D
-
-PAUSE_S = 0.2  # between blocks, so the other library's worker threads stop spinning
 
 try:
     import torch
@@ -87,10 +88,10 @@ def time_alternating(
 ) -> tuple[float, float | None]:
     """Median milliseconds per call of a() and b(), in alternating blocks of `inner` calls.
 
-    After a library runs, its idle worker threads keep spinning on the cores for up to ~0.1 s
-    (OpenBLAS and OpenMP both do), which would charge each library for the other's threads.
-    So each block starts after a pause long enough for them to park, and runs a few calls
-    back to back, as a training loop would.
+    Each block starts with one untimed call: right after the other library ran, its idle
+    worker threads still spin on the cores (OpenBLAS and OpenMP both do) and the caches hold
+    its data, a switching cost that a training loop, running one library, never pays. (A
+    pause between blocks would not do: on this VM the cores come back slowly from idle.)
     """
     for _ in range(3):  # warm-up: first calls allocate workspaces and start thread pools
         a()
@@ -102,7 +103,7 @@ def time_alternating(
         for f, times in ((a, ta), (b, tb)):
             if f is None:
                 continue
-            time.sleep(PAUSE_S)
+            f()  # untimed: absorbs the switch from the other library
             t0 = time.perf_counter()
             for _ in range(inner):
                 f()
@@ -122,7 +123,8 @@ def main() -> None:
         torch.set_num_threads(cores)
     rng = np.random.default_rng(0)
 
-    print(f"cores: {cores}, numpy {np.__version__}", end="")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"cores: {cores}, load average {load:.2f}, numpy {np.__version__}", end="")
     print(
         f", torch {torch.__version__} ({torch.get_num_threads()} threads)"
         if torch
