@@ -135,7 +135,7 @@ class MaxPool2D(_Pool2D):
             else:
                 # strict '>' keeps the earlier offset on ties: the first maximum wins
                 better = s > y
-                y, arg = xp.maximum(y, s), xp.where(better, k, arg)
+                y, arg = xp.maximum(y, s), xp.where(better, xp.full_like(arg, k), arg)
         self._x, self._arg = x, arg
         # a 1x1 window leaves y a view of the input: return a copy, never an alias
         return y * 1.0 if self.kernel_size == (1, 1) else y
