@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from xnet.backends import cpu_threads
 from xnet.backends.base import Backend
 from xnet.backends.rng import HostRng
 
@@ -19,6 +20,7 @@ class NumpyBackend(Backend):
         self.xp = np
         self.device = "cpu"
         self.rng = HostRng(seed, self.asarray)
+        cpu_threads.threads()  # decide once per process how the cores are used (see cpu_threads.py)
 
     @property
     def device_name(self) -> str:
@@ -29,3 +31,8 @@ class NumpyBackend(Backend):
 
     def to_numpy(self, a: Any) -> np.ndarray:
         return np.asarray(a)
+
+    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        # OpenBLAS runs on one thread (its spinning workers stall on busy machines); large
+        # products are split over xnet's own sleeping-when-idle threads instead
+        return cpu_threads.matmul(a, b)

@@ -51,7 +51,7 @@ class Dense(Module):
                 f"{self.in_features}), got shape {tuple(x.shape)}"
             )
         self._x = x
-        y = x @ self.weight.data
+        y = self.backend.matmul(x, self.weight.data)
         if self.bias is not None:
             y += self.bias.data
         return y
@@ -59,12 +59,12 @@ class Dense(Module):
     def backward(self, grad_out: Array) -> Array | None:
         """(N, out_features) -> (N, in_features); accumulates dW = x^T g and db = sum_N g."""
         x = self._cached(self._x)
-        self.weight.grad += x.T @ grad_out
+        self.weight.grad += self.backend.matmul(x.T, grad_out)
         if self.bias is not None:
             self.bias.grad += self.xp.sum(grad_out, axis=0)
         if not self.needs_input_grad:
             return None
-        return grad_out @ self.weight.data.T
+        return self.backend.matmul(grad_out, self.weight.data.T)
 
     def config(self) -> dict[str, Any]:
         cfg: dict[str, Any] = {
