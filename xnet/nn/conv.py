@@ -201,7 +201,8 @@ class Conv2D(Module):
         if not self.needs_input_grad:
             return None
 
-        dcols = self.backend.matmul(xp.matrix_transpose(self._weight_matrix()), gt)  # (G, kh*kw*Cg, N*Ho*Wo)
+        # (G, kh*kw*Cg, Cog) @ (G, Cog, N*Ho*Wo) -> (G, kh*kw*Cg, N*Ho*Wo)
+        dcols = self.backend.matmul(xp.matrix_transpose(self._weight_matrix()), gt)
         dcols = xp.reshape(dcols, (G, kh, kw, Cg, N, Ho, Wo))
         H, W = x.shape[2], x.shape[3]
         padded = (H + self.pads[0] + self.pads[1], W + self.pads[2] + self.pads[3])
