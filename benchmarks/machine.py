@@ -59,6 +59,7 @@ def describe(device: str, torch: Any, gpu_name: str | None) -> dict[str, Any]:
         "torch": getattr(torch, "__version__", None),
         "torch_threads": torch.get_num_threads() if torch is not None else None,
         "git_commit": git_commit(),
+        "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
     if gpu_name:
         info["gpu"] = gpu_name
@@ -74,4 +75,6 @@ def one_line(info: dict[str, Any]) -> str:
         parts.insert(1, f"GPU {info['gpu']}")
     if info.get("git_commit"):
         parts.append(f"xnet {info['git_commit']}")
+    if info.get("load_average"):
+        parts.append("load average at start " + " / ".join(f"{v:.1f}" for v in info["load_average"]))
     return "; ".join(parts)

@@ -49,17 +49,19 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"{results['date']}: {one_line(results['machine'])}",
         "",
-        "Median of the repeats; xnet and PyTorch alternate within one process. "
-        "Ratio = xnet / PyTorch (below 1: xnet is faster).",
+        f"Data: {results.get('data', '?')}. Median of the repeats; xnet and PyTorch alternate within one "
+        "process. Ratio = xnet / PyTorch (below 1: xnet is faster). Load: the 1-minute load average "
+        "before and after the workload (other processes on the machine slow both sides).",
         "",
-        "| # | workload | xnet | PyTorch | ratio | target | repeats |",
-        "|---|---|---:|---:|---:|---|---:|",
+        "| # | workload | xnet | PyTorch | ratio | target | repeats | load |",
+        "|---|---|---:|---:|---:|---|---:|---|",
     ]
     for r in results["workloads"]:
         unit = r.get("unit", "s")
+        load = "-" if not r.get("load") else " -> ".join(f"{v:.1f}" for v in r["load"])
         lines.append(
             f"| {r['id']} | {r['name']} | {_num(r.get('xnet'), ' ' + unit)} | {_num(r.get('torch'), ' ' + unit)} "
-            f"| {_num(r.get('ratio'))} | {_verdict(r)} | {r.get('repeats', '-')} |"
+            f"| {_num(r.get('ratio'))} | {_verdict(r)} | {r.get('repeats', '-')} | {load} |"
         )
     notes = [f"- {r['id']}: {r['note']}" for r in results["workloads"] if r.get("note")]
     if notes:

@@ -211,28 +211,35 @@ def main(argv: list[str] | None = None) -> None:
         "workloads": [],
     }
     ds, data_note = load_mnist()
+    results["data"] = data_note
     x, y = (ds.train.x, ds.train.y) if ds is not None else random_mnist()
     on_cpu = args.device == "cpu"
     for w in workloads.EPOCH_WORKLOADS:
         if w.id in ids:
             repeats = args.repeats or (w.quick_repeats if args.quick else w.repeats)
             print(f"[{w.id}] {w.name}", flush=True)
+            load = os.getloadavg()[0]
             row = run_epoch_workload(w, x, y, ctx, repeats)
-            row.update(id=w.id, name=w.name, unit="s", target=w.target if on_cpu else None, note=data_note)
+            row["load"] = [round(load, 2), round(os.getloadavg()[0], 2)]
+            row.update(id=w.id, name=w.name, unit="s", target=w.target if on_cpu else None)
             results["workloads"].append(row)
     if 5 in ids:
         print("[5] time to 99% test accuracy (BN CNN, Adam 1e-3, batch 128)", flush=True)
         if ds is None:
             print(f"  skipped: needs real MNIST; {data_note}", flush=True)
         else:
+            load = os.getloadavg()[0]
             row = run_to99(ds, ctx, args.repeats or 1)
+            row["load"] = [round(load, 2), round(os.getloadavg()[0], 2)]
             row.update(id=5, name="time to 99% test accuracy: BN CNN, Adam 1e-3, batch 128", unit="s",
                        target=workloads.TO99_TARGET if on_cpu else None)
             results["workloads"].append(row)
     if 6 in ids:
         print("[6] peak resident memory of `xnet train`", flush=True)
         epochs = 1 if args.quick else None
+        load = os.getloadavg()[0]
         row = run_memory(ctx, epochs)
+        row["load"] = [round(load, 2), round(os.getloadavg()[0], 2)]
         row.update(id=6, name=f"peak RSS of `xnet train` (defaults{', 1 epoch' if epochs else ''})", unit="MB",
                    target=workloads.MEMORY_TARGET_MB, target_on="xnet", repeats=1)
         results["workloads"].append(row)
