@@ -106,9 +106,10 @@ def run_to99(ds: Any, ctx: dict[str, Any], repeats: int) -> dict:
         Xt, Yt = torch_side.to_device(ds.test.x, ds.test.y, device)
 
     def xnet_run() -> tuple[float | None, list[float]]:
-        trainer = xnet_side.make_trainer(layers, cfg["optimizer"], cfg["lr"], backend, seed=0)
+        trainer = xnet_side.make_trainer(layers, cfg["optimizer"], cfg["lrs"][0], backend, seed=0)
         total, accs = 0.0, []
-        for _ in range(cfg["max_epochs"]):
+        for lr in cfg["lrs"]:
+            trainer.optimizer.lr = lr
             total += xnet_side.time_epoch(trainer, loader)
             accs.append(xnet_side.accuracy(trainer, ds.test.x, ds.test.y))
             if accs[-1] >= cfg["accuracy"]:
@@ -117,9 +118,11 @@ def run_to99(ds: Any, ctx: dict[str, Any], repeats: int) -> dict:
 
     def torch_run() -> tuple[float | None, list[float]]:
         model = torch_side.build_model(layers, xnet_side.build_model(layers, backend, seed=0), device)
-        opt = torch_side.make_optimizer(cfg["optimizer"], cfg["lr"], model)
+        opt = torch_side.make_optimizer(cfg["optimizer"], cfg["lrs"][0], model)
         total, accs = 0.0, []
-        for _ in range(cfg["max_epochs"]):
+        for lr in cfg["lrs"]:
+            for group in opt.param_groups:
+                group["lr"] = lr
             total += torch_side.time_epoch(model, opt, X, Y, cfg["batch"], device)
             accs.append(torch_side.accuracy(model, Xt, Yt))
             if accs[-1] >= cfg["accuracy"]:
@@ -136,7 +139,7 @@ def run_to99(ds: Any, ctx: dict[str, Any], repeats: int) -> dict:
             print(f"  repeat {r + 1}/{repeats} {side}: " + (f"{secs:.1f} s" if secs else "never") + f" ({curve})",
                   flush=True)
             if secs is None:
-                notes.append(f"{side} did not reach 99% in {cfg['max_epochs']} epochs ({curve})")
+                notes.append(f"{side} did not reach 99% in {len(cfg['lrs'])} epochs ({curve})")
             else:
                 out.append(secs)
                 notes.append(f"{side} {len(accs)} epochs ({curve})")
@@ -224,14 +227,14 @@ def main(argv: list[str] | None = None) -> None:
             row.update(id=w.id, name=w.name, unit="s", target=w.target if on_cpu else None)
             results["workloads"].append(row)
     if 5 in ids:
-        print("[5] time to 99% test accuracy (BN CNN, Adam 1e-3, batch 128)", flush=True)
+        print(f"[5] {workloads.TO99_NAME}", flush=True)
         if ds is None:
             print(f"  skipped: needs real MNIST; {data_note}", flush=True)
         else:
             load = os.getloadavg()[0]
             row = run_to99(ds, ctx, args.repeats or 1)
             row["load"] = [round(load, 2), round(os.getloadavg()[0], 2)]
-            row.update(id=5, name="time to 99% test accuracy: BN CNN, Adam 1e-3, batch 128", unit="s",
+            row.update(id=5, name=workloads.TO99_NAME, unit="s",
                        target=workloads.TO99_TARGET if on_cpu else None)
             results["workloads"].append(row)
     if 6 in ids:

@@ -53,8 +53,16 @@ EPOCH_WORKLOADS = [
     Workload(4, "BN CNN 32/64 ch, dropout, Adam, batch 128, 1 epoch", BN_CNN, "adam", 1e-3, 128, True, 2, 1, 1.0),
 ]  # fmt: skip
 
-# Workload 5: time to 99.0 % test accuracy on real MNIST.
+# Workload 5: time to 99.0 % test accuracy on real MNIST: the BN CNN of workload 4 with Adam at
+# batch 64 and a learning rate halved per epoch after the second (one list, both frameworks).
+# PyTorch with this recipe reached 98.35 / 98.67 / 98.95 / 99.05 % in epochs 1-4 (seed 0).
 TO99_LAYERS = BN_CNN
-TO99 = {"optimizer": "adam", "lr": 1e-3, "batch": 128, "max_epochs": 6, "accuracy": 0.99}
+TO99 = {
+    "optimizer": "adam",
+    "lrs": [1e-3, 1e-3, 5e-4, 2.5e-4, 1.25e-4, 6.25e-5],  # per epoch; at most this many epochs
+    "batch": 64,
+    "accuracy": 0.99,
+}
+TO99_NAME = "time to 99% test accuracy: BN CNN, Adam 1e-3 halved per epoch from the 3rd, batch 64"
 TO99_TARGET = 1.0
 MEMORY_TARGET_MB = 500.0
