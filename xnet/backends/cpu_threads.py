@@ -118,12 +118,15 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     parts = min(n, max(1, size // 16))
     bounds = [size * k // parts for k in range(parts + 1)]
 
+    errors = np.geterr()  # NumPy's error state is per thread: the workers take the caller's
+
     def block(k: int) -> None:
         s = slice(bounds[k], bounds[k + 1])
-        if rows:
-            np.matmul(a[..., s, :], b, out=out[..., s, :])
-        else:
-            np.matmul(a, b[..., s], out=out[..., s])
+        with np.errstate(**errors):
+            if rows:
+                np.matmul(a[..., s, :], b, out=out[..., s, :])
+            else:
+                np.matmul(a, b[..., s], out=out[..., s])
 
     futures = [_get_pool(n).submit(block, k) for k in range(1, parts)]
     block(0)  # this thread does a share too
