@@ -36,7 +36,8 @@ def load_mnist() -> tuple[Any, str]:
     try:
         return load_dataset("mnist", download=False), "real MNIST"
     except XnetError as e:
-        return None, f"random MNIST-shaped data ({str(e).splitlines()[0]})"
+        why = str(e).splitlines()[0].split(":")[0]
+        return None, f"random MNIST-shaped data ({why}; set XNET_DATA_DIR to use the real set)"
 
 
 def random_mnist(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
