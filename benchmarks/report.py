@@ -49,6 +49,7 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"{results['date']}: {one_line(results['machine'])}",
         "",
+        *([results["note"], ""] if results.get("note") else []),
         f"Data: {results.get('data', '?')}. Median of the repeats; xnet and PyTorch alternate within one "
         "process. Ratio = xnet / PyTorch (below 1: xnet is faster). Load: the 1-minute load average "
         "before and after the workload (other processes on the machine slow both sides).",
@@ -85,6 +86,7 @@ def merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
     kept = [dict(r, note=(r.get("note") or "") + f" (from the run of {old['date']})".strip())
             for r in old.get("workloads", []) if r["id"] not in ran]
     merged = dict(new, workloads=sorted(new["workloads"] + kept, key=lambda r: r["id"]))
+    merged["note"] = new.get("note") or old.get("note")
     return merged
 
 

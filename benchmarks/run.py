@@ -1,6 +1,7 @@
 """xnet against PyTorch: the benchmark workloads, alternating in one process, medians and ratios.
 
     make bench                                   # everything; writes results/cpu.{md,json}
+    python -m benchmarks.run --busy              # with a busy loop on one core; results/cpu-busy.*
     python -m benchmarks.run --quick             # a subset with fewer repeats, under a minute
     python -m benchmarks.run --only 1,3          # chosen workloads, merged into results/cpu.*
     python -m benchmarks.run --device cuda       # xnet on CuPy against PyTorch CUDA
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
 from typing import Any
@@ -156,6 +158,7 @@ def run_memory(ctx: dict[str, Any], epochs: int | None) -> dict:
     """Peak RSS of `xnet train` (defaults) and of the PyTorch equivalent, each its own process."""
     mb, secs, line = memory.xnet_train_peak(ctx["device"], epochs)
     print(f"  xnet train: {mb:.0f} MB peak, {secs:.1f} s: {line}", flush=True)
+    line = line.split("; outputs in")[0]  # the temporary folder is gone
     row = {"xnet": mb, "xnet_seconds": secs, "note": f"xnet: {line}"}
     if ctx["torch"]:
         tmb, tsecs, tline = memory.torch_train_peak(ctx["device"], epochs or 6)
@@ -176,6 +179,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=None, help="override every workload's repeat count")
     p.add_argument("--no-torch", action="store_true", help="time xnet alone")
     p.add_argument("--no-write", action="store_true", help="print the table only")
+    p.add_argument("--note", default=None, help="a line for the results header, e.g. what else ran on the machine")
+    p.add_argument("--busy", action="store_true",
+                   help="keep one core busy with a second process (a busy loop) during the run; writes <device>-busy.*")
+    p.add_argument("--label", default=None, help="write results/<device>-<label>.* (e.g. 'busy' for a loaded machine)")
     return p.parse_args(argv)
 
 
@@ -191,8 +198,27 @@ def selected(args: argparse.Namespace) -> list[int]:
     return list(QUICK) if args.quick else list(range(1, 7))
 
 
+BUSY_NOTE = (
+    "Busy machine: a second process (`python -c 'while True: pass'`, started by --busy) kept one core busy "
+    "for the whole run; the load column lags it."
+)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if not args.busy:
+        return run(args)
+    args.label, args.note = args.label or "busy", args.note or BUSY_NOTE
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        run(args)
+    finally:
+        burner.kill()
+        burner.wait()
+
+
+def run(args: argparse.Namespace) -> None:
+    """The benchmark as `args` asks, results printed and written."""
     ids = selected(args)
     try:
         backend = get_backend(args.device)
@@ -212,6 +238,7 @@ def main(argv: list[str] | None = None) -> None:
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": describe(args.device, torch, gpu),
         "quick": args.quick,
+        "note": args.note,
         "workloads": [],
     }
     ds, data_note = load_mnist()
@@ -249,7 +276,7 @@ def main(argv: list[str] | None = None) -> None:
         results["workloads"].append(row)
 
     if not args.no_write:
-        stem = args.device + ("-quick" if args.quick else "")
+        stem = args.device + (f"-{args.label}" if args.label else "") + ("-quick" if args.quick else "")
         if args.only and not args.quick:
             results = report.merge(report.load(report.RESULTS_DIR / f"{stem}.json"), results)
         md, js = report.write(results, stem)
