@@ -61,7 +61,7 @@ def test_thread_decision_follows_the_environment(env, expected):
         assert got == expected
     else:  # 3 when NumPy's OpenBLAS could be switched to one thread, else BLAS keeps its threads
         assert got in ("3", "1")
-        if cpu_threads._openblas_libraries():
+        if cpu_threads.openblas_libraries():
             assert got == "3"
 
 
@@ -70,3 +70,59 @@ def test_numpy_backend_uses_the_split_product(monkeypatch):
     monkeypatch.setattr(cpu_threads, "matmul", lambda a, b: calls.append(1) or a @ b)
     get_backend("cpu").matmul(np.ones((2, 2)), np.ones((2, 2)))
     assert calls == [1]
+
+
+def test_run_chunks_runs_each_chunk_once_and_spreads_them(monkeypatch):
+    monkeypatch.setattr(cpu_threads, "_threads", 3)
+    seen: list[tuple[int, int]] = []
+
+    def fn(chunk: int, worker: int) -> None:
+        seen.append((chunk, worker))
+        np.dot(np.ones((200, 200)), np.ones((200, 200)))  # releases the GIL: others take chunks
+
+    cpu_threads.run_chunks(fn, 40)
+    assert sorted(c for c, _ in seen) == list(range(40))
+    assert {w for _, w in seen} <= {0, 1, 2}
+
+
+def test_run_chunks_passes_an_error_back(monkeypatch):
+    monkeypatch.setattr(cpu_threads, "_threads", 2)
+
+    def fn(chunk: int, worker: int) -> None:
+        if chunk == 5:
+            raise FloatingPointError("overflow in chunk 5")
+
+    with pytest.raises(FloatingPointError, match="chunk 5"):
+        cpu_threads.run_chunks(fn, 8)
+
+
+def test_batch_chunks_cover_the_batch_within_the_budget(backend, monkeypatch):
+    monkeypatch.setattr(backend, "chunk_bytes", 1000, raising=False)
+    monkeypatch.setattr(backend, "threads", 1, raising=False)
+    chunks = backend.batch_chunks(10, 300)  # 3 items per chunk at most: 4 chunks
+    assert chunks == [(0, 2), (2, 5), (5, 7), (7, 10)]
+    assert backend.batch_chunks(3, 5000) == [(0, 1), (1, 2), (2, 3)]  # one item at least
+    assert backend.batch_chunks(10, 1) == [(0, 10)]
+    # with 3 threads: a multiple of 3 chunks, so no thread waits for the others' last chunk
+    monkeypatch.setattr(backend, "threads", 3, raising=False)
+    assert backend.batch_chunks(10, 1) == [(0, 3), (3, 6), (6, 10)]
+    assert len(backend.batch_chunks(10, 300)) == 6
+    assert backend.batch_chunks(2, 1) == [(0, 1), (1, 2)]
+
+
+def test_an_error_on_the_calling_thread_still_waits_for_the_workers(monkeypatch):
+    monkeypatch.setattr(cpu_threads, "_threads", 2)
+    done = []
+
+    def fn(chunk: int, worker: int) -> None:
+        if worker == 0:
+            raise ValueError("stop")
+        np.dot(np.ones((300, 300)), np.ones((300, 300)))
+        done.append(chunk)
+
+    with pytest.raises(ValueError, match="stop"):
+        cpu_threads.run_chunks(fn, 4)
+    count = len(done)
+    # the workers are free again: a new run uses them and sees only its own chunks
+    cpu_threads.run_chunks(lambda chunk, worker: done.append(100 + chunk), 3)
+    assert sorted(done[count:]) == [100, 101, 102]

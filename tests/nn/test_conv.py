@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from gradcheck import gradient_check
 
-from xnet.nn import conv as conv_module
 from xnet.nn import windows
 from xnet.nn.conv import Conv2D
 from xnet.nn.module import build_on
@@ -138,18 +137,37 @@ def test_results_are_not_aliased_to_reused_buffers(backend):
     assert not np.allclose(backend.to_numpy(dx2), 0)
 
 
-def test_eval_forward_in_chunks_matches_and_backward_recomputes(backend, monkeypatch):
+@pytest.mark.parametrize("groups, stride", [(1, 1), (2, 2)])
+def test_batch_chunks_give_the_one_chunk_result(backend, monkeypatch, groups, stride):
+    # the same layer and data, once as one chunk and once cut into 3 (run on several threads on
+    # the CPU backend): outputs and all three gradients agree
+    x = np.random.default_rng(6).standard_normal((5, 2, 5, 5))
+    g_shape = (5, 4, 3, 3) if stride == 2 else (5, 4, 5, 5)
+    g = np.random.default_rng(7).standard_normal(g_shape)
+    layer = _build(backend, "float64", 2, 4, {"kernel_size": 3, "padding": 1, "groups": groups, "stride": stride})
+    monkeypatch.setattr(backend, "threads", 1, raising=False)  # chunk counts as on one thread
+    results = []
+    for chunk_bytes in (1 << 30, 3000):  # windows per sample: 3600 bytes at stride 1, 1296 at 2
+        monkeypatch.setattr(backend, "chunk_bytes", chunk_bytes, raising=False)
+        layer.zero_grad()
+        assert len(layer._chunks(5, tuple(g_shape[2:]))) == (1 if chunk_bytes > 1e6 else {1: 5, 2: 3}[stride])
+        y = layer.forward(backend.asarray(x, "float64"))
+        dx = layer.backward(backend.asarray(g, "float64"))
+        results.append([backend.to_numpy(a) for a in (y, dx, layer.weight.grad, layer.bias.grad)])
+    for one, chunked in zip(*results, strict=True):
+        np.testing.assert_allclose(chunked, one, rtol=1e-12, atol=1e-12)
+
+
+def test_backward_after_eval_forward_uses_that_forwards_input(backend):
     layer = _build(backend, "float64", 2, 3, {"kernel_size": 3, "padding": 1})
     x = backend.asarray(np.random.default_rng(6).standard_normal((5, 2, 4, 4)), "float64")
     g = backend.asarray(np.random.default_rng(7).standard_normal((5, 3, 4, 4)), "float64")
-    y_train = backend.to_numpy(layer.forward(x))
+    layer.forward(x)
     dx_train = backend.to_numpy(layer.backward(g))
     dw_train = backend.to_numpy(layer.weight.grad).copy()
     layer.zero_grad()
     layer.eval()
-    # windows of one sample hold 2*9*16 = 288 values: a limit of 600 gives chunks of 2, 2, 1
-    monkeypatch.setattr(conv_module, "EVAL_CHUNK_ELEMENTS", 600)
-    np.testing.assert_allclose(backend.to_numpy(layer.forward(x)), y_train, rtol=1e-12)
+    layer.forward(x)
     np.testing.assert_allclose(backend.to_numpy(layer.backward(g)), dx_train, rtol=1e-12)
     np.testing.assert_allclose(backend.to_numpy(layer.weight.grad), dw_train, rtol=1e-12)
 
@@ -242,7 +260,9 @@ def test_col2im_is_the_adjoint_of_im2col(backend, groups, stride, dilation):
     c = rng.standard_normal((groups, kh, kw, C // groups, N, Ho, Wo))
     args = ((kh, kw), stride, dilation)
     cols = windows.im2col(backend, backend.asarray(x, "float64"), *args, (Ho, Wo), groups)
-    back = windows.col2im(backend, backend.asarray(c, "float64"), (Hp, Wp), *args)
+    # the output buffer's old contents must not leak into the result
+    out = backend.full((C, N, Hp, Wp), 7.0, "float64")
+    back = windows.col2im(backend, backend.asarray(c, "float64"), out, *args)
     assert tuple(cols.shape) == c.shape and tuple(back.shape) == (C, N, Hp, Wp)
     lhs = np.sum(backend.to_numpy(back) * x.transpose(1, 0, 2, 3))
     np.testing.assert_allclose(lhs, np.sum(c * backend.to_numpy(cols)), rtol=1e-12)

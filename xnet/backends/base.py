@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -28,6 +29,11 @@ class Backend:
     xp: ModuleType
     device: Any = None
     rng: Rng
+    # Batch-chunked kernels (convolution) keep each chunk's work matrix under this size. On a
+    # GPU only memory matters (one large kernel beats many small ones); the CPU backend wants
+    # chunks that stay in the core's cache.
+    chunk_bytes: int = 1 << 26
+    threads: int = 1  # how many chunks run at once (run_chunks)
 
     # -- identity -----------------------------------------------------------------------------
 
@@ -72,6 +78,10 @@ class Backend:
         """`value` repeated over `shape` on the device."""
         return self.xp.full(shape, value, dtype=self.dtype(dtype), device=self.device)
 
+    def empty(self, shape: tuple[int, ...], dtype: str | Any = "float32") -> Array:
+        """An uninitialised array of `shape` on the device (every element must be written)."""
+        return self.xp.empty(shape, dtype=self.dtype(dtype), device=self.device)
+
     def arange(self, n: int, dtype: str | Any = "int64") -> Array:
         """0..n-1 on the device."""
         return self.xp.arange(n, dtype=self.dtype(dtype), device=self.device)
@@ -89,3 +99,17 @@ class Backend:
     def matmul(self, a: Array, b: Array) -> Array:
         """a @ b with the standard's broadcasting; a backend may spread large products over cores."""
         return a @ b
+
+    def batch_chunks(self, n: int, bytes_per_item: int) -> list[tuple[int, int]]:
+        """[lo, hi) ranges of about equal size covering 0..n, each at most `chunk_bytes` of work
+        (one item at least), as many as there are threads at least, so that none stays idle."""
+        step = max(1, self.chunk_bytes // max(1, bytes_per_item))
+        count = -(-n // step)  # ceil(n / step)
+        count = min(n, -(-count // self.threads) * self.threads)  # a multiple of the threads
+        return [(n * k // count, n * (k + 1) // count) for k in range(max(1, count))]
+
+    def run_chunks(self, fn: Callable[[int, int], None], count: int) -> None:
+        """fn(chunk, worker) for every chunk in range(count); the CPU backend shares them out
+        over its threads. `worker` indexes per-thread scratch; fn's results depend on chunk only."""
+        for chunk in range(count):
+            fn(chunk, 0)

@@ -40,7 +40,7 @@ def _cores() -> int:
     return os.cpu_count() or 1
 
 
-def _openblas_libraries() -> list[str]:
+def openblas_libraries() -> list[str]:
     """Paths of the OpenBLAS libraries NumPy loaded (its wheels bundle one)."""
     found = []
     try:
@@ -56,7 +56,7 @@ def _openblas_libraries() -> list[str]:
 def _blas_to_one_thread() -> bool:
     """Ask NumPy's OpenBLAS for one thread; False when there is none or it has no such call."""
     done = False
-    for path in _openblas_libraries():
+    for path in openblas_libraries():
         try:
             lib = ctypes.CDLL(path)
         except OSError:
@@ -138,11 +138,50 @@ def _run_parallel(fns: list[Callable[[], None]]) -> None:
             _workers += [_Worker() for _ in range(len(fns) - 1 - len(_workers))]
         for worker, fn in zip(_workers, fns[1:], strict=False):
             worker.start(fn)
-        fns[0]()
-        for worker in _workers[: len(fns) - 1]:
-            worker.wait()
+        try:
+            fns[0]()
+        finally:  # the workers finish before anyone hands them new work, even after an error
+            errors = []
+            for worker in _workers[: len(fns) - 1]:
+                try:
+                    worker.wait()
+                except BaseException as e:
+                    errors.append(e)
+        if errors:
+            raise errors[0]
     finally:
         _busy.release()
+
+
+def run_chunks(fn: Callable[[int, int], None], count: int) -> None:
+    """fn(chunk, worker) for chunk in range(count), the chunks shared out over the threads.
+
+    Each thread takes the next chunk not yet taken, so a core slowed by another process simply
+    does fewer of them. `worker` (0 <= worker < threads()) lets fn keep per-thread scratch
+    buffers; what fn writes must depend on `chunk` only, so results do not depend on timing.
+    """
+    n = min(_threads or threads(), count)
+    if n <= 1:
+        for chunk in range(count):
+            fn(chunk, 0)
+        return
+    taken = iter(range(count))
+    take = threading.Lock()
+    errors = np.geterr()
+
+    def loop(worker: int) -> Callable[[], None]:
+        def run() -> None:
+            with np.errstate(**errors):
+                while True:
+                    with take:
+                        chunk = next(taken, None)
+                    if chunk is None:
+                        return
+                    fn(chunk, worker)
+
+        return run
+
+    _run_parallel([loop(w) for w in range(n)])
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -22,10 +22,6 @@ from xnet.nn.windows import (
     same_pads,
 )
 
-# Outside training, forward runs the batch in chunks whose windows hold at most this many
-# elements, so evaluating 10 000 images does not build a multi-GB im2col matrix.
-EVAL_CHUNK_ELEMENTS = 1 << 24
-
 
 class Conv2D(Module):
     """2-D convolution: (N, C_in, H, W) -> (N, C_out, Ho, Wo), weight (C_out, C_in/groups, kh, kw).
@@ -115,14 +111,20 @@ class Conv2D(Module):
 
     def _reset_cache(self) -> None:
         self._x: Array | None = None
-        self._cols: Array | None = None  # (G, kh*kw*C_in/G, N*Ho*Wo), this forward's windows
-        self._xpad_buf: Array | None = None  # reused between training steps
-        self._cols_buf: Array | None = None
+        self._xpad: Array | None = None  # this forward's padded input (x itself without padding)
+        self._pad_buf: Array | None = None  # reused between steps: its border stays zero
+        self._scratch: dict[int, dict[str, Array]] = {}  # per worker thread: flat work buffers
 
     def _on_backend_change(self) -> None:
         self._reset_cache()
 
     # -- computation ------------------------------------------------------------------------------
+    #
+    # The batch is cut into chunks (backend.batch_chunks): on the CPU each chunk's window matrix
+    # fits a core's cache, so building it, multiplying it and adding it back never waits on main
+    # memory, and the chunks run on all cores (backend.run_chunks). On a GPU a chunk is the whole
+    # batch unless the windows would take too much memory. The windows are built again in
+    # backward instead of being kept: cheap from cache, and no large matrix lives between passes.
 
     def _weight_matrix(self) -> Array:
         """(C_out, C_in/G, kh, kw) -> (G, C_out/G, kh*kw*C_in/G), matching the window layout."""
@@ -131,19 +133,34 @@ class Conv2D(Module):
         w = self.xp.reshape(self.weight.data, (G, Cog, Cg, kh, kw))
         return self.xp.reshape(self.xp.permute_dims(w, (0, 1, 3, 4, 2)), (G, Cog, kh * kw * Cg))
 
-    def _windows(self, x: Array, out_hw: tuple[int, int], reuse: bool) -> Array:
-        """(N, C_in, H, W) -> (G, kh*kw*C_in/G, N*Ho*Wo) im2col matrix."""
-        xpad = pad_into(self.backend, x, self.pads, 0.0, self._xpad_buf if reuse else None)
+    def _buffer(self, worker: int, name: str, shape: tuple[int, ...], dtype: Any) -> Array:
+        """A per-worker scratch array of `shape`, reused from step to step (contents undefined)."""
+        size = 1
+        for d in shape:
+            size *= d
+        bufs = self._scratch.setdefault(worker, {})
+        flat = bufs.get(name)
+        if flat is None or flat.shape[0] < size or flat.dtype != dtype:
+            flat = bufs[name] = self.backend.empty((size,), dtype)
+        return self.xp.reshape(flat[:size], shape)
+
+    def _windows(self, lo: int, hi: int, out_hw: tuple[int, int], worker: int) -> Array:
+        """Samples lo..hi of the padded input -> (G, kh*kw*C_in/G, n*Ho*Wo) window matrix."""
+        xpad, G, (kh, kw) = self._xpad, self.groups, self.kernel_size
+        n, Cg = hi - lo, self.in_channels // G
+        buf = self._buffer(worker, "cols", (G, kh, kw, Cg, n, *out_hw), xpad.dtype)
         cols = im2col(
-            self.backend, xpad, self.kernel_size, self.stride, self.dilation, out_hw,
-            self.groups, self._cols_buf if reuse else None,
+            self.backend, xpad[lo:hi, ...], self.kernel_size, self.stride, self.dilation, out_hw,
+            G, buf,
         )  # fmt: skip
-        if reuse:
-            self._xpad_buf = xpad if xpad is not x else None
-            self._cols_buf = cols
-        N, G, (kh, kw) = x.shape[0], self.groups, self.kernel_size
-        K = kh * kw * (self.in_channels // G)
-        return self.xp.reshape(cols, (G, K, N * out_hw[0] * out_hw[1]))
+        return self.xp.reshape(cols, (G, kh * kw * Cg, n * out_hw[0] * out_hw[1]))
+
+    def _chunks(self, N: int, out_hw: tuple[int, int]) -> list[tuple[int, int]]:
+        """Batch ranges whose window matrices fit the backend's chunk size."""
+        kh, kw = self.kernel_size
+        itemsize = self.xp.finfo(self.weight.data.dtype).bits // 8
+        per_sample = self.in_channels * kh * kw * out_hw[0] * out_hw[1] * itemsize
+        return self.backend.batch_chunks(N, per_sample)
 
     def forward(self, x: Array) -> Array:
         """(N, C_in, H, W) -> (N, C_out, Ho, Wo), Ho = (H + pad - dil*(kh-1) - 1)//stride + 1."""
@@ -151,65 +168,67 @@ class Conv2D(Module):
         out_hw = output_hw(
             self._name, tuple(x.shape), self.kernel_size, self.stride, self.dilation, self.pads
         )
+        xp, N, C, L = self.xp, x.shape[0], self.out_channels, out_hw[0] * out_hw[1]
         self._x = x
+        self._xpad = pad_into(self.backend, x, self.pads, 0.0, self._pad_buf)
+        if self._xpad is not x:
+            self._pad_buf = self._xpad
         wmat = self._weight_matrix()
-        N = x.shape[0]
-        if self.training:
-            self._cols = self._windows(x, out_hw, reuse=True)
-            return self._output(self.backend.matmul(wmat, self._cols), N, out_hw)
-        # inference: no cache, batch chunks bounded in memory (backward recomputes the windows)
-        self._cols = None
-        per_sample = (
-            self.in_channels * self.kernel_size[0] * self.kernel_size[1] * out_hw[0] * out_hw[1]
-        )
-        step = max(1, EVAL_CHUNK_ELEMENTS // per_sample)
-        parts = []
-        for lo in range(0, N, step):
-            hi = min(lo + step, N)
-            chunk = x if hi - lo == N else x[lo:hi, ...]
-            y = self.backend.matmul(wmat, self._windows(chunk, out_hw, False))
-            parts.append(self._output(y, hi - lo, out_hw))
-        return parts[0] if len(parts) == 1 else self.xp.concat(parts, axis=0)
+        out = self.backend.empty((N, C, L), x.dtype)
+        bias = None if self.bias is None else xp.reshape(self.bias.data, (1, C, 1))
+        chunks = self._chunks(N, out_hw)
 
-    def _output(self, y: Array, N: int, out_hw: tuple[int, int]) -> Array:
-        """(G, C_out/G, N*Ho*Wo) matrix product -> (N, C_out, Ho, Wo) plus bias."""
-        xp, C, L = self.xp, self.out_channels, out_hw[0] * out_hw[1]
-        y = xp.reshape(y, (C, N * L))
-        if self.bias is not None:
-            y += xp.reshape(self.bias.data, (C, 1))
-        # (C_out, N, L) -> (N, C_out, L): reshaping the transposed view makes one NCHW copy
-        y = xp.reshape(xp.permute_dims(xp.reshape(y, (C, N, L)), (1, 0, 2)), (N, C * L))
-        return xp.reshape(y, (N, C, out_hw[0], out_hw[1]))
+        def run(chunk: int, worker: int) -> None:
+            lo, hi = chunks[chunk]
+            y = wmat @ self._windows(lo, hi, out_hw, worker)  # (G, C_out/G, n*L)
+            # (C_out, n, L) -> (n, C_out, L): the transposed view is written into NCHW order
+            out[lo:hi, ...] = xp.permute_dims(xp.reshape(y, (C, hi - lo, L)), (1, 0, 2))
+            if bias is not None:
+                out[lo:hi, ...] += bias
+
+        self.backend.run_chunks(run, len(chunks))
+        return xp.reshape(out, (N, C, *out_hw))
 
     def backward(self, grad_out: Array) -> Array | None:
         """(N, C_out, Ho, Wo) -> (N, C_in, H, W); accumulates weight and bias gradients."""
         x = self._cached(self._x)
         xp, G, (kh, kw) = self.xp, self.groups, self.kernel_size
         N, Ho, Wo = grad_out.shape[0], grad_out.shape[2], grad_out.shape[3]
-        cols = self._cols if self._cols is not None else self._windows(x, (Ho, Wo), reuse=False)
-        Cog, Cg, L = self.out_channels // G, self.in_channels // G, Ho * Wo
-        # (N, C_out, Ho, Wo) -> (G, C_out/G, N*Ho*Wo), the layout of the windows: one copy
-        gt = xp.permute_dims(xp.reshape(grad_out, (N, self.out_channels, L)), (1, 0, 2))
-        gt = xp.reshape(gt, (G, Cog, N * L))
-
-        # dW = g . windows^T, from window order (kh, kw, Cg) back to (Cg, kh, kw)
-        dw = self.backend.matmul(gt, xp.matrix_transpose(cols))  # (G, Cog, kh*kw*Cg)
-        dw = xp.permute_dims(xp.reshape(dw, (G, Cog, kh, kw, Cg)), (0, 1, 4, 2, 3))
-        self.weight.grad += xp.reshape(dw, tuple(self.weight.data.shape))
-        if self.bias is not None:
-            self.bias.grad += xp.reshape(xp.sum(gt, axis=2), (self.out_channels,))
-        if not self.needs_input_grad:
-            return None
-
-        # (G, kh*kw*Cg, Cog) @ (G, Cog, N*Ho*Wo) -> (G, kh*kw*Cg, N*Ho*Wo)
-        dcols = self.backend.matmul(xp.matrix_transpose(self._weight_matrix()), gt)
-        dcols = xp.reshape(dcols, (G, kh, kw, Cg, N, Ho, Wo))
+        Cog, Cg, L, K = self.out_channels // G, self.in_channels // G, Ho * Wo, kh * kw * self.in_channels // G
+        g = xp.reshape(grad_out, (N, self.out_channels, L))
+        chunks = self._chunks(N, (Ho, Wo))
+        # per-chunk weight and bias gradients, summed in chunk order afterwards: the result does
+        # not depend on which thread ran which chunk
+        dw_parts = self.backend.empty((len(chunks), G, K, Cog), grad_out.dtype)
+        db_parts = self.backend.empty((len(chunks), G, Cog), grad_out.dtype)
+        wmat_t = xp.matrix_transpose(self._weight_matrix())  # (G, K, Cog)
         H, W = x.shape[2], x.shape[3]
         padded = (H + self.pads[0] + self.pads[1], W + self.pads[2] + self.pads[3])
-        dx = col2im(self.backend, dcols, padded, self.kernel_size, self.stride, self.dilation)
-        dx = xp.permute_dims(crop(dx, self.pads), (1, 0, 2, 3))  # (C_in, N, H, W) -> NCHW view
-        # reshaping the transposed view makes one contiguous NCHW copy
-        return xp.reshape(xp.reshape(dx, (N, self.in_channels * H * W)), (N, self.in_channels, H, W))
+        dx = self.backend.empty(tuple(x.shape), x.dtype) if self.needs_input_grad else None
+
+        def run(chunk: int, worker: int) -> None:
+            lo, hi = chunks[chunk]
+            n = hi - lo
+            cols = self._windows(lo, hi, (Ho, Wo), worker)
+            # (n, C_out, L) -> (G, C_out/G, n*L), the windows' layout (no copy when n == 1)
+            gt = xp.reshape(xp.permute_dims(g[lo:hi, ...], (1, 0, 2)), (G, Cog, n * L))
+            dw_parts[chunk, ...] = cols @ xp.matrix_transpose(gt)  # (G, K, C_out/G)
+            db_parts[chunk, ...] = xp.sum(gt, axis=2)
+            if dx is None:
+                return
+            dcols = xp.reshape(wmat_t @ gt, (G, kh, kw, Cg, n, Ho, Wo))
+            acc = self._buffer(worker, "dxpad", (G * Cg, n, *padded), dx.dtype)
+            col2im(self.backend, dcols, acc, self.kernel_size, self.stride, self.dilation)
+            dx[lo:hi, ...] = xp.permute_dims(crop(acc, self.pads), (1, 0, 2, 3))
+
+        self.backend.run_chunks(run, len(chunks))
+        # window order (kh, kw, Cg) back to the weight's (C_out, Cg, kh, kw)
+        dw = xp.reshape(xp.sum(dw_parts, axis=0), (G, kh, kw, Cg, Cog))
+        dw = xp.permute_dims(dw, (0, 4, 3, 1, 2))
+        self.weight.grad += xp.reshape(dw, tuple(self.weight.data.shape))
+        if self.bias is not None:
+            self.bias.grad += xp.reshape(xp.sum(db_parts, axis=0), (self.out_channels,))
+        return dx
 
     # -- description -------------------------------------------------------------------------------
 

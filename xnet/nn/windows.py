@@ -139,20 +139,20 @@ def im2col(
 def col2im(
     backend: Backend,
     cols: Array,
-    padded_hw: Pair,
+    out: Array,
     kernel: Pair,
     stride: Pair,
     dilation: Pair,
 ) -> Array:
-    """Windows (G, kh, kw, C/G, N, Ho, Wo) -> (C, N, Hp, Wp): every window added back in place.
+    """Windows (G, kh, kw, C/G, N, Ho, Wo) -> out (C, N, Hp, Wp): every window added back in place.
 
-    The adjoint of `im2col`: where windows overlap, their values sum. The result keeps the
-    windows' channel-major order, so each of the kh * kw slice-adds reads and writes memory
-    in the same order; the caller moves it to NCHW once, after cropping the padding.
+    The adjoint of `im2col`: where windows overlap, their values sum. `out` is overwritten. It
+    keeps the windows' channel-major order, so each of the kh * kw slice-adds reads and writes
+    memory in the same order; the caller moves it to NCHW once, after cropping the padding.
     """
     G, kh, kw, Cg, N, Ho, Wo = cols.shape
-    out = backend.zeros((G * Cg, N, padded_hw[0], padded_hw[1]), cols.dtype)
     xp = backend.xp
+    out[...] = 0
     for k, rows, cols_ in window_slices(kernel, stride, dilation, (Ho, Wo)):
         block = cols[0, k // kw, k % kw, ...] if G == 1 else cols[:, k // kw, k % kw, ...]
         out[:, :, rows, cols_] += xp.reshape(block, (G * Cg, N, Ho, Wo))  # copies if G > 1
