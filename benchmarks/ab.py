@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -56,9 +57,10 @@ def export(rev: str, dest: Path) -> Path:
 
 def time_once(src: Path, harness: Path, workload: int) -> float:
     env = {"PYTHONPATH": f"{src}:{harness}", "PATH": "/usr/bin:/bin"}
-    for key in ("XNET_DATA_DIR", "HOME", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-        if key in __import__("os").environ:
-            env[key] = __import__("os").environ[key]
+    # the machine's BLAS settings (thread counts, OPENBLAS_CORETYPE) apply to both versions
+    for key, value in os.environ.items():
+        if key in ("XNET_DATA_DIR", "XNET_NUM_THREADS", "HOME", "OMP_NUM_THREADS") or key.startswith("OPENBLAS_"):
+            env[key] = value
     out = subprocess.run([sys.executable, "-c", CHILD, str(workload)], cwd=harness, env=env,
                          capture_output=True, text=True)
     if out.returncode != 0:

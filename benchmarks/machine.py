@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import subprocess
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from xnet.backends import cpu_threads
 
 
 def cpu_model() -> str:
@@ -29,6 +32,20 @@ def numpy_blas() -> str:
         return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
     except Exception:  # the layout of show_config is not a stable API
         return "unknown"
+
+
+def openblas_kernels() -> str | None:
+    """The kernel set NumPy's OpenBLAS runs (e.g. 'Haswell': AVX2, 'SkylakeX': AVX-512), with
+    the OPENBLAS_CORETYPE that forced it, if any; None without OpenBLAS."""
+    for path in cpu_threads.openblas_libraries():
+        lib = ctypes.CDLL(path)
+        for name in ("scipy_openblas_get_corename64_", "openblas_get_corename64_", "openblas_get_corename"):
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.restype = ctypes.c_char_p
+                forced = os.environ.get("OPENBLAS_CORETYPE")
+                return fn().decode() + (f", OPENBLAS_CORETYPE={forced}" if forced else "")
+    return None
 
 
 def git_commit() -> str | None:
@@ -56,6 +73,7 @@ def describe(device: str, torch: Any, gpu_name: str | None) -> dict[str, Any]:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "blas": numpy_blas(),
+        "blas_kernels": openblas_kernels(),
         "torch": getattr(torch, "__version__", None),
         "torch_threads": torch.get_num_threads() if torch is not None else None,
         "git_commit": git_commit(),
@@ -69,7 +87,8 @@ def describe(device: str, torch: Any, gpu_name: str | None) -> dict[str, Any]:
 def one_line(info: dict[str, Any]) -> str:
     """The machine description as one line for the table header."""
     parts = [f"{info['cpu']}, {info['cores']} cores", f"Python {info['python']}",
-             f"NumPy {info['numpy']} ({info['blas']})"]
+             f"NumPy {info['numpy']} ({info['blas']}"
+             + (f", kernels {info['blas_kernels']})" if info.get("blas_kernels") else ")")]
     parts.append(f"PyTorch {info['torch']} ({info['torch_threads']} threads)" if info["torch"] else "no PyTorch")
     if info.get("gpu"):
         parts.insert(1, f"GPU {info['gpu']}")
