@@ -5,9 +5,9 @@ run over kernel offsets (kh * kw of them), never over samples or pixels.
 
 Window layout: (G, kh, kw, C/G, N, Ho, Wo). The leading (kh, kw, C/G) axes merge into the
 reduction axis and (N, Ho, Wo) into one long axis, so a convolution's forward, weight gradient
-and input gradient are each ONE matrix product per group, not one small product per sample
-(each BLAS call costs a thread hand-off, which hurts most on a busy machine). Filling the
-windows is kh * kw block copies of a whole (C, N, Ho, Wo) slice.
+and input gradient are each ONE matrix product per group for a whole chunk of samples (Conv2D
+cuts the batch into cache-sized chunks), not one small product per sample. Filling the windows
+is kh * kw block copies of a whole (C, N, Ho, Wo) slice.
 """
 
 from __future__ import annotations
