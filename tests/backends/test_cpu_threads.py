@@ -103,6 +103,7 @@ def test_batch_chunks_cover_the_batch_within_the_budget(backend, monkeypatch):
     assert chunks == [(0, 2), (2, 5), (5, 7), (7, 10)]
     assert backend.batch_chunks(3, 5000) == [(0, 1), (1, 2), (2, 3)]  # one item at least
     assert backend.batch_chunks(10, 1) == [(0, 10)]
+    assert backend.batch_chunks(0, 300) == [(0, 0)]  # an empty batch is one empty chunk
     # with 3 threads: a multiple of 3 chunks, so no thread waits for the others' last chunk
     monkeypatch.setattr(backend, "threads", 3, raising=False)
     assert backend.batch_chunks(10, 1) == [(0, 3), (3, 6), (6, 10)]

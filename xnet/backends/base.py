@@ -105,8 +105,8 @@ class Backend:
         (one item at least), as many as there are threads at least, so that none stays idle."""
         step = max(1, self.chunk_bytes // max(1, bytes_per_item))
         count = -(-n // step)  # ceil(n / step)
-        count = min(n, -(-count // self.threads) * self.threads)  # a multiple of the threads
-        return [(n * k // count, n * (k + 1) // count) for k in range(max(1, count))]
+        count = max(1, min(n, -(-count // self.threads) * self.threads))  # a multiple of the threads
+        return [(n * k // count, n * (k + 1) // count) for k in range(count)]
 
     def run_chunks(self, fn: Callable[[int, int], None], count: int) -> None:
         """fn(chunk, worker) for every chunk in range(count); the CPU backend shares them out
