@@ -145,7 +145,8 @@ def run_to99(ds: Any, ctx: dict[str, Any], repeats: int) -> dict:
                 notes.append(f"{side} did not reach 99% in {len(cfg['lrs'])} epochs ({curve})")
             else:
                 out.append(secs)
-                notes.append(f"{side} {len(accs)} epochs ({curve})")
+                # seconds per epoch separate speed from luck: the epoch count varies with the seed
+                notes.append(f"{side} {len(accs)} epochs ({curve}), {secs / len(accs):.1f} s per epoch")
     mx, mt = median(xs), median(ts)
     return {"xnet": mx, "torch": mt, "ratio": ratio(mx, mt), "xnet_runs": xs, "torch_runs": ts,
             "repeats": repeats, "note": "; ".join(notes)}
