@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -135,9 +136,7 @@ class Conv2D(Module):
 
     def _buffer(self, worker: int, name: str, shape: tuple[int, ...], dtype: Any) -> Array:
         """A per-worker scratch array of `shape`, reused from step to step (contents undefined)."""
-        size = 1
-        for d in shape:
-            size *= d
+        size = math.prod(shape)
         bufs = self._scratch.setdefault(worker, {})
         flat = bufs.get(name)
         if flat is None or flat.shape[0] < size or flat.dtype != dtype:
