@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from xnet.backends.rng import Rng
 
 Array = Any  # an array of the backend's namespace
+T = TypeVar("T")
 DTYPE_NAMES = ("float32", "float64")
 
 
@@ -34,6 +35,9 @@ class Backend:
     # chunks that stay in the core's cache.
     chunk_bytes: int = 1 << 26
     threads: int = 1  # how many chunks run at once (run_chunks)
+    # memory-bound passes (pass_chunks) over more than pass_split_bytes go in pass_bytes chunks
+    pass_bytes: int = 1 << 26
+    pass_split_bytes: int = 1 << 26
 
     # -- identity -----------------------------------------------------------------------------
 
@@ -100,10 +104,11 @@ class Backend:
         """a @ b with the standard's broadcasting; a backend may spread large products over cores."""
         return a @ b
 
-    def batch_chunks(self, n: int, bytes_per_item: int) -> list[tuple[int, int]]:
-        """[lo, hi) ranges of about equal size covering 0..n, each at most `chunk_bytes` of work
-        (one item at least), as many as there are threads at least, so that none stays idle."""
-        step = max(1, self.chunk_bytes // max(1, bytes_per_item))
+    def batch_chunks(self, n: int, bytes_per_item: int, chunk_bytes: int | None = None) -> list[tuple[int, int]]:
+        """[lo, hi) ranges of about equal size covering 0..n, each at most `chunk_bytes` (default
+        the backend's) of work, one item at least, as many as there are threads at least, so
+        that none stays idle."""
+        step = max(1, (chunk_bytes or self.chunk_bytes) // max(1, bytes_per_item))
         count = -(-n // step)  # ceil(n / step)
         count = max(1, min(n, -(-count // self.threads) * self.threads))  # a multiple of the threads
         return [(n * k // count, n * (k + 1) // count) for k in range(count)]
@@ -113,3 +118,23 @@ class Backend:
         over its threads. `worker` indexes per-thread scratch; fn's results depend on chunk only."""
         for chunk in range(count):
             fn(chunk, 0)
+
+    def pass_chunks(self, n: int, bytes_per_item: int) -> list[tuple[int, int]]:
+        """Batch ranges for a memory-bound pass (activations, pooling, batch norm): the whole batch
+        when the pass moves at most `pass_split_bytes`, else `batch_chunks` of `pass_bytes`."""
+        if n * bytes_per_item <= self.pass_split_bytes:
+            return [(0, n)]
+        return self.batch_chunks(n, bytes_per_item, self.pass_bytes)
+
+    def map_chunks(self, fn: Callable[[int, int], T], chunks: list[tuple[int, int]]) -> list[T]:
+        """[fn(lo, hi) for (lo, hi) in chunks], run as `run_chunks` runs them; results in chunk
+        order, so sums over them do not depend on which thread ran which chunk."""
+        if len(chunks) == 1:
+            return [fn(*chunks[0])]
+        results: list[Any] = [None] * len(chunks)
+
+        def run(chunk: int, worker: int) -> None:
+            results[chunk] = fn(*chunks[chunk])
+
+        self.run_chunks(run, len(chunks))
+        return results

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from xnet.backends import Array
+from xnet.nn.batched import map_batch, sample_bytes
 from xnet.nn.module import Module
 from xnet.nn.parameter import Parameter
 
@@ -38,7 +39,7 @@ class _BatchNorm(Module):
         self.bias = Parameter(self.backend.zeros((C,), self.dtype), "bias", regularize=False)
         self.running_mean = self.backend.zeros((C,), self.dtype)
         self.running_var = self.backend.ones((C,), self.dtype)
-        self._cache: tuple[Array, Array, bool, int] | None = None
+        self._cache: tuple[Array, Array, Array, bool, int] | None = None  # x, mean, inv_std, ...
 
     # -- shape handling, specialised by the subclasses -----------------------------------------
 
@@ -66,50 +67,72 @@ class _BatchNorm(Module):
 
     # -- computation ------------------------------------------------------------------------------
 
+    # Each pass below goes through the batch in chunks (backend.pass_chunks): on the CPU a chunk's
+    # centred values and products stay in a core's cache and the chunks run on all cores, so a
+    # pass costs one read of the input from main memory. Per-chunk sums are added in chunk order.
+
     def forward(self, x: Array) -> Array:
         """Input -> normalised, scaled and shifted input of the same shape."""
         self._check(x)
-        xp = self.xp
+        xp, bc = self.xp, self._bcast
         M = math.prod(x.shape) // self.num_features  # values per channel
+        chunks = self.backend.pass_chunks(x.shape[0], 3 * sample_bytes(self.backend, x))
         if self.training:
             if M < 2:
                 raise ValueError(
                     f"{type(self).__name__}({self._arg}={self.num_features}): training needs more "
                     f"than 1 value per channel, got input shape {tuple(x.shape)}"
                 )
-            mean = self._channel_sum(x) * (1.0 / M)
-            xc = x - self._bcast(mean)
-            var = self._channel_dot(xc, xc) * (1.0 / M)
+            sums = self.backend.map_chunks(lambda lo, hi: self._channel_sum(x[lo:hi, ...]), chunks)
+            mean = _ordered_sum(sums) * (1.0 / M)
+
+            def centred_squares(lo: int, hi: int) -> Array:
+                xc = x[lo:hi, ...] - bc(mean)
+                return self._channel_dot(xc, xc)
+
+            # two passes (mean, then squares about it): E[x^2] - mean^2 would cancel badly
+            var = _ordered_sum(self.backend.map_chunks(centred_squares, chunks)) * (1.0 / M)
             m = self.momentum
             self.running_mean = (1.0 - m) * self.running_mean + m * mean
             self.running_var = (1.0 - m) * self.running_var + (m * M / (M - 1)) * var
         else:
-            xc, var = x - self._bcast(self.running_mean), self.running_var
+            mean, var = self.running_mean, self.running_var
         inv_std = 1.0 / xp.sqrt(var + self.eps)  # (C,)
-        # gamma * xhat + beta with xhat = xc * inv_std, the two factors folded into one per
-        # channel: the full-size passes are the cost here (backward rebuilds what it needs of xhat)
-        y = xc * self._bcast(self.weight.data * inv_std)
-        y += self._bcast(self.bias.data)
-        self._cache = (xc, inv_std, self.training, M)
+        # gamma * (x - mean) * inv_std + beta as one multiply-add per value, as PyTorch's CPU
+        # kernel does; backward rebuilds x - mean from x, chunk by chunk, instead of keeping it
+        scale = self.weight.data * inv_std
+        shift = self.bias.data - mean * scale
+        y = map_batch(self.backend, lambda x: (x * bc(scale) + bc(shift),), (x,), temporaries=1)[0]
+        self._cache = (x, mean, inv_std, self.training, M)
         return y
 
     def backward(self, grad_out: Array) -> Array:
         """Gradient w.r.t. the input (same shape); accumulates d gamma and d beta."""
-        xc, inv_std, training, M = self._cached(self._cache)
-        dgamma = self._channel_dot(grad_out, xc) * inv_std  # sum(g * xhat)
-        dbeta = self._channel_sum(grad_out)
+        x, mean, inv_std, training, M = self._cached(self._cache)
+        bc = self._bcast
+        chunks = self.backend.pass_chunks(x.shape[0], 4 * sample_bytes(self.backend, x))
+
+        def sums(lo: int, hi: int) -> tuple[Array, Array]:
+            g = grad_out[lo:hi, ...]
+            return self._channel_dot(g, x[lo:hi, ...] - bc(mean)), self._channel_sum(g)
+
+        parts = self.backend.map_chunks(sums, chunks)
+        dgamma = _ordered_sum([p[0] for p in parts]) * inv_std  # sum(g * xhat)
+        dbeta = _ordered_sum([p[1] for p in parts])
         self.weight.grad += dgamma
         self.bias.grad += dbeta
         scale = self.weight.data * inv_std  # (C,)
-        dx = grad_out * self._bcast(scale)
-        if not training:
-            return dx  # running statistics are constants: a plain affine map
+        if not training:  # running statistics are constants: a plain affine map
+            return map_batch(self.backend, lambda g: (g * bc(scale),), (grad_out,), temporaries=0)[0]
         # closed form of dx = (1/M) inv_std (M dxhat - sum dxhat - xhat sum(dxhat xhat)) with
         # dxhat = gamma g, whose sums are gamma * dbeta and gamma * dgamma; per channel:
-        # dx = scale * g - (scale * inv_std * dgamma / M) * xc - scale * dbeta / M
-        dx -= xc * self._bcast(scale * inv_std * dgamma * (1.0 / M))
-        dx -= self._bcast(scale * dbeta * (1.0 / M))
-        return dx
+        # dx = scale * g - (scale * inv_std * dgamma / M) * (x - mean) - scale * dbeta / M
+        k, c = scale * inv_std * dgamma * (1.0 / M), scale * dbeta * (1.0 / M)
+
+        def grad(g: Array, x: Array) -> tuple[Array]:
+            return (g * bc(scale) - (x - bc(mean)) * bc(k) - bc(c),)
+
+        return map_batch(self.backend, grad, (grad_out, x), temporaries=3)[0]
 
     def config(self) -> dict[str, Any]:
         return {
@@ -118,6 +141,14 @@ class _BatchNorm(Module):
             "eps": self.eps,
             "momentum": self.momentum,
         }
+
+
+def _ordered_sum(parts: list[Array]) -> Array:
+    """parts[0] + parts[1] + ..., always in this order."""
+    total = parts[0]
+    for p in parts[1:]:
+        total = total + p
+    return total
 
 
 class BatchNorm1D(_BatchNorm):

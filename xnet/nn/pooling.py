@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from xnet.backends import Array
+from xnet.nn.batched import sample_bytes
 from xnet.nn.module import Module
 from xnet.nn.windows import (
     Pair,
@@ -78,10 +79,9 @@ class _Pool2D(Module):
             x = x[:, :, : 2 * Ho, : 2 * Wo]
         return self.xp.reshape(x, (N, C, Ho, 2, Wo, 2)), (Ho, Wo)
 
-    def _grad_input(self, grad6: Array) -> Array:
-        """(N, C, Ho, 2, Wo, 2) gradient -> (N, C, H, W), zeros in a dropped odd row/column."""
-        x = self._cached(self._x)
-        N, C, H, W = x.shape
+    def _grad_input(self, grad6: Array, shape: tuple[int, ...]) -> Array:
+        """(N, C, Ho, 2, Wo, 2) gradient -> `shape` (N, C, H, W), zeros in a dropped odd row/column."""
+        N, C, H, W = shape
         Ho, Wo = grad6.shape[2], grad6.shape[4]
         dx = self.xp.reshape(grad6, (N, C, 2 * Ho, 2 * Wo))
         if (2 * Ho, 2 * Wo) == (H, W):
@@ -116,16 +116,7 @@ class MaxPool2D(_Pool2D):
         """(N, C, H, W) -> (N, C, Ho, Wo), Ho = (H + 2*padding - kh)//stride + 1."""
         xp = self.xp
         if self._fast():
-            q, _ = self._quads(x)
-            a, b, c, d = (
-                q[:, :, :, 0, :, 0],
-                q[:, :, :, 0, :, 1],
-                q[:, :, :, 1, :, 0],
-                q[:, :, :, 1, :, 1],
-            )
-            y = xp.maximum(xp.maximum(a, b), xp.maximum(c, d))
-            self._x, self._quad_cache = x, (a, b, c, d, y)
-            return y
+            return self._forward_quads(x)
         xpad, out_hw = self._prepare(x)
         y, arg = None, None
         for k, rows, cols in window_slices(self.kernel_size, self.stride, (1, 1), out_hw):
@@ -142,30 +133,61 @@ class MaxPool2D(_Pool2D):
 
     def backward(self, grad_out: Array) -> Array:
         """(N, C, Ho, Wo) -> (N, C, H, W): each window's gradient to its first arg-max."""
+        if self._fast():
+            return self._backward_quads(grad_out)
         x = self._cached(self._x)
         xp = self.xp
-        if self._fast():
-            a, b, c, d, y = self._quad_cache
-            N, C, Ho, Wo = y.shape
-            taken_a = a == y
-            taken_b = (b == y) & ~taken_a
-            taken_ab = taken_a | taken_b
-            taken_c = (c == y) & ~taken_ab
-            taken_d = ~(taken_ab | taken_c)
-            g6 = self.backend.zeros((N, C, Ho, 2, Wo, 2), grad_out.dtype)
-            dt = grad_out.dtype
-            # g * mask, not where(mask, g, 0): NumPy's where is ~15x slower on random masks
-            g6[:, :, :, 0, :, 0] = grad_out * xp.astype(taken_a, dt)
-            g6[:, :, :, 0, :, 1] = grad_out * xp.astype(taken_b, dt)
-            g6[:, :, :, 1, :, 0] = grad_out * xp.astype(taken_c, dt)
-            g6[:, :, :, 1, :, 1] = grad_out * xp.astype(taken_d, dt)
-            return self._grad_input(g6)
         arg = self._arg
         N, C = x.shape[0], x.shape[1]
         dxpad = self.backend.zeros((N, C, *self._padded_shape(x)), grad_out.dtype)
         for k, rows, cols in window_slices(self.kernel_size, self.stride, (1, 1), arg.shape[2:]):
             dxpad[:, :, rows, cols] += grad_out * xp.astype(arg == k, grad_out.dtype)
         return crop(dxpad, self.pads)
+
+
+    # The 2x2 path goes through the batch in chunks (backend.pass_chunks): on the CPU each
+    # chunk's comparisons stay in a core's cache and the chunks run on all cores. Forward keeps
+    # only which of the four cells won each window (one byte per output), so backward reads
+    # neither the input nor the output again.
+
+    def _forward_quads(self, x: Array) -> Array:
+        """(N, C, H, W) -> (N, C, H/2, W/2) by 2x2 windows; keeps the winning cell of each."""
+        xp = self.xp
+        q, (Ho, Wo) = self._quads(x)
+        N, C = x.shape[0], x.shape[1]
+        y = self.backend.empty((N, C, Ho, Wo), x.dtype)
+        winner = self.backend.empty((N, C, Ho, Wo), "uint8")
+
+        def run(lo: int, hi: int) -> None:
+            a, b, c, d = (q[lo:hi, :, :, i, :, j] for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
+            m = xp.maximum(xp.maximum(a, b), xp.maximum(c, d))
+            y[lo:hi, ...] = m
+            # the first maximum in row-major order a, b, c, d wins, as in argmax:
+            # winner = 0 if a == m else 1 if b == m else 2 if c == m else 3 (NaN windows: 3)
+            u8 = winner.dtype
+            not_a, not_b, not_c = (xp.astype(v != m, u8) for v in (a, b, c))
+            winner[lo:hi, ...] = not_a * (not_b * (not_c + 1) + 1)
+
+        self.backend.map_chunks(run, self.backend.pass_chunks(N, 2 * sample_bytes(self.backend, x)))
+        self._x, self._arg = x, winner
+        return y
+
+    def _backward_quads(self, grad_out: Array) -> Array:
+        """(N, C, Ho, Wo) -> (N, C, H, W): each window's gradient to its winning cell."""
+        xp = self.xp
+        x, winner = self._cached(self._x), self._arg
+        N, C, Ho, Wo = winner.shape
+        g6 = self.backend.empty((N, C, Ho, 2, Wo, 2), grad_out.dtype)
+
+        def run(lo: int, hi: int) -> None:
+            g, w = grad_out[lo:hi, ...], winner[lo:hi, ...]
+            for k, (i, j) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+                # g * mask, not where(mask, g, 0): NumPy's where is ~15x slower on random masks
+                g6[lo:hi, :, :, i, :, j] = g * xp.astype(w == k, g.dtype)
+
+        per_sample = 2 * C * Ho * Wo * (xp.finfo(grad_out.dtype).bits // 8)
+        self.backend.map_chunks(run, self.backend.pass_chunks(N, 5 * per_sample))
+        return self._grad_input(g6, tuple(x.shape))
 
 
 class AvgPool2D(_Pool2D):
@@ -203,7 +225,7 @@ class AvgPool2D(_Pool2D):
         if self._fast():
             N, C, Ho, Wo = g.shape
             g6 = xp.broadcast_to(xp.reshape(g, (N, C, Ho, 1, Wo, 1)), (N, C, Ho, 2, Wo, 2))
-            return self._grad_input(g6)
+            return self._grad_input(g6, tuple(x.shape))
         N, C = x.shape[0], x.shape[1]
         dxpad = self.backend.zeros((N, C, *self._padded_shape(x)), grad_out.dtype)
         for _, rows, cols in window_slices(self.kernel_size, self.stride, (1, 1), g.shape[2:]):
