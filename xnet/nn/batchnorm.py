@@ -70,38 +70,14 @@ class _BatchNorm(Module):
     # Each pass below goes through the batch in chunks (backend.pass_chunks): on the CPU a chunk's
     # centred values and products stay in a core's cache and the chunks run on all cores, so a
     # pass costs one read of the input from main memory. Per-chunk sums are added in chunk order.
+    # fused.py runs the same steps with a following ReLU (and 2x2 max-pool) inside each chunk.
 
     def forward(self, x: Array) -> Array:
         """Input -> normalised, scaled and shifted input of the same shape."""
         self._check(x)
-        xp, bc = self.xp, self._bcast
-        M = math.prod(x.shape) // self.num_features  # values per channel
-        chunks = self.backend.pass_chunks(x.shape[0], 3 * sample_bytes(self.backend, x))
-        if self.training:
-            if M < 2:
-                raise ValueError(
-                    f"{type(self).__name__}({self._arg}={self.num_features}): training needs more "
-                    f"than 1 value per channel, got input shape {tuple(x.shape)}"
-                )
-            sums = self.backend.map_chunks(lambda lo, hi: self._channel_sum(x[lo:hi, ...]), chunks)
-            mean = _ordered_sum(sums) * (1.0 / M)
-
-            def centred_squares(lo: int, hi: int) -> Array:
-                xc = x[lo:hi, ...] - bc(mean)
-                return self._channel_dot(xc, xc)
-
-            # two passes (mean, then squares about it): E[x^2] - mean^2 would cancel badly
-            var = _ordered_sum(self.backend.map_chunks(centred_squares, chunks)) * (1.0 / M)
-            m = self.momentum
-            self.running_mean = (1.0 - m) * self.running_mean + m * mean
-            self.running_var = (1.0 - m) * self.running_var + (m * M / (M - 1)) * var
-        else:
-            mean, var = self.running_mean, self.running_var
-        inv_std = 1.0 / xp.sqrt(var + self.eps)  # (C,)
-        # gamma * (x - mean) * inv_std + beta as one multiply-add per value, as PyTorch's CPU
-        # kernel does; backward rebuilds x - mean from x, chunk by chunk, instead of keeping it
-        scale = self.weight.data * inv_std
-        shift = self.bias.data - mean * scale
+        bc = self._bcast
+        mean, inv_std, M = self._statistics(x)
+        scale, shift = self._scale_shift(mean, inv_std)
         y = map_batch(self.backend, lambda x: (x * bc(scale) + bc(shift),), (x,), temporaries=1)[0]
         self._cache = (x, mean, inv_std, self.training, M)
         return y
@@ -116,23 +92,64 @@ class _BatchNorm(Module):
             g = grad_out[lo:hi, ...]
             return self._channel_dot(g, x[lo:hi, ...] - bc(mean)), self._channel_sum(g)
 
-        parts = self.backend.map_chunks(sums, chunks)
-        dgamma = _ordered_sum([p[0] for p in parts]) * inv_std  # sum(g * xhat)
-        dbeta = _ordered_sum([p[1] for p in parts])
-        self.weight.grad += dgamma
-        self.bias.grad += dbeta
-        scale = self.weight.data * inv_std  # (C,)
-        if not training:  # running statistics are constants: a plain affine map
+        scale, k, c = self._grad_terms(self.backend.map_chunks(sums, chunks), inv_std, M, training)
+        if k is None:  # running statistics are constants: a plain affine map
             return map_batch(self.backend, lambda g: (g * bc(scale),), (grad_out,), temporaries=0)[0]
-        # closed form of dx = (1/M) inv_std (M dxhat - sum dxhat - xhat sum(dxhat xhat)) with
-        # dxhat = gamma g, whose sums are gamma * dbeta and gamma * dgamma; per channel:
-        # dx = scale * g - (scale * inv_std * dgamma / M) * (x - mean) - scale * dbeta / M
-        k, c = scale * inv_std * dgamma * (1.0 / M), scale * dbeta * (1.0 / M)
 
         def grad(g: Array, x: Array) -> tuple[Array]:
             return (g * bc(scale) - (x - bc(mean)) * bc(k) - bc(c),)
 
         return map_batch(self.backend, grad, (grad_out, x), temporaries=3)[0]
+
+    def _statistics(self, x: Array) -> tuple[Array, Array, int]:
+        """(mean, 1/sqrt(var + eps), values per channel M) of input x: the batch's in training,
+        where the running statistics are updated too, the running ones in evaluation."""
+        bc, M = self._bcast, math.prod(x.shape) // self.num_features
+        if not self.training:
+            return self.running_mean, 1.0 / self.xp.sqrt(self.running_var + self.eps), M
+        if M < 2:
+            raise ValueError(
+                f"{type(self).__name__}({self._arg}={self.num_features}): training needs more "
+                f"than 1 value per channel, got input shape {tuple(x.shape)}"
+            )
+        chunks = self.backend.pass_chunks(x.shape[0], 3 * sample_bytes(self.backend, x))
+        sums = self.backend.map_chunks(lambda lo, hi: self._channel_sum(x[lo:hi, ...]), chunks)
+        mean = _ordered_sum(sums) * (1.0 / M)
+
+        def centred_squares(lo: int, hi: int) -> Array:
+            xc = x[lo:hi, ...] - bc(mean)
+            return self._channel_dot(xc, xc)
+
+        # two passes (mean, then squares about it): E[x^2] - mean^2 would cancel badly
+        var = _ordered_sum(self.backend.map_chunks(centred_squares, chunks)) * (1.0 / M)
+        m = self.momentum
+        self.running_mean = (1.0 - m) * self.running_mean + m * mean
+        self.running_var = (1.0 - m) * self.running_var + (m * M / (M - 1)) * var
+        return mean, 1.0 / self.xp.sqrt(var + self.eps), M
+
+    def _scale_shift(self, mean: Array, inv_std: Array) -> tuple[Array, Array]:
+        """Per-channel (scale, shift) with y = x * scale + shift, (C,) each."""
+        # gamma * (x - mean) * inv_std + beta as one multiply-add per value, as PyTorch's CPU
+        # kernel does; backward rebuilds x - mean from x, chunk by chunk, instead of keeping it
+        scale = self.weight.data * inv_std
+        return scale, self.bias.data - mean * scale
+
+    def _grad_terms(
+        self, parts: list[tuple[Array, Array]], inv_std: Array, M: int, training: bool
+    ) -> tuple[Array, Array | None, Array | None]:
+        """From per-chunk (sum(g * (x - mean)), sum(g)) over the batch: accumulates d gamma and
+        d beta and returns (scale, k, c), dx = g * scale - (x - mean) * k - c per channel
+        (k and c None in evaluation, where dx = g * scale)."""
+        dgamma = _ordered_sum([p[0] for p in parts]) * inv_std  # sum(g * xhat)
+        dbeta = _ordered_sum([p[1] for p in parts])
+        self.weight.grad += dgamma
+        self.bias.grad += dbeta
+        scale = self.weight.data * inv_std  # (C,)
+        if not training:
+            return scale, None, None
+        # closed form of dx = (1/M) inv_std (M dxhat - sum dxhat - xhat sum(dxhat xhat)) with
+        # dxhat = gamma g, whose sums are gamma * dbeta and gamma * dgamma
+        return scale, scale * inv_std * dgamma * (1.0 / M), scale * dbeta * (1.0 / M)
 
     def config(self) -> dict[str, Any]:
         return {

@@ -152,21 +152,13 @@ class MaxPool2D(_Pool2D):
 
     def _forward_quads(self, x: Array) -> Array:
         """(N, C, H, W) -> (N, C, H/2, W/2) by 2x2 windows; keeps the winning cell of each."""
-        xp = self.xp
         q, (Ho, Wo) = self._quads(x)
         N, C = x.shape[0], x.shape[1]
         y = self.backend.empty((N, C, Ho, Wo), x.dtype)
         winner = self.backend.empty((N, C, Ho, Wo), "uint8")
 
         def run(lo: int, hi: int) -> None:
-            a, b, c, d = (q[lo:hi, :, :, i, :, j] for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))
-            m = xp.maximum(xp.maximum(a, b), xp.maximum(c, d))
-            y[lo:hi, ...] = m
-            # the first maximum in row-major order a, b, c, d wins, as in argmax:
-            # winner = 0 if a == m else 1 if b == m else 2 if c == m else 3 (NaN windows: 3)
-            u8 = winner.dtype
-            not_a, not_b, not_c = (xp.astype(v != m, u8) for v in (a, b, c))
-            winner[lo:hi, ...] = not_a * (not_b * (not_c + 1) + 1)
+            y[lo:hi, ...], winner[lo:hi, ...] = max_of_quads(self.xp, q[lo:hi, ...])
 
         self.backend.map_chunks(run, self.backend.pass_chunks(N, 2 * sample_bytes(self.backend, x)))
         self._x, self._arg = x, winner
@@ -174,20 +166,38 @@ class MaxPool2D(_Pool2D):
 
     def _backward_quads(self, grad_out: Array) -> Array:
         """(N, C, Ho, Wo) -> (N, C, H, W): each window's gradient to its winning cell."""
-        xp = self.xp
         x, winner = self._cached(self._x), self._arg
         N, C, Ho, Wo = winner.shape
         g6 = self.backend.empty((N, C, Ho, 2, Wo, 2), grad_out.dtype)
 
         def run(lo: int, hi: int) -> None:
-            g, w = grad_out[lo:hi, ...], winner[lo:hi, ...]
-            for k, (i, j) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
-                # g * mask, not where(mask, g, 0): NumPy's where is ~15x slower on random masks
-                g6[lo:hi, :, :, i, :, j] = g * xp.astype(w == k, g.dtype)
+            route_to_winners(self.xp, grad_out[lo:hi, ...], winner[lo:hi, ...], g6, lo)
 
-        per_sample = 2 * C * Ho * Wo * (xp.finfo(grad_out.dtype).bits // 8)
-        self.backend.map_chunks(run, self.backend.pass_chunks(N, 5 * per_sample))
+        self.backend.map_chunks(run, self.backend.pass_chunks(N, 10 * sample_bytes(self.backend, grad_out)))
         return self._grad_input(g6, tuple(x.shape))
+
+
+_CELLS = ((0, 0), (0, 1), (1, 0), (1, 1))  # a 2x2 window's cells in row-major order
+
+
+def max_of_quads(xp: Any, q: Array) -> tuple[Array, Array]:
+    """(n, C, Ho, 2, Wo, 2) windows -> their maxima (n, C, Ho, Wo) and winning cells (uint8 0..3).
+
+    The first maximum in row-major order wins, as in argmax; a window holding NaN: cell 3.
+    """
+    a, b, c, d = (q[:, :, :, i, :, j] for i, j in _CELLS)
+    m = xp.maximum(xp.maximum(a, b), xp.maximum(c, d))
+    # winner = 0 if a == m else 1 if b == m else 2 if c == m else 3, in uint8 arithmetic
+    not_a, not_b, not_c = (xp.astype(v != m, xp.uint8) for v in (a, b, c))
+    return m, not_a * (not_b * (not_c + 1) + 1)
+
+
+def route_to_winners(xp: Any, g: Array, winner: Array, out: Array, lo: int) -> None:
+    """out[lo:lo+n] (N, C, Ho, 2, Wo, 2) = g (n, C, Ho, Wo) at each window's winning cell, 0 elsewhere."""
+    hi = lo + g.shape[0]
+    for k, (i, j) in enumerate(_CELLS):
+        # g * mask, not where(mask, g, 0): NumPy's where is ~15x slower on random masks
+        out[lo:hi, :, :, i, :, j] = g * xp.astype(winner == k, g.dtype)
 
 
 class AvgPool2D(_Pool2D):

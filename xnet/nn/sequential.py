@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from xnet.backends import Array
+from xnet.nn.fused import NormReLUPool
 from xnet.nn.module import Module
 
 
@@ -14,6 +15,10 @@ class Sequential(Module):
     Set `needs_input_grad = False` when nothing needs the gradient of the input (the Trainer
     does, its input being data): backward then stops at the first layer with parameters, tells
     that layer to skip its own input gradient, and returns None.
+
+    Runs of BatchNorm2D -> ReLU [-> MaxPool2D(2)] are computed together, chunk by chunk, which
+    moves far less memory (fused.py); the results are the same. `fuse = False` runs every layer
+    on its own, e.g. to time or inspect the layers one by one.
     """
 
     def __init__(self, *layers: Module):
@@ -26,6 +31,9 @@ class Sequential(Module):
         self.layers = list(layers)
         self._needs_input_grad = True
         self._first = 0  # backward runs layers[_first:] (all of them while the input needs a gradient)
+        self.fuse = True
+        self._steps: list[tuple[int, Any]] = []  # (index of the first layer, layer or fused step)
+        self._steps_key: tuple = ()
 
     @property
     def needs_input_grad(self) -> bool:
@@ -44,20 +52,33 @@ class Sequential(Module):
 
     def forward(self, x: Array) -> Array:
         """Input of the first layer's shape -> output of the last layer's shape."""
-        for layer in self.layers:
-            x = layer.forward(x)
+        for _, step in self._plan():
+            x = step.forward(x)
         return x
 
     def backward(self, grad_out: Array) -> Array | None:
         """Gradient of the last output -> gradient of the input (None if not needs_input_grad)."""
-        layers = self.layers
-        if self._needs_input_grad:
-            for layer in reversed(layers):
-                grad_out = layer.backward(grad_out)
-            return grad_out
-        for layer in reversed(layers[self._first :]):
-            grad_out = layer.backward(grad_out)
-        return None
+        first = 0 if self._needs_input_grad else self._first
+        for start, step in reversed(self._plan()):
+            if start < first:  # a fused step never straddles `first`: it starts at a batch norm
+                break
+            grad_out = step.backward(grad_out)
+        return grad_out if self._needs_input_grad else None
+
+    def _plan(self) -> list[tuple[int, Any]]:
+        """The steps forward runs: each layer, or a fused step for a run of layers (fused.py).
+
+        Rebuilt only when the layers or `fuse` changed, so that backward uses the steps (and
+        their caches) of the last forward."""
+        key = (self.fuse, *map(id, self.layers))
+        if key != self._steps_key:
+            steps, i = [], 0
+            while i < len(self.layers):
+                fused = NormReLUPool.at(self.layers, i) if self.fuse else None
+                steps.append((i, fused or self.layers[i]))
+                i += fused.size if fused else 1
+            self._steps, self._steps_key = steps, key
+        return self._steps
 
     def __getitem__(self, i: int) -> Module:
         return self.layers[i]
