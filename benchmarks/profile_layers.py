@@ -1,11 +1,13 @@
 """Where a training step's time goes: forward and backward of every layer, loss and optimizer.
 
-    .venv/bin/python -m benchmarks.profile_layers 4 [--steps 60]
+    .venv/bin/python -m benchmarks.profile_layers 4 [--steps 60] [--no-fuse]
 
 Runs `steps` training steps of an epoch workload (benchmarks/workloads.py) on MNIST-shaped
 random data and prints milliseconds per step for each part, largest first. Each layer is timed
-by wrapping its forward and backward with perf_counter; on a GPU the backend is synchronised
-around each part, which itself costs time, so read GPU figures as shares, not totals.
+by wrapping its forward and backward with perf_counter; a fused run of layers (see
+xnet/nn/fused.py) counts as one part, and --no-fuse times those layers one by one. On a GPU the
+backend is synchronised around each part, which itself costs time, so read GPU figures as
+shares, not totals.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("workload", type=int, choices=[w.id for w in EPOCH_WORKLOADS])
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--no-fuse", action="store_true", help="run fusable layers one by one")
     args = p.parse_args(argv)
     w = next(w for w in EPOCH_WORKLOADS if w.id == args.workload)
     backend = get_backend(args.device)
@@ -49,11 +52,13 @@ def main(argv: list[str] | None = None) -> None:
     model, loss, opt = trainer.model, trainer.loss, trainer.optimizer
     model.needs_input_grad = False  # as in fit(): the first layer skips its input gradient
     totals: dict[str, float] = defaultdict(float)
+    model.fuse = not args.no_fuse
     sync = backend.synchronize
-    for i, layer in enumerate(model.layers):
-        name = f"{i:2d} {type(layer).__name__}"
-        layer.forward = timed(layer.forward, f"{name} forward", totals, sync)
-        layer.backward = timed(layer.backward, f"{name} backward", totals, sync)
+    for i, step in model._plan():  # the layers, or fused steps standing for several
+        size = getattr(step, "size", 1)
+        name = f"{i:2d} {type(step).__name__}" if size == 1 else f"{i:2d}-{i + size - 1} {type(step).__name__}"
+        step.forward = timed(step.forward, f"{name} forward", totals, sync)
+        step.backward = timed(step.backward, f"{name} backward", totals, sync)
     loss.forward = timed(loss.forward, "loss forward", totals, sync)
     loss.backward = timed(loss.backward, "loss backward", totals, sync)
     opt.step = timed(opt.step, "optimizer step", totals, sync)

@@ -65,12 +65,33 @@ def test_fused_step_gives_the_layer_by_layer_result(backend, monkeypatch, pool, 
 
 def test_only_exact_runs_are_fused(backend):
     with build_on(backend, "float64"):
-        bn_relu_avg = Sequential(BatchNorm2D(2), ReLU(), MaxPool2D(3))
-        relu_first = Sequential(ReLU(), BatchNorm2D(2), MaxPool2D(2))
-    steps = bn_relu_avg._plan()
+        bn_relu_pool3 = Sequential(BatchNorm2D(2), ReLU(), MaxPool2D(3))
+        relu_bn_pool = Sequential(ReLU(), BatchNorm2D(2), MaxPool2D(2))
+        relu_pool = Sequential(Conv2D(2, 2, 1), ReLU(), MaxPool2D(2))
+    steps = bn_relu_pool3._plan()
     assert isinstance(steps[0][1], NormReLUPool) and steps[0][1].pool is None  # 3x3 pool: not fused
-    assert steps[1] == (2, bn_relu_avg.layers[2])
-    assert not any(isinstance(s, NormReLUPool) for _, s in relu_first._plan())
+    assert steps[1] == (2, bn_relu_pool3.layers[2])
+    assert not any(isinstance(s, NormReLUPool) for _, s in relu_bn_pool._plan())
+    steps = relu_pool._plan()
+    assert [i for i, _ in steps] == [0, 1] and steps[1][1].bn is None and steps[1][1].size == 2
+
+
+@pytest.mark.parametrize("hw", [(6, 8), (5, 6)])
+def test_fused_relu_pool_gives_the_layer_by_layer_result(backend, hw):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4, 2, *hw))
+    x[0, 0, :2, :2] = [[-0.0, 0.0], [-1.0, 0.0]]  # a window of zeros: no gradient, as unfused
+    x[1, 1, :2, :2] = 0.7  # a tied positive window: the first cell wins
+    g = backend.asarray(rng.standard_normal((4, 2, hw[0] // 2, hw[1] // 2)), "float64")
+    results = []
+    for fuse in (True, False):
+        with build_on(backend, "float64"):
+            model = Sequential(ReLU(), MaxPool2D(2))
+        model.fuse = fuse
+        y = model.forward(backend.asarray(x, "float64"))
+        results.append([backend.to_numpy(a) for a in (y, model.backward(g))])
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_backward_before_forward_is_a_clear_error(backend):
