@@ -83,7 +83,7 @@ def merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
     if not old or old.get("device") != new["device"]:
         return new
     ran = {r["id"] for r in new["workloads"]}
-    kept = [dict(r, note=(r.get("note") or "") + f" (from the run of {old['date']})".strip())
+    kept = [dict(r, note=((r.get("note") or "") + f" (from the run of {old['date']})").strip())
             for r in old.get("workloads", []) if r["id"] not in ran]
     merged = dict(new, workloads=sorted(new["workloads"] + kept, key=lambda r: r["id"]))
     merged["note"] = new.get("note") or old.get("note")
