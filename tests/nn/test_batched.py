@@ -66,3 +66,19 @@ def test_map_chunks_returns_results_in_chunk_order(backend):
     chunks = [(0, 2), (2, 5), (5, 9), (9, 10)]
     assert backend.map_chunks(lambda lo, hi: (lo, hi), chunks) == chunks
     assert backend.map_chunks(lambda lo, hi: hi - lo, [(0, 4)]) == [4]
+
+
+@pytest.mark.parametrize("split", [1 << 40, 1])
+def test_chunked_batch_statistics_stay_accurate_far_from_zero(backend, monkeypatch, split):
+    # float32 values 1000 +- 0.01: E[x^2] - mean^2 would lose every digit of the variance; the
+    # per-chunk moments, combined about the overall mean, keep it
+    rng = np.random.default_rng(4)
+    x = (1000.0 + 0.01 * rng.standard_normal((12, 3, 5, 5))).astype(np.float32)
+    monkeypatch.setattr(backend, "pass_split_bytes", split, raising=False)
+    monkeypatch.setattr(backend, "pass_bytes", 2 * x[0].nbytes, raising=False)
+    with build_on(backend, "float32"):
+        bn = BatchNorm2D(3, momentum=1.0)  # running statistics = this batch's
+    bn.forward(backend.asarray(x))
+    want = x.astype(np.float64).transpose(1, 0, 2, 3).reshape(3, -1)
+    np.testing.assert_allclose(backend.to_numpy(bn.running_mean), want.mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(backend.to_numpy(bn.running_var), want.var(axis=1, ddof=1), rtol=1e-2)

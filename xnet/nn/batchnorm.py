@@ -112,16 +112,24 @@ class _BatchNorm(Module):
                 f"{type(self).__name__}({self._arg}={self.num_features}): training needs more "
                 f"than 1 value per channel, got input shape {tuple(x.shape)}"
             )
+        per_sample = M // x.shape[0]  # values per channel in one sample
+
+        def moments(lo: int, hi: int) -> tuple[Array, Array]:
+            # the chunk's own mean and sum of squares about it: one read of the chunk, and no
+            # E[x^2] - mean^2, which would cancel badly
+            xs = x[lo:hi, ...]
+            mu = self._channel_sum(xs) * (1.0 / ((hi - lo) * per_sample))
+            xc = xs - bc(mu)
+            return mu, self._channel_dot(xc, xc)
+
         chunks = self.backend.pass_chunks(x.shape[0], 3 * sample_bytes(self.backend, x))
-        sums = self.backend.map_chunks(lambda lo, hi: self._channel_sum(x[lo:hi, ...]), chunks)
-        mean = _ordered_sum(sums) * (1.0 / M)
-
-        def centred_squares(lo: int, hi: int) -> Array:
-            xc = x[lo:hi, ...] - bc(mean)
-            return self._channel_dot(xc, xc)
-
-        # two passes (mean, then squares about it): E[x^2] - mean^2 would cancel badly
-        var = _ordered_sum(self.backend.map_chunks(centred_squares, chunks)) * (1.0 / M)
+        parts = self.backend.map_chunks(moments, chunks)
+        # the chunks' moments combined (Chan, Golub and LeVeque's pairwise formula):
+        # mean = sum(n_i mu_i) / M, M * var = sum(M2_i + n_i (mu_i - mean)^2)
+        sizes = [(hi - lo) * per_sample for lo, hi in chunks]
+        mean = _ordered_sum([mu * n for (mu, _), n in zip(parts, sizes, strict=True)]) * (1.0 / M)
+        spread = [m2 + ((mu - mean) ** 2) * n for (mu, m2), n in zip(parts, sizes, strict=True)]
+        var = _ordered_sum(spread) * (1.0 / M)
         m = self.momentum
         self.running_mean = (1.0 - m) * self.running_mean + m * mean
         self.running_var = (1.0 - m) * self.running_var + (m * M / (M - 1)) * var
