@@ -155,11 +155,14 @@ class Conv2D(Module):
         return self.xp.reshape(cols, (G, kh * kw * Cg, n * out_hw[0] * out_hw[1]))
 
     def _chunks(self, N: int, out_hw: tuple[int, int]) -> list[tuple[int, int]]:
-        """Batch ranges whose window matrices fit the backend's chunk size."""
+        """Batch ranges whose window matrices, and outputs, fit the backend's chunk size."""
         kh, kw = self.kernel_size
         itemsize = self.xp.finfo(self.weight.data.dtype).bits // 8
-        per_sample = self.in_channels * kh * kw * out_hw[0] * out_hw[1] * itemsize
-        return self.backend.batch_chunks(N, per_sample)
+        # a first layer (1 input channel, 32 outputs) has outputs 3.5x larger than its windows:
+        # sized by the windows alone, its output chunks missed the cache (forward 1.4 -> 1.15 ms
+        # for (128, 1, 28, 28) -> 32 channels once sized by the larger of the two)
+        rows = max(self.in_channels * kh * kw, self.out_channels)
+        return self.backend.batch_chunks(N, rows * out_hw[0] * out_hw[1] * itemsize)
 
     def forward(self, x: Array) -> Array:
         """(N, C_in, H, W) -> (N, C_out, Ho, Wo), Ho = (H + pad - dil*(kh-1) - 1)//stride + 1."""
