@@ -97,7 +97,10 @@ def _decide() -> int:
 
 class _Worker:
     """A daemon thread that runs one function per hand-off: two plain locks, no queue and no
-    futures, so a hand-off costs ~15 us here instead of a ThreadPoolExecutor's ~55 us."""
+    futures, so a hand-off costs ~15 us here instead of a ThreadPoolExecutor's ~55 us. A whole
+    round trip (hand off an empty function, wait for it) measured ~45 us on an idle 2-core VM:
+    the kernel wakes the sleeping thread, then the waiting one. Work split over the threads must
+    save more than that."""
 
     def __init__(self) -> None:
         self._go, self._done = threading.Lock(), threading.Lock()

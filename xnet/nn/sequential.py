@@ -16,9 +16,9 @@ class Sequential(Module):
     does, its input being data): backward then stops at the first layer with parameters, tells
     that layer to skip its own input gradient, and returns None.
 
-    Runs of BatchNorm2D -> ReLU [-> MaxPool2D(2)] are computed together, chunk by chunk, which
-    moves far less memory (fused.py); the results are the same. `fuse = False` runs every layer
-    on its own, e.g. to time or inspect the layers one by one.
+    Runs of [BatchNorm2D ->] ReLU [-> MaxPool2D(2)] (two or three layers) are computed
+    together, chunk by chunk, which moves far less memory (fused.py); the results are the same.
+    `fuse = False` runs every layer on its own, e.g. to time or inspect the layers one by one.
     """
 
     def __init__(self, *layers: Module):
