@@ -42,7 +42,7 @@ class NormReLUPool:
 
         Exact types only: a subclass may have changed what its forward does.
         """
-        j = i + (i < len(layers) and type(layers[i]) is BatchNorm2D)
+        j = i + 1 if type(layers[i]) is BatchNorm2D else i  # where the ReLU must be
         if j >= len(layers) or type(layers[j]) is not ReLU:
             return None
         j += 1
