@@ -33,8 +33,12 @@ def map_batch(
     arrays of a chunk's size fn creates, which sizes the chunks to fit the cache.
     """
     x = inputs[0]
-    per_sample = sample_bytes(backend, x) * (len(inputs) + outputs + temporaries)
-    chunks = backend.pass_chunks(x.shape[0], per_sample)
+    arrays = len(inputs) + outputs + temporaries
+    # small passes (the usual MLP batch) leave at once: this check costs well under a microsecond,
+    # the exact size (a dtype look-up) a few; at 8 bytes a value no dtype is larger
+    if math.prod(x.shape) * 8 * arrays <= backend.pass_split_bytes:
+        return list(fn(*inputs))
+    chunks = backend.pass_chunks(x.shape[0], sample_bytes(backend, x) * arrays)
     if len(chunks) == 1:
         return list(fn(*inputs))
     outs = [backend.empty(tuple(x.shape), x.dtype) for _ in range(outputs)]
