@@ -177,16 +177,17 @@ class Conv2D(Module):
             self._pad_buf = self._xpad
         wmat = self._weight_matrix()
         out = self.backend.empty((N, C, L), x.dtype)
-        bias = None if self.bias is None else xp.reshape(self.bias.data, (1, C, 1))
+        G = self.groups
+        bias = None if self.bias is None else xp.reshape(self.bias.data, (G, C // G, 1))
         chunks = self._chunks(N, out_hw)
 
         def run(chunk: int, worker: int) -> None:
             lo, hi = chunks[chunk]
             y = wmat @ self._windows(lo, hi, out_hw, worker)  # (G, C_out/G, n*L)
+            if bias is not None:  # added to the fresh product, in order: cheaper than to `out`
+                y += bias
             # (C_out, n, L) -> (n, C_out, L): the transposed view is written into NCHW order
             out[lo:hi, ...] = xp.permute_dims(xp.reshape(y, (C, hi - lo, L)), (1, 0, 2))
-            if bias is not None:
-                out[lo:hi, ...] += bias
 
         self.backend.run_chunks(run, len(chunks))
         return xp.reshape(out, (N, C, *out_hw))
