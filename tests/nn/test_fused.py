@@ -98,3 +98,12 @@ def test_backward_before_forward_is_a_clear_error(backend):
     model = _model(backend, pool=True)
     with pytest.raises(RuntimeError, match="backward called before forward"):
         model.backward(backend.zeros((6, 3, 3, 4), "float64"))
+
+
+def test_moving_the_model_drops_the_fused_steps_caches(backend):
+    # arrays cached on the old device must not reach backward on the new one
+    model = _model(backend, pool=True)
+    model.forward(backend.asarray(np.ones((2, 2, 4, 4)), "float64"))
+    model.to("strict", "float64")
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        model.backward(model.backend.zeros((2, 3, 2, 2), "float64"))

@@ -65,6 +65,9 @@ class Sequential(Module):
             grad_out = step.backward(grad_out)
         return grad_out if self._needs_input_grad else None
 
+    def _on_backend_change(self) -> None:
+        self._steps, self._steps_key = [], ()  # fused steps hold arrays of the old device
+
     def _plan(self) -> list[tuple[int, Any]]:
         """The steps forward runs: each layer, or a fused step for a run of layers (fused.py).
 
