@@ -1,10 +1,11 @@
-"""Memory-bound layer passes split over the batch: cache-sized chunks on all CPU cores.
+"""Memory-bound layer passes split over the batch: chunks on all CPU cores.
 
 Activations, pooling and batch norm touch every value once or twice and do little arithmetic,
-so their time is memory traffic. Working through the batch in chunks keeps each chunk's
-temporaries (masks, centred values) in a core's cache, and the chunks run on all cores
-(`Backend.pass_chunks` and `Backend.map_chunks`). A small batch, and on a GPU any batch up to
-`chunk_bytes`, is one chunk: the layer then runs exactly as it would without this module.
+so their time is memory traffic and the count of array operations. A large pass (on the CPU
+backend over 16 MB) goes through the batch in chunks of a few MB, whose temporaries (masks,
+centred values) mostly stay in cache, and the chunks run on all cores (`Backend.pass_chunks`
+and `Backend.map_chunks`). A small pass, and on a GPU any pass up to `pass_split_bytes`, is one
+chunk: the layer then runs exactly as it would without this module.
 """
 
 from __future__ import annotations
