@@ -144,7 +144,6 @@ class MaxPool2D(_Pool2D):
             dxpad[:, :, rows, cols] += grad_out * xp.astype(arg == k, grad_out.dtype)
         return crop(dxpad, self.pads)
 
-
     # The 2x2 path goes through the batch in chunks (backend.pass_chunks): on the CPU each
     # chunk's comparisons stay in a core's cache and the chunks run on all cores. Forward keeps
     # only which of the four cells won each window (one byte per output), so backward reads

@@ -60,7 +60,9 @@ class Sequential(Module):
         """Gradient of the last output -> gradient of the input (None if not needs_input_grad)."""
         first = 0 if self._needs_input_grad else self._first
         for start, step in reversed(self._plan()):
-            if start < first:  # a fused step never straddles `first`: it starts at a batch norm
+            # a fused step never straddles `first` (the first layer with parameters): the only
+            # layer with parameters in one is the batch norm it starts with
+            if start < first:
                 break
             grad_out = step.backward(grad_out)
         return grad_out if self._needs_input_grad else None
