@@ -2,7 +2,7 @@
 
 Run with the benchmark environment (torch is optional; without it xnet is timed alone):
 
-    .bench-venv/bin/python benchmarks/conv_micro.py [--repeats 40] [--batch 64]
+    .bench-venv/bin/python -m benchmarks.conv_micro [--repeats 40] [--batch 64]
 
 Each workload is one forward+backward (gradients for the input, weights and bias). xnet and
 PyTorch run in alternating blocks of a few calls, so both see the same machine state; the table
@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from benchmarks.machine import openblas_kernels, torch_kernels
 from xnet.nn.conv import Conv2D
 from xnet.nn.module import build_on
 from xnet.nn.pooling import MaxPool2D
@@ -124,6 +125,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"kernels: OpenBLAS {openblas_kernels()}; PyTorch {torch_kernels(torch)}")
     print(f"cores: {cores}, load average {load:.2f}, numpy {np.__version__}", end="")
     print(
         f", torch {torch.__version__} ({torch.get_num_threads()} threads)"

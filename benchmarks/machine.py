@@ -48,6 +48,19 @@ def openblas_kernels() -> str | None:
     return None
 
 
+def torch_kernels(torch: Any) -> str | None:
+    """The instruction set PyTorch's CPU kernels run (e.g. 'AVX512'), with any ATEN_CPU_CAPABILITY or
+    ONEDNN_MAX_CPU_ISA that capped it; None without PyTorch. OPENBLAS_CORETYPE does not touch it."""
+    if torch is None:
+        return None
+    try:
+        isa = torch.backends.cpu.get_cpu_capability()
+    except AttributeError:  # older PyTorch
+        return None
+    caps = [f"{k}={os.environ[k]}" for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if os.environ.get(k)]
+    return ", ".join([isa, *caps])
+
+
 def git_commit() -> str | None:
     """The short commit of the working tree (with '+dirty' when it has uncommitted changes)."""
     root = Path(__file__).resolve().parent.parent
@@ -76,6 +89,7 @@ def describe(device: str, torch: Any, gpu_name: str | None) -> dict[str, Any]:
         "blas_kernels": openblas_kernels(),
         "torch": getattr(torch, "__version__", None),
         "torch_threads": torch.get_num_threads() if torch is not None else None,
+        "torch_kernels": torch_kernels(torch),
         "git_commit": git_commit(),
         "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
@@ -89,7 +103,9 @@ def one_line(info: dict[str, Any]) -> str:
     parts = [f"{info['cpu']}, {info['cores']} cores", f"Python {info['python']}",
              f"NumPy {info['numpy']} ({info['blas']}"
              + (f", kernels {info['blas_kernels']})" if info.get("blas_kernels") else ")")]
-    parts.append(f"PyTorch {info['torch']} ({info['torch_threads']} threads)" if info["torch"] else "no PyTorch")
+    kernels = f", kernels {info['torch_kernels']}" if info.get("torch_kernels") else ""
+    torch = f"PyTorch {info['torch']} ({info['torch_threads']} threads{kernels})"
+    parts.append(torch if info["torch"] else "no PyTorch")
     if info.get("gpu"):
         parts.insert(1, f"GPU {info['gpu']}")
     if info.get("git_commit"):

@@ -42,6 +42,15 @@ def _verdict(row: dict[str, Any]) -> str:
     return f"<= {target:g}{unit}: {'met' if value <= target else 'NOT met'}"
 
 
+def _note(row: dict[str, Any]) -> str:
+    """A row's note, with the run it was kept from when an earlier run measured it."""
+    origin = row.get("from_run")
+    if not origin:
+        return row["note"]
+    at = f" at {origin['commit']}" if origin.get("commit") else ""
+    return " ".join(filter(None, [row.get("note"), f"(from the run of {origin['date']}{at})"]))
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The results as a markdown section: machine line, table, notes."""
     lines = [
@@ -64,7 +73,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {r['id']} | {r['name']} | {_num(r.get('xnet'), ' ' + unit)} | {_num(r.get('torch'), ' ' + unit)} "
             f"| {_num(r.get('ratio'))} | {_verdict(r)} | {r.get('repeats', '-')} | {load} |"
         )
-    notes = [f"- {r['id']}: {r['note']}" for r in results["workloads"] if r.get("note")]
+    notes = [f"- {r['id']}: {_note(r)}" for r in results["workloads"] if r.get("note") or r.get("from_run")]
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
@@ -83,7 +92,9 @@ def merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
     if not old or old.get("device") != new["device"]:
         return new
     ran = {r["id"] for r in new["workloads"]}
-    kept = [dict(r, note=((r.get("note") or "") + f" (from the run of {old['date']})").strip())
+    # a kept row names the run it came from once: a row kept twice keeps its first origin
+    origin = {"date": old["date"], "commit": old.get("machine", {}).get("git_commit")}
+    kept = [r if r.get("from_run") else dict(r, from_run=origin)
             for r in old.get("workloads", []) if r["id"] not in ran]
     merged = dict(new, workloads=sorted(new["workloads"] + kept, key=lambda r: r["id"]))
     merged["note"] = new.get("note") or old.get("note")
