@@ -103,9 +103,11 @@ def one_line(info: dict[str, Any]) -> str:
     parts = [f"{info['cpu']}, {info['cores']} cores", f"Python {info['python']}",
              f"NumPy {info['numpy']} ({info['blas']}"
              + (f", kernels {info['blas_kernels']})" if info.get("blas_kernels") else ")")]
-    kernels = f", kernels {info['torch_kernels']}" if info.get("torch_kernels") else ""
-    torch = f"PyTorch {info['torch']} ({info['torch_threads']} threads{kernels})"
-    parts.append(torch if info["torch"] else "no PyTorch")
+    if info["torch"]:
+        kernels = f", kernels {info['torch_kernels']}" if info.get("torch_kernels") else ""
+        parts.append(f"PyTorch {info['torch']} ({info['torch_threads']} threads{kernels})")
+    else:
+        parts.append("no PyTorch")
     if info.get("gpu"):
         parts.insert(1, f"GPU {info['gpu']}")
     if info.get("git_commit"):

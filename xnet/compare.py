@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xnet.atomic import atomic_write_text
 from xnet.config import LOCAL_KEYS, RunConfig, config_dict_from_mapping, validate
 from xnet.errors import ConfigError, DivergedError, XnetError
 from xnet.study_summary import summarize, write_summary
-from xnet.train.checkpoint import atomic_write_text
 from xnet.train.progress import Reporter
 
 __all__ = ["Study", "Variant", "load_study", "run_study", "run_folder_name", "finished_metrics", "summarize"]

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from xnet.train.checkpoint import atomic_write_text
+from xnet.atomic import atomic_write_text
 
 SUMMARY_COLUMNS = (
     "variant", "runs", "test_accuracy", "test_accuracy_std", "best_test_accuracy", "train_accuracy",

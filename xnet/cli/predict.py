@@ -71,7 +71,7 @@ def predict(
     for i, name in enumerate(names):
         print(f"{name}: {labels[i]} ({probs[i, labels[i]]:.1%})")
     if csv is not None:
-        from xnet.train.checkpoint import atomic_write_text
+        from xnet.atomic import atomic_write_text
 
         rows = labels[len(names) :]
         text = "ImageId,Label\n" + "".join(f"{i + 1},{k}\n" for i, k in enumerate(rows))

@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 
 import xnet
+from xnet.atomic import atomic_write_text
 from xnet.backends import Backend, get_backend
 from xnet.config import RunConfig, to_toml
 from xnet.errors import ConfigError, XnetError
 from xnet.nn.module import Module, build_on
-from xnet.train.checkpoint import atomic_write_text, load_checkpoint
+from xnet.train.checkpoint import load_checkpoint
 from xnet.train.early_stopping import EarlyStopping
 from xnet.train.progress import Reporter
 from xnet.train.trainer import Trainer
