@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from xnet.plots import _pyplot, _save, have_matplotlib
+from xnet.plots import _figure, _legend, _log_scale_if_positive, _save, have_matplotlib
 
 LINESTYLES = ("-", "--", "-.", ":")
 MARKERS = ("o", "s", "^", "D", "v", "x")
@@ -45,17 +45,47 @@ def plot_study(
     """
     if not have_matplotlib():
         return False
-    plt = _pyplot()
     failed = dict(failed or {})
     runs = [h for hs in curves.values() for h in hs if h]
     classify = any(r.get("test_accuracy") is not None for h in runs for r in h)
     left_key, left_label = ("test_accuracy", "test accuracy (%)") if classify else ("test_loss", "test loss")
-    fig, (ax_l, ax_r) = plt.subplots(1, 2, figsize=(12, 4.6))
-    longest = max((len(h) for h in runs), default=1)
-    shortest = min((len(h) for h in runs), default=1)
+    with _figure(ncols=2, figsize=(12, 4.6)) as (fig, (ax_l, ax_r)):
+        _draw_variants(ax_l, ax_r, curves, failed, left_key)
+        ax_l.set_ylabel(left_label)
+        ax_r.set_ylabel("training loss")
+        _log_scale_if_positive(ax_r)
+        if not classify:
+            _log_scale_if_positive(ax_l)
+        longest = max((len(h) for h in runs), default=1)
+        shortest = min((len(h) for h in runs), default=1)
+        for ax in (ax_l, ax_r):
+            ax.set_xlabel("epoch")
+            ax.grid(alpha=0.3, which="both")
+            if longest >= 10 * max(shortest, 1):
+                ax.set_xscale("log")  # runs of 1 and 100 epochs side by side
+        if classify:
+            _zoom_accuracy(ax_l, runs)
+        _legend(ax_l, fontsize=8, loc="best")
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+        _save(fig, path)
+    return True
+
+
+def _draw_variants(
+    ax_l: Any,
+    ax_r: Any,
+    curves: Mapping[str, Sequence[Sequence[dict[str, Any]]]],
+    failed: Mapping[str, str],
+    left_key: str,
+) -> None:
+    """Each variant's mean curve (+-std shaded over seeds) on both axes; a failed variant only in the legend."""
+    import matplotlib
+
     names = list(dict.fromkeys([*curves, *failed]))
     for i, name in enumerate(names):
-        color = f"C{i % 10}" if i < 10 else plt.cm.tab20(i % 20)
+        color = f"C{i % 10}" if i < 10 else matplotlib.colormaps["tab20"](i % 20)
         histories = [h for h in curves.get(name, []) if h]
         label = name + (f" ({failed[name]})" if name in failed else "")
         if not histories:
@@ -70,25 +100,6 @@ def plot_study(
                     markersize=4, markerfacecolor="none", label=label if ax is ax_l else None)  # fmt: skip
             if len(histories) > 1:
                 ax.fill_between(epochs, (mean - std) * scale, (mean + std) * scale, color=color, alpha=0.15)
-    ax_l.set_ylabel(left_label)
-    ax_r.set_ylabel("training loss")
-    ax_r.set_yscale("log")
-    if not classify:
-        ax_l.set_yscale("log")
-    for ax in (ax_l, ax_r):
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3, which="both")
-        if longest >= 10 * max(shortest, 1):
-            ax.set_xscale("log")  # runs of 1 and 100 epochs side by side
-    if classify:
-        _zoom_accuracy(ax_l, runs)
-    ax_l.legend(fontsize=8, loc="best")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
-    return True
 
 
 def _zoom_accuracy(ax: Any, runs: Sequence[Sequence[dict[str, Any]]]) -> None:
@@ -104,20 +115,18 @@ def plot_regression_fits(
     """Every variant's prediction against the truth on a 1-D test set; False without matplotlib."""
     if not have_matplotlib():
         return False
-    plt = _pyplot()
     x = np.asarray(x).reshape(-1)
     order = np.argsort(x)
-    fig, ax = plt.subplots(figsize=(8, 4.6))
-    ax.scatter(x, np.asarray(y_true).reshape(-1), s=10, color="0.45", label="truth (test points)", zorder=3)
-    for i, (name, pred) in enumerate(predictions.items()):
-        ax.plot(x[order], np.asarray(pred).reshape(-1)[order], color=f"C{i % 10}", label=name)
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    with _figure(figsize=(8, 4.6)) as (fig, ax):
+        ax.scatter(x, np.asarray(y_true).reshape(-1), s=10, color="0.45", label="truth (test points)", zorder=3)
+        for i, (name, pred) in enumerate(predictions.items()):
+            ax.plot(x[order], np.asarray(pred).reshape(-1)[order], color=f"C{i % 10}", label=name)
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        if title:
+            ax.set_title(title)
+        fig.tight_layout()
+        _save(fig, path)
     return True
