@@ -25,13 +25,19 @@ def read_image(path: str | Path, invert: bool = False) -> np.ndarray:
     return 255 - gray if invert else gray
 
 
-def mnist_like(gray: np.ndarray, side: int = 28, box: int = 20) -> np.ndarray:
+def mnist_like(gray: np.ndarray, side: int = 28, box: int | None = None) -> np.ndarray:
     """Crop the digit, scale its longer side to `box` pixels and centre its mass in side x side.
 
-    This is how the MNIST digits were prepared, so photos and drawings of any size look like
-    the training data. (H, W) uint8 -> (side, side) uint8.
+    This is how the MNIST digits were prepared (a 20-pixel box in 28), so photos and drawings
+    of any size look like the training data; `box` defaults to the same proportion of `side`.
+    (H, W) uint8 -> (side, side) uint8.
     """
     from PIL import Image
+
+    if box is None:
+        box = max(1, round(side * 20 / 28))
+    if not 1 <= box <= side:
+        raise ValueError(f"mnist_like: expected 1 <= box <= side, got box {box}, side {side}")
 
     ys, xs = np.nonzero(gray > 0.2 * max(int(gray.max()), 1))
     if len(ys) == 0:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import typer
 
 from xnet.cli.app import app
+from xnet.errors import DataError
+
+SPLITS = ("test", "train", "val")
 
 
 @app.command()
@@ -25,19 +30,18 @@ def evaluate(
     from xnet.train.run import build_loss
     from xnet.train.trainer import Trainer
 
-    if split not in ("test", "train", "val"):
+    if split not in SPLITS:
         raise typer.BadParameter(f"--split: expected test, train or val, got {split!r}")
     r = restore(checkpoint, device)
     cfg = r.config
+    name = dataset or cfg.dataset
     ds = load_dataset(
-        dataset or cfg.dataset, data_dir=data_dir or cfg.data_dir, normalize=r.dataset["normalization"],
+        name, data_dir=data_dir or cfg.data_dir, normalize=r.dataset["normalization"],
         val_split=cfg.val_split if split == "val" else 0.0, seed=cfg.seed,
     )  # fmt: skip
-    data = getattr(ds, split)
-    if data is None:
-        raise typer.BadParameter(f"--split {split}: the dataset has no {split} split")
+    data = _checked_split(r, ds, name, split)
     with_loss = build_loss(cfg, ds.task).to(r.backend, cfg.dtype)
-    trainer = Trainer(r.model, with_loss, None, backend=r.backend, meta={"num_classes": ds.num_classes})
+    trainer = Trainer(r.model, with_loss, None, backend=r.backend, meta={"num_classes": r.num_classes})
     result = trainer.evaluate(data)
     if as_json:
         print(json.dumps({"checkpoint": str(checkpoint), "split": split, **result.to_dict()}, indent=2))
@@ -48,6 +52,35 @@ def evaluate(
         return
     print(f"accuracy {result.accuracy:.2%}   loss {result.loss:.4f}")
     print(format_report(result))
+
+
+def _checked_split(r: Any, ds: Any, name: str, split: str) -> Any:
+    """The split to evaluate, after checking that the model and the data fit each other."""
+    model = f"model {r.path} is {r.describe()}"
+    if ds.task != r.task:
+        raise DataError(f"{model}; dataset {name!r} is a {ds.task} task")
+    data = getattr(ds, split)
+    if data is None:
+        have = [s for s in SPLITS if getattr(ds, s) is not None]
+        why = " (the run was trained without --val-split)" if split == "val" else ""
+        raise typer.BadParameter(
+            f"--split {split}: dataset {name!r} has no {split} split{why}; use --split {' or '.join(have)}"
+        )
+    if int(np.prod(ds.input_shape)) != int(np.prod(r.input_shape)):
+        raise DataError(f"{model} taking inputs of shape {r.input_shape}; dataset {name!r} has {ds.input_shape}")
+    if tuple(ds.input_shape) != r.input_shape:  # same values, other layout: (784,) vs (1, 28, 28)
+        data = type(data)(data.x.reshape(len(data.x), *r.input_shape), data.y)
+    if r.task == "classification":
+        _check_labels(data.y, r.num_classes, f"{model}; dataset {name!r}")
+    return data
+
+
+def _check_labels(y: np.ndarray | None, k: int, what: str) -> None:
+    """Labels must exist and lie in [0, k)."""
+    if y is None:
+        raise DataError(f"{what} has no labels (a CSV needs a 'label' first column) to evaluate against")
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= k):
+        raise DataError(f"{what} has labels {int(y.min())}..{int(y.max())}, outside the model's classes 0..{k - 1}")
 
 
 def format_report(result) -> str:

@@ -47,6 +47,21 @@ def _read_header(path: Path) -> tuple[list[str] | None, int]:
     return fields, len(fields)
 
 
+def _short(text: str, limit: int = 60) -> str:
+    """repr of `text`, cut to about `limit` characters so a whole long line is never echoed."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def _separator_hint(field: str) -> str:
+    """A hint when a field holds another delimiter: the file is probably not comma-separated."""
+    for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'")):
+        if sep in field:
+            return f" (the values seem separated by {name}; xnet reads comma-separated files)"
+    return ""
+
+
 def _line_error(row: str, ncols: int, labelled: bool) -> str | None:
     """What is wrong with one data line, or None."""
     fields = row.split(",")
@@ -58,7 +73,7 @@ def _line_error(row: str, ncols: int, labelled: bool) -> str | None:
         try:
             v = int(s)
         except ValueError:
-            return f"{what} is {s.strip()!r}, not an integer"
+            return f"{what} is {_short(s.strip())}, not an integer" + _separator_hint(s)
         if what == "label" and v < 0:
             return f"negative label {v}"
         if what != "label" and not 0 <= v <= 255:
@@ -107,7 +122,7 @@ def read_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
     header, ncols = _read_header(p)
     labelled = header is None or header[0].lower() == "label"
     if header is not None and any(h.lower() == "label" for h in header[1:]):
-        raise DataError(f"{p}: line 1: the label column must come first, header is {header[:3]}...")
+        raise DataError(f"{p}: line 1: the label column must come first, header starts {_short(','.join(header[:3]))}")
     if labelled and ncols < 2:
         raise DataError(f"{p}: line 1: a label column but no pixel columns")
     skip = 0 if header is None else 1
@@ -146,3 +161,18 @@ def image_shape(num_pixels: int) -> tuple[int, ...]:
     """(1, S, S) when `num_pixels` is a square S*S (784 -> (1, 28, 28)), else (num_pixels,)."""
     side = math.isqrt(num_pixels)
     return (1, side, side) if side * side == num_pixels and side > 1 else (num_pixels,)
+
+
+def read_pixels(path: str | os.PathLike, num_pixels: int) -> np.ndarray:
+    """The pixels (N, num_pixels) uint8 of a digits CSV, for prediction; a label column is dropped."""
+    pixels, _ = read_csv(path)
+    if pixels.shape[1] == num_pixels:
+        return pixels
+    header, ncols = _read_header(Path(path))
+    if header is None:
+        raise DataError(
+            f"{path}: no header line, so the first of its {ncols} columns was taken as a label and the other "
+            f"{ncols - 1} do not form an image of the model's {num_pixels} pixels"
+            + (" (add a header pixel0,...: then every column is a pixel)" if ncols == num_pixels else "")
+        )
+    raise DataError(f"{path}: rows hold {pixels.shape[1]} pixels, the model takes {num_pixels}")

@@ -7,6 +7,7 @@ never a float64 or a second full-size temporary.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from xnet.errors import ConfigError, DataError
 
 NORMALIZE_MODES = ("unit", "centered", "standard", "none")
 PIXEL_MODES = ("unit", "centered")  # modes that assume 0..255 pixel values
+PIXEL_RANGE = (0.0, 255.0)  # raw pixel values, as MNIST, IDX and CSV images hold them
 _CHUNK = 4096  # rows per conversion chunk: small temporaries, still vectorised
 
 
@@ -158,29 +160,78 @@ def as_normalization(spec: Normalization | dict | str) -> Normalization:
     return fit_normalization(spec, np.zeros((0,), np.uint8))
 
 
+def _sample_forms(input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Shapes one sample may have: the model's own, (H, W) for one channel, and flat (C*H*W,).
+
+    A flat input of a square size S*S (a flattened image) also takes (S, S) and (1, S, S); a
+    single input value also takes a bare number, so (N,) is N samples.
+    """
+    per = int(np.prod(input_shape))
+    forms = [input_shape]
+    if len(input_shape) == 3 and input_shape[0] == 1:
+        forms.append(input_shape[1:])
+    side = math.isqrt(per)
+    if len(input_shape) == 1 and side > 1 and side * side == per:
+        forms += [(side, side), (1, side, side)]
+    forms.append((per,))
+    if per == 1:
+        forms.append(())
+    return list(dict.fromkeys(forms))  # unique, in order
+
+
+def as_samples(raw: np.ndarray, input_shape: tuple[int, ...], what: str = "images") -> np.ndarray:
+    """One sample or a batch (N, ...) of any accepted form (see `_sample_forms`) -> (N, *input_shape)."""
+    input_shape = tuple(int(s) for s in input_shape)
+    forms = _sample_forms(input_shape)
+    for form in forms:
+        if raw.shape == form:
+            return raw.reshape(1, *input_shape)
+        if raw.ndim == len(form) + 1 and raw.shape[1:] == form:
+            if raw.shape[0] == 0:
+                raise DataError(f"{what} of shape {raw.shape}: no samples")
+            return raw.reshape(raw.shape[0], *input_shape)
+    one = ", ".join(str(f) for f in forms[:-1]) + f" or {forms[-1]}" if len(forms) > 1 else str(forms[0])
+    raise DataError(
+        f"{what} of shape {raw.shape} do not divide into samples of shape {input_shape}: "
+        f"expected {one} for one sample, or a batch (N, ...) of those"
+    )
+
+
+def check_values(raw: np.ndarray, value_range: tuple[float, float] | None = None, what: str = "images") -> None:
+    """Refuse NaN/inf, and values outside `value_range` (inclusive) when given."""
+    if raw.dtype.kind == "f" and raw.size and not np.isfinite(raw).all():
+        raise DataError(f"{what} hold NaN or infinite values")
+    if value_range is not None and raw.size:
+        lo, hi = raw.min(), raw.max()
+        if lo < value_range[0] or hi > value_range[1]:
+            raise DataError(
+                f"{what} hold values {lo:g}..{hi:g}, outside the range {value_range[0]:g}..{value_range[1]:g} "
+                "the model was trained on"
+            )
+
+
 def prepare_images(
     raw: np.ndarray,
     normalization: Normalization | dict | str,
     input_shape: tuple[int, ...] | None = None,
+    value_range: tuple[float, float] | None = None,
+    what: str = "images",
 ) -> np.ndarray:
     """Raw images (N, H, W), (N, C, H, W) or (N, K) -> normalised float32 for a model.
 
     With `input_shape` (per sample, e.g. (1, 28, 28) or (784,)) the result is
-    (N, *input_shape), so a single (H, W) image works too; without it, (N, H, W) becomes
-    (N, 1, H, W) and other shapes are kept.
+    (N, *input_shape); one sample or a batch, as images or flat rows, is accepted, any other
+    shape is a DataError. Without it, (N, H, W) becomes (N, 1, H, W) and other shapes are kept.
+    NaN/inf, and values outside `value_range` (e.g. PIXEL_RANGE), are DataErrors; `what` names
+    the data in messages.
     """
     norm = as_normalization(normalization)
     raw = np.asarray(raw)
     if raw.dtype.kind not in "uif":
-        raise DataError(f"images must be numeric, got dtype {raw.dtype}")
+        raise DataError(f"{what} must be numeric, got dtype {raw.dtype}")
+    check_values(raw, value_range, what)
     if input_shape is not None:
-        per = int(np.prod(input_shape))
-        if raw.size == 0 or raw.size % per:
-            raise DataError(
-                f"images of shape {raw.shape} do not divide into samples of shape "
-                f"{tuple(input_shape)} ({per} values each)"
-            )
-        raw = raw.reshape(raw.size // per, *input_shape)
+        raw = as_samples(raw, tuple(input_shape), what)
     elif raw.ndim == 3:
         raw = raw[:, None]
     return norm.apply(raw)
