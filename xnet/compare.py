@@ -10,15 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xnet.atomic import atomic_write_text
+from xnet.atomic import atomic_write_text, ensure_folder
 from xnet.config import LOCAL_KEYS, RunConfig, config_dict_from_mapping, validate
-from xnet.errors import ConfigError, DivergedError, XnetError
+from xnet.errors import ConfigError, DataError, DivergedError, XnetError
 from xnet.study_summary import summarize, write_summary
 from xnet.train.progress import Reporter
 
 __all__ = ["Study", "Variant", "load_study", "run_study", "run_folder_name", "finished_metrics", "summarize"]
 
 TOP_LEVEL_KEYS = ("name", "description", "notes", "base", "grid", "variants")
+# run options a study decides itself: every run goes to <study folder>/<variant>
+STUDY_KEYS = ("out",)
 
 
 @dataclass
@@ -56,10 +58,37 @@ def _variant_name(overrides: dict[str, Any]) -> str:
     return "-".join(f"{k}={fmt(v)}" for k, v in overrides.items()) or "base"
 
 
-def run_folder_name(name: str) -> str:
-    """A variant's folder name: runs of characters other than letters, digits, ".", "=" and "_"
-    become one '-' ("1 hidden (256)" -> "1-hidden-256")."""
-    return re.sub(r"[^A-Za-z0-9.=_]+", "-", name).strip("-") or "variant"
+def run_folder_name(name: str, default: str = "variant") -> str:
+    """A variant's folder name: runs of characters other than letters, digits, ".", "=", "_" and "+"
+    become one '-' ("1 hidden (256)" -> "1-hidden-256", "lr=1e+30" stays); never "." or "..".
+
+    "+" is kept so that numbers stay distinct ("1e+30" and "1e-30"); names that still come out
+    the same are caught by load_study and run_study before anything runs.
+    """
+    folder = re.sub(r"[^A-Za-z0-9.=_+]+", "-", name).strip("-")
+    return default if folder.strip(".") == "" else folder
+
+
+def _check_name(name: Any, where: str) -> str:
+    """An explicit variant name: a non-empty string that can name a folder inside the study's folder."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{where}: 'name' must be a non-empty string, got {name!r}")
+    if name.strip() in (".", "..") or any(sep in name for sep in ("/", "\\", "\0")):
+        raise ConfigError(
+            f"{where}: 'name' {name!r} cannot name the variant's folder inside the study folder "
+            "(no '/' or '\\', not '.' or '..')"
+        )
+    return name
+
+
+def _check_study_keys(options: dict[str, Any], where: str) -> None:
+    """Options a study sets itself (the output folder) are an error rather than silently ignored."""
+    for key in STUDY_KEYS:
+        if key in options:
+            raise ConfigError(
+                f"{where}: {key!r} cannot be set in a study: each variant writes to <study folder>/<variant>; "
+                "choose the study folder with `xnet compare --out`"
+            )
 
 
 def _read_study_toml(path: Path) -> tuple[dict[str, Any], str]:
@@ -109,6 +138,7 @@ def load_study(path: str | Path) -> Study:
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise ConfigError(f"{path.name}: 'variants' must be an array of tables ([[variants]])")
     base = config_dict_from_mapping(base_table, text, f"{path.name} [base]")
+    _check_study_keys(base, f"{path.name} [base]")
     study = Study(raw.get("name", path.stem), raw.get("description", ""), base, notes=raw.get("notes", ""))
     combos: list[tuple[str | None, dict[str, Any]]] = []
     for key, values in grid.items():
@@ -121,29 +151,36 @@ def load_study(path: str | Path) -> Study:
     for table in tables:
         table = dict(table)
         name = table.pop("name", None)
-        if name is not None and (not isinstance(name, str) or not name.strip()):
-            raise ConfigError(f"{path.name} [[variants]]: 'name' must be a non-empty string, got {name!r}")
+        if name is not None:
+            _check_name(name, f"{path.name} [[variants]]")
         combos.append((name, table))
     if not combos:
         raise ConfigError(f"{path.name}: a study needs a [grid] or [[variants]] to compare")
-    folders: dict[str, str] = {}
     for name, overrides in combos:
         label = name or _variant_name(overrides)
         where = f"{path.name} variant {label!r}"
-        folder = run_folder_name(label)
-        if folder in folders:
-            raise ConfigError(
-                f"{path.name}: variants {folders[folder]!r} and {label!r} would share the folder {folder!r}"
-            )
-        folders[folder] = label
-        args = {**base, **config_dict_from_mapping(overrides, text, where)}
+        changes = config_dict_from_mapping(overrides, text, where)
+        _check_study_keys(changes, where)
         try:
-            cfg = validate(RunConfig(**args))
+            cfg = validate(RunConfig(**{**base, **changes}))
         except ConfigError as e:
             raise ConfigError(f"{where}: {e}") from None
         _check_init(cfg.init, where)
         study.variants.append(Variant(label, overrides, cfg))
+    _check_folders([(run_folder_name(v.name), v.name) for v in study.variants], path.name)
     return study
+
+
+def _check_folders(folders: list[tuple[str, str]], where: str) -> None:
+    """ConfigError if two of the (folder, run) pairs share a folder (case-blind, as on macOS and Windows)."""
+    seen: dict[str, tuple[str, str]] = {}
+    for folder, run in folders:
+        key = folder.casefold()
+        if key in seen:
+            first, other = seen[key]
+            clash = f"two variants named {run!r}" if other == run else f"{other!r} and {run!r}"
+            raise ConfigError(f"{where}: {clash} would share the folder {first!r}; rename one")
+        seen[key] = (folder, run)
 
 
 def _same_config(saved: dict[str, Any] | None, cfg: RunConfig) -> bool:
@@ -228,6 +265,61 @@ def _train_variant(cfg: RunConfig, run_dir: Path, reporter: Reporter) -> dict[st
     return result.metrics
 
 
+@dataclass
+class _Run:
+    """One seed of one variant: its configuration and folder, and its metrics if it finished earlier."""
+
+    variant: Variant
+    k: int
+    cfg: RunConfig
+    folder: Path
+    finished: dict[str, Any] | None
+
+
+def _plan(study: Study, out_dir: Path, repeat: int, overrides: dict[str, Any]) -> list[list[_Run]]:
+    """Every run of the study, per variant, with validated configs and distinct folders; creates nothing."""
+    plan = []
+    for variant in study.variants:
+        try:
+            base_cfg = variant.config.replace(**overrides)
+        except ConfigError as e:
+            raise ConfigError(f"variant {variant.name!r}: {e}") from None
+        runs = []
+        for k in range(repeat):
+            cfg = base_cfg.replace(seed=base_cfg.seed + k, quiet=True)
+            folder = out_dir / (run_folder_name(variant.name) + (f"-seed{cfg.seed}" if k else ""))
+            cfg.out = str(folder)
+            runs.append(_Run(variant, k, cfg, folder, finished_metrics(folder, cfg)))
+        plan.append(runs)
+    # with --repeat, variant "a" also uses a-seed1, ...: a variant named "a-seed1" would share it
+    _check_folders([(r.folder.name, r.variant.name) for runs in plan for r in runs], "study")
+    return plan
+
+
+def _check_runnable(runs: list[_Run]) -> None:
+    """Check the device and the dataset of every run still to train, so a bad variant stops the
+    study before any trains: each distinct device is started once, each dataset located, not read."""
+    from xnet.backends import BackendUnavailable, get_backend
+    from xnet.data.datasets import check_dataset
+
+    devices: set[str] = set()
+    datasets: set[tuple[str, str | None]] = set()
+    for run in runs:
+        cfg, where = run.cfg, f"variant {run.variant.name!r}"
+        if cfg.device not in devices:
+            try:
+                get_backend(cfg.device, seed=cfg.seed)
+            except (BackendUnavailable, TypeError, ValueError) as e:
+                raise ConfigError(f"{where}: device: {e}") from None
+            devices.add(cfg.device)
+        if (cfg.dataset, cfg.data_dir) not in datasets:
+            try:
+                check_dataset(cfg.dataset, cfg.data_dir)
+            except DataError as e:
+                raise DataError(f"{where}: {e}") from None
+            datasets.add((cfg.dataset, cfg.data_dir))
+
+
 def run_study(
     study: Study,
     out_dir: Path,
@@ -238,35 +330,29 @@ def run_study(
 ) -> list[dict[str, Any]]:
     """Run every variant `repeat` times (seeds seed, seed+1, ...), skipping finished runs.
 
-    The first seed of a variant trains in out_dir/<variant>, later ones in <variant>-seed<N>, so
-    raising --repeat reuses the runs already there. summary.md/.csv and curves.png are rewritten
-    after every variant. `skipped(name, k)` is called for each run found finished.
+    Every variant is checked first (configuration, folder, device, dataset), so a bad one stops
+    the study before anything trains or any folder is made. The first seed of a variant trains in
+    out_dir/<variant>, later ones in <variant>-seed<N>, so raising --repeat reuses the runs
+    already there. summary.md/.csv and curves.png are rewritten after every variant.
+    `skipped(name, k)` is called for each run found finished.
     """
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise ConfigError(f"--repeat must be a positive integer, got {repeat!r}")
-    configs = []
-    for variant in study.variants:
-        try:
-            configs.append(variant.config.replace(**(overrides or {})))
-        except ConfigError as e:
-            raise ConfigError(f"variant {variant.name!r}: {e}") from None
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    plan = _plan(study, out_dir, repeat, overrides or {})
+    _check_runnable([r for runs in plan for r in runs if r.finished is None])
+    ensure_folder(out_dir)  # "Not a directory" when a file stands in the way
     rows = []
-    for variant, base_cfg in zip(study.variants, configs, strict=True):
-        runs, dirs = [], []
-        for k in range(repeat):
-            cfg = base_cfg.replace(seed=base_cfg.seed + k, quiet=True)
-            run_dir = out_dir / (run_folder_name(variant.name) + (f"-seed{cfg.seed}" if k else ""))
-            cfg.out = str(run_dir)
-            metrics = finished_metrics(run_dir, cfg)
+    for runs in plan:
+        results = []
+        for run in runs:
+            metrics = run.finished
             if metrics is None:
-                reporter = reporter_factory(variant.name, k) if reporter_factory else Reporter()
-                metrics = _train_variant(cfg, run_dir, reporter)
+                reporter = reporter_factory(run.variant.name, run.k) if reporter_factory else Reporter()
+                metrics = _train_variant(run.cfg, run.folder, reporter)
             elif skipped is not None:
-                skipped(variant.name, k)
-            runs.append(metrics)
-            dirs.append(run_dir)
-        rows.append(summarize(variant.name, runs, dirs))
+                skipped(run.variant.name, run.k)
+            results.append(metrics)
+        rows.append(summarize(runs[0].variant.name, results, [r.folder for r in runs]))
         write_summary(study, rows, out_dir)
     return rows

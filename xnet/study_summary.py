@@ -157,6 +157,8 @@ def write_regression_fits(rows: list[dict[str, Any]], path: Path, title: str) ->
             continue
         restored = restore(r["dirs"][0] / "model.npz")
         cfg = restored.config
+        if restored.task != "regression" or int(np.prod(restored.input_shape)) != 1:
+            return False  # only a 1-D regression has a fit to draw: its data need not be read
         if data is None:
             ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, normalize=cfg.normalize,
                               val_split=cfg.val_split, seed=cfg.seed, limit=cfg.limit)  # fmt: skip

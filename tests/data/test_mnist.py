@@ -63,12 +63,13 @@ def test_limit_takes_the_first_samples(mnist_dir):
     assert "first 600 training, 100 test" in ds.source
 
 
-def test_found_through_env_after_data_dir(mnist_dir, isolated, monkeypatch):
+def test_given_data_dir_is_the_only_place_looked_in(mnist_dir, isolated, monkeypatch):
     with pytest.raises(DataError, match="MNIST not found"):
         locate_mnist(isolated / "nowhere")
+    # as torchvision's root=: a given folder is never swapped for $XNET_DATA_DIR behind the user's back
     monkeypatch.setenv("XNET_DATA_DIR", str(mnist_dir.parent))
-    _, source = locate_mnist(isolated / "nowhere")
-    assert str(mnist_dir) in source
+    with pytest.raises(DataError, match="MNIST not found in .*nowhere"):
+        locate_mnist(isolated / "nowhere")
     # data_dir may name the folder holding mnist/ as well as mnist/ itself
     _, source = locate_mnist(mnist_dir.parent)
     assert str(mnist_dir) in source

@@ -28,7 +28,7 @@ def compare(
     study = load_study(study_file)
     overrides = {k: v for k, v in {"device": device, "epochs": epochs, "limit": limit, "data_dir": data_dir}.items()
                  if v is not None}  # fmt: skip
-    out_dir = out or Path("studies") / run_folder_name(study.name)
+    out_dir = out or Path("studies") / run_folder_name(study.name, default="study")
 
     def header(name: str, k: int) -> str:
         return f"== {name}" + (f" (seed {k + 1} of {repeat})" if repeat > 1 else "")

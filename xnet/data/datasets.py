@@ -11,7 +11,7 @@ import numpy as np
 
 from xnet.data.csv import image_shape, read_csv
 from xnet.data.idx import read_idx_pair
-from xnet.data.mnist import DATA_DIR_ENV, MNIST_FILES, locate_mnist, read_mnist
+from xnet.data.mnist import DATA_DIR_ENV, MNIST_FILES, data_folder, locate_mnist, read_mnist
 from xnet.data.prepare import (
     PIXEL_MODES,
     Normalization,
@@ -102,7 +102,8 @@ def _idx_file(folder: Path, gz_name: str) -> Path | None:
     return None
 
 
-def _load_idx(folder: Path) -> _Raw:
+def _idx_files(folder: Path) -> dict[str, Path | None]:
+    """The IDX files of an idx:DIR dataset by role (the test pair may be absent); DataError if unusable."""
     if not folder.is_dir():
         raise DataError(f"idx:{folder}: no such folder")
     f = {role: _idx_file(folder, name) for role, name in MNIST_FILES.items()}
@@ -111,10 +112,15 @@ def _load_idx(folder: Path) -> _Raw:
             f"{folder}: expected {MNIST_FILES['train_images']} and {MNIST_FILES['train_labels']} "
             "(.gz or decompressed; t10k-* test files optional) in this folder"
         )
-    trx, trl = read_idx_pair(f["train_images"], f["train_labels"])
-    tex = tel = None
     if (f["test_images"] is None) != (f["test_labels"] is None):
         raise DataError(f"{folder}: found only one of the two t10k-* test files; need both or none")
+    return f
+
+
+def _load_idx(folder: Path) -> _Raw:
+    f = _idx_files(folder)
+    trx, trl = read_idx_pair(f["train_images"], f["train_labels"])
+    tex = tel = None
     if f["test_images"] is not None:
         tex, tel = read_idx_pair(f["test_images"], f["test_labels"])
         if tex.shape[1:] != trx.shape[1:]:
@@ -145,7 +151,10 @@ def _load_sine(seed: int, options: dict[str, Any]) -> _Raw:
     return _Raw(x, y, xt, yt, None, "regression", source)
 
 
-def _read(name: str, data_dir: Any, seed: int, options: dict[str, Any]) -> tuple[str, _Raw]:
+def _parse(name: Any, options: dict[str, Any]) -> tuple[str, str]:
+    """(kind, argument) of a dataset name such as "csv:train.csv"; an unknown form or option is an error."""
+    if not isinstance(name, str):
+        raise DataError(f"dataset name must be a string, got {type(name).__name__}")
     kind, sep, arg = name.strip().partition(":")
     kind = kind.lower()
     if kind not in _OPTIONS or bool(sep) != (kind in ("idx", "csv")) or (sep and not arg):
@@ -154,6 +163,22 @@ def _read(name: str, data_dir: Any, seed: int, options: dict[str, Any]) -> tuple
     if unknown:
         valid = ", ".join(_OPTIONS[kind]) or "none"
         raise ConfigError(f"dataset {kind}: unknown option(s) {', '.join(unknown)}; valid: {valid}")
+    return kind, arg
+
+
+def _data_dir(data_dir: Any, kind: str) -> Path | None:
+    """An explicit data folder, checked: never a file, and it must exist unless MNIST is downloaded into it."""
+    if data_dir is None:
+        return None
+    d = data_folder(data_dir)
+    if kind != "mnist" and not d.is_dir():
+        raise DataError(f"data_dir {d}: no such folder")
+    return d
+
+
+def _read(name: str, data_dir: Path | None, seed: int, options: dict[str, Any]) -> tuple[str, _Raw]:
+    kind, arg = _parse(name, options)
+    data_dir = _data_dir(data_dir, kind)
     if kind == "mnist":
         return "mnist", _load_mnist(data_dir, options)
     if kind == "sine":
@@ -162,15 +187,49 @@ def _read(name: str, data_dir: Any, seed: int, options: dict[str, Any]) -> tuple
     return name.strip(), _load_idx(path) if kind == "idx" else _load_csv(path)
 
 
-def _resolve(arg: str, data_dir: Any) -> Path:
-    """A relative path as given when it exists, else under data_dir, else under $XNET_DATA_DIR."""
+def _resolve(arg: str, data_dir: Path | None) -> Path:
+    """A relative path as given when it exists, else under data_dir if one is given, else under $XNET_DATA_DIR."""
     p = Path(arg).expanduser()
     if p.is_absolute() or p.exists():
         return p
-    for base in (data_dir, os.environ.get(DATA_DIR_ENV)):
-        if base and (Path(base).expanduser() / p).exists():
-            return Path(base).expanduser() / p
+    if data_dir is not None:  # an explicit data folder is the only other place looked in
+        return data_dir / p
+    env = os.environ.get(DATA_DIR_ENV)
+    if env and (Path(env).expanduser() / p).exists():
+        return Path(env).expanduser() / p
     return p
+
+
+def _check_readable(path: Path) -> None:
+    """DataError unless `path` is a file this process can open."""
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: a folder, not a file") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def check_dataset(name: str, data_dir: str | os.PathLike | None = None, **options: Any) -> str:
+    """Check cheaply that `name` can be loaded, without reading it; returns where its data is.
+
+    The name and options must be known, an explicit data_dir a folder, the CSV or IDX files
+    present and readable; MNIST is located and md5-verified (downloaded if absent and allowed).
+    """
+    kind, arg = _parse(name, options)
+    folder = _data_dir(data_dir, kind)
+    if kind == "mnist":
+        return locate_mnist(folder, **options)[1]
+    if kind == "sine":
+        return "sine (generated)"
+    path = _resolve(arg, folder)
+    files = [path] if kind == "csv" else [p for p in _idx_files(path).values() if p is not None]
+    for p in files:
+        _check_readable(p)
+    return str(path)
 
 
 def _check_limit(limit: Any) -> int | None:
@@ -193,7 +252,8 @@ def load_dataset(
 ) -> Dataset:
     """Load and prepare "mnist", "idx:DIR", "csv:FILE" or "sine".
 
-    A relative DIR/FILE that does not exist is looked for under data_dir, then $XNET_DATA_DIR.
+    A relative DIR/FILE that does not exist is looked for under data_dir if given (a folder that
+    must exist, except for MNIST, which is downloaded into it), else under $XNET_DATA_DIR.
 
     Images become float32 (N, C, H, W), or (N, C*H*W) with flatten=True; labels int64 (N,);
     sine gives x, y float32 (N, 1). normalize: unit (x/255), centered ((x-127.5)/255),
@@ -204,8 +264,6 @@ def load_dataset(
     noise, low, high).
     """
     limit = _check_limit(limit)
-    if not isinstance(name, str):
-        raise DataError(f"dataset name must be a string, got {type(name).__name__}")
     dname, raw = _read(name, data_dir, seed, options)
     source = raw.source
     trx, tr_y, tex, te_y = raw.train_x, raw.train_y, raw.test_x, raw.test_y

@@ -1,16 +1,19 @@
-"""MNIST: find the four original files, verify their md5, download them into the cache if absent.
+"""MNIST: find the four original files, verify their md5, download them if absent.
 
-Search order: an explicit data_dir (or data_dir/mnist), $XNET_DATA_DIR/mnist, then the user
-cache ($XDG_CACHE_HOME/xnet/mnist, default ~/.cache/xnet/mnist). md5 of all four files takes
-about 20 ms, so it is checked on every load rather than memoised.
+An explicit data_dir is the one place looked in (itself, or its mnist/) and where a download
+goes: it never falls back to another folder. Without one: $XNET_DATA_DIR/mnist, then the user
+cache ($XDG_CACHE_HOME/xnet/mnist, default ~/.cache/xnet/mnist), which downloads fill. md5 of
+all four files takes about 20 ms, so it is checked on every load rather than memoised.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -92,17 +95,109 @@ def verify(path: Path) -> None:
         )
 
 
+def data_folder(data_dir: str | os.PathLike) -> Path:
+    """An explicitly given data folder as a Path; DataError if something other than a folder is there."""
+    d = Path(data_dir).expanduser()
+    if d.exists() and not d.is_dir():
+        raise DataError(f"data_dir {d}: not a folder (it is a file)")
+    return d
+
+
 def candidate_dirs(data_dir: str | os.PathLike | None) -> list[Path]:
-    """Folders searched for MNIST, in order (the cache folder last)."""
-    out: list[Path] = []
+    """Folders searched for MNIST, in order: an explicit data_dir and its mnist/ and nothing else;
+    without one, $XNET_DATA_DIR/mnist and then the cache folder."""
     if data_dir is not None:
         d = Path(data_dir).expanduser()
-        out += [d, d / "mnist"]
+        return [d, d / "mnist"]
+    out: list[Path] = []
     env = os.environ.get(DATA_DIR_ENV)
     if env:
         out.append(Path(env).expanduser() / "mnist")
     out.append(mnist_cache_dir())
     return out
+
+
+def _missing(folder: Path) -> list[str]:
+    """The MNIST file names `folder` lacks (all four when it does not exist)."""
+    return [n for n in MNIST_FILES.values() if find_file(folder, n) is None]
+
+
+def _found(folder: Path) -> tuple[dict[str, Path], str] | None:
+    """`folder`'s verified MNIST files and their description, or None if any is missing."""
+    files = find_files(folder)
+    if files is None:
+        return None
+    for p in files.values():
+        verify(p)
+    return files, f"mnist from {folder} (md5 verified)"
+
+
+def _incomplete(folders: list[Path]) -> str:
+    """' (F holds only 2 of the 4 files; missing: A, B)' for folders holding some but not all, else ''."""
+    notes = []
+    for folder in folders:
+        missing = _missing(folder)
+        if 0 < len(missing) < len(MNIST_FILES):
+            notes.append(
+                f"{folder} holds only {len(MNIST_FILES) - len(missing)} of the {len(MNIST_FILES)} files; "
+                f"missing: {', '.join(missing)}"
+            )
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
+def _download_into(
+    target: Path,
+    searched: list[Path],
+    where: str,
+    advice: str,
+    download: bool,
+    mirrors: list[str] | str | None,
+    timeout: float,
+    progress: bool | None,
+) -> tuple[dict[str, Path], str]:
+    """Download the files `target` lacks, or raise DataError naming `where` was searched and what to do."""
+    where += _incomplete(searched)
+    urls = mirror_list(mirrors, DEFAULT_MIRRORS, MIRRORS_ENV)
+    if not download or not urls:
+        why = "downloading is off" if not download else f"no mirrors (${MIRRORS_ENV} is empty)"
+        raise DataError(f"MNIST not found {where} and {why}: {advice}")
+    if progress is None:
+        progress = sys.stderr.isatty()
+    missing = {n: MNIST_MD5[n] for n in _missing(target)}
+    # folders made for a download that then fails are removed again: a failure leaves nothing behind
+    created = [p for p in (target, *target.parents) if not p.exists()]
+    try:
+        used = download_files(missing, target, urls, timeout=timeout, progress=progress, what="MNIST")
+    except DownloadFailed as e:
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
+        raise DataError(
+            f"MNIST not found {where} and could not be downloaded into {target} ({'; '.join(e.reasons)}); "
+            f"without network, {advice}"
+        ) from None
+    files = find_files(target)
+    assert files is not None  # download_files raised if any file is still missing
+    for p in files.values():
+        verify(p)  # the files that were there already are checked too
+    via = ", ".join(sorted(set(used.values())))
+    return files, f"mnist downloaded from {via} to {target} (md5 verified)"
+
+
+def _locate_in(data_dir: str | os.PathLike, **fetch: Any) -> tuple[dict[str, Path], str]:
+    """MNIST from an explicit data folder (itself or its mnist/), downloaded into it if absent; never elsewhere."""
+    d = data_folder(data_dir)
+    folders = [d, d / "mnist"]
+    for folder in folders:
+        found = _found(folder)
+        if found is not None:
+            return found
+    # a partial set is completed where it is; otherwise the files go into mnist/ if there is one, else d
+    partial = [f for f in folders if len(_missing(f)) < len(MNIST_FILES)]
+    target = partial[0] if partial else (d / "mnist" if (d / "mnist").is_dir() else d)
+    where = f"in {d} (no such folder)" if not d.exists() else f"in {d} or {d / 'mnist'}"
+    advice = f"put {', '.join(_missing(target))} (the original MNIST files) into {target}"
+    return _download_into(target, folders, where, advice, **fetch)
 
 
 def locate_mnist(
@@ -113,14 +208,19 @@ def locate_mnist(
     timeout: float = 30.0,
     progress: bool | None = None,
 ) -> tuple[dict[str, Path], str]:
-    """Find (or download) the verified MNIST files: ({role: path}, description of the source)."""
+    """Find (or download) the verified MNIST files: ({role: path}, description of the source).
+
+    An explicit data_dir is the only place looked in, and the download target; without one,
+    $XNET_DATA_DIR/mnist, then the cache (downloads go there).
+    """
+    fetch = {"download": download, "mirrors": mirrors, "timeout": timeout, "progress": progress}
+    if data_dir is not None:
+        return _locate_in(data_dir, **fetch)
     cache = mnist_cache_dir()
-    for folder in candidate_dirs(data_dir)[:-1]:
-        files = find_files(folder)
-        if files is not None:
-            for p in files.values():
-                verify(p)
-            return files, f"mnist from {folder} (md5 verified)"
+    for folder in candidate_dirs(None)[:-1]:
+        found = _found(folder)
+        if found is not None:
+            return found
     # the cache is ours: a damaged file there is replaced by a fresh download, not reported
     for name in MNIST_FILES.values():
         p = find_file(cache, name)
@@ -129,34 +229,13 @@ def locate_mnist(
     files = find_files(cache)
     if files is not None:
         return files, f"mnist from {cache} (md5 verified)"
-
-    searched = ", ".join(str(d) for d in candidate_dirs(data_dir))
-
-    def place() -> str:
-        missing = [n for n in MNIST_FILES.values() if find_file(cache, n) is None]
-        return (
-            f"put {', '.join(missing)} (the original MNIST files) into {cache}, or set "
-            f"${DATA_DIR_ENV} to a folder holding mnist/ with them (looked in: {searched})"
-        )
-
-    urls = mirror_list(mirrors, DEFAULT_MIRRORS, MIRRORS_ENV)
-    if not download or not urls:
-        why = "downloading is off" if not download else f"no mirrors (${MIRRORS_ENV} is empty)"
-        raise DataError(f"MNIST not found and {why}: {place()}")
-    if progress is None:
-        progress = sys.stderr.isatty()
-    missing = {n: MNIST_MD5[n] for n in MNIST_FILES.values() if find_file(cache, n) is None}
-    try:
-        used = download_files(missing, cache, urls, timeout=timeout, progress=progress, what="MNIST")
-    except DownloadFailed as e:
-        raise DataError(
-            f"MNIST not found and could not be downloaded ({'; '.join(e.reasons)}); "
-            f"without network, {place()}"
-        ) from None
-    files = find_files(cache)
-    assert files is not None  # download_files raised if any file is still missing
-    via = ", ".join(sorted(set(used.values())))
-    return files, f"mnist downloaded from {via} to {cache} (md5 verified)"
+    advice = (
+        f"put {', '.join(_missing(cache))} (the original MNIST files) into {cache}, or set "
+        f"${DATA_DIR_ENV} to a folder holding mnist/ with them"
+    )
+    folders = candidate_dirs(None)
+    where = f"in {', '.join(str(f) for f in folders)}"
+    return _download_into(cache, folders, where, advice, **fetch)
 
 
 def read_mnist(files: dict[str, Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
