@@ -69,6 +69,7 @@ class RunConfig:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+DEFAULTS = RunConfig()
 # keys that describe where a run goes, not what it computes (a saved config.toml omits them)
 LOCAL_KEYS = ("out", "quiet", "data_dir")
 
@@ -104,14 +105,81 @@ def parse_batch_size(spec: str | int) -> int | str:
     return spec
 
 
-def validate(cfg: RunConfig) -> RunConfig:
-    """Check every value; raise ConfigError naming the option, the value and the valid ones."""
+def _check_model(cfg: RunConfig) -> None:
+    """A preset name, or "custom" with a non-empty [[model.layers]] list."""
     from xnet.models import PRESETS
 
+    if cfg.layers is not None and not cfg.layers:
+        raise ConfigError("model: the [model] table's layer list is empty; add [[model.layers]] tables")
     if cfg.layers:
+        if cfg.model not in ("custom", DEFAULTS.model):
+            raise ConfigError(
+                f"model: {cfg.model!r} does not apply: the config file defines its own layers ([[model.layers]]); "
+                "drop --model or the layers"
+            )
         cfg.model = "custom"
+    elif cfg.model == "custom":
+        raise ConfigError("model: 'custom' needs [[model.layers]] tables in a config file (--config)")
     elif cfg.model not in PRESETS:
         raise ConfigError(f"model: unknown value {cfg.model!r} (valid: {', '.join(PRESETS)})")
+
+
+# which of the model options each model reads (custom layers set everything per layer)
+_MODEL_OPTIONS = {
+    "mlp": ("hidden", "activation", "init", "dropout", "batch_norm"),
+    "cnn": ("activation", "init", "dropout", "batch_norm"),
+    "lenet5": ("activation", "init"),
+    "small-cnn": ("init",),
+    "bn-cnn": ("init",),
+    "custom": (),
+}
+_SGD_FAMILY = ("sgd", "momentum", "nesterov")
+
+
+def _given(cfg: RunConfig, key: str) -> bool:
+    """Whether `key` differs from its default: only a value the user set (flag, file, checkpoint) can."""
+    return getattr(cfg, key) != getattr(DEFAULTS, key)
+
+
+def _check_unused(cfg: RunConfig) -> None:
+    """Reject options set to something that the rest of the configuration would silently ignore."""
+    uses = _MODEL_OPTIONS.get(cfg.model, ())
+    unused = [k for k in ("hidden", "activation", "init", "dropout", "batch_norm") if _given(cfg, k) and k not in uses]
+    if unused:
+        listed = ", ".join(f"{k} = {_toml_value(getattr(cfg, k))}" for k in unused)
+        why = (
+            "a model given as [[model.layers]] (each layer sets its own)"
+            if cfg.model == "custom"
+            else f"the {cfg.model} preset (it reads only {', '.join(uses)})"
+        )
+        flags = ", ".join("--" + k.replace("_", "-") for k in unused)
+        raise ConfigError(f"{listed}: no effect on {why}; drop {flags}")
+    if cfg.momentum is not None and cfg.optimizer not in _SGD_FAMILY:
+        raise ConfigError(
+            f"momentum = {cfg.momentum!r}: no effect with optimizer {cfg.optimizer!r} "
+            f"(only {', '.join(_SGD_FAMILY)} use it); drop --momentum"
+        )
+    if _given(cfg, "bias_correction") and cfg.optimizer not in ("adam", "adamw"):
+        raise ConfigError(
+            f"bias_correction = false: no effect with optimizer {cfg.optimizer!r} (only adam and adamw use it)"
+        )
+    if cfg.augment and cfg.dataset == "sine":
+        raise ConfigError("augment: shifts and rotations apply to images, and the sine dataset is not images; "
+                          "drop --augment")
+    if cfg.warmup_epochs and cfg.schedule == "onecycle":
+        raise ConfigError(
+            "warmup_epochs: the onecycle schedule warms up by itself (over its first 30%); drop warmup_epochs"
+        )
+
+
+def validate(cfg: RunConfig, training: bool = True) -> RunConfig:
+    """Check every value; raise ConfigError naming the option, the value and the valid ones.
+
+    training=True (a run about to train) also rejects combinations a new run must not have: options
+    with no effect, early stopping without a validation split, a warmup as long as the run, bad init
+    arguments. training=False skips those, so a model trained by an older version still loads.
+    """
+    _check_model(cfg)
     for key, options in CHOICES.items():
         if getattr(cfg, key) not in options:
             raise ConfigError(f"{key}: unknown value {getattr(cfg, key)!r} (valid: {', '.join(options)})")
@@ -135,7 +203,40 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"limit: expected a positive integer, got {cfg.limit!r}")
     if cfg.early_stopping < 0:
         raise ConfigError(f"early_stopping: expected a patience >= 0 (0 = off), got {cfg.early_stopping!r}")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise ConfigError(f"seed: must be an integer >= 0, got {cfg.seed!r}")
+    if training:
+        _check_for_training(cfg)
     return cfg
+
+
+def _check_for_training(cfg: RunConfig) -> None:
+    """What a new run must not start with, though each value on its own is valid."""
+    if cfg.early_stopping and not cfg.val_split:
+        raise ConfigError(
+            f"early_stopping: watches the validation loss, but there is no validation split; "
+            f"set val_split (--val-split 0.1) or remove early_stopping={cfg.early_stopping}"
+        )
+    if cfg.out is not None and not str(cfg.out).strip():
+        raise ConfigError("out: the output folder name is empty; name a folder (--out runs/NAME) or omit --out")
+    if cfg.warmup_epochs >= cfg.epochs:
+        raise ConfigError(
+            f"warmup_epochs: a warmup of {cfg.warmup_epochs:g} epochs is not shorter than the run's {cfg.epochs} "
+            f"epoch{'s' * (cfg.epochs != 1)}; lower warmup_epochs or raise epochs"
+        )
+    _check_init(cfg.init)
+    _check_unused(cfg)
+
+
+def _check_init(spec: str | None) -> None:
+    """An unknown initialiser or a bad argument is a config error before any data is read."""
+    from xnet.nn.init import parse_init
+
+    if spec is not None:
+        try:
+            parse_init(spec)
+        except ValueError as e:
+            raise ConfigError(f"init: {e}") from None
 
 
 # -- TOML ------------------------------------------------------------------------------------------
@@ -172,6 +273,8 @@ def config_dict_from_toml(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {e.start}: {e.reason})") from None
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
     try:

@@ -65,6 +65,15 @@ def build_mlp(
     return Sequential(*layers)
 
 
+def _check_image_size(name: str, input_shape: Sequence[int], least: int) -> None:
+    """Images too small for a preset's poolings would leave no pixels for its dense layer."""
+    h, w = input_shape[-2:]
+    if h < least or w < least:
+        raise ValueError(
+            f"{name}: the images are {h}x{w}, too small for the {name} preset (it needs at least {least}x{least})"
+        )
+
+
 def _conv_block(c_in: int, c_out: int, activation: str, init: str, batch_norm: bool) -> list[Module]:
     block: list[Module] = [Conv2D(c_in, c_out, 3, padding="same", init=init, bias=not batch_norm)]
     if batch_norm:
@@ -81,10 +90,12 @@ def build_cnn(
     init: str | None = None,
     dropout: float = 0.0,
     batch_norm: bool = False,
+    name: str = "cnn",
 ) -> Sequential:
     """Conv 3x3 same-padding blocks with 2x2 max pooling, then dense layers: (N, C, H, W) -> (N, outputs)."""
     if len(input_shape) != 3:
-        raise ValueError(f"cnn: needs image inputs (C, H, W), the dataset gives {tuple(input_shape)}")
+        raise ValueError(f"{name}: needs image inputs (C, H, W), the dataset gives {tuple(input_shape)}")
+    _check_image_size(name, input_shape, 2 ** len(channels))  # each block halves H and W
     init = init or default_init(activation)
     c, h, w = input_shape
     layers: list[Module] = []
@@ -104,6 +115,8 @@ def build_lenet5(
     """LeNet-5 for 28x28 images (the first convolution pads by 2, as for 32x32 inputs)."""
     if len(input_shape) != 3:
         raise ValueError(f"lenet5: needs image inputs (C, H, W), the dataset gives {tuple(input_shape)}")
+    # pad 2 keeps H, pool 2, conv 5 (-4), pool 2 must leave at least one pixel: H >= 12
+    _check_image_size("lenet5", input_shape, 12)
     init = init or default_init(activation)
     c, h, w = input_shape
     h2, w2 = ((h // 2) - 4) // 2, ((w // 2) - 4) // 2
@@ -130,11 +143,11 @@ def build_preset(
     if name == "mlp":
         return build_mlp(input_shape, outputs, hidden, activation, init, dropout, batch_norm)
     if name == "cnn":
-        return build_cnn(input_shape, outputs, (32, 64), 128, activation, init, dropout, batch_norm)
+        return build_cnn(input_shape, outputs, (32, 64), 128, activation, init, dropout, batch_norm, "cnn")
     if name == "lenet5":
         return build_lenet5(input_shape, outputs, activation, init)
     if name == "small-cnn":
-        return build_cnn(input_shape, outputs, (8, 16), 128, "relu", init, 0.0, False)
+        return build_cnn(input_shape, outputs, (8, 16), 128, "relu", init, 0.0, False, "small-cnn")
     if name == "bn-cnn":
-        return build_cnn(input_shape, outputs, (32, 64), 128, "relu", init, 0.25, True)
+        return build_cnn(input_shape, outputs, (32, 64), 128, "relu", init, 0.25, True, "bn-cnn")
     raise ValueError(f"unknown model {name!r}; expected one of {', '.join(PRESETS)}")

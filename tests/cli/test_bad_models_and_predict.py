@@ -325,3 +325,18 @@ def test_out_through_a_symlink_to_the_input_is_refused(clf, tmp_path):
     link = tmp_path / "link.csv"
     link.symlink_to(data)
     assert "is the --csv input" in one_line_error(xnet("predict", clf, "--csv", data, "--out", link))
+
+
+def test_checkpoint_with_a_now_refused_option_still_evaluates(clf, tmp_path):
+    # an older xnet let `--optimizer adam --momentum 0.5` train; new runs refuse it, old models still load
+    def old_options(h):
+        h["state"]["config"].update(optimizer="adam", momentum=0.5)
+        return h
+
+    old = rewrite(clf, tmp_path / "old.npz", old_options)
+    data = write_csv(tmp_path / "d.csv", random_rows(10, list(range(10))))
+    r = xnet("evaluate", old, "--dataset", f"csv:{data}", "--split", "train")
+    assert r.code == 0, r.err
+    refused = xnet("train", "--dataset", f"csv:{data}", "--optimizer", "adam", "--momentum", "0.5",
+                   "--out", tmp_path / "n")  # fmt: skip
+    assert refused.code == 2 and "momentum" in refused.err

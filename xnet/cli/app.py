@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(e.exit_code) from None
     except XnetError as e:
         fail(str(e), e.exit_code)
+    except MemoryError as e:  # NumPy's _ArrayMemoryError and CuPy's OutOfMemoryError are MemoryErrors
+        fail(f"out of memory: {e or 'an allocation failed'} (try a smaller model or --batch-size)")
     except BackendUnavailable as e:
         fail(str(e), 2)
     except OSError as e:

@@ -59,15 +59,26 @@ def train(
     config: Path = typer.Option(None, "--config", help="TOML file with any of these options; flags override it."),
     out: str = _opt("Output folder.", "runs/<timestamp>-<model>", "--out"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its model.npz."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the run already in --out (its output files are deleted first)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary."),
 ) -> None:
-    """Train a model and write metrics.json, history.csv, model.npz, config.toml and curves.png."""
-    flags = {k: v for k, v in locals().items() if k not in ("config", "resume") and v is not None}
+    """Train a model and write metrics.json, history.csv, model.npz, config.toml and curves.png.
+
+    An --out folder that already holds a run is refused unless --resume or --overwrite says what to do with it.
+    """
+    flags = {k: v for k, v in locals().items() if k not in ("config", "resume", "overwrite") and v is not None}
+    if resume and overwrite:
+        from xnet.errors import XnetError
+
+        raise XnetError("--resume continues the run in --out and --overwrite replaces it: pass one of them")
     cfg = resolve_config(config, flags, resume)
     from xnet.train.progress import make_reporter
     from xnet.train.run import run_training
 
-    result = run_training(cfg, make_reporter(cfg.quiet), resume=resume)
+    existing = "replace" if overwrite else "refuse"
+    result = run_training(cfg, make_reporter(cfg.quiet), resume=resume, existing=existing)
     print(summary_line(result.metrics, result.out_dir))
     if result.interrupted:
         print(
@@ -86,13 +97,14 @@ def resolve_config(config: Path | None, flags: dict, resume: bool) -> RunConfig:
         if "out" not in flags:
             raise typer.BadParameter("--resume needs --out DIR naming the run to continue")
         from xnet.train.checkpoint import load_checkpoint
+        from xnet.train.restore import saved_config
 
         path = Path(flags["out"]) / "model.npz"
         if not path.is_file():
             from xnet.errors import XnetError
 
             raise XnetError(f"--resume: no checkpoint at {path}")
-        base = dict(load_checkpoint(path)["config"])
+        base = saved_config(path, load_checkpoint(path)["config"]).to_dict()  # names the file if unusable
         base.pop("quiet", None)
     if config is not None:
         base.update(config_dict_from_toml(config))

@@ -121,7 +121,24 @@ def parse_init(init: str) -> tuple[str, dict[str, float]]:
             raise ValueError(
                 f"initialiser {init!r}: {km.group(1)} must be a number, got {km.group(2)!r}"
             ) from None
+    _check_args(init, name, kwargs)
     return name, kwargs
+
+
+def _check_args(init: str, name: str, kwargs: dict[str, float]) -> None:
+    """Finite arguments, a positive spread and a < b: caught when the spec is read, not after training."""
+    for key, value in kwargs.items():
+        if not math.isfinite(value):
+            raise ValueError(f"initialiser {init!r}: {key} must be a finite number, got {value}")
+    if kwargs.get("std", 1.0) <= 0:
+        raise ValueError(f"initialiser {init!r}: std must be > 0, got {kwargs['std']:g}")
+    if kwargs.get("gain", 1.0) <= 0:
+        raise ValueError(f"initialiser {init!r}: gain must be > 0, got {kwargs['gain']:g}")
+    if name == "uniform":
+        defaults = inspect.signature(_uniform).parameters
+        a, b = kwargs.get("a", defaults["a"].default), kwargs.get("b", defaults["b"].default)
+        if not a < b:
+            raise ValueError(f"initialiser {init!r}: uniform(a, b) needs a < b, got a={a:g}, b={b:g}")
 
 
 def initialize(

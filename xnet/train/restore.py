@@ -64,7 +64,7 @@ def saved_config(path: Path, saved: Any) -> RunConfig:
     if extra:
         raise unusable(path, f"unknown config key(s) {', '.join(map(repr, extra))}")
     try:
-        return validate(RunConfig(**saved))
+        return validate(RunConfig(**saved), training=False)  # a run's new-run checks may have grown since
     except (XnetError, ValueError, TypeError) as e:
         raise unusable(path, f"config: {e}") from None
 

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import xnet
 from xnet.atomic import atomic_write_text
 from xnet.backends import Backend, get_backend
 from xnet.config import RunConfig, to_toml
-from xnet.errors import ConfigError, XnetError
+from xnet.errors import ConfigError, DataError, XnetError
 from xnet.nn.module import Module, build_on
 from xnet.train.checkpoint import load_checkpoint
 from xnet.train.early_stopping import EarlyStopping
@@ -28,6 +29,8 @@ HISTORY_COLUMNS = (
     "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
     "test_loss", "test_accuracy", "lr", "lr_end", "seconds",
 )  # fmt: skip
+# every file a training run writes in its folder (--overwrite deletes these and nothing else)
+RUN_FILES = ("metrics.json", "history.csv", "model.npz", "best.npz", "config.toml", "curves.png", "prediction.png")
 
 
 @dataclass
@@ -41,8 +44,13 @@ class RunResult:
 
 
 def default_out_dir(cfg: RunConfig) -> Path:
-    """runs/<timestamp>-<model>."""
-    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.model}"
+    """runs/<timestamp>-<model>, with -2, -3, ... when runs started in the same second."""
+    base = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.model}"
+    out, n = base, 1
+    while out.exists():  # a run folder that exists is refused, so the default must be new
+        n += 1
+        out = base.with_name(f"{base.name}-{n}")
+    return out
 
 
 def build_model(cfg: RunConfig, input_shape: tuple[int, ...], outputs: int) -> Module:
@@ -77,7 +85,7 @@ def build_optimizer(cfg: RunConfig, model: Module) -> Any:
     kwargs: dict[str, Any] = {"regularizers": regularizers, "clip_norm": cfg.clip_norm}
     if cfg.momentum is not None and cfg.optimizer in ("sgd", "momentum", "nesterov"):
         kwargs["momentum"] = cfg.momentum
-    if cfg.optimizer == "adam":
+    if cfg.optimizer in ("adam", "adamw"):
         kwargs["bias_correction"] = cfg.bias_correction
     if cfg.weight_decay:
         kwargs["weight_decay"] = cfg.weight_decay
@@ -91,8 +99,19 @@ def build_schedule(cfg: RunConfig, lr: float, steps_per_epoch: int) -> Any:
     total = cfg.epochs * steps_per_epoch
     kwargs: dict[str, Any] = {}
     if cfg.warmup_epochs:
-        kwargs["warmup_steps"] = int(round(cfg.warmup_epochs * steps_per_epoch))
+        warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
+        if warmup >= total:
+            raise ConfigError(
+                f"warmup_epochs: a warmup of {_count(warmup, 'step')} ({cfg.warmup_epochs:g} epochs) is not shorter "
+                f"than the run's {_count(total, 'step')} ({_count(cfg.epochs, 'epoch')} of {steps_per_epoch}); "
+                "lower warmup_epochs or raise epochs"
+            )
+        kwargs["warmup_steps"] = warmup
     return get_schedule(cfg.schedule, lr, total, steps_per_epoch=steps_per_epoch, **kwargs)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _check_resume(state: dict[str, Any], model: Module, path: Path) -> None:
@@ -110,16 +129,82 @@ def _check_resume(state: dict[str, Any], model: Module, path: Path) -> None:
         )
 
 
-def run_training(cfg: RunConfig, reporter: Reporter, resume: bool = False) -> RunResult:
-    """Train as `cfg` says and write the output folder; returns metrics and the trainer."""
+def check_out_dir(out_dir: Path) -> None:
+    """Before any work: `out_dir` is a folder, or can become one, that this process may write in."""
+    # the nearest existing folder decides: `out_dir` itself is created only by the first file written
+    existing = out_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise XnetError(f"--out {out_dir}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise XnetError(f"--out {out_dir}: cannot write in {existing} (permission denied)")
+
+
+def holds_run(out_dir: Path) -> bool:
+    """Whether `out_dir` already holds the outputs of an xnet run."""
+    return any((out_dir / name).exists() for name in ("metrics.json", "model.npz"))
+
+
+def remove_run_files(out_dir: Path) -> None:
+    """Delete the files a training run writes (nothing else), so no file of an older run stays behind."""
+    for name in RUN_FILES:
+        path = out_dir / name
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+
+
+def check_dataset(cfg: RunConfig, ds: Any) -> None:
+    """What training needs of the data: labels, images for --augment, finite values."""
+    if ds.train.y is None:
+        raise DataError(
+            f"{cfg.dataset}: the data has no labels (no label column), so there is nothing to train on; "
+            "an unlabelled file such as Kaggle's test.csv is for `xnet predict`"
+        )
+    shape = tuple(ds.input_shape)
+    square = len(shape) == 1 and shape[0] > 1 and math.isqrt(shape[0]) ** 2 == shape[0]
+    if cfg.augment and len(shape) != 3 and not square:
+        raise ConfigError(
+            f"augment: shifts and rotations apply to images, but {cfg.dataset} has samples of shape {shape}; "
+            "drop --augment"
+        )
+    for name, split in ds.splits().items():
+        for what, a in (("inputs", split.x), ("targets", split.y)):
+            # one float64 sum is finite exactly when every value is (short of a 1e308 overflow, checked)
+            if a is None or a.dtype.kind != "f" or np.isfinite(np.sum(a, dtype=np.float64)):
+                continue
+            bad = int(np.count_nonzero(~np.isfinite(a)))
+            if bad:
+                raise DataError(
+                    f"{cfg.dataset}: the {name} {what} contain {bad} NaN or infinite value{'s' * (bad != 1)}; "
+                    "fix or drop those samples"
+                )
+
+
+def run_training(cfg: RunConfig, reporter: Reporter, resume: bool = False, existing: str = "ignore") -> RunResult:
+    """Train as `cfg` says and write the output folder; returns metrics and the trainer.
+
+    `existing` says what to do when the output folder already holds a run and this is no resume:
+    "refuse" (an error), "replace" (delete the files a run writes, once every check has passed)
+    or "ignore" (write over it; files the new run does not write stay).
+    """
     from xnet.data import Augment, DataLoader, load_dataset
 
+    if existing not in ("refuse", "replace", "ignore"):
+        raise ValueError(f"run_training: existing must be refuse, replace or ignore, got {existing!r}")
+    out_dir = Path(cfg.out) if cfg.out else default_out_dir(cfg)
+    check_out_dir(out_dir)
+    if not resume and existing == "refuse" and holds_run(out_dir):
+        raise XnetError(
+            f"--out {out_dir} already holds a run; pass --overwrite to replace it, or --resume to continue it"
+        )
     backend: Backend = get_backend(cfg.device, seed=cfg.seed)
     ds = load_dataset(
         cfg.dataset, data_dir=cfg.data_dir, normalize=cfg.normalize, val_split=cfg.val_split,
         seed=cfg.seed, limit=cfg.limit,
     )  # fmt: skip
     reporter.message(f"data: {ds.source}")
+    check_dataset(cfg, ds)
     outputs = ds.num_classes or int(np.prod(ds.train.y.shape[1:]))
     with build_on(backend, cfg.dtype):
         backend.rng.seed(cfg.seed)
@@ -134,7 +219,6 @@ def run_training(cfg: RunConfig, reporter: Reporter, resume: bool = False) -> Ru
     loader = DataLoader(
         ds.train.x, ds.train.y, batch, backend, shuffle=True, seed=cfg.seed, augment=augment, dtype=cfg.dtype
     )
-    out_dir = Path(cfg.out) if cfg.out else default_out_dir(cfg)
     meta = {
         "xnet_version": xnet.__version__,
         "model_spec": model.config(),
@@ -154,23 +238,32 @@ def run_training(cfg: RunConfig, reporter: Reporter, resume: bool = False) -> Ru
         log_every=max(1, steps_per_epoch // 20), checkpoint_path=out_dir / "model.npz",
         best_path=out_dir / "best.npz" if stopper else None, early_stopping=stopper, meta=meta,
     )  # fmt: skip
+    # a model that does not fit the data fails here, before anything is written or replaced
+    trainer.check_model(loader)
     if resume:
-        path = out_dir / "model.npz"
-        if not path.is_file():
-            raise XnetError(f"--resume: no checkpoint at {path} (train with --out {out_dir} first)")
-        state = load_checkpoint(path)
-        _check_resume(state, model, path)
-        trainer.load_state_dict(state["trainer"])
-        reporter.message(
-            f"resuming {path} at epoch {trainer.epoch + 1}"
-            + (f", step {trainer.step_in_epoch + 1}" if trainer.step_in_epoch else "")
-        )
-        if trainer.epoch >= cfg.epochs:
-            raise XnetError(f"--resume: {path} already completed {trainer.epoch} epochs; raise --epochs")
-    out_dir.mkdir(parents=True, exist_ok=True)
+        _resume(trainer, out_dir, cfg, reporter)
+    elif existing == "replace":
+        remove_run_files(out_dir)
+    # no mkdir: the first checkpoint creates the folder, so a run that fails early leaves none
     trainer.fit(loader, cfg.epochs, val=ds.val, test=ds.test)
     metrics = write_outputs(out_dir, cfg, trainer, ds, backend)
     return RunResult(out_dir, metrics, trainer, trainer.interrupted)
+
+
+def _resume(trainer: Trainer, out_dir: Path, cfg: RunConfig, reporter: Reporter) -> None:
+    """Load the trainer state of out_dir/model.npz, checking it is this model and has epochs left."""
+    path = out_dir / "model.npz"
+    if not path.is_file():
+        raise XnetError(f"--resume: no checkpoint at {path} (train with --out {out_dir} first)")
+    state = load_checkpoint(path)
+    _check_resume(state, trainer.model, path)
+    trainer.load_state_dict(state["trainer"])
+    reporter.message(
+        f"resuming {path} at epoch {trainer.epoch + 1}"
+        + (f", step {trainer.step_in_epoch + 1}" if trainer.step_in_epoch else "")
+    )
+    if trainer.epoch >= cfg.epochs:
+        raise XnetError(f"--resume: {path} already completed {trainer.epoch} epochs; raise --epochs")
 
 
 def write_outputs(out_dir: Path, cfg: RunConfig, trainer: Trainer, ds: Any, backend: Backend) -> dict[str, Any]:

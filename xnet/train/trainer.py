@@ -13,7 +13,7 @@ import numpy as np
 
 from xnet.backends import Array, Backend, get_backend
 from xnet.data.loader import DataLoader
-from xnet.errors import DivergedError
+from xnet.errors import DataError, DivergedError
 from xnet.nn.module import Module
 from xnet.train.checkpoint import save_checkpoint
 from xnet.train.early_stopping import EarlyStopping
@@ -102,6 +102,43 @@ class Trainer:
         if k is not None:
             self.loss.check_labels = False
 
+    def check_model(self, data: Any) -> None:
+        """Forward one sample before training: the layers fit the data and a classifier has one output per class."""
+        if not isinstance(data, DataLoader):  # one sample is enough: do not move the whole set to the device
+            x, y = (data.x, data.y) if hasattr(data, "x") else data
+            data = (x[:1], None if y is None else y[:1])
+        loader = self._loader(data, 1, shuffle=False)
+        was = self.model.training
+        self.model.eval()  # no dropout draw, no batch-norm update: the run is unchanged
+        try:
+            out = self.model.forward(loader.x[:1, ...])
+        except ValueError as e:
+            shape = tuple(loader.x.shape[1:])
+            raise ValueError(f"the model does not fit the data (samples of shape {shape}): {e}") from None
+        finally:
+            self.model.train(was)
+        if not self._is_classification(loader):
+            if loader.y is None:
+                return
+            width, wanted = math.prod(out.shape[1:]), math.prod(loader.y.shape[1:])
+            if width != wanted:
+                raise ValueError(
+                    f"the model outputs {width} values per sample but the targets have {wanted}; "
+                    f"its last layer needs {wanted} outputs"
+                )
+            return
+        if len(out.shape) != 2:
+            raise ValueError(
+                f"the model outputs shape {tuple(out.shape[1:])} per sample; a classifier must output one score "
+                "per class (end with a flatten and a dense layer)"
+            )
+        k = self.meta.get("num_classes")
+        if k is not None and int(out.shape[1]) != k:
+            raise ValueError(
+                f"the model outputs {int(out.shape[1])} values but the dataset has {k} classes; "
+                f"its last layer needs {k} outputs"
+            )
+
     # -- training ------------------------------------------------------------------------------------
 
     def fit(
@@ -119,6 +156,10 @@ class Trainer:
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"epochs must be a positive int, got {epochs!r}")
         loader = self._loader(train, batch_size, shuffle=True)
+        monitor = self.early_stopping.monitor if self.early_stopping is not None else ""
+        if val is None and monitor.startswith("val_"):
+            raise ValueError(f"EarlyStopping: monitors {monitor!r}, but fit() was given no validation data (val=)")
+        self.check_model(loader)
         self._check_labels_once(loader)
         previous = self._install_interrupt_handler()
         # the input is data: no gradient for it (the first layer skips its input gradient)
@@ -207,6 +248,7 @@ class Trainer:
             if last or (i + 1) % self.log_every == 0 or self._stop_requested:
                 running = backend.item(loss_sum) / seen
                 if not math.isfinite(running):
+                    self._check_finite_data(loader, running, epoch, i + 1)
                     raise DivergedError(
                         f"training diverged: the loss became {running} at epoch {epoch}, "
                         f"step {i + 1} of {steps}; try a lower learning rate (--lr)"
@@ -233,6 +275,20 @@ class Trainer:
             "lr_end": float(opt.lr),
             "seconds": p["seconds"] + time.perf_counter() - t0,
         }
+
+    def _check_finite_data(self, loader: DataLoader, loss: float, epoch: int, step: int) -> None:
+        """A NaN/inf in the data also makes the loss non-finite: say so, not "lower the learning rate".
+
+        Only runs once training has gone non-finite, so it costs nothing per step.
+        """
+        xp, item = self.backend.xp, self.backend.item
+        arrays = [("inputs", loader.x)] + ([("targets", loader.y)] if loader.y is not None else [])
+        for what, a in arrays:
+            if "float" in str(a.dtype) and not item(xp.all(xp.isfinite(a))):
+                raise DataError(
+                    f"the training {what} contain NaN or infinite values (the loss became {loss} at epoch {epoch}, "
+                    f"step {step}); fix or drop those samples"
+                )
 
     def penalty(self) -> float:
         """The regularisation penalty of the current weights (0 without regularizers)."""
