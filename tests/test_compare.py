@@ -118,9 +118,11 @@ def test_rerun_skips_finished_variants_and_reruns_changed_ones(mnist_study):
     assert "== relu: finished earlier, not run again" in r.out
     assert (zeros_dir / "metrics.json").is_file()
     assert {row["variant"] for row in _csv_rows(out)} == {"relu", "zeros init"}
-    # another epoch budget is another experiment: both variants run again
+    # another epoch budget is another experiment: both variants run again, and replace their old files
+    (out / "relu" / "best.npz").write_bytes(b"from an earlier run")
     r = xnet("compare", study, "--out", out, "--epochs", "2", "--quiet")
     assert r.code == 0, r.err
+    assert not (out / "relu" / "best.npz").exists()
     assert relu_metrics.stat().st_mtime_ns != before
     assert json.loads(relu_metrics.read_text())["epochs_completed"] == 2
 

@@ -251,7 +251,8 @@ def _train_variant(cfg: RunConfig, run_dir: Path, reporter: Reporter) -> dict[st
 
     recorder = _Recorder(reporter)
     try:
-        result = run_training(cfg, recorder, resume=_resumable(run_dir / "model.npz", cfg))
+        # a variant folder belongs to the study: a changed variant's old files must not outlive it
+        result = run_training(cfg, recorder, resume=_resumable(run_dir / "model.npz", cfg), existing="replace")
     except DivergedError as e:
         metrics = {"status": f"diverged: {e}", "epochs": recorder.records, "config": cfg.to_dict(),
                    "epochs_completed": len(recorder.records), "seed": cfg.seed}  # fmt: skip
