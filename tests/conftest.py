@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import http.server
 import os
+import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from xnet.backends import BackendUnavailable, get_backend
@@ -48,6 +53,50 @@ def mnist_dir() -> Path:
     if not root or not (Path(root) / "mnist").is_dir():
         pytest.skip("real MNIST not found: set XNET_DATA_DIR to a folder holding mnist/")
     return Path(root) / "mnist"
+
+
+# -- a local MNIST mirror, for the download and data-folder tests ----------------------------------
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+
+@pytest.fixture
+def serve():
+    """serve(folder) -> base URL of an HTTP server on 127.0.0.1 serving `folder`."""
+    servers = []
+
+    def start(folder):
+        handler = functools.partial(_QuietHandler, directory=str(folder))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield start
+    for s in servers:
+        s.shutdown()
+        s.server_close()
+
+
+@pytest.fixture
+def fake_mnist(tmp_path, monkeypatch):
+    """A tiny MNIST-shaped set in tmp/served whose md5s replace the official ones."""
+    from xnet.data import mnist as mnist_mod
+    from xnet.data import write_idx
+
+    folder = tmp_path / "served"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 24), ("t10k", 6)):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), np.uint8))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8))
+    for name in mnist_mod.MNIST_FILES.values():
+        md5 = hashlib.md5((folder / name).read_bytes()).hexdigest()
+        monkeypatch.setitem(mnist_mod.MNIST_MD5, name, md5)
+    return folder
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -3,14 +3,9 @@ variant stops a study before anything trains, variant folders stay inside the st
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import http.server
 import sys
-import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "cli"))
@@ -18,7 +13,7 @@ from clirun import one_line_error, xnet  # noqa: E402
 
 from xnet.compare import load_study, run_folder_name, run_study  # noqa: E402
 from xnet.data import datasets as datasets_mod  # noqa: E402
-from xnet.data import load_dataset, locate_mnist, write_idx  # noqa: E402
+from xnet.data import load_dataset, locate_mnist  # noqa: E402
 from xnet.data import mnist as mnist_mod  # noqa: E402
 from xnet.errors import ConfigError, DataError  # noqa: E402
 
@@ -55,46 +50,11 @@ def _csv(path: Path, rows: int = 24) -> Path:
     return path
 
 
-@pytest.fixture
-def fake_mnist(tmp_path, monkeypatch):
-    """A tiny MNIST-shaped set in tmp/served whose md5s replace the official ones."""
-    folder = tmp_path / "served"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 24), ("t10k", 6)):
-        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), np.uint8))
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8))
-    for name in NAMES:
-        monkeypatch.setitem(mnist_mod.MNIST_MD5, name, hashlib.md5((folder / name).read_bytes()).hexdigest())
-    return folder
-
-
 def _copy(src: Path, dst: Path, names: list[str] = NAMES) -> Path:
     dst.mkdir(parents=True, exist_ok=True)
     for name in names:
         (dst / name).write_bytes((src / name).read_bytes())
     return dst
-
-
-@pytest.fixture
-def serve():
-    """serve(folder) -> base URL of an HTTP server on 127.0.0.1 serving `folder`."""
-    servers = []
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    def start(folder):
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/"
-
-    yield start
-    for s in servers:
-        s.shutdown()
-        s.server_close()
 
 
 # -- explicit data folders -------------------------------------------------------------------------

@@ -68,7 +68,8 @@ def test_nan_in_the_data_is_a_data_error_not_divergence(tmp_path):
     assert_nothing_written(out)
 
 
-def test_trainer_reports_nan_inputs_instead_of_divergence():
+def tiny_trainer(outputs: int, **kwargs):
+    """A Trainer of one Dense(4, outputs) layer with cross-entropy and SGD, on the CPU."""
     from xnet.backends import get_backend
     from xnet.losses import CrossEntropy
     from xnet.nn import Dense, Sequential, build_on
@@ -77,11 +78,15 @@ def test_trainer_reports_nan_inputs_instead_of_divergence():
 
     backend = get_backend("cpu", seed=0)
     with build_on(backend, "float32"):
-        model = Sequential(Dense(4, 3))
+        model = Sequential(Dense(4, outputs))
         loss = CrossEntropy()
+    return Trainer(model, loss, SGD(model.parameters(), 0.1), backend=backend, **kwargs)
+
+
+def test_trainer_reports_nan_inputs_instead_of_divergence():
     x = np.ones((8, 4), np.float32)
     x[5, 1] = np.inf
-    trainer = Trainer(model, loss, SGD(model.parameters(), 0.1), backend=backend, meta={"num_classes": 3})
+    trainer = tiny_trainer(outputs=3, meta={"num_classes": 3})
     with pytest.raises(DataError, match="training inputs contain NaN or infinite"):
         trainer.fit((x, np.arange(8) % 3), epochs=1, batch_size=4)
 
@@ -123,17 +128,7 @@ def test_regression_model_with_the_wrong_output_width(tmp_path):
 
 
 def test_trainer_api_checks_the_output_width_too():
-    from xnet.backends import get_backend
-    from xnet.losses import CrossEntropy
-    from xnet.nn import Dense, Sequential, build_on
-    from xnet.optim import SGD
-    from xnet.train import Trainer
-
-    backend = get_backend("cpu", seed=0)
-    with build_on(backend, "float32"):
-        model = Sequential(Dense(4, 7))
-        loss = CrossEntropy()
-    trainer = Trainer(model, loss, SGD(model.parameters(), 0.1), backend=backend, meta={"num_classes": 10})
+    trainer = tiny_trainer(outputs=7, meta={"num_classes": 10})
     with pytest.raises(ValueError, match="outputs 7 values but the dataset has 10 classes"):
         trainer.fit((np.ones((20, 4), np.float32), np.arange(20) % 10), epochs=1)
     assert trainer.epoch == 0 and trainer.global_step == 0
@@ -429,17 +424,9 @@ def test_warmup_longer_than_the_run_in_user_terms(body, message, tmp_path):
 
 
 def test_trainer_api_refuses_early_stopping_without_validation_data():
-    from xnet.backends import get_backend
-    from xnet.losses import CrossEntropy
-    from xnet.nn import Dense, Sequential, build_on
-    from xnet.optim import SGD
-    from xnet.train import EarlyStopping, Trainer
+    from xnet.train import EarlyStopping
 
-    backend = get_backend("cpu", seed=0)
-    with build_on(backend, "float32"):
-        model = Sequential(Dense(4, 3))
-        loss = CrossEntropy()
-    trainer = Trainer(model, loss, SGD(model.parameters(), 0.1), backend=backend, early_stopping=EarlyStopping())
+    trainer = tiny_trainer(outputs=3, early_stopping=EarlyStopping())
     with pytest.raises(ValueError, match="no validation data"):
         trainer.fit((np.ones((8, 4), np.float32), np.arange(8) % 3), epochs=1)
     assert trainer.global_step == 0
