@@ -18,7 +18,10 @@ SPLITS = ("test", "train", "val")
 @app.command()
 def evaluate(
     checkpoint: Path = typer.Argument(..., help="A model.npz written by `xnet train`."),
-    dataset: str = typer.Option(None, help="mnist, idx:DIR, csv:FILE or sine [default: the run's dataset]."),
+    dataset: str = typer.Option(
+        None,
+        help="mnist, idx:DIR, csv:FILE or sine, used in full [default: the run's dataset, split as the run split it]",
+    ),
     data_dir: str = typer.Option(None, "--data-dir", help="Folder holding the dataset's files."),
     split: str = typer.Option("test", help="Which split to evaluate: test, train or val."),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto."),
@@ -35,23 +38,40 @@ def evaluate(
     r = restore(checkpoint, device)
     cfg = r.config
     name = dataset or cfg.dataset
+    # the run's own data: its train and val splits are rebuilt exactly (same limit, split and seed), so
+    # val holds no training sample and matches metrics.json; the test set was never trained on, so it
+    # is used whole, as a user evaluating a model expects (a --limit run saw only limit // 6 of it)
+    own = dataset is None
+    limit = cfg.limit if own and split != "test" else None
     ds = load_dataset(
         name, data_dir=data_dir or cfg.data_dir, normalize=r.dataset["normalization"],
-        val_split=cfg.val_split if split == "val" else 0.0, seed=cfg.seed,
+        val_split=cfg.val_split if own or split == "val" else 0.0, seed=cfg.seed, limit=limit,
     )  # fmt: skip
     data = _checked_split(r, ds, name, split)
     with_loss = build_loss(cfg, ds.task).to(r.backend, cfg.dtype)
     trainer = Trainer(r.model, with_loss, None, backend=r.backend, meta={"num_classes": r.num_classes})
     result = trainer.evaluate(data)
     if as_json:
-        print(json.dumps({"checkpoint": str(checkpoint), "split": split, **result.to_dict()}, indent=2))
+        record = {"checkpoint": str(checkpoint), "split": split, "samples": len(data.x), "limit": limit}
+        print(json.dumps({**record, **result.to_dict()}, indent=2))
         return
-    print(f"{checkpoint} on {ds.source}, {split} split ({len(data.x)} samples)")
+    print(f"{checkpoint} on {ds.source}, {split} split ({len(data.x)} samples{_limit_note(cfg.limit, own, split)})")
     if result.accuracy is None:
         print(f"loss (MSE) {result.loss:.6g}")
         return
     print(f"accuracy {result.accuracy:.2%}   loss {result.loss:.4f}")
     print(format_report(result))
+
+
+def _limit_note(limit: int | None, own: bool, split: str) -> str:
+    """Which samples a run trained with --limit is evaluated on, for the output header."""
+    if limit is None:
+        return ""
+    if own and split != "test":
+        return f", the run's --limit {limit}"
+    if own:
+        return f"; the whole test set: the run's --limit {limit} tested on the first {max(1, limit // 6)}"
+    return f"; the whole dataset, not the run's --limit {limit}"
 
 
 def _checked_split(r: Any, ds: Any, name: str, split: str) -> Any:

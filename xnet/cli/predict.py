@@ -119,6 +119,10 @@ def predict(
         raise typer.BadParameter("give INPUT files or --csv FILE")
     if csv is not None and out is None:
         raise typer.BadParameter("--csv needs --out FILE for the submission")
+    if csv is not None and inputs:  # one --out file cannot hold both without breaking Kaggle's exact format
+        raise typer.BadParameter(
+            "--out with --csv writes the CSV's predictions in Kaggle format; predict the images in a separate call"
+        )
     if out is not None:
         _check_out(out, checkpoint, csv, inputs)
     r = restore(checkpoint, device)

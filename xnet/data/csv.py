@@ -10,6 +10,7 @@ only those are parsed in Python; a full line-by-line parse is the last resort.
 
 from __future__ import annotations
 
+import codecs
 import math
 import os
 import warnings
@@ -33,7 +34,8 @@ def _is_number(s: str) -> bool:
 def _read_header(path: Path) -> tuple[list[str] | None, int]:
     """(header field names or None, number of columns) from the first line."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        # utf-8-sig drops the byte-order mark Excel's "CSV UTF-8" puts first, which would hide the label column
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
             first = f.readline()
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
@@ -105,7 +107,7 @@ def _find_bad_line(
     path: Path, ncols: int, labelled: bool, skip: int, bad_rows: np.ndarray | None = None
 ) -> DataError | None:
     """The error naming the first malformed line (None if every line is fine)."""
-    lines = path.read_bytes().split(b"\n")
+    lines = path.read_bytes().removeprefix(codecs.BOM_UTF8).split(b"\n")
     suspects = _suspect_lines(lines, ncols, skip, bad_rows)
     # if nothing looks suspicious (e.g. a number too large to parse), every line is checked
     for i in suspects or range(skip, len(lines)):
@@ -134,7 +136,7 @@ def read_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
             warnings.simplefilter("ignore", UserWarning)  # "no data": reported below
             data = np.loadtxt(
                 p, dtype=np.int32, delimiter=",", skiprows=skip, comments=None, ndmin=2,
-                encoding="utf-8",
+                encoding="utf-8-sig",
             )
     except (ValueError, DeprecationWarning) as e:
         fast_error = str(e)
