@@ -163,12 +163,24 @@ def _check_unused(cfg: RunConfig) -> None:
         raise ConfigError(
             f"bias_correction = false: no effect with optimizer {cfg.optimizer!r} (only adam and adamw use it)"
         )
+    _check_normalize_applies(cfg)
     if cfg.augment and cfg.dataset == "sine":
         raise ConfigError("augment: shifts and rotations apply to images, and the sine dataset is not images; "
                           "drop --augment")
     if cfg.warmup_epochs and cfg.schedule == "onecycle":
         raise ConfigError(
             "warmup_epochs: the onecycle schedule warms up by itself (over its first 30%); drop warmup_epochs"
+        )
+
+
+def _check_normalize_applies(cfg: RunConfig) -> None:
+    """The pixel modes (unit, centered) leave regression data (sine, the one such dataset) unscaled."""
+    from xnet.data.prepare import PIXEL_MODES  # the modes load_dataset turns into "none" for regression
+
+    if _given(cfg, "normalize") and str(cfg.dataset).strip().lower() == "sine" and cfg.normalize in PIXEL_MODES:
+        raise ConfigError(
+            f"normalize = {cfg.normalize!r}: no effect on the sine dataset ({' and '.join(PIXEL_MODES)} rescale "
+            "0..255 pixel values and leave sine data as it is; only standard rescales it); drop --normalize"
         )
 
 
@@ -270,7 +282,7 @@ def config_dict_from_toml(path: str | Path) -> dict[str, Any]:
     """Read an experiment file into RunConfig keyword arguments (unknown keys and types named)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # utf-8-sig: a BOM (Windows editors) is not TOML
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except UnicodeDecodeError as e:

@@ -38,7 +38,9 @@ def train(
     loss: str = _opt(f"{_choices('loss')} (mse on softmax outputs for classification).", D.loss, "--loss"),
     optimizer: str = _opt(_choices("optimizer"), D.optimizer, "--optimizer"),
     lr: float = _opt("Learning rate.", "the optimizer's default", "--lr"),
-    momentum: float = _opt("Momentum of sgd/momentum/nesterov.", 0.9, "--momentum"),
+    momentum: float = _opt(
+        "Momentum of sgd/momentum/nesterov.", "0.9 for momentum and nesterov, 0 (none) for sgd", "--momentum"
+    ),
     l1: float = _opt("L1 regularisation strength on weights.", D.l1, "--l1"),
     l2: float = _opt("L2 regularisation strength on weights.", D.l2, "--l2"),
     dropout: float = _opt("Dropout probability after each hidden layer.", D.dropout, "--dropout"),
@@ -52,7 +54,11 @@ def train(
     early_stopping: int = _opt("Stop after this many epochs with no better val_loss (0: off).", 0, "--early-stopping"),
     dataset: str = _opt("mnist, idx:DIR, csv:FILE or sine.", D.dataset, "--dataset"),
     data_dir: str = _opt("Folder holding the dataset's files.", "$XNET_DATA_DIR, then the cache", "--data-dir"),
-    limit: int = _opt("Use only the first N training samples (quick experiments).", "all", "--limit"),
+    limit: int = _opt(
+        "Use only the first N training samples and the first N//6 test samples, at least 1 (quick experiments).",
+        "all",
+        "--limit",
+    ),
     device: str = _opt("cpu, cuda, cuda:N or auto.", D.device, "--device"),
     dtype: str = _opt(_choices("dtype"), D.dtype, "--dtype"),
     seed: int = _opt("Random seed (weights, shuffling, dropout).", D.seed, "--seed"),

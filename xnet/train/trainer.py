@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import signal
 import threading
@@ -14,6 +15,7 @@ import numpy as np
 from xnet.backends import Array, Backend, get_backend
 from xnet.data.loader import DataLoader
 from xnet.errors import DataError, DivergedError
+from xnet.nn.batchnorm import BatchNorm1D
 from xnet.nn.module import Module
 from xnet.train.checkpoint import save_checkpoint
 from xnet.train.early_stopping import EarlyStopping
@@ -27,6 +29,9 @@ class Trainer:
     Per epoch it records train loss/accuracy, validation and test loss/accuracy when given, the
     lr used and the seconds taken. Reported losses include the regularisation penalty of the
     optimizer's regularizers, evaluated with the weights at the end of the epoch.
+
+    The training pass never runs a last batch of one sample (it is skipped, see `fit`);
+    evaluation always covers every sample.
     """
 
     def __init__(
@@ -70,14 +75,31 @@ class Trainer:
 
     # -- data ------------------------------------------------------------------------------------
 
-    def _loader(self, data: Any, batch_size: int | str | None, shuffle: bool) -> DataLoader:
+    def _loader(
+        self, data: Any, batch_size: int | str | None, shuffle: bool, drop_last: bool | str = False
+    ) -> DataLoader:
         """A DataLoader for `data` (a DataLoader, a Split, or an (x, y) pair of host arrays)."""
         if isinstance(data, DataLoader):
             return data
         x, y = (data.x, data.y) if hasattr(data, "x") else data
         return DataLoader(
-            x, y, batch_size, self.backend, shuffle=shuffle, seed=self.seed, dtype=self.model.dtype
-        )
+            x, y, batch_size, self.backend, shuffle=shuffle, seed=self.seed, drop_last=drop_last,
+            dtype=self.model.dtype,
+        )  # fmt: skip
+
+    def _train_loader(self, data: Any, batch_size: int | str | None) -> DataLoader:
+        """The training pass's loader: shuffled, and skipping a last batch of exactly one sample.
+
+        Batch norm cannot train on one sample (its batch variance is undefined), so a training set
+        of 57 in batches of 7 would fail at the end of the first epoch. The order is reshuffled every
+        epoch, so the sample left out differs from epoch to epoch and every sample is still trained on
+        (a DataLoader given with shuffle=False leaves out the same last sample every epoch).
+        """
+        loader = self._loader(data, batch_size, shuffle=True, drop_last="single")
+        if loader.drop_last is False:  # a DataLoader given as is: a copy, so the caller's keeps its setting
+            loader = copy.copy(loader)
+            loader.drop_last = "single"
+        return loader
 
     def _eval_loader(self, data: Any, batch_size: int = 1000) -> DataLoader:
         # cached so evaluation data crosses to the device once, not every epoch
@@ -108,6 +130,8 @@ class Trainer:
             x, y = (data.x, data.y) if hasattr(data, "x") else data
             data = (x[:1], None if y is None else y[:1])
         loader = self._loader(data, 1, shuffle=False)
+        if isinstance(data, DataLoader):
+            self._check_batch_norm_batches(data)
         was = self.model.training
         self.model.eval()  # no dropout draw, no batch-norm update: the run is unchanged
         try:
@@ -139,6 +163,22 @@ class Trainer:
                 f"its last layer needs {k} outputs"
             )
 
+    def _check_batch_norm_batches(self, loader: DataLoader) -> None:
+        """A model with BatchNorm1D cannot train on batches of one sample: say why before training starts.
+
+        A last batch of one is skipped (see `_train_loader`); a batch size of 1 or a one-sample training
+        set leaves only such batches. (BatchNorm2D averages over the pixels too, so one image is enough.)
+        """
+        if min(loader.batch_size, loader.n) != 1:
+            return
+        if not any(isinstance(m, BatchNorm1D) for m in self.model.modules()):
+            return
+        why = "the training data holds 1 sample" if loader.n == 1 else "the batch size is 1"
+        raise ValueError(
+            f"batch norm (BatchNorm1D) needs at least 2 samples per training batch (it normalises each "
+            f"feature over the batch), but {why}"
+        )
+
     # -- training ------------------------------------------------------------------------------------
 
     def fit(
@@ -152,10 +192,13 @@ class Trainer:
         """Train until `epochs` epochs are complete in total (a resumed trainer continues).
 
         `train`, `val`, `test`: DataLoaders, Splits or (x, y) host arrays. Returns the history.
+        Training batches are reshuffled every epoch; a last batch of exactly one sample is skipped
+        (batch norm cannot train on it), also when `train` is a DataLoader with drop_last=False,
+        so an epoch of 57 samples in batches of 7 runs 8 steps. Evaluation uses every sample.
         """
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-        loader = self._loader(train, batch_size, shuffle=True)
+        loader = self._train_loader(train, batch_size)
         monitor = self.early_stopping.monitor if self.early_stopping is not None else ""
         if val is None and monitor.startswith("val_"):
             raise ValueError(f"EarlyStopping: monitors {monitor!r}, but fit() was given no validation data (val=)")
@@ -316,7 +359,7 @@ class Trainer:
         self.model.eval()
         loss_sum, n, preds = 0.0, 0, []
         try:
-            for xb, yb in loader:
+            for xb, yb in loader.eval_batches():  # every sample, in order, even from a training loader
                 out = self.model.forward(xb)
                 loss_sum = loss_sum + self.loss.forward(out, yb) * xb.shape[0]
                 n += xb.shape[0]
