@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xnet.atomic import atomic_write_text, ensure_folder
+from xnet.atomic import ensure_folder
 from xnet.config import LOCAL_KEYS, RunConfig, config_dict_from_mapping, validate
 from xnet.errors import ConfigError, DataError, DivergedError, XnetError
 from xnet.study_summary import summarize, write_summary
@@ -21,6 +23,7 @@ __all__ = ["Study", "Variant", "load_study", "run_study", "run_folder_name", "fi
 TOP_LEVEL_KEYS = ("name", "description", "notes", "base", "grid", "variants")
 # run options a study decides itself: every run goes to <study folder>/<variant>
 STUDY_KEYS = ("out",)
+NAME_MAX = 255  # bytes in one file name on ext4, APFS, NTFS (in UTF-16 units there), ...
 
 
 @dataclass
@@ -59,13 +62,16 @@ def _variant_name(overrides: dict[str, Any]) -> str:
 
 
 def run_folder_name(name: str, default: str = "variant") -> str:
-    """A variant's folder name: runs of characters other than letters, digits, ".", "=", "_" and "+"
-    become one '-' ("1 hidden (256)" -> "1-hidden-256", "lr=1e+30" stays); never "." or "..".
+    """A variant's folder name: runs of characters other than letters, digits (any script: str.isalnum),
+    ".", "=", "_" and "+" become one '-' ("1 hidden (256)" -> "1-hidden-256", "lr=1e+30" stays, "α" stays);
+    never "." or "..", never a path separator or control character.
 
     "+" is kept so that numbers stay distinct ("1e+30" and "1e-30"); names that still come out
     the same are caught by load_study and run_study before anything runs.
     """
-    folder = re.sub(r"[^A-Za-z0-9.=_+]+", "-", name).strip("-")
+    # NFC: an "é" typed as e + combining accent is one letter, not "e-"
+    kept = "".join(c if c.isalnum() or c in ".=_+" else "/" for c in unicodedata.normalize("NFC", name))
+    folder = re.sub("/+", "-", kept).strip("-")
     return default if folder.strip(".") == "" else folder
 
 
@@ -78,6 +84,8 @@ def _check_name(name: Any, where: str) -> str:
             f"{where}: 'name' {name!r} cannot name the variant's folder inside the study folder "
             "(no '/' or '\\', not '.' or '..')"
         )
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise ConfigError(f"{where}: 'name' {name!r} contains a control character (a tab, newline, ...)")
     return name
 
 
@@ -208,29 +216,6 @@ def finished_metrics(run_dir: Path, cfg: RunConfig | None = None) -> dict[str, A
     return metrics
 
 
-class _Recorder(Reporter):
-    """Passes events on and keeps the epoch records, so a diverged run still has its curve."""
-
-    def __init__(self, inner: Reporter):
-        self.inner, self.records = inner, []
-
-    def epoch_start(self, epoch, epochs, steps):
-        self.inner.epoch_start(epoch, epochs, steps)
-
-    def steps_done(self, step, loss, samples_per_s):
-        self.inner.steps_done(step, loss, samples_per_s)
-
-    def epoch_end(self, record):
-        self.records.append(dict(record))
-        self.inner.epoch_end(record)
-
-    def message(self, text):
-        self.inner.message(text)
-
-    def close(self):
-        self.inner.close()
-
-
 def _resumable(checkpoint: Path, cfg: RunConfig) -> bool:
     """An interrupted run of exactly this configuration left `checkpoint` (else start afresh)."""
     from xnet.train.checkpoint import load_checkpoint
@@ -245,19 +230,18 @@ def _resumable(checkpoint: Path, cfg: RunConfig) -> bool:
     return _same_config(state.get("config"), cfg) and isinstance(done, int) and done < cfg.epochs
 
 
-def _train_variant(cfg: RunConfig, run_dir: Path, reporter: Reporter) -> dict[str, Any]:
+def _train_variant(cfg: RunConfig, run_dir: Path, reporter: Reporter, cache: Any) -> dict[str, Any]:
     """Train (or continue an interrupted run of) one variant; a diverged run becomes a status."""
-    from xnet.train.run import run_training
+    from xnet.train.run import RunDiverged, run_training, write_record
 
-    recorder = _Recorder(reporter)
     try:
         # a variant folder belongs to the study: a changed variant's old files must not outlive it
-        result = run_training(cfg, recorder, resume=_resumable(run_dir / "model.npz", cfg), existing="replace")
-    except DivergedError as e:
-        metrics = {"status": f"diverged: {e}", "epochs": recorder.records, "config": cfg.to_dict(),
-                   "epochs_completed": len(recorder.records), "seed": cfg.seed}  # fmt: skip
-        atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-        return metrics
+        resume = _resumable(run_dir / "model.npz", cfg)
+        result = run_training(cfg, reporter, resume=resume, existing="replace", cache=cache)
+    except RunDiverged as e:
+        if not e.written:  # diverged in its first epoch: recorded anyway, so the study does not retry it
+            write_record(run_dir, e.metrics)
+        return e.metrics
     if result.interrupted:
         raise StudyInterrupted(
             f"interrupted: the running variant saved its checkpoint in {run_dir}; "
@@ -289,6 +273,11 @@ def _plan(study: Study, out_dir: Path, repeat: int, overrides: dict[str, Any]) -
         for k in range(repeat):
             cfg = base_cfg.replace(seed=base_cfg.seed + k, quiet=True)
             folder = out_dir / (run_folder_name(variant.name) + (f"-seed{cfg.seed}" if k else ""))
+            if len(os.fsencode(folder.name)) > NAME_MAX:
+                raise ConfigError(
+                    f"variant {variant.name!r}: its folder name {folder.name!r} is longer than the {NAME_MAX} bytes "
+                    "a file system allows; give the variant a shorter name"
+                )
             cfg.out = str(folder)
             runs.append(_Run(variant, k, cfg, folder, finished_metrics(folder, cfg)))
         plan.append(runs)
@@ -321,6 +310,47 @@ def _check_runnable(runs: list[_Run]) -> None:
             datasets.add((cfg.dataset, cfg.data_dir))
 
 
+def _check_trainable(runs: list[_Run]) -> None:
+    """Build every variant still to train as training will (data, model, loss, optimizer, schedule,
+    one forward pass) and drop it again, so a variant that cannot train stops the study before any does.
+
+    One run per variant is built: its seeds differ in nothing these checks see. Variants on the same
+    data are built one after another, so each dataset is read once and one is held at a time. The
+    error reported is that of the first bad variant in the study's order.
+    """
+    from xnet.train.run import DataCache, data_key, prepare_run
+
+    first: dict[str, _Run] = {}
+    for run in runs:
+        first.setdefault(run.variant.name, run)
+    firsts = list(first.values())
+    groups: dict[tuple[Any, ...], int] = {}
+    for run in firsts:
+        groups.setdefault(data_key(run.cfg), len(groups))
+    cache, failed = DataCache(), None
+    for index, run in sorted(enumerate(firsts), key=lambda item: groups[data_key(item[1].cfg)]):
+        if failed is not None and failed[0] < index:
+            continue  # a later variant's error would not be the one reported
+        try:
+            prepare_run(run.cfg, run.folder, Reporter(), cache)
+        except (XnetError, OSError, ValueError, TypeError, MemoryError) as e:
+            failed = (index, _variant_error(run.variant.name, e))
+    if failed is not None:
+        raise failed[1]
+
+
+def _variant_error(name: str, error: Exception) -> XnetError:
+    """`error` as a one-line error naming the variant, keeping its exit code."""
+    where = f"variant {name!r}"
+    if isinstance(error, MemoryError):  # NumPy's _ArrayMemoryError, CuPy's OutOfMemoryError
+        reason = error or "an allocation failed"
+        return XnetError(f"{where}: out of memory: {reason} (try a smaller model or batch_size)")
+    if isinstance(error, OSError) and error.filename:
+        return XnetError(f"{where}: {error.strerror or error}: {error.filename}")
+    kind = type(error) if type(error) in (XnetError, ConfigError, DataError, DivergedError) else XnetError
+    return kind(f"{where}: {error}")
+
+
 def run_study(
     study: Study,
     out_dir: Path,
@@ -328,32 +358,40 @@ def run_study(
     overrides: dict[str, Any] | None = None,
     reporter_factory: Any = None,
     skipped: Any = None,
+    written: Any = None,
 ) -> list[dict[str, Any]]:
     """Run every variant `repeat` times (seeds seed, seed+1, ...), skipping finished runs.
 
-    Every variant is checked first (configuration, folder, device, dataset), so a bad one stops
-    the study before anything trains or any folder is made. The first seed of a variant trains in
-    out_dir/<variant>, later ones in <variant>-seed<N>, so raising --repeat reuses the runs
-    already there. summary.md/.csv and curves.png are rewritten after every variant.
-    `skipped(name, k)` is called for each run found finished.
+    Every variant is checked first (configuration, folder, device, then built on its data as
+    training will build it), so a bad one stops the study before anything trains or any folder is
+    made. The first seed of a variant trains in out_dir/<variant>, later ones in <variant>-seed<N>,
+    so raising --repeat reuses the runs already there. summary.md/.csv and curves.png are rewritten
+    after every variant. `skipped(name, k)` is called for each run found finished, `written(files)`
+    with the names of the summary files after each rewrite (curves.png only where it was drawn).
     """
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise ConfigError(f"--repeat must be a positive integer, got {repeat!r}")
-    out_dir = Path(out_dir)
-    plan = _plan(study, out_dir, repeat, overrides or {})
-    _check_runnable([r for runs in plan for r in runs if r.finished is None])
+    from xnet.train.run import DataCache
+
+    out_dir, overrides = Path(out_dir), dict(overrides or {})
+    plan = _plan(study, out_dir, repeat, overrides)
+    to_train = [r for runs in plan for r in runs if r.finished is None]
+    _check_runnable(to_train)  # cheap: a missing file is found before any data is read
+    _check_trainable(to_train)
     ensure_folder(out_dir)  # "Not a directory" when a file stands in the way
-    rows = []
+    rows, cache = [], DataCache()
     for runs in plan:
         results = []
         for run in runs:
             metrics = run.finished
             if metrics is None:
                 reporter = reporter_factory(run.variant.name, run.k) if reporter_factory else Reporter()
-                metrics = _train_variant(run.cfg, run.folder, reporter)
+                metrics = _train_variant(run.cfg, run.folder, reporter, cache)
             elif skipped is not None:
                 skipped(run.variant.name, run.k)
             results.append(metrics)
         rows.append(summarize(runs[0].variant.name, results, [r.folder for r in runs]))
-        write_summary(study, rows, out_dir)
+        files = write_summary(study, rows, out_dir, overrides)
+        if written is not None:
+            written(files)
     return rows

@@ -73,6 +73,7 @@ def summarize(name: str, runs: list[dict[str, Any]], dirs: Sequence[Path] | None
         "status_detail": detail,
         "histories": [r.get("epochs") or [] for r in runs],
         "dirs": list(dirs or []),
+        "configs": [r["config"] for r in runs if isinstance(r.get("config"), dict)],
     }
 
 
@@ -85,8 +86,51 @@ def _fmt(v: Any, pct: bool = False, std: float | None = None) -> str:
     return text + (f" ± {std:.2g}" if std is not None else "")
 
 
-def summary_markdown(study: Any, rows: list[dict[str, Any]]) -> str:
-    """The study's table in markdown (accuracy columns only when the task has accuracies)."""
+def _distinct(configs: list[dict[str, Any]], key: str) -> list[Any]:
+    values: list[Any] = []
+    for c in configs:
+        if c.get(key) not in values:
+            values.append(c.get(key))
+    return values
+
+
+def _join(values: list[Any]) -> str:
+    return ", ".join(map(str, values[:-1])) + " or " + str(values[-1]) if len(values) > 1 else str(values[0])
+
+
+def settings_line(rows: list[dict[str, Any]]) -> str:
+    """What the runs were really trained with (after command-line overrides): data, limit, epochs, seeds."""
+    configs = [c for r in rows for c in r.get("configs", [])]
+    if not configs:
+        return ""
+    parts = [f"dataset {_join(_distinct(configs, 'dataset'))}"]
+    limits = _distinct(configs, "limit")
+    if limits != [None]:
+        parts[0] += f", first {_join(['all' if v is None else v for v in limits])} training samples"
+    epochs = _distinct(configs, "epochs")
+    parts.append(f"{_join(epochs)} epoch{'s' * (epochs != [1])} per run")
+    seeds = sorted(v for v in _distinct(configs, "seed") if isinstance(v, int))
+    if seeds:
+        parts.append(f"seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}")
+    return "Runs: " + "; ".join(parts) + "."
+
+
+def overrides_line(overrides: dict[str, Any] | None) -> str:
+    """The options the command line set for every variant, which the study file's text may not describe."""
+    if not overrides:
+        return ""
+    flags = " ".join(f"--{key.replace('_', '-')} {value}" for key, value in overrides.items())
+    return f"Set on the command line for every variant (overriding the study file and its notes): {flags}."
+
+
+def summary_markdown(
+    study: Any, rows: list[dict[str, Any]], overrides: dict[str, Any] | None = None, images: Sequence[str] = ()
+) -> str:
+    """The study's table in markdown (accuracy columns only when the task has accuracies).
+
+    `overrides` are the command-line options applied to every run; `images` the figures written
+    beside summary.md, embedded at the end.
+    """
     repeat = max((r["runs"] for r in rows), default=1)
     classify = any(r["test_accuracy"] is not None for r in rows) or not any(r["test_loss"] for r in rows)
     lines = [f"# {study.name}", ""]
@@ -108,6 +152,7 @@ def summary_markdown(study: Any, rows: list[dict[str, Any]]) -> str:
         cells += [str(r["epochs"]), seconds, _fmt(r["parameters"]), r["status"]]
         lines.append("| " + " | ".join([r["variant"], *cells]) + " |")
     lines.append("")
+    lines += [line for line in (settings_line(rows), overrides_line(overrides)) if line]
     if repeat > 1:
         lines.append(f"Mean over {repeat} seeds; ± is the standard deviation over seeds.")
     if classify:
@@ -121,13 +166,16 @@ def summary_markdown(study: Any, rows: list[dict[str, Any]]) -> str:
             lines.append(f"\n{r['variant']}: {r['status_detail']}")
     if study.notes:
         lines += ["", study.notes]
-    if any(r["dirs"] for r in rows):
-        lines += ["", "![curves](curves.png)"]
+    for image in images:
+        lines += ["", f"![{Path(image).stem}]({image})"]
     return "\n".join(lines) + "\n"
 
 
-def write_summary(study: Any, rows: list[dict[str, Any]], out_dir: Path) -> None:
-    """summary.md, summary.csv and curves.png (and predictions.png for 1-D regression)."""
+def write_summary(
+    study: Any, rows: list[dict[str, Any]], out_dir: Path, overrides: dict[str, Any] | None = None
+) -> list[str]:
+    """summary.md, summary.csv and curves.png (and predictions.png for 1-D regression); returns the
+    names of the files written: without matplotlib there are no figures, and summary.md embeds none."""
     from xnet.study_plots import plot_study
 
     buf = io.StringIO()
@@ -135,12 +183,16 @@ def write_summary(study: Any, rows: list[dict[str, Any]], out_dir: Path) -> None
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out_dir / "summary.csv", buf.getvalue())
-    atomic_write_text(out_dir / "summary.md", summary_markdown(study, rows))
+    images = []
     curves = {r["variant"]: [h for h in r["histories"] if h] for r in rows}
     failed = {r["variant"]: r["status"] for r in rows if r["status"] != "ok"}
-    plot_study(curves, out_dir / "curves.png", study.name, failed)
-    if rows and all(r["test_accuracy"] is None for r in rows):
-        write_regression_fits(rows, out_dir / "predictions.png", study.name)
+    if plot_study(curves, out_dir / "curves.png", study.name, failed):
+        images.append("curves.png")
+    regression = rows and all(r["test_accuracy"] is None for r in rows)
+    if regression and write_regression_fits(rows, out_dir / "predictions.png", study.name):
+        images.append("predictions.png")
+    atomic_write_text(out_dir / "summary.md", summary_markdown(study, rows, overrides, images))
+    return ["summary.md", "summary.csv", *images]
 
 
 def write_regression_fits(rows: list[dict[str, Any]], path: Path, title: str) -> bool:
@@ -148,9 +200,12 @@ def write_regression_fits(rows: list[dict[str, Any]], path: Path, title: str) ->
     import numpy as np
 
     from xnet.data import load_dataset
+    from xnet.plots import have_matplotlib
     from xnet.study_plots import plot_regression_fits
     from xnet.train.restore import restore
 
+    if not have_matplotlib():
+        return False  # nothing to draw with: do not read models and data for it
     predictions, data = {}, None
     for r in rows:
         if r["status"].startswith("diverged") or not r["dirs"] or not (r["dirs"][0] / "model.npz").is_file():

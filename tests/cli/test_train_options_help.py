@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -75,3 +76,14 @@ def test_config_file_with_a_utf8_bom_reads(tmp_path):
     path = tmp_path / "run.toml"
     path.write_bytes("\ufeffepochs = 2\n".encode())
     assert config_dict_from_toml(path)["epochs"] == 2
+
+
+def test_schedule_counts_the_steps_that_run(tmp_path):
+    # 57 samples in batches of 7 run 8 steps an epoch (the 9th batch, of one sample, is skipped); an
+    # exponential schedule planned on 9 steps would still be at 0.1 when epoch 2 starts
+    r = xnet("train", "--dataset", "sine", "--loss", "mse", "--limit", "57", "--batch-size", "7", "--epochs", "3",
+             "--schedule", "exponential", "--lr", "0.1", "--hidden", "4", "-q", "--out", tmp_path / "run")  # fmt: skip
+    assert r.code == 0, r.err
+    with open(tmp_path / "run" / "history.csv") as f:
+        lrs = [float(row["lr"]) for row in csv.DictReader(f)]
+    assert lrs == pytest.approx([0.1, 0.01, 0.001])

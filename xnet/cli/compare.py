@@ -43,6 +43,16 @@ def compare(
         if not quiet:
             print(f"{header(name, k)}: finished earlier, not run again", flush=True)
 
-    rows = run_study(study, out_dir, repeat, overrides, reporter_factory, skipped)
-    print(summary_markdown(study, rows), end="")
-    print(f"wrote {out_dir / 'summary.md'}, summary.csv and curves.png")
+    files: list[str] = []
+
+    def written(names: list[str]) -> None:
+        files[:] = names  # the summary is rewritten after every variant: the last names count
+
+    rows = run_study(study, out_dir, repeat, overrides, reporter_factory, skipped, written)
+    print(summary_markdown(study, rows, overrides, [f for f in files if f.endswith(".png")]), end="")
+    print(f"wrote {out_dir / files[0]}, " + _and(files[1:]))
+
+
+def _and(names: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1]

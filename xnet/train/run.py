@@ -18,7 +18,7 @@ import xnet
 from xnet.atomic import atomic_write_text
 from xnet.backends import Backend, get_backend
 from xnet.config import RunConfig, to_toml
-from xnet.errors import ConfigError, DataError, XnetError
+from xnet.errors import ConfigError, DataError, DivergedError, XnetError
 from xnet.nn.module import Module, build_on
 from xnet.train.checkpoint import load_checkpoint
 from xnet.train.early_stopping import EarlyStopping
@@ -181,28 +181,60 @@ def check_dataset(cfg: RunConfig, ds: Any) -> None:
                 )
 
 
-def run_training(cfg: RunConfig, reporter: Reporter, resume: bool = False, existing: str = "ignore") -> RunResult:
-    """Train as `cfg` says and write the output folder; returns metrics and the trainer.
+def data_key(cfg: RunConfig) -> tuple[Any, ...]:
+    """The options that decide what load_dataset returns: runs with equal keys can share one Dataset."""
+    return (cfg.dataset, cfg.data_dir, cfg.normalize, cfg.val_split, cfg.seed, cfg.limit)
 
-    `existing` says what to do when the output folder already holds a run and this is no resume:
-    "refuse" (an error), "replace" (delete the files a run writes, once every check has passed)
-    or "ignore" (write over it; files the new run does not write stay).
+
+class DataCache:
+    """The dataset loaded last, kept for the next run that asks for the same data.
+
+    One entry only: a study's variants usually share their data, and one MNIST is 180 MB in float32,
+    so holding one copy per variant (or per seed) is what this avoids. Runs only read the arrays.
     """
-    from xnet.data import Augment, DataLoader, load_dataset
 
-    if existing not in ("refuse", "replace", "ignore"):
-        raise ValueError(f"run_training: existing must be refuse, replace or ignore, got {existing!r}")
-    out_dir = Path(cfg.out) if cfg.out else default_out_dir(cfg)
-    check_out_dir(out_dir)
-    if not resume and existing == "refuse" and holds_run(out_dir):
-        raise XnetError(
-            f"--out {out_dir} already holds a run; pass --overwrite to replace it, or --resume to continue it"
-        )
+    def __init__(self) -> None:
+        self._key: tuple[Any, ...] | None = None
+        self._data: Any = None
+
+    def load(self, cfg: RunConfig) -> Any:
+        """The Dataset `cfg` asks for, read unless the last one loaded was the same."""
+        from xnet.data import load_dataset
+
+        key = data_key(cfg)
+        if key != self._key:
+            self._key, self._data = None, None  # free the old arrays before reading the new ones
+            self._data = load_dataset(
+                cfg.dataset, data_dir=cfg.data_dir, normalize=cfg.normalize, val_split=cfg.val_split,
+                seed=cfg.seed, limit=cfg.limit,
+            )  # fmt: skip
+            self._key = key
+        return self._data
+
+
+@dataclass
+class PreparedRun:
+    """Everything a run needs before its first step: built and checked, nothing written."""
+
+    cfg: RunConfig
+    out_dir: Path
+    backend: Backend
+    data: Any
+    loader: Any
+    trainer: Trainer
+
+
+def prepare_run(cfg: RunConfig, out_dir: Path, reporter: Reporter, cache: DataCache | None = None) -> PreparedRun:
+    """Load and check the data, build model, loss, optimizer, schedule and trainer, and forward one sample.
+
+    Every mistake a run can be found to have before training (a loss that does not suit the task, a
+    model that does not fit the data, a bad optimizer argument, an allocation that fails) raises here;
+    nothing is written and `out_dir` is not touched.
+    """
+    from xnet.data import Augment, DataLoader
+
     backend: Backend = get_backend(cfg.device, seed=cfg.seed)
-    ds = load_dataset(
-        cfg.dataset, data_dir=cfg.data_dir, normalize=cfg.normalize, val_split=cfg.val_split,
-        seed=cfg.seed, limit=cfg.limit,
-    )  # fmt: skip
+    ds = (cache or DataCache()).load(cfg)
     reporter.message(f"data: {ds.source}")
     check_dataset(cfg, ds)
     outputs = ds.num_classes or int(np.prod(ds.train.y.shape[1:]))
@@ -213,12 +245,13 @@ def run_training(cfg: RunConfig, reporter: Reporter, resume: bool = False, exist
     optimizer = build_optimizer(cfg, model)
     n_train = ds.train.x.shape[0]
     batch = n_train if cfg.batch_size == "full" else min(int(cfg.batch_size), n_train)
-    steps_per_epoch = math.ceil(n_train / batch)
-    schedule = build_schedule(cfg, optimizer.lr, steps_per_epoch)
     augment = Augment(backend=backend) if cfg.augment else None
     loader = DataLoader(
-        ds.train.x, ds.train.y, batch, backend, shuffle=True, seed=cfg.seed, augment=augment, dtype=cfg.dtype
-    )
+        ds.train.x, ds.train.y, batch, backend, shuffle=True, seed=cfg.seed, drop_last="single",
+        augment=augment, dtype=cfg.dtype,
+    )  # fmt: skip
+    steps_per_epoch = len(loader)  # the steps the trainer runs: it skips a last batch of one sample
+    schedule = build_schedule(cfg, optimizer.lr, steps_per_epoch)
     meta = {
         "xnet_version": xnet.__version__,
         "model_spec": model.config(),
@@ -240,14 +273,84 @@ def run_training(cfg: RunConfig, reporter: Reporter, resume: bool = False, exist
     )  # fmt: skip
     # a model that does not fit the data fails here, before anything is written or replaced
     trainer.check_model(loader)
+    return PreparedRun(cfg, out_dir, backend, ds, loader, trainer)
+
+
+class RunDiverged(DivergedError):
+    """Training diverged; `metrics` records the epochs that finished, `written` whether the run folder has them."""
+
+    def __init__(self, message: str, metrics: dict[str, Any], written: bool):
+        super().__init__(message)
+        self.metrics, self.written = metrics, written
+
+
+def diverged_metrics(cfg: RunConfig, history: list[dict[str, Any]], error: Exception) -> dict[str, Any]:
+    """The metrics.json of a run that diverged: its finished epochs and a "status" saying why it stopped."""
+    return {
+        "status": f"diverged: {error}",
+        "epochs": history,
+        "epochs_completed": len(history),
+        "seed": cfg.seed,
+        "config": cfg.to_dict(),
+    }
+
+
+def write_record(out_dir: Path, metrics: dict[str, Any]) -> None:
+    """metrics.json and history.csv (one row per finished epoch), each written atomically."""
+    atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(metrics["epochs"])
+    atomic_write_text(out_dir / "history.csv", buf.getvalue())
+
+
+def run_training(
+    cfg: RunConfig, reporter: Reporter, resume: bool = False, existing: str = "ignore", cache: DataCache | None = None
+) -> RunResult:
+    """Train as `cfg` says and write the output folder; returns metrics and the trainer.
+
+    `existing` says what to do when the output folder already holds a run and this is no resume:
+    "refuse" (an error), "replace" (delete the files a run writes, once every check has passed)
+    or "ignore" (write over it; files the new run does not write stay). `cache` lets runs on the
+    same data share one copy. A run that diverges raises RunDiverged; when epochs had finished,
+    their metrics.json and history.csv are written next to the checkpoint first.
+    """
+    if existing not in ("refuse", "replace", "ignore"):
+        raise ValueError(f"run_training: existing must be refuse, replace or ignore, got {existing!r}")
+    out_dir = Path(cfg.out) if cfg.out else default_out_dir(cfg)
+    check_out_dir(out_dir)
+    if not resume and existing == "refuse" and holds_run(out_dir):
+        raise XnetError(
+            f"--out {out_dir} already holds a run; pass --overwrite to replace it, or --resume to continue it"
+        )
+    run = prepare_run(cfg, out_dir, reporter, cache)
+    trainer = run.trainer
     if resume:
         _resume(trainer, out_dir, cfg, reporter)
     elif existing == "replace":
         remove_run_files(out_dir)
     # no mkdir: the first checkpoint creates the folder, so a run that fails early leaves none
-    trainer.fit(loader, cfg.epochs, val=ds.val, test=ds.test)
-    metrics = write_outputs(out_dir, cfg, trainer, ds, backend)
+    try:
+        trainer.fit(run.loader, cfg.epochs, val=run.data.val, test=run.data.test)
+    except DivergedError as e:
+        raise _diverged(out_dir, cfg, trainer, e) from None
+    metrics = write_outputs(out_dir, cfg, trainer, run.data, run.backend)
     return RunResult(out_dir, metrics, trainer, trainer.interrupted)
+
+
+def _diverged(out_dir: Path, cfg: RunConfig, trainer: Trainer, error: DivergedError) -> RunDiverged:
+    """Record the finished epochs of a diverged run beside its checkpoint, so the folder is a coherent run."""
+    metrics = diverged_metrics(cfg, list(trainer.history), error)
+    if not trainer.history:  # no epoch finished: no checkpoint, no folder, nothing to record
+        return RunDiverged(str(error), metrics, written=False)
+    write_record(out_dir, metrics)
+    finished = _count(len(trainer.history), "finished epoch")
+    return RunDiverged(
+        f"{error}; the last good checkpoint is kept in {out_dir / 'model.npz'}, the {finished} in metrics.json",
+        metrics,
+        written=True,
+    )
 
 
 def _resume(trainer: Trainer, out_dir: Path, cfg: RunConfig, reporter: Reporter) -> None:
@@ -297,12 +400,7 @@ def write_outputs(out_dir: Path, cfg: RunConfig, trainer: Trainer, ds: Any, back
         "data_source": ds.source,
         "config": cfg.to_dict(),
     }
-    atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(history)
-    atomic_write_text(out_dir / "history.csv", buf.getvalue())
+    write_record(out_dir, metrics)
     atomic_write_text(out_dir / "config.toml", to_toml(cfg))
     if history:
         plot_histories({cfg.model: history}, out_dir / "curves.png")
