@@ -103,4 +103,3 @@ def test_the_layer_still_refuses_one_sample_in_training(backend):
     bn = t.model.layers[1]
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         bn.forward(backend.asarray(np.ones((1, 8), np.float32), "float32"))
-
