@@ -9,7 +9,6 @@ import os
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from xnet.backends import BackendUnavailable, get_backend
@@ -84,15 +83,11 @@ def serve():
 @pytest.fixture
 def fake_mnist(tmp_path, monkeypatch):
     """A tiny MNIST-shaped set in tmp/served whose md5s replace the official ones."""
-    from xnet.data import mnist as mnist_mod
-    from xnet.data import write_idx
+    from digitsets import write_digit_set
 
-    folder = tmp_path / "served"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 24), ("t10k", 6)):
-        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), np.uint8))
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8))
+    from xnet.data import mnist as mnist_mod
+
+    folder = write_digit_set(tmp_path / "served", 24, 6)
     for name in mnist_mod.MNIST_FILES.values():
         md5 = hashlib.md5((folder / name).read_bytes()).hexdigest()
         monkeypatch.setitem(mnist_mod.MNIST_MD5, name, md5)

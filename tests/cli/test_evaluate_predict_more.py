@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 from clirun import one_line_error, xnet
+from digitsets import write_digit_set
 
-from xnet.data import write_idx
 from xnet.data.csv import read_csv
 from xnet.errors import DataError
 
@@ -47,12 +47,7 @@ def write_bom(path, text):
 def limited_run(tmp_path_factory):
     """An idx:DIR dataset of 120 training and 30 test images, and a run on its first 60 with a 25% val split."""
     d = tmp_path_factory.mktemp("limited")
-    data = d / "data"
-    data.mkdir()
-    rng = np.random.default_rng(1)
-    for prefix, n in (("train", 120), ("t10k", 30)):
-        write_idx(data / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28), np.uint8))
-        write_idx(data / f"{prefix}-labels-idx1-ubyte", (np.arange(n) % 10).astype(np.uint8))
+    data = write_digit_set(d / "data", 120, 30, gz=False, seed=1)
     out = d / "run"
     r = xnet("train", "--dataset", f"idx:{data}", "--limit", "60", "--val-split", "0.25", "--epochs", "1",
              "--hidden", "8", "--quiet", "--out", out)  # fmt: skip
