@@ -356,6 +356,23 @@ def test_overwrite_keeps_the_old_run_when_the_new_one_is_rejected(tmp_path):
     assert (out / "metrics.json").is_file() and (out / "model.npz").is_file()
 
 
+def test_overwrite_keeps_the_old_run_when_the_new_one_diverges_at_once(tmp_path):
+    out = tmp_path / "run"
+    assert xnet("train", *SINE, "--out", out).code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    r = xnet("train", *SINE, "--optimizer", "sgd", "--lr", "1e30", "--overwrite", "--out", out)
+    assert r.code == 3, r.err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing set aside is left hidden either
+
+
+def test_overwrite_replaces_once_the_new_run_has_written(tmp_path):
+    out = tmp_path / "run"
+    assert xnet("train", *SINE, "--out", out).code == 0
+    assert xnet("train", *SINE, "--seed", "3", "--overwrite", "--out", out).code == 0
+    assert json.loads((out / "metrics.json").read_text())["seed"] == 3
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "the set-aside files were not removed"
+
+
 def test_resume_and_overwrite_together_is_an_error(tmp_path):
     out = tmp_path / "run"
     assert xnet("train", *SINE, "--out", out).code == 0

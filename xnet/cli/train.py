@@ -66,7 +66,8 @@ def train(
     out: str = _opt("Output folder.", "runs/<timestamp>-<model>", "--out"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its model.npz."),
     overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace the run already in --out (its output files are deleted first)."
+        False, "--overwrite",
+        help="Replace the run already in --out (its files stay if the new run fails before writing its own).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary."),
 ) -> None:

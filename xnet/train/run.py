@@ -7,6 +7,8 @@ import io
 import json
 import math
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,12 +148,22 @@ def holds_run(out_dir: Path) -> bool:
     return any((out_dir / name).exists() for name in ("metrics.json", "model.npz"))
 
 
-def remove_run_files(out_dir: Path) -> None:
-    """Delete the files a training run writes (nothing else), so no file of an older run stays behind."""
-    for name in RUN_FILES:
-        path = out_dir / name
-        if path.is_file() or path.is_symlink():
-            path.unlink()
+def set_aside_run_files(out_dir: Path) -> Path | None:
+    """Move the files a training run writes (nothing else) into a hidden folder of `out_dir`; returns it."""
+    found = [out_dir / name for name in RUN_FILES if (out_dir / name).is_file() or (out_dir / name).is_symlink()]
+    if not found:
+        return None
+    stash = Path(tempfile.mkdtemp(prefix=".replaced-", dir=out_dir))
+    for path in found:
+        os.replace(path, stash / path.name)
+    return stash
+
+
+def put_back_run_files(stash: Path, out_dir: Path) -> None:
+    """Undo set_aside_run_files: the older run's files return to `out_dir`."""
+    for path in stash.iterdir():
+        os.replace(path, out_dir / path.name)
+    stash.rmdir()
 
 
 def check_dataset(cfg: RunConfig, ds: Any) -> None:
@@ -311,7 +323,8 @@ def run_training(
     """Train as `cfg` says and write the output folder; returns metrics and the trainer.
 
     `existing` says what to do when the output folder already holds a run and this is no resume:
-    "refuse" (an error), "replace" (delete the files a run writes, once every check has passed)
+    "refuse" (an error), "replace" (the files a run writes give way to the new run's, once it has
+    written its own; they stay if it fails before)
     or "ignore" (write over it; files the new run does not write stay). `cache` lets runs on the
     same data share one copy. A run that diverges raises RunDiverged; when epochs had finished,
     their metrics.json and history.csv are written next to the checkpoint first.
@@ -328,14 +341,24 @@ def run_training(
     trainer = run.trainer
     if resume:
         _resume(trainer, out_dir, cfg, reporter)
-    elif existing == "replace":
-        remove_run_files(out_dir)
-    # no mkdir: the first checkpoint creates the folder, so a run that fails early leaves none
+    # replacing: the older run's files are set aside, and come back if the new run fails before it
+    # has written a run of its own (a mistake or a divergence in its first epoch)
+    stash = set_aside_run_files(out_dir) if existing == "replace" and not resume else None
     try:
-        trainer.fit(run.loader, cfg.epochs, val=run.data.val, test=run.data.test)
-    except DivergedError as e:
-        raise _diverged(out_dir, cfg, trainer, e) from None
-    metrics = write_outputs(out_dir, cfg, trainer, run.data, run.backend)
+        # no mkdir: the first checkpoint creates the folder, so a run that fails early leaves none
+        try:
+            trainer.fit(run.loader, cfg.epochs, val=run.data.val, test=run.data.test)
+        except DivergedError as e:
+            raise _diverged(out_dir, cfg, trainer, e) from None
+        metrics = write_outputs(out_dir, cfg, trainer, run.data, run.backend)
+    except BaseException:
+        if stash is not None and not holds_run(out_dir):
+            put_back_run_files(stash, out_dir)
+            stash = None
+        raise
+    finally:
+        if stash is not None:
+            shutil.rmtree(stash, ignore_errors=True)
     return RunResult(out_dir, metrics, trainer, trainer.interrupted)
 
 
