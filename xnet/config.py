@@ -261,8 +261,11 @@ def _line_of(text: str, key: str) -> str:
     return "somewhere"
 
 
-def _type_ok(name: str, value: Any) -> bool:
+def type_ok(name: str, value: Any) -> bool:
+    """Whether `value` has a type RunConfig's field `name` takes (None only where the field allows it)."""
     kind = FIELDS[name].type
+    if value is None:  # TOML has no null; a saved config holds None for unset options
+        return "None" in kind
     if name == "hidden":
         return isinstance(value, (list, str))
     if name == "batch_size":
@@ -316,7 +319,7 @@ def config_dict_from_mapping(raw: dict[str, Any], text: str = "", where: str = "
                 f"{where} {_line_of(text, key)}: unknown key {key!r} (valid keys: "
                 f"{', '.join(k for k in FIELDS if k != 'layers')})"
             )
-        if not _type_ok(name, value):
+        if not type_ok(name, value):
             raise ConfigError(
                 f"{where} {_line_of(text, key)}: {key!r} has the wrong type "
                 f"({type(value).__name__}; expected {FIELDS[name].type})"

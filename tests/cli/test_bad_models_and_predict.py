@@ -66,6 +66,14 @@ def _pop(key):
     return edit
 
 
+def _edit(table, key, value):
+    def edit(h):
+        h["state"][table][key] = value
+        return h
+
+    return edit
+
+
 def _extra_config_key(h):
     h["state"]["config"]["foo"] = 1
     return h
@@ -89,8 +97,12 @@ def _wrong_input_shape(h):
         (None, ("s/trainer/model/1.weight",), "array 's/trainer/model/1.weight'"),
         (_extra_config_key, (), "unknown config key(s) 'foo'"),
         (_wrong_input_shape, (), "recorded input shape (5,)"),
+        (_edit("config", "dropout", "x"), (), "config dropout = 'x' has the wrong type (expected float)"),
+        (_edit("dataset", "normalization", {"mode": "unit", "offset": 0, "scale": 0}), (), "scale non-zero"),
+        (lambda h: {**h, "state": {**h["state"], "trainer": [1]}}, (), "trainer state holds no model weights"),
     ],
-    ids=["nostate", "emptystate", "noconfig", "nodataset", "missingarr", "extrakey", "badshape"],
+    ids=["nostate", "emptystate", "noconfig", "nodataset", "missingarr", "extrakey", "badshape", "wrongtype",
+         "zeroscale", "trainerlist"],
 )
 def test_malformed_checkpoint_is_one_line_naming_the_file(clf, tmp_path, edit, drop, expected):
     bad = rewrite(clf, tmp_path / "bad.npz", edit, drop)
@@ -98,6 +110,16 @@ def test_malformed_checkpoint_is_one_line_naming_the_file(clf, tmp_path, edit, d
         line = one_line_error(xnet(*args))
         assert f"{bad}: not a usable xnet checkpoint" in line
         assert expected in line and "incompatible version" in line
+
+
+def test_nan_weights_are_refused_at_load(clf, tmp_path):
+    with np.load(clf) as z:
+        arrays = {k: z[k] for k in z.files}
+    name = next(k for k in arrays if k.endswith(".weight"))
+    arrays[name] = np.full_like(arrays[name], np.nan)
+    np.savez(tmp_path / "nan.npz", **arrays)
+    line = one_line_error(xnet("evaluate", tmp_path / "nan.npz"))
+    assert "not a usable xnet checkpoint (its weights hold NaN or infinite values" in line
 
 
 def test_missing_key_is_a_checkpoint_error_and_still_a_key_error(tmp_path):

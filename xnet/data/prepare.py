@@ -41,9 +41,12 @@ class Normalization:
     def from_dict(cls, d: dict[str, Any]) -> Normalization:
         """Inverse of `to_dict`."""
         try:
-            return cls(str(d["mode"]), float(d["offset"]), float(d["scale"]))
+            norm = cls(str(d["mode"]), float(d["offset"]), float(d["scale"]))
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"normalization: expected mode, offset and scale, got {d!r}") from e
+        if not (math.isfinite(norm.offset) and math.isfinite(norm.scale) and norm.scale != 0):
+            raise ConfigError(f"normalization: offset and scale must be finite and scale non-zero, got {d!r}")
+        return norm
 
     def apply(self, raw: np.ndarray, index: np.ndarray | None = None) -> np.ndarray:
         """float32 (x - offset) / scale of `raw` (or of its rows `index`), same trailing shape."""

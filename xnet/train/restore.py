@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from xnet.backends import Backend, get_backend
-from xnet.config import RunConfig, validate
+from xnet.config import FIELDS, RunConfig, type_ok, validate
 from xnet.data.prepare import Normalization
 from xnet.errors import XnetError
 from xnet.nn.module import Module, build_on
@@ -63,6 +63,9 @@ def saved_config(path: Path, saved: Any) -> RunConfig:
     extra = sorted(set(saved) - known)
     if extra:
         raise unusable(path, f"unknown config key(s) {', '.join(map(repr, extra))}")
+    for key, value in saved.items():
+        if key != "layers" and not type_ok(key, value):
+            raise unusable(path, f"config {key} = {value!r} has the wrong type (expected {FIELDS[key].type})")
     try:
         return validate(RunConfig(**saved), training=False)  # a run's new-run checks may have grown since
     except (XnetError, ValueError, TypeError) as e:
@@ -106,7 +109,10 @@ def restore(path: str | Path, device: str = "cpu") -> Restored:
     state = load_checkpoint(path)
     cfg = saved_config(path, state["config"])
     _check_dataset(path, state["dataset"])
-    weights = state["trainer"]["model"]
+    trainer = state["trainer"]
+    if not isinstance(trainer, dict) or not isinstance(trainer.get("model"), dict):
+        raise unusable(path, "its trainer state holds no model weights")
+    weights = trainer["model"]
     backend = get_backend(device, seed=cfg.seed)  # outside the try: no GPU is not a checkpoint problem
     try:
         with build_on(backend, cfg.dtype):
@@ -117,5 +123,8 @@ def restore(path: str | Path, device: str = "cpu") -> Restored:
     except (ValueError, TypeError, AttributeError) as e:
         raise unusable(path, str(e)) from None
     model.eval()
+    for param in model.parameters():  # one read at load time: NaN weights would predict nonsense quietly
+        if not np.isfinite(backend.to_numpy(param.data)).all():
+            raise unusable(path, f"its weights hold NaN or infinite values ({param.name})")
     _check_fits(path, model, state["dataset"], backend, cfg.dtype)
     return Restored(model, cfg, state["dataset"], backend, state, path)
