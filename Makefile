@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 $(BIN)/.xnet-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e ".[plot]"  # a first run should show its curves.png
 	touch $@
 
 $(BIN)/.xnet-dev-installed: pyproject.toml
