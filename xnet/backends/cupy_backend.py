@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 import numpy as np
@@ -10,6 +12,9 @@ from xnet.backends.base import Backend, BackendUnavailable
 from xnet.backends.rng import Rng
 
 INSTALL_HINT = 'pip install "xnet[cuda12]" (or "xnet[cuda13]" for CUDA 13)'
+# The cupy-cudaXXx wheels load NVRTC, cuBLAS and cuRAND from a CUDA Toolkit, installed locally or
+# from PyPI through CuPy's [ctk] extra (https://docs.cupy.dev/en/stable/install.html).
+TOOLKIT_HINT = 'install the CUDA Toolkit, or its libraries from PyPI: pip install "cupy-cuda13x[ctk]" (CUDA 13)'
 
 
 def import_cupy() -> Any:
@@ -27,46 +32,83 @@ def import_cupy() -> Any:
     return cupy
 
 
-class CupyRng(Rng):
-    """CuPy's generator, seeded from (seed, counter) so a checkpointed position can be restored.
+def check_toolkit(cupy: Any) -> None:
+    """One cuRAND draw, one compiled kernel and one cuBLAS product on the current device.
 
-    CuPy's generator state cannot be exported, so the stream restarts at every `seed()` call and
-    the state is the seed itself (the trainer reseeds at each epoch).
+    CuPy loads NVRTC, cuRAND and cuBLAS on first use, so an install missing one of them passes
+    `import_cupy` and would fail with a traceback in the first layer or training step instead.
+    """
+    try:
+        x = cupy.random.RandomState(np.uint64(0)).random_sample((4,), dtype=np.float32)  # cuRAND, NVRTC
+        float((x * 2.0) @ x)  # cuBLAS, and a copy back to the host
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [""])[0]  # compiler errors run over many lines
+        raise BackendUnavailable(
+            f"CuPy sees a GPU but cannot run on it ({e.__class__.__name__}: {first}); {TOOLKIT_HINT}"
+        ) from e
+
+
+class CupyRng(Rng):
+    """cuRAND's Philox generator, keyed for each draw by (seed, number of draws since `seed()`).
+
+    cuRAND's state cannot be exported, so the state is the seed and the draw count: restoring
+    them continues the stream exactly, as HostRng does. Philox is reseeded cheaply (its state is
+    a key and a counter; cuRAND's default XORWOW sets its state up again for every new seed).
     """
 
-    def __init__(self, cupy: Any, backend: CupyBackend, seed: int):
-        self._cp = cupy
+    def __init__(self, cupy: Any, backend: CupyBackend, seed: int | tuple[int, ...]):
         self._backend = backend
+        philox = cupy.cuda.curand.CURAND_RNG_PSEUDO_PHILOX4_32_10
+        self._gen = cupy.random.RandomState(np.uint64(0), method=philox)  # reseeded before each draw
         self.seed(seed)
 
-    def seed(self, seed):
-        self._seed = list(seed) if isinstance(seed, tuple) else [int(seed)]
-        mixed = int(np.random.SeedSequence(self._seed).generate_state(1, np.uint64)[0])
-        self._gen = self._cp.random.RandomState(mixed)
+    def seed(self, seed: int | tuple[int, ...]) -> None:
+        self._seed = [int(s) for s in seed] if isinstance(seed, (tuple, list)) else [int(seed)]
+        self._draws = 0
 
-    def _cast(self, a, dtype):
-        return a if dtype is None else a.astype(self._backend.dtype(dtype), copy=False)
+    def _next(self) -> Any:
+        """The generator, keyed for the next draw."""
+        key = np.random.SeedSequence(self._seed, spawn_key=(self._draws,)).generate_state(1, np.uint64)[0]
+        self._draws += 1
+        # a NumPy uint64, not an int: CuPy 13.2 with NumPy 2 refuses int seeds (cupy/cupy#8392)
+        self._gen.seed(np.uint64(key))
+        return self._gen
+
+    def _dtypes(self, dtype: Any) -> tuple[np.dtype, np.dtype]:
+        """(dtype to draw in, dtype to return; float64 when None, as HostRng): cuRAND draws floats only."""
+        out = np.dtype(self._backend.dtype(dtype if dtype is not None else "float64"))
+        return (out if out in (np.float32, np.float64) else np.dtype(np.float64)), out
 
     def normal(self, shape, mean=0.0, std=1.0, dtype=None):
-        return self._cast(self._gen.normal(mean, std, shape), dtype)
+        draw, out = self._dtypes(dtype)
+        return self._next().normal(mean, std, shape, dtype=draw).astype(out, copy=False)
 
     def uniform(self, shape, low=0.0, high=1.0, dtype=None):
-        return self._cast(self._gen.uniform(low, high, shape), dtype)
+        draw, out = self._dtypes(dtype)
+        return self._next().uniform(low, high, shape, dtype=draw).astype(out, copy=False)
 
     def bernoulli(self, shape, p, dtype=None):
-        return self._cast(self._gen.random_sample(shape, dtype=np.float32) < p, dtype or "float32")
+        mask = self._next().random_sample(shape, dtype=np.float32) < p
+        return mask.astype(self._backend.dtype(dtype or "float32"), copy=False)
 
     def permutation(self, n):
-        return self._gen.permutation(n).astype(np.int64)
+        return self._next().permutation(n).astype(np.int64, copy=False)
 
     def integers(self, low, high, shape):
-        return self._gen.randint(low, high, shape, dtype=np.int64)
+        return self._next().randint(low, high, shape, dtype=np.int64)
 
     def state_dict(self):
-        return {"seed": self._seed}
+        return {"seed": list(self._seed), "draws": self._draws}
 
     def load_state_dict(self, state):
-        self.seed(tuple(state["seed"]))
+        if "seed" in state:
+            self.seed(tuple(state["seed"]))
+            self._draws = int(state.get("draws", 0))
+            return
+        # a HostRng state (a CPU run resumed on the GPU): its stream cannot be continued here, so
+        # continue with a stream that this state determines
+        text = json.dumps(state, sort_keys=True, default=str)
+        self.seed(int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little"))
 
 
 class CupyBackend(Backend):
@@ -85,7 +127,10 @@ class CupyBackend(Backend):
         self.xp = xp
         self.index = index
         self.device = cupy.cuda.Device(index)
+        # array-api-compat ignores device= for CuPy (its _check_device only checks NumPy's and
+        # Dask's), so arrays go to the current device: make it this one (for this thread)
         self.device.use()
+        check_toolkit(cupy)
         self.rng = CupyRng(cupy, self, seed)
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -82,4 +84,10 @@ class HostRng(Rng):
         return self._gen.bit_generator.state
 
     def load_state_dict(self, state):
-        self._gen.bit_generator.state = state
+        if state.get("bit_generator") == "PCG64":
+            self._gen.bit_generator.state = state
+            return
+        # a GPU run's state (cuRAND, resumed here on the CPU) cannot be continued by PCG64: go on
+        # with a stream that this state determines, so the resume is still reproducible
+        text = json.dumps(state, sort_keys=True, default=str)
+        self.seed(int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little"))
