@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import re
 from collections.abc import Callable
 
 from xnet.backends import Array, Backend
+from xnet.nn.parameter import dtype_name, is_floating
 
 Shape = tuple[int, ...]
 _SQRT2 = math.sqrt(2.0)
@@ -146,11 +148,37 @@ def initialize(
 ) -> Array:
     """An array of `shape` in `dtype` drawn by `init` from the backend's seeded source."""
     if callable(init):
-        return backend.asarray(init(backend, shape, fan_in, fan_out, dtype), dtype)
+        _check_fans(getattr(init, "__name__", repr(init)), fan_in, fan_out)
+        return _call_init(init, backend, tuple(shape), fan_in, fan_out, dtype)
     name, kwargs = parse_init(init)
-    if fan_in <= 0 or fan_out <= 0:
-        raise ValueError(f"initialiser {init!r}: fans must be positive, got ({fan_in}, {fan_out})")
+    _check_fans(repr(init), fan_in, fan_out)
     return _RECIPES[name](backend, tuple(shape), fan_in, fan_out, dtype, **kwargs)
+
+
+def _check_fans(what: str, fan_in: int, fan_out: int) -> None:
+    """Positive ints: a NaN or fractional fan would give NaN or silently odd scales."""
+    for fan in (fan_in, fan_out):
+        if not isinstance(fan, numbers.Integral) or isinstance(fan, bool):
+            raise TypeError(f"initialiser {what}: fans must be positive ints, got ({fan_in!r}, {fan_out!r})")
+        if fan <= 0:
+            raise ValueError(f"initialiser {what}: fans must be positive, got ({fan_in}, {fan_out})")
+
+
+def _call_init(init: Callable, backend: Backend, shape: Shape, fan_in: int, fan_out: int, dtype: str) -> Array:
+    """A user's initialiser, its result checked once (at construction) for shape and numbers."""
+    what = getattr(init, "__name__", repr(init))
+    result = init(backend, shape, fan_in, fan_out, dtype)
+    if not hasattr(result, "shape") and not isinstance(result, (list, tuple, numbers.Real)):
+        raise TypeError(f"initialiser {what} returned {type(result).__name__}; expected an array of shape {shape}")
+    try:
+        arr = backend.asarray(result)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"initialiser {what} returned no array of numbers ({e}); expected shape {shape}") from None
+    if tuple(arr.shape) != shape:
+        raise ValueError(f"initialiser {what} returned shape {tuple(arr.shape)}; expected {shape}")
+    if not is_floating(arr, numeric=True):
+        raise TypeError(f"initialiser {what} returned {dtype_name(arr.dtype)} values; expected real numbers")
+    return backend.asarray(arr, dtype)
 
 
 __all__ = ["INITIALIZERS", "fans", "initialize", "parse_init"]

@@ -3,23 +3,42 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import inspect
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from xnet.backends import Array, Backend, default_backend, get_backend
-from xnet.nn.parameter import Parameter
+from xnet.nn.parameter import Parameter, dtype_name, is_floating
 
 _build_stack: list[tuple[Backend, str]] = []
+_set_attribute = object.__setattr__
+# inputs __call__ turns into an array of the model's dtype, as Keras does; arrays pass as they are
+_CONVERTIBLE = (list, tuple, int, float, np.generic)
+
+
+def float_dtype(dtype: Any, where: str) -> str:
+    """'float32' or 'float64' for that name or NumPy dtype; ValueError naming `where` otherwise."""
+    name = dtype if isinstance(dtype, str) else None
+    if name is None and dtype is not None:
+        with contextlib.suppress(TypeError):
+            name = np.dtype(dtype).name  # np.float64, np.dtype("f4"), ...
+    if name not in ("float32", "float64"):
+        raise ValueError(f"{where}: dtype must be 'float32' or 'float64', got {dtype!r}")
+    return name
+
+
+def accepted_arguments(cls: type) -> list[str]:
+    """The keyword arguments `cls(...)` takes, in order (for 'unknown argument' messages)."""
+    return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
 
 
 @contextlib.contextmanager
 def build_on(backend: Backend | str, dtype: str = "float32") -> Iterator[Backend]:
     """Modules created inside this block put their parameters on `backend` with `dtype`."""
     b = get_backend(backend)
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    dtype = float_dtype(dtype, "build_on")
     _build_stack.append((b, dtype))
     try:
         yield b
@@ -58,7 +77,43 @@ class Module:
         raise NotImplementedError
 
     def __call__(self, x: Array) -> Array:
+        """forward(x) for a floating-point array; lists and scalars are converted first.
+
+        Only the outermost call checks: a Sequential runs its layers' forward directly."""
+        if isinstance(x, _CONVERTIBLE):
+            x = self._input_array(x)
+        elif not is_floating(x):
+            raise self._input_type_error(x)
         return self.forward(x)
+
+    def _input_array(self, x: Any) -> Array:
+        """A list, tuple or scalar as an array of this module's dtype on its backend."""
+        try:
+            return self.backend.asarray(x, self.dtype)
+        except (TypeError, ValueError) as e:
+            what = type(x).__name__
+            raise ValueError(f"{type(self).__name__}: the input {what} is no array of numbers: {e}") from None
+
+    def _input_type_error(self, x: Any) -> TypeError:
+        name = type(self).__name__
+        if not hasattr(x, "dtype") or not hasattr(x, "shape"):
+            return TypeError(f"{name}: expected an array (or a list of numbers), got {type(x).__name__}")
+        fix = f"x.astype(np.{self.dtype})" if isinstance(x, np.ndarray) else f"backend.asarray(x, {self.dtype!r})"
+        return TypeError(
+            f"{name}: expected a floating-point input (float32 or float64), got {dtype_name(x.dtype)}; "
+            f"convert with {fix}"
+        )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # as PyTorch: an array assigned over a Parameter would silently leave parameters() (and training)
+        if type(self.__dict__.get(name)) is Parameter and value is not None and not isinstance(value, Parameter):
+            kind = type(value)
+            what = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+            raise TypeError(
+                f"{type(self).__name__}: cannot assign {what!r} as parameter {name!r} (Parameter or None expected); "
+                f"to change its values assign to .{name}.data"
+            )
+        _set_attribute(self, name, value)
 
     def _cached(self, value: Any) -> Any:
         """Return a forward cache, or raise the clear error for backward-before-forward."""
@@ -111,8 +166,15 @@ class Module:
 
     def train(self, mode: bool = True) -> Module:
         """Training mode (dropout active, batch norm uses batch statistics)."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(
+                f"{type(self).__name__}.train: mode must be True or False, got {type(mode).__name__} {mode!r}"
+                + ("; use .eval() for evaluation mode" if isinstance(mode, str) else "")
+            )
+        mode = bool(mode)
         for m in self.modules():
-            m.training = mode
+            if m.training is not mode:  # a read is cheaper than a set, and trainers call this every step
+                m.training = mode
         return self
 
     def eval(self) -> Module:
@@ -128,12 +190,22 @@ class Module:
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Host copies of every parameter and buffer, by dotted name."""
-        out = {n: self.backend.to_numpy(p.data) for n, p in self.named_parameters()}
-        out.update({n: self.backend.to_numpy(b) for n, b in self.named_buffers()})
+        out = {n: self._host_copy(p.data) for n, p in self.named_parameters()}
+        out.update({n: self._host_copy(b) for n, b in self.named_buffers()})
         return out
 
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+    def _host_copy(self, a: Array) -> np.ndarray:
+        """A host array that later training steps do not change."""
+        host = self.backend.to_numpy(a)
+        # on the CPU backend the parameter already is a host array, which to_numpy returns as it is
+        # (callers that only read, such as predictions, want no copy there): copy it here
+        if isinstance(a, np.ndarray) and np.may_share_memory(host, a):
+            host = host.copy()
+        return host
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Copy arrays into parameters and buffers; a name or shape mismatch lists them all."""
+        _check_state(state)
         own = {n: tuple(p.data.shape) for n, p in self.named_parameters()}
         own.update({n: tuple(b.shape) for n, b in self.named_buffers()})
         problems = [f"{n}: missing" for n in own if n not in state]
@@ -146,11 +218,20 @@ class Module:
         if problems:
             raise ValueError("state does not fit this model: " + "; ".join(problems))
         for n, p in self.named_parameters():
-            p.data = self.backend.asarray(state[n], self.dtype)
+            p.data = self._device_copy(state[n])
             p.grad = p.data * 0
         for m_prefix, m in self._modules_with_prefix():
             for b in m.buffer_names:
-                setattr(m, b, self.backend.asarray(state[m_prefix + b], self.dtype))
+                setattr(m, b, self._device_copy(state[m_prefix + b]))
+
+    def _device_copy(self, value: Any) -> Array:
+        """`value` in this module's dtype on its backend, sharing no memory with `value`: later
+        changes to the caller's array must not change the model (as PyTorch copies in)."""
+        if isinstance(value, np.ndarray):
+            # one host copy (NumPy and the strict backend would otherwise wrap the caller's array)
+            return self.backend.asarray(np.array(value, dtype=self.dtype, copy=True), self.dtype)
+        out = self.backend.asarray(value, self.dtype)
+        return self.backend.xp.asarray(out, copy=True) if out is value else out
 
     def _modules_with_prefix(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         yield prefix, self
@@ -160,7 +241,8 @@ class Module:
     def to(self, backend: Backend | str, dtype: str | None = None) -> Module:
         """Move (and optionally cast) every parameter and buffer to `backend`; returns self."""
         target = get_backend(backend)
-        dtype = dtype or self.dtype
+        # checked before anything changes: a refused dtype leaves the model as it was
+        dtype = self.dtype if dtype is None else float_dtype(dtype, f"{type(self).__name__}.to")
         state = self.state_dict()
         for m in self.modules():
             m.backend, m.xp, m.dtype = target, target.xp, dtype
@@ -187,3 +269,16 @@ class Module:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
+
+
+def _check_state(state: Any) -> None:
+    """A mapping of name -> numeric array, as state_dict() gives: TypeError naming what is not."""
+    if not isinstance(state, Mapping):
+        raise TypeError(
+            f"load_state_dict: expected a dict of arrays by name (as state_dict() returns), got {type(state).__name__}"
+        )
+    for name, value in state.items():
+        if not hasattr(value, "shape") or not hasattr(value, "dtype"):
+            raise TypeError(f"load_state_dict: {name!r} is a {type(value).__name__}, expected an array")
+        if not is_floating(value, numeric=True):
+            raise TypeError(f"load_state_dict: {name!r} holds {dtype_name(value.dtype)} values, expected numbers")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from xnet.nn.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
@@ -10,7 +9,7 @@ from xnet.nn.batchnorm import BatchNorm1D, BatchNorm2D
 from xnet.nn.conv import Conv2D
 from xnet.nn.dense import Dense
 from xnet.nn.dropout import Dropout
-from xnet.nn.module import Module
+from xnet.nn.module import Module, accepted_arguments
 from xnet.nn.pooling import AvgPool2D, MaxPool2D
 from xnet.nn.sequential import Sequential
 from xnet.nn.shape import Flatten, Reshape
@@ -47,8 +46,7 @@ def layer_from_config(table: dict[str, Any], where: str = "layer") -> Module:
     if cls is None:
         raise ValueError(f"{where}: unknown layer type {kind!r} (valid: {', '.join(sorted(LAYER_TYPES))})")
     args = {k: v for k, v in table.items() if k != "type"}
-    params = inspect.signature(cls.__init__).parameters
-    valid = [p for p in params if p != "self"]
+    valid = accepted_arguments(cls)
     for key in args:
         if key not in valid:
             raise ValueError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from xnet.backends import Array
@@ -26,8 +27,7 @@ class Sequential(Module):
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
         for i, layer in enumerate(layers):
-            if not isinstance(layer, Module):
-                raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a Module")
+            _check_layer(layer, f"Sequential: item {i}")
         self.layers = list(layers)
         self._needs_input_grad = True
         self._first = 0  # backward runs layers[_first:] (all of them while the input needs a gradient)
@@ -93,6 +93,7 @@ class Sequential(Module):
 
     def append(self, layer: Module) -> Sequential:
         """Add a layer at the end; returns self."""
+        _check_layer(layer, "Sequential.append: the layer")
         self.layers.append(layer)
         self.needs_input_grad = self._needs_input_grad  # the first trained layer may be the new one
         return self
@@ -100,11 +101,12 @@ class Sequential(Module):
     def config(self) -> dict[str, Any]:
         return {"type": "sequential", "layers": [layer.config() for layer in self.layers]}
 
-    def summary(self, input_shape: tuple[int, ...]) -> str:
+    def summary(self, input_shape: tuple[int, ...] | int) -> str:
         """A table of layers, output shapes (per sample) and parameter counts for `input_shape`.
 
-        `input_shape` excludes the batch axis, e.g. (784,) or (1, 28, 28).
+        `input_shape` excludes the batch axis, e.g. (784,) or (1, 28, 28); an int n means (n,).
         """
+        input_shape = _sample_shape(input_shape)
         was_training = self.training
         self.eval()
         x = self.backend.zeros((1, *input_shape), self.dtype)
@@ -127,6 +129,29 @@ class Sequential(Module):
     def __repr__(self) -> str:
         inner = "\n".join(f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
         return f"Sequential(\n{inner}\n)"
+
+
+def _check_layer(layer: Any, what: str) -> None:
+    """TypeError unless `layer` is a Module instance (the message names `what` and what it is)."""
+    if not isinstance(layer, Module):
+        hint = " (pass a layer such as ReLU(), not its name)" if isinstance(layer, str) else ""
+        raise TypeError(f"{what} is a {type(layer).__name__}, not a Module{hint}")
+
+
+def _sample_shape(shape: Any) -> tuple[int, ...]:
+    """summary's input_shape as a tuple of positive ints; an int n is (n,), as Keras accepts."""
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)) or not all(
+        isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in shape
+    ):
+        raise TypeError(
+            "Sequential.summary: input_shape must be a tuple of ints per sample, without the batch axis, "
+            f"such as (784,) or (1, 28, 28); got {shape!r}"
+        )
+    if any(d <= 0 for d in shape):
+        raise ValueError(f"Sequential.summary: input_shape must hold positive sizes, got {tuple(shape)}")
+    return tuple(int(d) for d in shape)
 
 
 def _first_trained(layers: list[Module]) -> int:
