@@ -11,6 +11,7 @@ Targets are integer class labels (N,) or float arrays shaped like the outputs (o
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from xnet.backends import Array
@@ -26,8 +27,9 @@ class Loss(Module):
 
     def __init__(self) -> None:
         super().__init__()
-        # integer labels are range-checked on every call, which reads one boolean back to the
-        # host (a GPU sync); a trainer that validated its data set once may turn this off
+        # targets are value-checked on every call (integer labels in range, soft targets finite and
+        # >= 0, BCE targets in [0, 1]), which reads one boolean back to the host (a GPU sync); a
+        # trainer that validated its data set once with `check_targets` turns this off
         self.check_labels = True
         self._grad: Array | None = None
         self._class_row: Array | None = None  # (1, K) class indices for one-hot, kept between calls
@@ -55,8 +57,28 @@ class Loss(Module):
         """(N, K) outputs -> (N,) int64 predicted classes (argmax over the last axis)."""
         return self.xp.argmax(outputs, axis=-1)
 
+    def target_classes(self, target: Array) -> Array:
+        """Targets as the classes `predict` is compared with for accuracy: labels (N,) as they are,
+        one-hot or soft rows (N, K) as their argmax."""
+        return target if target.ndim == 1 else self.xp.argmax(target, axis=-1)
+
     def config(self) -> dict[str, Any]:
         return {"type": self._type}
+
+    def check_targets(self, target: Array, num_outputs: int, owner: str = "") -> None:
+        """Scan a whole data set's targets once: ValueError if this loss cannot use them.
+
+        Class losses: integer labels in [0, num_outputs), float (soft) targets finite and >= 0. A few
+        reductions read back to the host: run it once per data set (the Trainer does, then turns
+        `check_labels` off), not per step.
+        """
+        target = self.backend.asarray(target)
+        if _size(target) == 0:
+            return
+        if self._is_labels(target):
+            self._check_label_range(target, num_outputs, owner)
+        else:
+            self._check_soft(target, owner)
 
     # -- shared input handling -----------------------------------------------------------------
 
@@ -71,9 +93,39 @@ class Loss(Module):
         args = ", ".join(f"{k}={v}" for k, v in self.config().items() if k != "type")
         return f"{type(self).__name__}({args})"
 
+    def _prefix(self, owner: str) -> str:
+        return f"{owner}: " if owner else ""
+
+    def _check_label_range(self, labels: Array, k: int, owner: str = "") -> None:
+        """ValueError unless every integer label lies in [0, k) (one reduction read back; details on failure)."""
+        xp, item = self.xp, self.backend.item
+        if not item(xp.all((labels >= 0) & (labels < k))):
+            lo, hi = int(item(xp.min(labels))), int(item(xp.max(labels)))
+            raise ValueError(
+                f"{self._prefix(owner)}labels must lie in [0, {k}) for {self._name()} with {k} classes, "
+                f"the data has labels from {lo} to {hi}"
+            )
+
+    def _check_soft(self, target: Array, owner: str = "") -> None:
+        """ValueError unless float (one-hot or soft) targets are finite and >= 0, as probabilities are."""
+        xp, item = self.xp, self.backend.item
+        if target.dtype == xp.bool:
+            return
+        if not item(xp.all(xp.isfinite(target) & (target >= 0))):
+            lo, hi = item(xp.min(target)), item(xp.max(target))
+            raise ValueError(
+                f"{self._prefix(owner)}{self._name()}: float targets are class probabilities (one-hot or soft) "
+                f"and must be finite and >= 0, got values from {lo:g} to {hi:g}"
+            )
+
     def _one_hot(self, outputs: Array, labels: Array) -> Array:
         """Integer labels (N,) -> one-hot (N, K) in the outputs' dtype, built on the device."""
         N, K = outputs.shape
+        if labels.shape == (N, K):
+            raise ValueError(
+                f"{self._name()}: integer targets of shape {tuple(labels.shape)}: (N, K) targets must be float "
+                f"(one-hot or soft probabilities); integer targets are class labels of shape ({N},)"
+            )
         if labels.shape != (N,):
             raise ValueError(
                 f"{self._name()}: integer labels must have shape ({N},) for outputs "
@@ -112,6 +164,8 @@ class Loss(Module):
                 f"{self._name()}: expected targets as integer labels ({outputs.shape[0]},) or "
                 f"a float array {tuple(outputs.shape)}, got {tuple(target.shape)} of {target.dtype}"
             )
+        if self.check_labels and outputs.shape[0] > 0:
+            self._check_soft(target)
         return target
 
 
@@ -194,6 +248,13 @@ class MSE(Loss):
             )
         return target
 
+    def check_targets(self, target: Array, num_outputs: int, owner: str = "") -> None:
+        """Integer labels for class outputs (num_outputs > 1) must lie in [0, num_outputs); regression
+        targets may be any number."""
+        target = self.backend.asarray(target)
+        if _size(target) and num_outputs > 1 and target.ndim == 1 and self._is_labels(target):
+            self._check_label_range(target, num_outputs, owner)
+
     def forward(self, outputs: Array, target: Array) -> Array:  # type: ignore[override]
         """Outputs (N, ...), targets as described in the class -> 0-d mean squared error."""
         diff = outputs - self._targets(outputs, target)
@@ -232,13 +293,42 @@ class BinaryCrossEntropy(Loss):
 
     is_classification = True
     _type = "bce"
+    _numeric_dtype: Any = None  # the last target dtype found numeric
+
+    def check_targets(self, target: Array, num_outputs: int, owner: str = "") -> None:
+        """Every target must lie in [0, 1] (0/1 labels or probabilities); NaN fails too."""
+        t = self._numeric(self.backend.asarray(target))
+        if _size(t):
+            self._check_unit_range(t, owner)
+
+    def _numeric(self, t: Array) -> Array:
+        """TypeError for targets that are not numbers (strings, objects)."""
+        # isdtype costs microseconds on NumPy: remember the last dtype that passed
+        if t.dtype is not self._numeric_dtype:
+            if not self.xp.isdtype(t.dtype, ("bool", "integral", "real floating")):
+                raise TypeError(f"{self._name()}: targets must be numbers in [0, 1], got dtype {t.dtype}")
+            self._numeric_dtype = t.dtype
+        return t
+
+    def _check_unit_range(self, t: Array, owner: str = "") -> None:
+        xp, item = self.xp, self.backend.item
+        if t.dtype == xp.bool:
+            return
+        if not item(xp.all((t >= 0) & (t <= 1))):
+            lo, hi = item(xp.min(t)), item(xp.max(t))
+            raise ValueError(
+                f"{self._prefix(owner)}{self._name()}: targets must lie in [0, 1] (0/1 labels or probabilities), "
+                f"got values from {lo:g} to {hi:g}"
+            )
 
     def forward(self, outputs: Array, target: Array) -> Array:  # type: ignore[override]
         """Logits (N,) / (N, 1) / (N, K), targets of the same shape -> 0-d mean loss."""
         xp = self.xp
         t = self.backend.asarray(target)
         if self._is_labels(t) or t.dtype != outputs.dtype:
-            t = xp.astype(t, outputs.dtype)
+            t = xp.astype(self._numeric(t), outputs.dtype)
+        if self.check_labels and _size(t):
+            self._check_unit_range(t)
         if outputs.ndim == 2 and outputs.shape[1] == 1 and t.shape == (outputs.shape[0],):
             t = xp.reshape(t, outputs.shape)
         if t.shape != outputs.shape:
@@ -251,6 +341,13 @@ class BinaryCrossEntropy(Loss):
         loss = xp.sum(xp.maximum(z, 0.0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))) / size
         self._grad = (0.5 * (1.0 + xp.tanh(0.5 * z)) - t) / size
         return loss
+
+    def target_classes(self, target: Array) -> Array:
+        """Targets as 0/1 decisions (t > 0.5), shaped like `predict`'s: (N, 1) squeezed to (N,)."""
+        xp = self.xp
+        if target.ndim == 2 and target.shape[1] == 1:
+            target = xp.reshape(target, (target.shape[0],))
+        return xp.astype(target > 0.5, xp.int64)
 
     def predict(self, outputs: Array) -> Array:
         """Logits -> int64 0/1 decisions (z > 0), (N, 1) squeezed to (N,)."""
@@ -290,7 +387,13 @@ def get_loss(name: str, **kwargs: Any) -> Loss:
     key = _ALIASES.get(key, key) if key is not None else None
     if key not in _LOSSES:
         raise ValueError(f"unknown loss {name!r}; valid names: {', '.join(LOSSES)}")
-    return _LOSSES[key](**kwargs)
+    cls = _LOSSES[key]
+    valid = list(inspect.signature(cls).parameters)
+    unknown = [k for k in kwargs if k not in valid]
+    if unknown:
+        takes = f"accepts: {', '.join(valid)}" if valid else "takes no options"
+        raise TypeError(f"get_loss({key!r}): unknown option(s) {unknown}; {cls.__name__} {takes}")
+    return cls(**kwargs)
 
 
 __all__ = [

@@ -232,6 +232,16 @@ def check_dataset(name: str, data_dir: str | os.PathLike | None = None, **option
     return str(path)
 
 
+def _check_args(seed: Any, flatten: Any) -> None:
+    """TypeError naming the argument: a seed must be an int, flatten a bool (the string "no" is not False)."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"load_dataset: seed must be an int >= 0, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"load_dataset: seed must be an int >= 0, got {seed!r}")
+    if not isinstance(flatten, (bool, np.bool_)):
+        raise TypeError(f"load_dataset: flatten must be True or False, got {flatten!r}")
+
+
 def _check_limit(limit: Any) -> int | None:
     if limit is None:
         return None
@@ -264,6 +274,7 @@ def load_dataset(
     noise, low, high).
     """
     limit = _check_limit(limit)
+    _check_args(seed, flatten)
     dname, raw = _read(name, data_dir, seed, options)
     source = raw.source
     trx, tr_y, tex, te_y = raw.train_x, raw.train_y, raw.test_x, raw.test_y

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from numbers import Integral
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from xnet.backends import Array, Backend, get_backend
@@ -32,6 +34,43 @@ def _drop_last(value: Any) -> bool | str:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise ValueError(f"DataLoader: drop_last must be True, False or 'single'; got {value!r}")
+
+
+def _is_real(a: Any) -> bool:
+    """Whether `a` (a host or device array) holds bools, ints or real floats: not objects, strings or complex."""
+    dt = a.dtype
+    if isinstance(dt, np.dtype):  # NumPy and CuPy
+        return dt.kind in "biuf"
+    try:
+        return bool(array_api_compat.array_namespace(a).isdtype(dt, ("bool", "integral", "real floating")))
+    except TypeError:
+        return False
+
+
+def _samples(a: Any, name: str) -> Any:
+    """`a` as an array of samples (N, ...) of real numbers (a list becomes a NumPy array); else TypeError/ValueError."""
+    if not (hasattr(a, "shape") and hasattr(a, "dtype")):
+        try:
+            a = np.asarray(a)  # a list or a scalar
+        except ValueError as e:  # ragged lists
+            raise ValueError(f"DataLoader: {name} must be an array of samples (N, ...): {e}") from None
+    if len(a.shape) == 0:
+        raise ValueError(f"DataLoader: {name} must be an array of samples (N, ...), got a 0-d {type(a).__name__}")
+    if not _is_real(a):
+        raise TypeError(f"DataLoader: {name} must hold real numbers (bool, int or float), got dtype {a.dtype}")
+    return a
+
+
+def _check_args(shuffle: Any, seed: Any, augment: Any, dtype: Any) -> None:
+    """TypeError/ValueError naming the argument: a string is not a bool, a float not a seed."""
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"DataLoader: shuffle must be True or False, got {shuffle!r}")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, Integral):
+        raise TypeError(f"DataLoader: seed must be an int, got {seed!r}")
+    if augment is not None and not callable(augment):
+        raise TypeError(f"DataLoader: augment must be a callable augment(xb, backend) or None, got {augment!r}")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"DataLoader: dtype must be 'float32' or 'float64', got {dtype!r}")
 
 
 def _is_integer(a: Any) -> bool:
@@ -69,7 +108,10 @@ class DataLoader:
         augment: Callable[..., Array] | None = None,
         dtype: str = "float32",
     ):
+        _check_args(shuffle, seed, augment, dtype)
         self.backend = get_backend(backend)
+        x = _samples(x, "x")
+        y = None if y is None else _samples(y, "y")
         n = int(x.shape[0])
         if y is not None and int(y.shape[0]) != n:
             raise ValueError(f"DataLoader: x has {n} samples but y has {int(y.shape[0])}")

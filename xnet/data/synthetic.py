@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from numbers import Real
 
 import numpy as np
 
@@ -44,6 +45,15 @@ def make_sine(
     for name, n in (("n_train", n_train), ("n_test", n_test)):
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             raise ValueError(f"sine: {name} must be an integer >= 0, got {n!r}")
+    for name, v in (("a", a), ("b", b), ("c", c), ("d", d), ("noise", noise), ("low", low), ("high", high)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, Real):
+            raise TypeError(f"sine: {name} must be a number, got {v!r}")
+        if not math.isfinite(v):
+            raise ValueError(f"sine: {name} must be finite, got {v!r}")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"sine: seed must be an int >= 0, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"sine: seed must be an int >= 0, got {seed!r}")
     if noise < 0:
         raise ValueError(f"sine: noise must be >= 0, got {noise}")
     if not high > low:

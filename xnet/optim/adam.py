@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from xnet.optim.checks import check_nonneg, check_positive, check_unit
+from xnet.optim.checks import check_bool, check_nonneg, check_positive, check_unit
 from xnet.optim.optimizer import Optimizer, ParamsArg
 from xnet.optim.regularizers import Regularizer
 
@@ -41,6 +41,8 @@ class Adam(Optimizer):
         clip_value: float | None = None,
     ):
         if betas is not None:
+            if not isinstance(betas, (tuple, list)):
+                raise TypeError(f"{type(self).__name__}: betas must be a pair (beta1, beta2), got {betas!r}")
             if len(betas) != 2:
                 raise ValueError(f"{type(self).__name__}: betas must be a pair, got {betas!r}")
             beta1, beta2 = betas
@@ -59,7 +61,7 @@ class Adam(Optimizer):
         group["beta2"] = check_unit(owner, "beta2", group["beta2"])
         group["eps"] = check_positive(owner, "eps", group["eps"])
         group["weight_decay"] = check_nonneg(owner, "weight_decay", group["weight_decay"])
-        group["bias_correction"] = bool(group["bias_correction"])
+        group["bias_correction"] = check_bool(owner, "bias_correction", group["bias_correction"])
 
     def _update_group(self, group, params, states) -> None:
         xp, t = self._xp, self.t

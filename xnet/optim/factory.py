@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from xnet.optim.adagrad import Adagrad
@@ -36,10 +37,14 @@ def get_optimizer(name: str, params: ParamsArg, lr: float | None = None, **kw: A
     """
     key = check_name("optimizer", name, OPTIMIZERS)
     lr = DEFAULT_LRS[key] if lr is None else lr
+    cls = {"adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}.get(key, SGD)
+    valid = [p for p in inspect.signature(cls).parameters if p not in ("params", "lr")]
+    unknown = [k for k in kw if k not in valid]
+    if unknown:
+        raise TypeError(f"get_optimizer({key!r}): unknown option(s) {unknown}; {cls.__name__} accepts: "
+                        f"{', '.join(valid)}")
     if key in ("momentum", "nesterov"):
         kw.setdefault("momentum", 0.9)
         if key == "nesterov":
             kw["nesterov"] = True
-        return SGD(params, lr, **kw)
-    cls = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}[key]
     return cls(params, lr, **kw)

@@ -17,16 +17,18 @@ groups' ratios.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from xnet.backends import Array
+from xnet.nn.module import Module
 from xnet.nn.parameter import Parameter
 from xnet.optim.arrays import namespace_of, to_device_like, to_host
-from xnet.optim.checks import check_nonneg, check_positive
-from xnet.optim.clipping import clip_grad_norm, clip_grad_value
+from xnet.optim.checks import check_bool, check_int, check_nonneg, check_positive
+from xnet.optim.clipping import _clip_by_norm, _clip_by_value
 from xnet.optim.regularizers import Regularizer, total_penalty
 
 ParamsArg = Iterable[Parameter] | Iterable[dict[str, Any]]
@@ -53,10 +55,7 @@ class Optimizer:
         owner = type(self).__name__
         self._lr = check_nonneg(owner, "lr", lr)
         self.defaults = {"decay_all": False, **defaults}
-        self.regularizers = list(regularizers or [])
-        for r in self.regularizers:
-            if not isinstance(r, Regularizer):
-                raise TypeError(f"{owner}: regularizers must be L1/L2 objects, got {r!r}")
+        self.regularizers = _regularizers(regularizers, owner)
         self.clip_norm = None if clip_norm is None else check_positive(owner, "clip_norm", clip_norm)
         self.clip_value = (
             None if clip_value is None else check_positive(owner, "clip_value", clip_value)
@@ -85,7 +84,7 @@ class Optimizer:
             raise ValueError(
                 f"{owner}: unknown param-group key(s) {unknown}; valid keys: {', '.join(valid)}"
             )
-        params = list(spec["params"])
+        params = _as_list(spec["params"], owner)
         for p in params:
             if not isinstance(p, Parameter):
                 raise TypeError(f"{owner}: params must be Parameters, got {type(p).__name__}")
@@ -102,7 +101,7 @@ class Optimizer:
             group["lr_scale"] = glr / self._lr if self._lr else 1.0
         else:
             group["lr_scale"] = check_nonneg(owner, "lr_scale", group.get("lr_scale", 1.0))
-        group["decay_all"] = bool(group["decay_all"])
+        group["decay_all"] = check_bool(owner, "decay_all", group["decay_all"])
         self._check_group(group)
         group["lr"] = self._lr * group["lr_scale"]
         group["params"] = params
@@ -155,10 +154,11 @@ class Optimizer:
         params = self._params
         for r in self.regularizers:
             r.apply(params)
+        # the unchecked forms: the thresholds were checked in __init__, the params are ours
         if self.clip_value is not None:
-            clip_grad_value(params, self.clip_value)
+            _clip_by_value(params, self.clip_value)
         if self.clip_norm is not None:
-            self.last_grad_norm = clip_grad_norm(params, self.clip_norm)
+            self.last_grad_norm = _clip_by_norm(params, self.clip_norm)
         self.t += 1
         for group, states in zip(self.param_groups, self._state, strict=True):
             self._update_group(group, group["params"], states)
@@ -213,13 +213,57 @@ class Optimizer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` returned (onto the parameters' device and dtype), so training
-        resumes exactly. A mismatch (optimizer type, group or parameter count, shapes) raises
-        ValueError listing the problems and changes nothing.
+        resumes exactly. A mismatch (optimizer type, group or parameter count, shapes, a missing
+        key, a bad value) raises ValueError or TypeError listing the problems and changes nothing.
         """
-        owner = type(self).__name__
-        if state.get("type") != self.name:
-            raise ValueError(f"{owner}: state is for optimizer {state.get('type')!r}, not {self.name!r}")
-        groups, per_param = state.get("groups", []), state.get("state", [])
+        owner = f"{type(self).__name__}.load_state_dict"
+        t, lr, groups, per_param = self._checked_state(state, owner)
+        # the parameters may have moved (model.to) since this optimizer was built
+        self._xp = namespace_of(self._params[0].data)
+        # build the new groups and state arrays first: anything failing here leaves self unchanged
+        merged_groups, new_states = [], []
+        flat = iter(per_param)
+        for i, (group, saved_group) in enumerate(zip(self.param_groups, groups, strict=True)):
+            merged = dict(group)
+            merged.update({k: v for k, v in saved_group.items() if k in self.defaults or k == "lr_scale"})
+            merged["lr_scale"] = check_nonneg(owner, "lr_scale", merged["lr_scale"])
+            merged["decay_all"] = check_bool(owner, "decay_all", merged["decay_all"])
+            try:
+                self._check_group(merged)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"{owner}: saved param group {i}: {e}") from None
+            states = []
+            for p in group["params"]:
+                saved = next(flat)
+                arrays = self._init_state(merged, p)
+                for j, n in enumerate(self.state_names[: len(arrays)]):
+                    if n in saved:
+                        arrays[j] = to_device_like(saved[n], p.data)
+                states.append(arrays)
+            merged_groups.append(merged)
+            new_states.append(states)
+        # everything is checked and built: apply it all
+        for group, merged in zip(self.param_groups, merged_groups, strict=True):
+            group.update({k: v for k, v in merged.items() if k != "params"})
+        self._state = new_states
+        self.t = t
+        self.lr = lr
+
+    def _checked_state(self, state: Any, owner: str) -> tuple[int, float, list[dict], list[dict]]:
+        """(t, lr, groups, per-parameter state) of a `state_dict()` after checking it fits; nothing is changed."""
+        if not isinstance(state, dict):
+            raise TypeError(f"{owner}: expected the dict that state_dict() returns, got {type(state).__name__}")
+        missing = [k for k in ("type", "t", "lr", "groups", "state") if k not in state]
+        if missing:
+            raise ValueError(f"{owner}: state lacks key(s) {missing}; expected the dict that state_dict() returns")
+        if state["type"] != self.name:
+            raise ValueError(f"{owner}: state is for optimizer {state['type']!r}, not {self.name!r}")
+        t = check_int(owner, "t (steps taken)", state["t"], minimum=0)
+        lr = check_nonneg(owner, "lr", state["lr"])
+        groups, per_param = state["groups"], state["state"]
+        for key, value in (("groups", groups), ("state", per_param)):
+            if not isinstance(value, (list, tuple)) or not all(isinstance(d, dict) for d in value):
+                raise TypeError(f"{owner}: state[{key!r}] must be a list of dicts, got {value!r:.80}")
         problems = []
         if len(groups) != len(self.param_groups):
             problems.append(f"{len(groups)} param groups saved, {len(self.param_groups)} here")
@@ -231,30 +275,41 @@ class Optimizer:
                     if tuple(np.shape(a)) != p.shape:
                         problems.append(f"parameter {i} ({p.name or '?'}) {n}: expected "
                                         f"{p.shape}, got {tuple(np.shape(a))}")
+                    elif isinstance(a, np.ndarray) and a.dtype.kind not in "biuf":
+                        problems.append(f"parameter {i} ({p.name or '?'}) {n}: expected numbers, got dtype {a.dtype}")
         if problems:
             raise ValueError(f"{owner}: state does not fit this optimizer: " + "; ".join(problems))
-        # the parameters may have moved (model.to) since this optimizer was built
-        self._xp = namespace_of(self._params[0].data)
-        new_states = []
-        flat = iter(per_param)
-        for group, saved_group in zip(self.param_groups, groups, strict=True):
-            merged = dict(group)
-            merged.update({k: v for k, v in saved_group.items() if k in self.defaults or k == "lr_scale"})
-            self._check_group(merged)
-            states = []
-            for p in group["params"]:
-                saved = next(flat)
-                arrays = self._init_state(merged, p)
-                for j, n in enumerate(self.state_names[: len(arrays)]):
-                    if n in saved:
-                        arrays[j] = to_device_like(saved[n], p.data)
-                states.append(arrays)
-            new_states.append((merged, states))
-        for group, (merged, _) in zip(self.param_groups, new_states, strict=True):
-            group.update({k: v for k, v in merged.items() if k != "params"})
-        self._state = [states for _, states in new_states]
-        self.t = int(state["t"])
-        self.lr = float(state["lr"])
+        return t, lr, list(groups), list(per_param)
+
+
+def _as_list(params: Any, owner: str) -> list[Any]:
+    """The items of an iterable of parameters; TypeError with a hint for the usual slips."""
+    if inspect.ismethod(params) or inspect.isfunction(params):
+        raise TypeError(f"{owner}: params must be an iterable of Parameters, got the method "
+                        f"{getattr(params, '__qualname__', params)!r}; did you mean model.parameters()?")
+    if isinstance(params, Module):
+        raise TypeError(f"{owner}: params must be an iterable of Parameters, got the model "
+                        f"{type(params).__name__} itself; did you mean model.parameters()?")
+    if isinstance(params, (str, bytes)) or not isinstance(params, Iterable):
+        raise TypeError(f"{owner}: params must be an iterable of Parameters (e.g. model.parameters()), "
+                        f"got {type(params).__name__}")
+    return list(params)
+
+
+def _regularizers(regularizers: Any, owner: str) -> list[Regularizer]:
+    """None, one regulariser or an iterable of them -> a list (one is taken as [it], as a Keras user may give)."""
+    if regularizers is None:
+        return []
+    if isinstance(regularizers, Regularizer):
+        return [regularizers]
+    if isinstance(regularizers, (str, bytes)) or not isinstance(regularizers, Iterable):
+        raise TypeError(f"{owner}: regularizers must be a list of L1/L2 objects (e.g. [L2(1e-4)]), "
+                        f"got {regularizers!r}")
+    out = list(regularizers)
+    for r in out:
+        if not isinstance(r, Regularizer):
+            raise TypeError(f"{owner}: regularizers must be L1/L2 objects, got {r!r}")
+    return out
 
 
 def _groups(params: ParamsArg, owner: str) -> list[dict[str, Any]]:
@@ -264,7 +319,7 @@ def _groups(params: ParamsArg, owner: str) -> list[dict[str, Any]]:
                         "model.parameters()), got a single Parameter")
     if isinstance(params, dict):
         params = [params]
-    items = list(params)
+    items = _as_list(params, owner)
     if not items:
         raise ValueError(f"{owner}: got no parameters to optimize (params is empty)")
     if all(isinstance(x, dict) for x in items):

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from xnet.backends import Array
 from xnet.nn.parameter import Parameter
 from xnet.optim.arrays import namespace_of
-from xnet.optim.checks import check_nonneg
+from xnet.optim.checks import check_bool, check_nonneg
 
 
 class Regularizer:
@@ -22,7 +22,7 @@ class Regularizer:
 
     def __init__(self, lam: float, include_all: bool = False):
         self.lam = check_nonneg(type(self).__name__, "lam", lam)
-        self.include_all = bool(include_all)
+        self.include_all = check_bool(type(self).__name__, "include_all", include_all)
 
     def _targets(self, params: Iterable[Parameter]) -> list[Parameter]:
         if self.include_all:

@@ -10,8 +10,11 @@ from __future__ import annotations
 import bisect
 import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from numbers import Integral
 from typing import Any
+
+import numpy as np
 
 from xnet.optim.checks import check_count, check_name, check_nonneg, check_positive
 
@@ -44,8 +47,28 @@ class Schedule:
 
 
 def _check_step(owner: str, step: int) -> None:
+    # runs every training step: one type test and one comparison on the usual path
+    if type(step) is not int or step < 0:
+        _bad_step(owner, step)
+
+
+def _bad_step(owner: str, step: object) -> None:
+    """Accept a NumPy int >= 0; anything else is a TypeError (not an int) or ValueError (negative)."""
+    if isinstance(step, (bool, np.bool_)) or not isinstance(step, Integral):
+        raise TypeError(f"{owner}.lr_at: step must be an int >= 0, got {step!r}")
     if step < 0:
         raise ValueError(f"{owner}.lr_at: step must be >= 0, got {step!r}")
+
+
+def _decayed(owner: str, lr: float, gamma: float, k: int) -> float:
+    """lr * gamma^k; a gamma > 1 that overflows the float range is a ValueError, not OverflowError."""
+    try:
+        return lr * gamma**k
+    except OverflowError:
+        raise ValueError(
+            f"{owner}: the lr overflows at {k} decays (gamma={gamma!r} > 1 grows it without bound); "
+            "use gamma <= 1 or fewer steps"
+        ) from None
 
 
 class ConstantSchedule(Schedule):
@@ -83,6 +106,10 @@ class StepSchedule(Schedule):
                              f"step_size={step_size!r}, milestones={milestones!r}")
         self.step_size = None if step_size is None else check_count(owner, "step_size", step_size)
         if milestones is not None:
+            if isinstance(milestones, Integral) and not isinstance(milestones, (bool, np.bool_)):
+                milestones = [milestones]  # one milestone, as PyTorch users write MultiStepLR([5]) or 5
+            elif isinstance(milestones, (str, bytes)) or not isinstance(milestones, Iterable):
+                raise TypeError(f"{owner}: milestones must be a list of step numbers, got {milestones!r}")
             ms = list(milestones)
             for m in ms:
                 check_count(owner, "milestones", m)
@@ -94,7 +121,7 @@ class StepSchedule(Schedule):
     def lr_at(self, step: int) -> float:
         _check_step("StepSchedule", step)
         if self.step_size is not None:
-            return self.lr * self.gamma ** (step // self.step_size)
+            return _decayed("StepSchedule", self.lr, self.gamma, step // self.step_size)
         k = bisect.bisect_right(self.milestones, step)
         return self.lr * self.gamma**k
 
@@ -127,7 +154,7 @@ class ExponentialSchedule(Schedule):
     def lr_at(self, step: int) -> float:
         _check_step("ExponentialSchedule", step)
         k = step if self.steps_per_epoch is None else step // self.steps_per_epoch
-        return self.lr * self.gamma**k
+        return _decayed("ExponentialSchedule", self.lr, self.gamma, k)
 
 
 class CosineSchedule(Schedule):
@@ -152,6 +179,8 @@ class CosineSchedule(Schedule):
                              f"got {warmup_steps!r}")
         self.warmup_steps = warmup_steps
         self.floor = check_nonneg(owner, "floor", floor)
+        if self.floor > self.lr:
+            raise ValueError(f"{owner}: floor (the final lr) must be <= lr={self.lr!r}, got {floor!r}")
 
     def lr_at(self, step: int) -> float:
         _check_step("CosineSchedule", step)
@@ -176,6 +205,8 @@ class CyclicSchedule(Schedule):
         self.lr = check_nonneg(owner, "lr", lr)
         self.step_size = check_count(owner, "step_size", step_size)
         self.base_lr = 0.01 * self.lr if base_lr is None else check_nonneg(owner, "base_lr", base_lr)
+        if base_lr is not None and not self.base_lr < self.lr:
+            raise ValueError(f"{owner}: base_lr (the lowest lr) must be < lr={self.lr!r} (the peak), got {base_lr!r}")
 
     def lr_at(self, step: int) -> float:
         _check_step("CyclicSchedule", step)
@@ -238,6 +269,8 @@ class WarmupSchedule(Schedule):
     name = "warmup"
 
     def __init__(self, inner: Schedule, warmup_steps: int):
+        if not isinstance(inner, Schedule):
+            raise TypeError(f"WarmupSchedule: inner must be a Schedule (e.g. ConstantSchedule(0.1)), got {inner!r}")
         self.inner = inner
         self.warmup_steps = check_count("WarmupSchedule", "warmup_steps", warmup_steps)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from xnet.backends import Array
 from xnet.nn.parameter import Parameter
-from xnet.optim.checks import check_nonneg, check_unit
+from xnet.optim.checks import check_bool, check_nonneg, check_unit
 from xnet.optim.optimizer import Optimizer, ParamsArg
 from xnet.optim.regularizers import Regularizer
 
@@ -44,7 +44,7 @@ class SGD(Optimizer):
     def _check_group(self, group: dict[str, Any]) -> None:
         group["momentum"] = check_unit("SGD", "momentum", group["momentum"])
         group["weight_decay"] = check_nonneg("SGD", "weight_decay", group["weight_decay"])
-        group["nesterov"] = bool(group["nesterov"])
+        group["nesterov"] = check_bool("SGD", "nesterov", group["nesterov"])
         if group["nesterov"] and group["momentum"] == 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0, got momentum=0.0")
 

@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 from typing import Any
+
+# the metrics of the Trainer's epoch record (Trainer._train_epoch and fit): what can be monitored
+METRICS = ("val_loss", "val_accuracy", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
 
 
 class EarlyStopping:
     """Stop when `monitor` has not improved for `patience` epochs.
 
-    `monitor` is a key of the epoch record, e.g. "val_loss" or "val_accuracy"; losses are
-    minimised and accuracies maximised unless `mode` says otherwise.
+    `monitor` is one of METRICS, the metrics of the trainer's epoch record, e.g. "val_loss" or
+    "val_accuracy"; losses are minimised and accuracies maximised unless `mode` says otherwise.
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0, mode: str = "auto"):
+        if monitor not in METRICS:
+            raise ValueError(f"EarlyStopping: monitor must be one of {', '.join(METRICS)}; got {monitor!r}")
+        if isinstance(patience, bool) or not isinstance(patience, Integral):
+            raise TypeError(f"EarlyStopping: patience must be an int >= 1, got {patience!r}")
         if patience < 1:
             raise ValueError(f"EarlyStopping: patience must be >= 1, got {patience}")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, Real):
+            raise TypeError(f"EarlyStopping: min_delta must be a number >= 0, got {min_delta!r}")
+        if not (math.isfinite(min_delta) and min_delta >= 0):
+            raise ValueError(f"EarlyStopping: min_delta must be a finite number >= 0, got {min_delta!r}")
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"EarlyStopping: mode must be auto, min or max, got {mode!r}")
-        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
         self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
         self.best = -math.inf if self.mode == "max" else math.inf
         self.best_epoch = 0

@@ -15,10 +15,12 @@ import numpy as np
 from xnet.backends import Array, Backend, get_backend
 from xnet.data.loader import DataLoader
 from xnet.errors import DataError, DivergedError
+from xnet.losses import Loss
 from xnet.nn.batchnorm import BatchNorm1D
 from xnet.nn.module import Module
+from xnet.optim.optimizer import Optimizer
 from xnet.train.checkpoint import save_checkpoint
-from xnet.train.early_stopping import EarlyStopping
+from xnet.train.early_stopping import METRICS, EarlyStopping
 from xnet.train.metrics import ClassReport, EvalResult, confusion_matrix
 from xnet.train.progress import Reporter
 
@@ -31,7 +33,8 @@ class Trainer:
     optimizer's regularizers, evaluated with the weights at the end of the epoch.
 
     The training pass never runs a last batch of one sample (it is skipped, see `fit`);
-    evaluation always covers every sample.
+    evaluation always covers every sample. `optimizer` may be None for a trainer that only
+    evaluates; it must update this model's own parameters.
     """
 
     def __init__(
@@ -50,6 +53,11 @@ class Trainer:
         early_stopping: EarlyStopping | None = None,
         meta: dict[str, Any] | None = None,
     ):
+        _check_parts(model, loss, optimizer, schedule, early_stopping)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"Trainer: seed must be an int, got {seed!r}")
+        if isinstance(log_every, bool) or not isinstance(log_every, (int, np.integer)):
+            raise TypeError(f"Trainer: log_every must be an int, got {log_every!r}")
         self.backend = get_backend(backend) if backend is not None else model.backend
         if model.backend is not self.backend:
             model.to(self.backend)
@@ -76,12 +84,12 @@ class Trainer:
     # -- data ------------------------------------------------------------------------------------
 
     def _loader(
-        self, data: Any, batch_size: int | str | None, shuffle: bool, drop_last: bool | str = False
+        self, data: Any, batch_size: int | str | None, shuffle: bool, drop_last: bool | str = False, what: str = "data"
     ) -> DataLoader:
         """A DataLoader for `data` (a DataLoader, a Split, or an (x, y) pair of host arrays)."""
         if isinstance(data, DataLoader):
             return data
-        x, y = (data.x, data.y) if hasattr(data, "x") else data
+        x, y = _pair(data, what)
         return DataLoader(
             x, y, batch_size, self.backend, shuffle=shuffle, seed=self.seed, drop_last=drop_last,
             dtype=self.model.dtype,
@@ -95,52 +103,59 @@ class Trainer:
         epoch, so the sample left out differs from epoch to epoch and every sample is still trained on
         (a DataLoader given with shuffle=False leaves out the same last sample every epoch).
         """
-        loader = self._loader(data, batch_size, shuffle=True, drop_last="single")
+        loader = self._loader(data, batch_size, shuffle=True, drop_last="single", what="Trainer.fit: train")
+        _check_usable(loader, "Trainer.fit: train")
         if loader.drop_last is False:  # a DataLoader given as is: a copy, so the caller's keeps its setting
             loader = copy.copy(loader)
             loader.drop_last = "single"
         return loader
 
-    def _eval_loader(self, data: Any, batch_size: int = 1000) -> DataLoader:
+    def _eval_loader(self, data: Any, batch_size: int = 1000, what: str = "Trainer.evaluate: data") -> DataLoader:
         # cached so evaluation data crosses to the device once, not every epoch
         key = id(data)
         if key not in self._eval_loaders:
-            self._eval_loaders[key] = (data, self._loader(data, batch_size, shuffle=False))
-            self._check_labels_once(self._eval_loaders[key][1])
+            loader = self._loader(data, batch_size, shuffle=False, what=what)
+            _check_usable(loader, what)
+            self._check_targets_once(loader)
+            self._eval_loaders[key] = (data, loader)
         return self._eval_loaders[key][1]
 
     def _is_classification(self, loader: DataLoader) -> bool:
         return loader.y is not None and self.loss.classifies(loader.y)
 
-    def _check_labels_once(self, loader: DataLoader) -> None:
-        """Check the label range once per data set, so the loss can skip its per-step check (a GPU sync)."""
-        if not self._is_classification(loader) or "int" not in str(loader.y.dtype):
+    def _check_targets_once(self, loader: DataLoader) -> None:
+        """Check a data set's targets once (label range, BCE's [0, 1], soft targets finite and >= 0), so
+        the loss can skip its per-step check (a GPU sync)."""
+        if loader.y is None:
             return
-        xp = self.backend.xp
-        low, high = int(self.backend.item(xp.min(loader.y))), int(self.backend.item(xp.max(loader.y)))
+        width = int(math.prod(self._forward_one(loader).shape[1:]))
         k = self.meta.get("num_classes")
-        if low < 0 or (k is not None and high >= k):
-            raise ValueError(f"labels must lie in [0, {k}), the data has labels from {low} to {high}")
-        if k is not None:
-            self.loss.check_labels = False
+        classes = width if k is None else min(int(k), width)
+        self.loss.check_targets(loader.y, classes, "Trainer")
+        self.loss.check_labels = False
 
-    def check_model(self, data: Any) -> None:
-        """Forward one sample before training: the layers fit the data and a classifier has one output per class."""
-        if not isinstance(data, DataLoader):  # one sample is enough: do not move the whole set to the device
-            x, y = (data.x, data.y) if hasattr(data, "x") else data
-            data = (x[:1], None if y is None else y[:1])
-        loader = self._loader(data, 1, shuffle=False)
-        if isinstance(data, DataLoader):
-            self._check_batch_norm_batches(data)
+    def _forward_one(self, loader: DataLoader) -> Array:
+        """The model's output for the first sample, in evaluation mode (no dropout draw, no batch-norm update)."""
         was = self.model.training
-        self.model.eval()  # no dropout draw, no batch-norm update: the run is unchanged
+        self.model.eval()
         try:
-            out = self.model.forward(loader.x[:1, ...])
+            return self.model.forward(loader.x[:1, ...])
         except ValueError as e:
             shape = tuple(loader.x.shape[1:])
             raise ValueError(f"the model does not fit the data (samples of shape {shape}): {e}") from None
         finally:
             self.model.train(was)
+
+    def check_model(self, data: Any) -> None:
+        """Forward one sample before training: the layers fit the data and a classifier has one output per class."""
+        if not isinstance(data, DataLoader):  # one sample is enough: do not move the whole set to the device
+            x, y = _pair(data, "Trainer.check_model: data")
+            data = (x[:1], None if y is None else y[:1])
+        loader = self._loader(data, 1, shuffle=False)
+        _check_usable(loader, "Trainer.check_model: data", targets=False)
+        if isinstance(data, DataLoader):
+            self._check_batch_norm_batches(data)
+        out = self._forward_one(loader)  # evaluation mode: the run is unchanged
         if not self._is_classification(loader):
             if loader.y is None:
                 return
@@ -196,14 +211,20 @@ class Trainer:
         (batch norm cannot train on it), also when `train` is a DataLoader with drop_last=False,
         so an epoch of 57 samples in batches of 7 runs 8 steps. Evaluation uses every sample.
         """
-        if not isinstance(epochs, int) or epochs < 1:
+        if self.optimizer is None:
+            raise ValueError(
+                "Trainer.fit needs an optimizer: this Trainer was built with optimizer=None (evaluation only)"
+            )
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"epochs must be a positive int, got {epochs!r}")
         loader = self._train_loader(train, batch_size)
-        monitor = self.early_stopping.monitor if self.early_stopping is not None else ""
-        if val is None and monitor.startswith("val_"):
-            raise ValueError(f"EarlyStopping: monitors {monitor!r}, but fit() was given no validation data (val=)")
+        self._check_monitor(loader, val, test)
         self.check_model(loader)
-        self._check_labels_once(loader)
+        self._check_targets_once(loader)
+        # the evaluation data too is checked (and moved to the device) before the first epoch, not after it
+        for name, data in (("val", val), ("test", test)):
+            if data is not None:
+                self._eval_loader(data, what=f"Trainer.fit: {name}")
         previous = self._install_interrupt_handler()
         # the input is data: no gradient for it (the first layer skips its input gradient)
         input_grad = getattr(self.model, "needs_input_grad", None)
@@ -234,6 +255,23 @@ class Trainer:
             self.reporter.close()
         return self.history
 
+    def _check_monitor(self, loader: DataLoader, val: Any, test: Any) -> None:
+        """Early stopping's metric must be one that this fit records: its split given, accuracy for a classifier."""
+        if self.early_stopping is None:
+            return
+        monitor = self.early_stopping.monitor
+        if monitor not in METRICS:
+            raise ValueError(f"EarlyStopping: monitor must be one of {', '.join(METRICS)}; got {monitor!r}")
+        if val is None and monitor.startswith("val_"):
+            raise ValueError(f"EarlyStopping: monitors {monitor!r}, but fit() was given no validation data (val=)")
+        if test is None and monitor.startswith("test_"):
+            raise ValueError(f"EarlyStopping: monitors {monitor!r}, but fit() was given no test data (test=)")
+        if monitor.endswith("_accuracy") and not self._is_classification(loader):
+            raise ValueError(
+                f"EarlyStopping: monitors {monitor!r}, but {type(self.loss).__name__} on these targets is no "
+                "classification, so no accuracy is recorded; monitor a loss"
+            )
+
     def _end_of_epoch_checks(self, record: dict[str, Any]) -> bool:
         """Save checkpoints, update early stopping; True when training should stop."""
         self.save(self.checkpoint_path)
@@ -256,6 +294,8 @@ class Trainer:
         backend, model, loss, opt, schedule = self.backend, self.model, self.loss, self.optimizer, self.schedule
         xp = backend.xp
         classify = self._is_classification(loader)
+        # one-hot or soft targets (N, K): accuracy compares with their argmax (decided once, not per step)
+        as_classes = classify and loader.y.ndim != 1
         if self.step_in_epoch == 0:
             # reseeding per epoch makes an epoch-boundary resume exact on every backend
             backend.rng.seed((self.seed, epoch))
@@ -283,7 +323,8 @@ class Trainer:
             # accumulated on the device; read back once per reporting interval
             loss_sum = loss_sum + value * n
             if classify:
-                correct = correct + xp.count_nonzero(loss.predict(out) == yb)
+                truth = loss.target_classes(yb) if as_classes else yb
+                correct = correct + xp.count_nonzero(loss.predict(out) == truth)
             seen += n
             self.global_step += 1
             self.step_in_epoch = i + 1
@@ -370,7 +411,7 @@ class Trainer:
         result = EvalResult(loss=self.backend.item(loss_sum) / n + self.penalty())
         if classify:
             y_pred = self.backend.to_numpy(xp.concat(preds))
-            y_true = self.backend.to_numpy(loader.y).astype(np.int64)
+            y_true = self.backend.to_numpy(self.loss.target_classes(loader.y)).astype(np.int64)
             k = int(self.meta.get("num_classes") or max(y_true.max(), y_pred.max()) + 1)
             cm = confusion_matrix(y_true, y_pred, k)
             result.accuracy = float(np.trace(cm) / n)
@@ -428,3 +469,58 @@ class Trainer:
     def _restore_interrupt_handler(self, previous: Any) -> None:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+
+
+def _check_parts(model: Any, loss: Any, optimizer: Any, schedule: Any, early_stopping: Any) -> None:
+    """TypeError/ValueError for a Trainer built from the wrong parts, before anything is moved."""
+    if not isinstance(model, Module):
+        raise TypeError(f"Trainer: model must be an xnet Module (e.g. a Sequential), got {type(model).__name__}")
+    if not isinstance(loss, Loss):
+        hint = f"; for a loss by name use get_loss({loss!r})" if isinstance(loss, str) else ""
+        raise TypeError(f"Trainer: loss must be an xnet Loss (e.g. CrossEntropy()), got {loss!r:.60}{hint}")
+    if optimizer is not None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"Trainer: optimizer must be an xnet Optimizer (e.g. Adam(model.parameters())) or None, "
+                f"got {optimizer!r:.60}"
+            )
+        own = {id(p) for p in model.parameters()}
+        foreign = [p for p in optimizer.parameters() if id(p) not in own]
+        if foreign:
+            raise ValueError(
+                f"Trainer: the optimizer updates {len(foreign)} parameter(s) that are not the model's "
+                f"(first: {foreign[0]!r}), so training would not change the model; build it from this "
+                f"model: {type(optimizer).__name__}(model.parameters(), ...)"
+            )
+    if schedule is not None and not callable(getattr(schedule, "lr_at", None)):
+        raise TypeError(
+            f"Trainer: schedule must be a Schedule with lr_at(step) (e.g. get_schedule('cosine', ...)) or None, "
+            f"got {schedule!r:.60}"
+        )
+    if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
+        raise TypeError(f"Trainer: early_stopping must be an EarlyStopping or None, got {early_stopping!r:.60}")
+
+
+def _pair(data: Any, what: str) -> tuple[Any, Any]:
+    """(x, y) of a Split-like object or an (x, y) pair; TypeError saying what is accepted otherwise."""
+    if hasattr(data, "x") and hasattr(data, "y"):
+        return data.x, data.y
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return data[0], data[1]
+    if hasattr(data, "train") and hasattr(data, "splits"):
+        got = "a Dataset; pass one of its splits, e.g. ds.train"
+    elif hasattr(data, "shape"):
+        got = f"an array of shape {tuple(data.shape)}; pass inputs and targets together as (x, y)"
+    elif isinstance(data, (tuple, list)):
+        got = f"a {type(data).__name__} of {len(data)} items"
+    else:
+        got = f"{type(data).__name__} {data!r:.40}"
+    raise TypeError(f"{what} must be an (x, y) pair of arrays, a Split or a DataLoader; got {got}")
+
+
+def _check_usable(loader: DataLoader, what: str, targets: bool = True) -> None:
+    """ValueError for data without samples, or (with `targets`) without targets to train or evaluate on."""
+    if loader.n == 0:
+        raise ValueError(f"{what} holds no samples (x has shape {tuple(loader.x.shape)})")
+    if targets and loader.y is None:
+        raise ValueError(f"{what} has no targets (y is None); training and evaluation need them")
