@@ -334,3 +334,11 @@ def test_train_false_and_eval_set_every_module():
     assert all(m.training is False for m in model.modules())
     model.train(np.True_)
     assert all(m.training is True for m in model.modules())
+
+
+def test_get_activation_names_unknown_arguments():
+    from xnet.nn.activations import get_activation
+
+    with pytest.raises(TypeError, match="activation 'relu': unknown argument.*'alpha'.*accepted: none"):
+        get_activation("relu", alpha=0.1)
+    assert get_activation("leaky_relu", alpha=0.2).alpha == pytest.approx(0.2)

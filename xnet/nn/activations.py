@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from numbers import Real
 from typing import Any
 
 from xnet.backends import Array
 from xnet.nn.batched import map_batch
-from xnet.nn.module import Module
+from xnet.nn.checks import check_grad
+from xnet.nn.module import Module, accepted_arguments
 
 
 class _Elementwise(Module):
@@ -14,6 +17,7 @@ class _Elementwise(Module):
 
     The elementwise ones run through `map_batch`: on the CPU a large pass (over 16 MB) goes
     through the batch in 4 MB chunks on all cores, whose temporaries mostly stay in cache.
+    Forward keeps its output's shape, which backward's gradient must have.
     """
 
     _type = ""
@@ -21,6 +25,7 @@ class _Elementwise(Module):
     def __init__(self) -> None:
         super().__init__()
         self._cache: Array | None = None
+        self._out_shape: tuple[int, ...] | None = None
 
     def config(self) -> dict[str, Any]:
         return {"type": self._type}
@@ -43,11 +48,13 @@ class ReLU(_Elementwise):
             return x * mask, mask
 
         y, self._cache = map_batch(self.backend, relu, (x,), outputs=2)
+        self._out_shape = y.shape
         return y
 
     def backward(self, grad_out: Array) -> Array:
         """(N, ...) -> (N, ...): grad where x > 0, else 0."""
-        return map_batch(self.backend, _times, (grad_out, self._cached(self._cache)))[0]
+        slope = check_grad(self, grad_out, self._out_shape, self._cache)
+        return map_batch(self.backend, _times, (grad_out, slope))[0]
 
 
 class LeakyReLU(_Elementwise):
@@ -57,8 +64,10 @@ class LeakyReLU(_Elementwise):
 
     def __init__(self, alpha: float = 0.01):
         super().__init__()
-        if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
+        if not isinstance(alpha, Real) or isinstance(alpha, bool):
             raise TypeError(f"LeakyReLU: alpha must be a number, got {alpha!r}")
+        if not math.isfinite(alpha):
+            raise ValueError(f"LeakyReLU: alpha must be a finite number, got {alpha!r}")
         self.alpha = float(alpha)
 
     def forward(self, x: Array) -> Array:
@@ -71,11 +80,13 @@ class LeakyReLU(_Elementwise):
             return x * slope, slope
 
         y, self._cache = map_batch(self.backend, leaky_relu, (x,), outputs=2)
+        self._out_shape = y.shape
         return y
 
     def backward(self, grad_out: Array) -> Array:
         """(N, ...) -> (N, ...)."""
-        return map_batch(self.backend, _times, (grad_out, self._cached(self._cache)))[0]
+        slope = check_grad(self, grad_out, self._out_shape, self._cache)
+        return map_batch(self.backend, _times, (grad_out, slope))[0]
 
     def config(self) -> dict[str, Any]:
         return {"type": self._type, "alpha": self.alpha}
@@ -94,15 +105,17 @@ class Sigmoid(_Elementwise):
             return (0.5 * (1.0 + xp.tanh(0.5 * x)),)  # the tanh form never overflows, exp(-x) does
 
         self._cache = y = map_batch(self.backend, sigmoid, (x,))[0]
+        self._out_shape = y.shape
         return y
 
     def backward(self, grad_out: Array) -> Array:
         """(N, ...) -> (N, ...): grad * y * (1 - y)."""
+        y = check_grad(self, grad_out, self._out_shape, self._cache)
 
         def grad(g: Array, y: Array) -> tuple[Array]:
             return (g * (y * (1.0 - y)),)
 
-        return map_batch(self.backend, grad, (grad_out, self._cached(self._cache)))[0]
+        return map_batch(self.backend, grad, (grad_out, y))[0]
 
 
 class Tanh(_Elementwise):
@@ -114,15 +127,17 @@ class Tanh(_Elementwise):
         """(N, ...) -> (N, ...) in (-1, 1)."""
         xp = self.xp
         self._cache = y = map_batch(self.backend, lambda x: (xp.tanh(x),), (x,), temporaries=0)[0]
+        self._out_shape = y.shape
         return y
 
     def backward(self, grad_out: Array) -> Array:
         """(N, ...) -> (N, ...): grad * (1 - y^2)."""
+        y = check_grad(self, grad_out, self._out_shape, self._cache)
 
         def grad(g: Array, y: Array) -> tuple[Array]:
             return (g * (1.0 - y * y),)
 
-        return map_batch(self.backend, grad, (grad_out, self._cached(self._cache)))[0]
+        return map_batch(self.backend, grad, (grad_out, y))[0]
 
 
 class Identity(_Elementwise):
@@ -132,12 +147,12 @@ class Identity(_Elementwise):
 
     def forward(self, x: Array) -> Array:
         """(N, ...) -> (N, ...)."""
-        self._cache = True
+        self._out_shape = x.shape
         return x
 
     def backward(self, grad_out: Array) -> Array:
         """(N, ...) -> (N, ...)."""
-        self._cached(self._cache)
+        check_grad(self, grad_out, self._out_shape)
         return grad_out
 
 
@@ -172,12 +187,13 @@ class Softmax(_Elementwise):
         if x.ndim < 1:
             raise ValueError(f"Softmax: expected input (N, K), got shape {tuple(x.shape)}")
         y = softmax(self.xp, x)
-        self._cache = y
+        self._cache, self._out_shape = y, y.shape
         return y
 
     def backward(self, grad_out: Array) -> Array:
         """(..., K) -> (..., K): the full Jacobian-vector product."""
-        return softmax_backward(self.xp, self._cached(self._cache), grad_out)
+        y = check_grad(self, grad_out, self._out_shape, self._cache)
+        return softmax_backward(self.xp, y, grad_out)
 
 
 _ACTIVATIONS: dict[str, type[_Elementwise]] = {
@@ -199,7 +215,15 @@ def get_activation(name: str, **kwargs: Any) -> Module:
     key = _ALIASES.get(key, key) if key is not None else None
     if key not in _ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; valid names: {', '.join(ACTIVATIONS)}")
-    return _ACTIVATIONS[key](**kwargs)
+    cls = _ACTIVATIONS[key]
+    valid = accepted_arguments(cls)
+    unknown = [k for k in kwargs if k not in valid]
+    if unknown:
+        raise TypeError(
+            f"activation {key!r}: unknown argument(s) {', '.join(map(repr, unknown))} "
+            f"(accepted: {', '.join(valid) or 'none'})"
+        )
+    return cls(**kwargs)
 
 
 __all__ = [

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from numbers import Real
 from typing import Any
 
 from xnet.backends import Array
 from xnet.nn.batched import map_batch, sample_bytes
+from xnet.nn.checks import check_grad
 from xnet.nn.module import Module
 from xnet.nn.parameter import Parameter
 
@@ -28,10 +30,11 @@ class _BatchNorm(Module):
         name = type(self).__name__
         if not isinstance(num_features, int) or isinstance(num_features, bool) or num_features <= 0:
             raise ValueError(f"{name}: {self._arg} must be a positive int, got {num_features!r}")
-        if not isinstance(eps, (int, float)) or not eps > 0:
-            raise ValueError(f"{name}: eps must be a positive number, got {eps!r}")
-        if not isinstance(momentum, (int, float)) or not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"{name}: momentum must be in [0, 1], got {momentum!r}")
+        # bool is an int to Python, but eps=True is a mistake, not 1.0; inf would zero the output
+        if not _is_real(eps) or not (math.isfinite(eps) and eps > 0):
+            raise ValueError(f"{name}: eps must be a positive number (finite, not a bool), got {eps!r}")
+        if not _is_real(momentum) or not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"{name}: momentum must be in [0, 1] (a number, not a bool), got {momentum!r}")
         self.num_features = num_features
         self.eps, self.momentum = float(eps), float(momentum)
         C = num_features
@@ -40,18 +43,21 @@ class _BatchNorm(Module):
         self.running_mean = self.backend.zeros((C,), self.dtype)
         self.running_var = self.backend.ones((C,), self.dtype)
         self._cache: tuple[Array, Array, Array, bool, int] | None = None  # x, mean, inv_std, ...
+        self._out_shape: tuple[int, ...] | None = None  # checked against backward's gradient
 
     # -- shape handling, specialised by the subclasses -----------------------------------------
 
     def _expected(self) -> str:
         raise NotImplementedError
 
+    @property
+    def _name(self) -> str:
+        """How errors name this layer (a property: Module.train() scans the instance's attributes)."""
+        return f"{type(self).__name__}({self._arg}={self.num_features})"
+
     def _check(self, x: Array) -> None:
         if x.ndim != len(self._axes) + 1 or x.shape[1] != self.num_features:
-            raise ValueError(
-                f"{type(self).__name__}({self._arg}={self.num_features}): expected input "
-                f"{self._expected()}, got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"{self._name}: expected input {self._expected()}, got shape {tuple(x.shape)}")
 
     def _bcast(self, v: Array) -> Array:
         """(C,) -> the shape that broadcasts against the input: (1, C) or (1, C, 1, 1)."""
@@ -79,12 +85,12 @@ class _BatchNorm(Module):
         mean, inv_std, M = self._statistics(x)
         scale, shift = self._scale_shift(mean, inv_std)
         y = map_batch(self.backend, lambda x: (x * bc(scale) + bc(shift),), (x,), temporaries=1)[0]
-        self._cache = (x, mean, inv_std, self.training, M)
+        self._cache, self._out_shape = (x, mean, inv_std, self.training, M), x.shape
         return y
 
     def backward(self, grad_out: Array) -> Array:
         """Gradient w.r.t. the input (same shape); accumulates d gamma and d beta."""
-        x, mean, inv_std, training, M = self._cached(self._cache)
+        x, mean, inv_std, training, M = check_grad(self, grad_out, self._out_shape, self._cache)
         bc = self._bcast
         chunks = self.backend.pass_chunks(x.shape[0], 4 * sample_bytes(self.backend, x))
 
@@ -109,8 +115,7 @@ class _BatchNorm(Module):
             return self.running_mean, 1.0 / self.xp.sqrt(self.running_var + self.eps), M
         if M < 2:
             raise ValueError(
-                f"{type(self).__name__}({self._arg}={self.num_features}): training needs more "
-                f"than 1 value per channel, got input shape {tuple(x.shape)}"
+                f"{self._name}: training needs more than 1 value per channel, got input shape {tuple(x.shape)}"
             )
         per_sample = M // x.shape[0]  # values per channel in one sample
 
@@ -166,6 +171,11 @@ class _BatchNorm(Module):
             "eps": self.eps,
             "momentum": self.momentum,
         }
+
+
+def _is_real(v: Any) -> bool:
+    """A real number (numpy's included), but not a bool."""
+    return isinstance(v, Real) and not isinstance(v, bool)
 
 
 def _ordered_sum(parts: list[Array]) -> Array:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from xnet.backends import Array
+from xnet.nn.checks import check_grad
 from xnet.nn.init import initialize
 from xnet.nn.module import Module
 from xnet.nn.parameter import Parameter
@@ -112,6 +113,7 @@ class Conv2D(Module):
 
     def _reset_cache(self) -> None:
         self._x: Array | None = None
+        self._out_shape: tuple[int, ...] | None = None  # checked against backward's gradient
         self._xpad: Array | None = None  # this forward's padded input (x itself without padding)
         self._pad_buf: Array | None = None  # reused between steps: its border stays zero
         self._scratch: dict[int, dict[str, Array]] = {}  # per worker thread: flat work buffers
@@ -190,11 +192,12 @@ class Conv2D(Module):
             out[lo:hi, ...] = xp.permute_dims(xp.reshape(y, (C, hi - lo, L)), (1, 0, 2))
 
         self.backend.run_chunks(run, len(chunks))
-        return xp.reshape(out, (N, C, *out_hw))
+        self._out_shape = (N, C, *out_hw)
+        return xp.reshape(out, self._out_shape)
 
     def backward(self, grad_out: Array) -> Array | None:
         """(N, C_out, Ho, Wo) -> (N, C_in, H, W); accumulates weight and bias gradients."""
-        x = self._cached(self._x)
+        x = check_grad(self, grad_out, self._out_shape, self._x)
         xp, G, (kh, kw) = self.xp, self.groups, self.kernel_size
         N, Ho, Wo = grad_out.shape[0], grad_out.shape[2], grad_out.shape[3]
         Cog, Cg, L, K = self.out_channels // G, self.in_channels // G, Ho * Wo, kh * kw * self.in_channels // G

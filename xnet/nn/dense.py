@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from xnet.backends import Array
+from xnet.nn.checks import check_grad
 from xnet.nn.init import initialize
 from xnet.nn.module import Module
 from xnet.nn.parameter import Parameter
@@ -42,23 +43,29 @@ class Dense(Module):
             b = initialize(bias_init, self.backend, (out_features,), *fans, self.dtype)
             self.bias = Parameter(b, "bias", regularize=False)
         self._x: Array | None = None
+        self._out_shape: tuple[int, ...] | None = None  # checked against backward's gradient
+
+    @property
+    def _name(self) -> str:
+        """How errors name this layer (a property: Module.train() scans the instance's attributes)."""
+        return f"Dense({self.in_features}, {self.out_features})"
 
     def forward(self, x: Array) -> Array:
         """(N, in_features) -> (N, out_features)."""
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(
-                f"Dense({self.in_features}, {self.out_features}): expected input (N, "
-                f"{self.in_features}), got shape {tuple(x.shape)}"
+                f"{self._name}: expected input (N, {self.in_features}), got shape {tuple(x.shape)}"
             )
         self._x = x
         y = self.backend.matmul(x, self.weight.data)
         if self.bias is not None:
             y += self.bias.data
+        self._out_shape = y.shape
         return y
 
     def backward(self, grad_out: Array) -> Array | None:
         """(N, out_features) -> (N, in_features); accumulates dW = x^T g and db = sum_N g."""
-        x = self._cached(self._x)
+        x = check_grad(self, grad_out, self._out_shape, self._x)
         self.weight.grad += self.backend.matmul(x.T, grad_out)
         if self.bias is not None:
             self.bias.grad += self.xp.sum(grad_out, axis=0)

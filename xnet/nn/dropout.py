@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from xnet.backends import Array
+from xnet.nn.checks import check_grad
 from xnet.nn.module import Module
 
 
@@ -21,11 +22,11 @@ class Dropout(Module):
             raise ValueError(f"Dropout: p must be a number in [0, 1), got {p!r}")
         self.p = float(p)
         self._mask: Array | None = None
-        self._ran = False
+        self._out_shape: tuple[int, ...] | None = None  # None until forward has run
 
     def forward(self, x: Array) -> Array:
         """(N, ...) -> (N, ...)."""
-        self._ran = True
+        self._out_shape = x.shape
         if not self.training or self.p == 0.0:
             self._mask = None
             return x
@@ -36,7 +37,7 @@ class Dropout(Module):
 
     def backward(self, grad_out: Array) -> Array:
         """(N, ...) -> (N, ...): the same mask and scale as the forward pass."""
-        self._cached(self._ran or None)
+        check_grad(self, grad_out, self._out_shape)
         return grad_out if self._mask is None else grad_out * self._mask
 
     def config(self) -> dict[str, Any]:

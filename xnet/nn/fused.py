@@ -21,6 +21,7 @@ from xnet.backends import Array
 from xnet.nn.activations import ReLU
 from xnet.nn.batched import sample_bytes
 from xnet.nn.batchnorm import BatchNorm2D
+from xnet.nn.checks import check_grad
 from xnet.nn.module import Module
 from xnet.nn.pooling import MaxPool2D, max_of_quads, route_to_winners
 
@@ -34,6 +35,7 @@ class NormReLUPool:
         self.pool: MaxPool2D | None = layers[-1] if type(layers[-1]) is MaxPool2D else None
         self.size = len(layers)  # how many layers this step stands for
         self._cache: tuple | None = None
+        self._out_shape: tuple[int, ...] | None = None  # checked against backward's gradient
         self._one_by_one = False  # the last forward ran the layers one by one
 
     @staticmethod
@@ -53,11 +55,12 @@ class NormReLUPool:
     def forward(self, x: Array) -> Array:
         """(N, C, H, W) -> (N, C, H/2, W/2) with the pool, (N, C, H, W) without."""
         bn, pool = self.bn, self.pool
-        self._cache = None
+        self._cache, self._out_shape = None, None
         self._one_by_one = x.ndim != 4 or (pool is not None and (x.shape[2] % 2 or x.shape[3] % 2))
         if self._one_by_one:
             for layer in self.layers:
                 x = layer.forward(x)
+            self._out_shape = x.shape
             return x
         layer = self.layers[0]
         backend, xp = layer.backend, layer.xp
@@ -83,17 +86,17 @@ class NormReLUPool:
 
         backend.map_chunks(run, backend.pass_chunks(N, 3 * sample_bytes(backend, x)))
         stats = (mean, inv_std, scale, shift, bn.training, M) if bn is not None else None
-        self._cache = (x, winner, stats)
+        self._cache, self._out_shape = (x, winner, stats), out_shape
         return y
 
     def backward(self, grad_out: Array) -> Array:
         """Gradient of the output -> gradient of the input; accumulates the batch norm's."""
+        # named after the last layer this step stands for: the one whose output the gradient is of
+        check_grad(self.layers[-1], grad_out, self._out_shape)
         if self._one_by_one:
             for layer in reversed(self.layers):
                 grad_out = layer.backward(grad_out)
             return grad_out
-        if self._cache is None:
-            raise RuntimeError("NormReLUPool: backward called before forward")
         x, winner, stats = self._cache
         layer = self.layers[0]
         backend, xp = layer.backend, layer.xp

@@ -11,6 +11,7 @@ from typing import Any
 
 from xnet.backends import Array
 from xnet.nn.batched import sample_bytes
+from xnet.nn.checks import check_grad
 from xnet.nn.module import Module
 from xnet.nn.windows import (
     Pair,
@@ -50,6 +51,7 @@ class _Pool2D(Module):
         ph, pw = self.padding
         self.pads = (ph, ph, pw, pw)
         self._x: Array | None = None
+        self._out_shape: tuple[int, ...] | None = None  # checked against backward's gradient
         self._pad_buf: Array | None = None
 
     def _on_backend_change(self) -> None:
@@ -127,15 +129,15 @@ class MaxPool2D(_Pool2D):
                 # strict '>' keeps the earlier offset on ties: the first maximum wins
                 better = s > y
                 y, arg = xp.maximum(y, s), xp.where(better, xp.full_like(arg, k), arg)
-        self._x, self._arg = x, arg
+        self._x, self._arg, self._out_shape = x, arg, y.shape
         # a 1x1 window leaves y a view of the input: return a copy, never an alias
         return y * 1.0 if self.kernel_size == (1, 1) else y
 
     def backward(self, grad_out: Array) -> Array:
         """(N, C, Ho, Wo) -> (N, C, H, W): each window's gradient to its first arg-max."""
+        x = check_grad(self, grad_out, self._out_shape, self._x)
         if self._fast():
-            return self._backward_quads(grad_out)
-        x = self._cached(self._x)
+            return self._backward_quads(grad_out, x)
         xp = self.xp
         arg = self._arg
         N, C = x.shape[0], x.shape[1]
@@ -160,12 +162,12 @@ class MaxPool2D(_Pool2D):
             y[lo:hi, ...], winner[lo:hi, ...] = max_of_quads(self.xp, q[lo:hi, ...])
 
         self.backend.map_chunks(run, self.backend.pass_chunks(N, 2 * sample_bytes(self.backend, x)))
-        self._x, self._arg = x, winner
+        self._x, self._arg, self._out_shape = x, winner, y.shape
         return y
 
-    def _backward_quads(self, grad_out: Array) -> Array:
-        """(N, C, Ho, Wo) -> (N, C, H, W): each window's gradient to its winning cell."""
-        x, winner = self._cached(self._x), self._arg
+    def _backward_quads(self, grad_out: Array, x: Array) -> Array:
+        """(N, C, Ho, Wo) -> (N, C, H, W) for input x: each window's gradient to its winning cell."""
+        winner = self._arg
         N, C, Ho, Wo = winner.shape
         g6 = self.backend.empty((N, C, Ho, 2, Wo, 2), grad_out.dtype)
 
@@ -209,14 +211,15 @@ class AvgPool2D(_Pool2D):
 
     def forward(self, x: Array) -> Array:
         """(N, C, H, W) -> (N, C, Ho, Wo), Ho = (H + 2*padding - kh)//stride + 1."""
-        self._x = x
         if self._fast():
-            q, _ = self._quads(x)
+            q, (Ho, Wo) = self._quads(x)
+            self._x, self._out_shape = x, (x.shape[0], x.shape[1], Ho, Wo)
             s = q[:, :, :, 0, :, 0] + q[:, :, :, 0, :, 1]
             s += q[:, :, :, 1, :, 0]
             s += q[:, :, :, 1, :, 1]
             return s * 0.25
         xpad, out_hw = self._prepare(x)
+        self._x, self._out_shape = x, (x.shape[0], x.shape[1], *out_hw)
         total = None
         for _, rows, cols in window_slices(self.kernel_size, self.stride, (1, 1), out_hw):
             s = xpad[:, :, rows, cols]
@@ -228,7 +231,7 @@ class AvgPool2D(_Pool2D):
 
     def backward(self, grad_out: Array) -> Array:
         """(N, C, Ho, Wo) -> (N, C, H, W): each window's gradient shared equally by its cells."""
-        x = self._cached(self._x)
+        x = check_grad(self, grad_out, self._out_shape, self._x)
         xp = self.xp
         g = grad_out * (1.0 / (self.kernel_size[0] * self.kernel_size[1]))
         if self._fast():

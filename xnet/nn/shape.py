@@ -7,6 +7,7 @@ from numbers import Integral
 from typing import Any
 
 from xnet.backends import Array
+from xnet.nn.checks import check_grad
 from xnet.nn.module import Module
 
 
@@ -16,17 +17,20 @@ class Flatten(Module):
     def __init__(self) -> None:
         super().__init__()
         self._in_shape: tuple[int, ...] | None = None
+        self._out_shape: tuple[int, ...] | None = None
 
     def forward(self, x: Array) -> Array:
         """(N, ...) -> (N, prod(...))."""
         if x.ndim < 1:
             raise ValueError("Flatten: expected input (N, ...), got a 0-d array")
         self._in_shape = tuple(x.shape)
-        return self.xp.reshape(x, (x.shape[0], math.prod(x.shape[1:])))
+        self._out_shape = (x.shape[0], math.prod(x.shape[1:]))
+        return self.xp.reshape(x, self._out_shape)
 
     def backward(self, grad_out: Array) -> Array:
         """(N, prod(...)) -> (N, ...)."""
-        return self.xp.reshape(grad_out, self._cached(self._in_shape))
+        in_shape = check_grad(self, grad_out, self._out_shape, self._in_shape)
+        return self.xp.reshape(grad_out, in_shape)
 
     def config(self) -> dict[str, Any]:
         return {"type": "flatten"}
@@ -50,6 +54,12 @@ class Reshape(Module):
             )
         self.shape = target
         self._in_shape: tuple[int, ...] | None = None
+        self._out_shape: tuple[int, ...] | None = None
+
+    @property
+    def _name(self) -> str:
+        """How errors name this layer."""
+        return f"Reshape(shape={self.shape})"
 
     def _target(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
         size = math.prod(in_shape[1:])
@@ -61,7 +71,7 @@ class Reshape(Module):
             fits, out = size == known, self.shape
         if not fits:
             raise ValueError(
-                f"Reshape(shape={self.shape}): a sample of shape {in_shape[1:]} ({size} values) "
+                f"{self._name}: a sample of shape {in_shape[1:]} ({size} values) "
                 f"cannot become {self.shape}; got input shape {in_shape}"
             )
         return (in_shape[0], *out)
@@ -69,13 +79,15 @@ class Reshape(Module):
     def forward(self, x: Array) -> Array:
         """(N, ...) -> (N, *shape)."""
         if x.ndim < 1:
-            raise ValueError(f"Reshape(shape={self.shape}): expected input (N, ...), got 0-d")
+            raise ValueError(f"{self._name}: expected input (N, ...), got 0-d")
         self._in_shape = tuple(x.shape)
-        return self.xp.reshape(x, self._target(self._in_shape))
+        self._out_shape = self._target(self._in_shape)
+        return self.xp.reshape(x, self._out_shape)
 
     def backward(self, grad_out: Array) -> Array:
         """(N, *shape) -> (N, ...)."""
-        return self.xp.reshape(grad_out, self._cached(self._in_shape))
+        in_shape = check_grad(self, grad_out, self._out_shape, self._in_shape)
+        return self.xp.reshape(grad_out, in_shape)
 
     def config(self) -> dict[str, Any]:
         return {"type": "reshape", "shape": list(self.shape)}
