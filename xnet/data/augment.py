@@ -101,7 +101,9 @@ class Augment:
             yy, xx = y0 + dy, x0 + dx
             inside = (yy >= 0) & (yy <= H - 1) & (xx >= 0) & (xx <= W - 1)
             w = w * xp.astype(inside, dt)  # corners outside the image read nothing
-            src = xp.astype(xp.clip(yy, 0, H - 1) * W + xp.clip(xx, 0, W - 1), xp.int64)
+            # minimum(maximum(.)), not xp.clip, whose boolean-mask assignments sync a GPU (see clipping.py)
+            rows, cols = xp.minimum(xp.maximum(yy, 0), H - 1), xp.minimum(xp.maximum(xx, 0), W - 1)
+            src = xp.astype(rows * W + cols, xp.int64)
             idx = xp.reshape(base + xp.reshape(src, (N, 1, HW)), (N * C * HW,))
             vals = xp.reshape(xp.take(flat, idx), (N, C, HW)) * xp.reshape(w, (N, 1, HW))
             out = vals if out is None else out + vals

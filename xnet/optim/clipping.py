@@ -59,7 +59,9 @@ def _clip_by_value(params: Sequence[Parameter], v: float) -> None:
         return
     xp = namespace_of(params[0].grad)
     for p in params:
-        p.grad[...] = xp.clip(p.grad, min=-v, max=v)
+        # minimum(maximum(.)), not xp.clip: array-api-compat's clip assigns through boolean masks,
+        # which on CuPy read a count back to the host (a GPU sync per parameter per step)
+        p.grad[...] = xp.minimum(xp.maximum(p.grad, -v), v)
 
 
 def grad_norm(params: Iterable[Parameter]) -> Array | float:
