@@ -346,7 +346,7 @@ def test_grad_norm_takes_any_iterable_of_parameters(backend):
     assert backend.item(clip_grad_norm(iter(params), 1.0)) == pytest.approx(expected, rel=1e-6)
     with pytest.raises(TypeError, match=r"grad_norm: params must be Parameters \(with .grad\), got ndarray"):
         grad_norm([np.zeros(3)])
-    with pytest.raises(TypeError, match="grad_norm: params must be an iterable of Parameters"):
+    with pytest.raises(TypeError, match="grad_norm: params must be a list of Parameters"):
         grad_norm(3)
 
 

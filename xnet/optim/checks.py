@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 
@@ -67,3 +69,17 @@ def check_name(kind: str, name: object, valid: tuple[str, ...]) -> str:
     if key not in valid:
         raise ValueError(f"unknown {kind} {name!r}; valid names: {', '.join(valid)}")
     return key
+
+
+def check_list_of(owner: str, name: str, items: Any, kind: type, things: str, example: str) -> list:
+    """One `kind` or an iterable of them (a list, a generator) as a list; TypeError naming `owner` otherwise."""
+    if isinstance(items, kind):
+        return [items]
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        got = repr(items) if isinstance(items, (str, bytes)) else type(items).__name__
+        raise TypeError(f"{owner}: {name} must be a list of {things} (e.g. {example}), got {got}")
+    out = list(items)
+    for item in out:
+        if not isinstance(item, kind):
+            raise TypeError(f"{owner}: {name} must be {things}, got {type(item).__name__}")
+    return out

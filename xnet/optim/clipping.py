@@ -12,23 +12,14 @@ from typing import Any
 from xnet.backends import Array
 from xnet.nn.parameter import Parameter
 from xnet.optim.arrays import namespace_of
-from xnet.optim.checks import check_positive
+from xnet.optim.checks import check_list_of, check_positive
 
 NORM_EPS = 1e-6  # keeps the scale finite when every gradient is zero
 
 
 def _param_list(owner: str, params: Any) -> list[Parameter]:
     """The Parameters of any iterable (a list, a generator); TypeError naming `owner` otherwise."""
-    if isinstance(params, Parameter):
-        params = [params]
-    elif isinstance(params, (str, bytes)) or not isinstance(params, Iterable):
-        raise TypeError(f"{owner}: params must be an iterable of Parameters (e.g. model.parameters()), "
-                        f"got {type(params).__name__}")
-    out = list(params)
-    for p in out:
-        if not isinstance(p, Parameter):
-            raise TypeError(f"{owner}: params must be Parameters (with .grad), got {type(p).__name__}")
-    return out
+    return check_list_of(owner, "params", params, Parameter, "Parameters (with .grad)", "model.parameters()")
 
 
 def _grad_norm(params: Sequence[Parameter]) -> Array | float:

@@ -27,7 +27,7 @@ from xnet.backends import Array
 from xnet.nn.module import Module
 from xnet.nn.parameter import Parameter
 from xnet.optim.arrays import namespace_of, to_device_like, to_host
-from xnet.optim.checks import check_bool, check_int, check_nonneg, check_positive
+from xnet.optim.checks import check_bool, check_int, check_list_of, check_nonneg, check_positive
 from xnet.optim.clipping import _clip_by_norm, _clip_by_value
 from xnet.optim.regularizers import Regularizer, total_penalty
 
@@ -300,16 +300,7 @@ def _regularizers(regularizers: Any, owner: str) -> list[Regularizer]:
     """None, one regulariser or an iterable of them -> a list (one is taken as [it], as a Keras user may give)."""
     if regularizers is None:
         return []
-    if isinstance(regularizers, Regularizer):
-        return [regularizers]
-    if isinstance(regularizers, (str, bytes)) or not isinstance(regularizers, Iterable):
-        raise TypeError(f"{owner}: regularizers must be a list of L1/L2 objects (e.g. [L2(1e-4)]), "
-                        f"got {regularizers!r}")
-    out = list(regularizers)
-    for r in out:
-        if not isinstance(r, Regularizer):
-            raise TypeError(f"{owner}: regularizers must be L1/L2 objects, got {r!r}")
-    return out
+    return check_list_of(owner, "regularizers", regularizers, Regularizer, "L1/L2 objects", "[L2(1e-4)]")
 
 
 def _groups(params: ParamsArg, owner: str) -> list[dict[str, Any]]:
