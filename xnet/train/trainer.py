@@ -15,14 +15,13 @@ import numpy as np
 from xnet.backends import Array, Backend, get_backend
 from xnet.data.loader import DataLoader
 from xnet.errors import DataError, DivergedError
-from xnet.losses import Loss
 from xnet.nn.batchnorm import BatchNorm1D
 from xnet.nn.module import Module
-from xnet.optim.optimizer import Optimizer
 from xnet.train.checkpoint import save_checkpoint
 from xnet.train.early_stopping import METRICS, EarlyStopping
 from xnet.train.metrics import ClassReport, EvalResult, confusion_matrix
 from xnet.train.progress import Reporter
+from xnet.train.trainer_checks import check_parts, check_usable, data_pair
 
 
 class Trainer:
@@ -53,7 +52,7 @@ class Trainer:
         early_stopping: EarlyStopping | None = None,
         meta: dict[str, Any] | None = None,
     ):
-        _check_parts(model, loss, optimizer, schedule, early_stopping)
+        check_parts(model, loss, optimizer, schedule, early_stopping)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise TypeError(f"Trainer: seed must be an int, got {seed!r}")
         if isinstance(log_every, bool) or not isinstance(log_every, (int, np.integer)):
@@ -89,7 +88,7 @@ class Trainer:
         """A DataLoader for `data` (a DataLoader, a Split, or an (x, y) pair of host arrays)."""
         if isinstance(data, DataLoader):
             return data
-        x, y = _pair(data, what)
+        x, y = data_pair(data, what)
         return DataLoader(
             x, y, batch_size, self.backend, shuffle=shuffle, seed=self.seed, drop_last=drop_last,
             dtype=self.model.dtype,
@@ -104,7 +103,7 @@ class Trainer:
         (a DataLoader given with shuffle=False leaves out the same last sample every epoch).
         """
         loader = self._loader(data, batch_size, shuffle=True, drop_last="single", what="Trainer.fit: train")
-        _check_usable(loader, "Trainer.fit: train")
+        check_usable(loader, "Trainer.fit: train")
         if loader.drop_last is False:  # a DataLoader given as is: a copy, so the caller's keeps its setting
             loader = copy.copy(loader)
             loader.drop_last = "single"
@@ -115,7 +114,7 @@ class Trainer:
         key = id(data)
         if key not in self._eval_loaders:
             loader = self._loader(data, batch_size, shuffle=False, what=what)
-            _check_usable(loader, what)
+            check_usable(loader, what)
             self._check_targets_once(loader)
             self._eval_loaders[key] = (data, loader)
         return self._eval_loaders[key][1]
@@ -149,10 +148,10 @@ class Trainer:
     def check_model(self, data: Any) -> None:
         """Forward one sample before training: the layers fit the data and a classifier has one output per class."""
         if not isinstance(data, DataLoader):  # one sample is enough: do not move the whole set to the device
-            x, y = _pair(data, "Trainer.check_model: data")
+            x, y = data_pair(data, "Trainer.check_model: data")
             data = (x[:1], None if y is None else y[:1])
         loader = self._loader(data, 1, shuffle=False)
-        _check_usable(loader, "Trainer.check_model: data", targets=False)
+        check_usable(loader, "Trainer.check_model: data", targets=False)
         if isinstance(data, DataLoader):
             self._check_batch_norm_batches(data)
         out = self._forward_one(loader)  # evaluation mode: the run is unchanged
@@ -469,58 +468,3 @@ class Trainer:
     def _restore_interrupt_handler(self, previous: Any) -> None:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
-
-
-def _check_parts(model: Any, loss: Any, optimizer: Any, schedule: Any, early_stopping: Any) -> None:
-    """TypeError/ValueError for a Trainer built from the wrong parts, before anything is moved."""
-    if not isinstance(model, Module):
-        raise TypeError(f"Trainer: model must be an xnet Module (e.g. a Sequential), got {type(model).__name__}")
-    if not isinstance(loss, Loss):
-        hint = f"; for a loss by name use get_loss({loss!r})" if isinstance(loss, str) else ""
-        raise TypeError(f"Trainer: loss must be an xnet Loss (e.g. CrossEntropy()), got {loss!r:.60}{hint}")
-    if optimizer is not None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(
-                f"Trainer: optimizer must be an xnet Optimizer (e.g. Adam(model.parameters())) or None, "
-                f"got {optimizer!r:.60}"
-            )
-        own = {id(p) for p in model.parameters()}
-        foreign = [p for p in optimizer.parameters() if id(p) not in own]
-        if foreign:
-            raise ValueError(
-                f"Trainer: the optimizer updates {len(foreign)} parameter(s) that are not the model's "
-                f"(first: {foreign[0]!r}), so training would not change the model; build it from this "
-                f"model: {type(optimizer).__name__}(model.parameters(), ...)"
-            )
-    if schedule is not None and not callable(getattr(schedule, "lr_at", None)):
-        raise TypeError(
-            f"Trainer: schedule must be a Schedule with lr_at(step) (e.g. get_schedule('cosine', ...)) or None, "
-            f"got {schedule!r:.60}"
-        )
-    if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
-        raise TypeError(f"Trainer: early_stopping must be an EarlyStopping or None, got {early_stopping!r:.60}")
-
-
-def _pair(data: Any, what: str) -> tuple[Any, Any]:
-    """(x, y) of a Split-like object or an (x, y) pair; TypeError saying what is accepted otherwise."""
-    if hasattr(data, "x") and hasattr(data, "y"):
-        return data.x, data.y
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        return data[0], data[1]
-    if hasattr(data, "train") and hasattr(data, "splits"):
-        got = "a Dataset; pass one of its splits, e.g. ds.train"
-    elif hasattr(data, "shape"):
-        got = f"an array of shape {tuple(data.shape)}; pass inputs and targets together as (x, y)"
-    elif isinstance(data, (tuple, list)):
-        got = f"a {type(data).__name__} of {len(data)} items"
-    else:
-        got = f"{type(data).__name__} {data!r:.40}"
-    raise TypeError(f"{what} must be an (x, y) pair of arrays, a Split or a DataLoader; got {got}")
-
-
-def _check_usable(loader: DataLoader, what: str, targets: bool = True) -> None:
-    """ValueError for data without samples, or (with `targets`) without targets to train or evaluate on."""
-    if loader.n == 0:
-        raise ValueError(f"{what} holds no samples (x has shape {tuple(loader.x.shape)})")
-    if targets and loader.y is None:
-        raise ValueError(f"{what} has no targets (y is None); training and evaluation need them")
