@@ -98,7 +98,7 @@ def test_non_array_input_is_refused(backend, bad):
 
 
 def test_ragged_list_input_names_the_layer():
-    with pytest.raises(ValueError, match=r"^Dense: the input list is no array of numbers"):
+    with pytest.raises(ValueError, match=r"^Dense: the input list is not an array of numbers"):
         Dense(2, 2)([[1.0, 2.0], [3.0]])
 
 

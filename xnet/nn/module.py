@@ -92,7 +92,7 @@ class Module:
             return self.backend.asarray(x, self.dtype)
         except (TypeError, ValueError) as e:
             what = type(x).__name__
-            raise ValueError(f"{type(self).__name__}: the input {what} is no array of numbers: {e}") from None
+            raise ValueError(f"{type(self).__name__}: the input {what} is not an array of numbers: {e}") from None
 
     def _input_type_error(self, x: Any) -> TypeError:
         name = type(self).__name__
