@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from xnet.checks import check_bool, check_int
 from xnet.data.csv import image_shape, read_csv
 from xnet.data.idx import read_idx_pair
 from xnet.data.mnist import DATA_DIR_ENV, MNIST_FILES, data_folder, locate_mnist, read_mnist
@@ -234,12 +235,8 @@ def check_dataset(name: str, data_dir: str | os.PathLike | None = None, **option
 
 def _check_args(seed: Any, flatten: Any) -> None:
     """TypeError naming the argument: a seed must be an int, flatten a bool (the string "no" is not False)."""
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"load_dataset: seed must be an int >= 0, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"load_dataset: seed must be an int >= 0, got {seed!r}")
-    if not isinstance(flatten, (bool, np.bool_)):
-        raise TypeError(f"load_dataset: flatten must be True or False, got {flatten!r}")
+    check_int("load_dataset", "seed", seed, minimum=0)
+    check_bool("load_dataset", "flatten", flatten)
 
 
 def _check_limit(limit: Any) -> int | None:

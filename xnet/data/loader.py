@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from numbers import Integral
 from typing import Any
 
 import array_api_compat
 import numpy as np
 
 from xnet.backends import Array, Backend, get_backend
+from xnet.checks import check_bool, check_int
 
 Batch = tuple[Array, Array | None]
 
@@ -63,10 +63,8 @@ def _samples(a: Any, name: str) -> Any:
 
 def _check_args(shuffle: Any, seed: Any, augment: Any, dtype: Any) -> None:
     """TypeError/ValueError naming the argument: a string is not a bool, a float not a seed."""
-    if not isinstance(shuffle, (bool, np.bool_)):
-        raise TypeError(f"DataLoader: shuffle must be True or False, got {shuffle!r}")
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, Integral):
-        raise TypeError(f"DataLoader: seed must be an int, got {seed!r}")
+    check_bool("DataLoader", "shuffle", shuffle)
+    check_int("DataLoader", "seed", seed)
     if augment is not None and not callable(augment):
         raise TypeError(f"DataLoader: augment must be a callable augment(xb, backend) or None, got {augment!r}")
     if dtype not in ("float32", "float64"):

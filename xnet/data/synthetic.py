@@ -7,6 +7,8 @@ from numbers import Real
 
 import numpy as np
 
+from xnet.checks import check_int
+
 SINE_DEFAULTS = {
     "a": 24.0,
     "b": 3.2,
@@ -50,10 +52,7 @@ def make_sine(
             raise TypeError(f"sine: {name} must be a number, got {v!r}")
         if not math.isfinite(v):
             raise ValueError(f"sine: {name} must be finite, got {v!r}")
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"sine: seed must be an int >= 0, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"sine: seed must be an int >= 0, got {seed!r}")
+    check_int("sine", "seed", seed, minimum=0)
     if noise < 0:
         raise ValueError(f"sine: noise must be >= 0, got {noise}")
     if not high > low:

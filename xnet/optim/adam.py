@@ -6,7 +6,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from xnet.optim.checks import check_bool, check_nonneg, check_positive, check_unit
+from xnet.checks import check_bool
+from xnet.optim.checks import check_nonneg, check_positive, check_unit
 from xnet.optim.optimizer import Optimizer, ParamsArg
 from xnet.optim.regularizers import Regularizer
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
-
-import numpy as np
 
 
 def _real(owner: str, name: str, value: object) -> float:
@@ -45,22 +43,6 @@ def check_count(owner: str, name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
     return value
-
-
-def check_bool(owner: str, name: str, value: object) -> bool:
-    """True or False (NumPy's bool too): a string such as "no" would otherwise count as True."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def check_int(owner: str, name: str, value: object, minimum: int | None = None) -> int:
-    """An int (NumPy's too, not a bool or float), >= `minimum` when given."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
-        raise TypeError(f"{owner}: {name} must be an int, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{owner}: {name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def check_name(kind: str, name: object, valid: tuple[str, ...]) -> str:

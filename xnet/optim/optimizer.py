@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 
 from xnet.backends import Array
+from xnet.checks import check_bool, check_int
 from xnet.nn.module import Module
 from xnet.nn.parameter import Parameter
 from xnet.optim.arrays import namespace_of, to_device_like, to_host
-from xnet.optim.checks import check_bool, check_int, check_list_of, check_nonneg, check_positive
+from xnet.optim.checks import check_list_of, check_nonneg, check_positive
 from xnet.optim.clipping import _clip_by_norm, _clip_by_value
 from xnet.optim.regularizers import Regularizer, total_penalty
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from xnet.backends import Array
+from xnet.checks import check_bool
 from xnet.nn.parameter import Parameter
 from xnet.optim.arrays import namespace_of
-from xnet.optim.checks import check_bool, check_nonneg
+from xnet.optim.checks import check_nonneg
 
 
 class Regularizer:

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from xnet.backends import Array
+from xnet.checks import check_bool
 from xnet.nn.parameter import Parameter
-from xnet.optim.checks import check_bool, check_nonneg, check_unit
+from xnet.optim.checks import check_nonneg, check_unit
 from xnet.optim.optimizer import Optimizer, ParamsArg
 from xnet.optim.regularizers import Regularizer
 

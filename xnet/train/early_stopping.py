@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
+
+from xnet.checks import check_int
 
 # the metrics of the Trainer's epoch record (Trainer._train_epoch and fit): what can be monitored
 METRICS = ("val_loss", "val_accuracy", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
@@ -20,10 +22,7 @@ class EarlyStopping:
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0, mode: str = "auto"):
         if monitor not in METRICS:
             raise ValueError(f"EarlyStopping: monitor must be one of {', '.join(METRICS)}; got {monitor!r}")
-        if isinstance(patience, bool) or not isinstance(patience, Integral):
-            raise TypeError(f"EarlyStopping: patience must be an int >= 1, got {patience!r}")
-        if patience < 1:
-            raise ValueError(f"EarlyStopping: patience must be >= 1, got {patience}")
+        check_int("EarlyStopping", "patience", patience, minimum=1)
         if isinstance(min_delta, bool) or not isinstance(min_delta, Real):
             raise TypeError(f"EarlyStopping: min_delta must be a number >= 0, got {min_delta!r}")
         if not (math.isfinite(min_delta) and min_delta >= 0):

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from xnet.backends import Array, Backend, get_backend
+from xnet.checks import check_int
 from xnet.data.loader import DataLoader
 from xnet.errors import DataError, DivergedError
 from xnet.nn.batchnorm import BatchNorm1D
@@ -53,10 +54,8 @@ class Trainer:
         meta: dict[str, Any] | None = None,
     ):
         check_parts(model, loss, optimizer, schedule, early_stopping)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"Trainer: seed must be an int, got {seed!r}")
-        if isinstance(log_every, bool) or not isinstance(log_every, (int, np.integer)):
-            raise TypeError(f"Trainer: log_every must be an int, got {log_every!r}")
+        check_int("Trainer", "seed", seed)
+        check_int("Trainer", "log_every", log_every)
         self.backend = get_backend(backend) if backend is not None else model.backend
         if model.backend is not self.backend:
             model.to(self.backend)
