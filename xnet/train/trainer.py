@@ -121,12 +121,13 @@ class Trainer:
     def _is_classification(self, loader: DataLoader) -> bool:
         return loader.y is not None and self.loss.classifies(loader.y)
 
-    def _check_targets_once(self, loader: DataLoader) -> None:
+    def _check_targets_once(self, loader: DataLoader, width: int | None = None) -> None:
         """Check a data set's targets once (label range, BCE's [0, 1], soft targets finite and >= 0), so
-        the loss can skip its per-step check (a GPU sync)."""
+        the loss can skip its per-step check (a GPU sync). `width`: the model's outputs per sample, if known."""
         if loader.y is None:
             return
-        width = int(math.prod(self._forward_one(loader).shape[1:]))
+        if width is None:
+            width = int(math.prod(self._forward_one(loader).shape[1:]))
         k = self.meta.get("num_classes")
         classes = width if k is None else min(int(k), width)
         self.loss.check_targets(loader.y, classes, "Trainer")
@@ -144,8 +145,10 @@ class Trainer:
         finally:
             self.model.train(was)
 
-    def check_model(self, data: Any) -> None:
-        """Forward one sample before training: the layers fit the data and a classifier has one output per class."""
+    def check_model(self, data: Any) -> int:
+        """Forward one sample before training: the layers fit the data and a classifier has one output per class.
+
+        Returns the model's outputs per sample."""
         if not isinstance(data, DataLoader):  # one sample is enough: do not move the whole set to the device
             x, y = data_pair(data, "Trainer.check_model: data")
             data = (x[:1], None if y is None else y[:1])
@@ -154,16 +157,17 @@ class Trainer:
         if isinstance(data, DataLoader):
             self._check_batch_norm_batches(data)
         out = self._forward_one(loader)  # evaluation mode: the run is unchanged
+        width = int(math.prod(out.shape[1:]))
         if not self._is_classification(loader):
             if loader.y is None:
-                return
-            width, wanted = math.prod(out.shape[1:]), math.prod(loader.y.shape[1:])
+                return width
+            wanted = math.prod(loader.y.shape[1:])
             if width != wanted:
                 raise ValueError(
                     f"the model outputs {width} values per sample but the targets have {wanted}; "
                     f"its last layer needs {wanted} outputs"
                 )
-            return
+            return width
         if len(out.shape) != 2:
             raise ValueError(
                 f"the model outputs shape {tuple(out.shape[1:])} per sample; a classifier must output one score "
@@ -175,6 +179,7 @@ class Trainer:
                 f"the model outputs {int(out.shape[1])} values but the dataset has {k} classes; "
                 f"its last layer needs {k} outputs"
             )
+        return width
 
     def _check_batch_norm_batches(self, loader: DataLoader) -> None:
         """A model with BatchNorm1D cannot train on batches of one sample: say why before training starts.
@@ -217,8 +222,7 @@ class Trainer:
             raise ValueError(f"epochs must be a positive int, got {epochs!r}")
         loader = self._train_loader(train, batch_size)
         self._check_monitor(loader, val, test)
-        self.check_model(loader)
-        self._check_targets_once(loader)
+        self._check_targets_once(loader, self.check_model(loader))  # one forward of one sample for both
         # the evaluation data too is checked (and moved to the device) before the first epoch, not after it
         for name, data in (("val", val), ("test", test)):
             if data is not None:
