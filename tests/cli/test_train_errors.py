@@ -387,7 +387,8 @@ def test_run_training_keeps_its_old_behaviour_for_compare(tmp_path):
     out = tmp_path / "variant"
     cfg = validate(RunConfig(dataset="sine", loss="mse", hidden=[8], epochs=1, quiet=True, out=str(out)))
     run_training(cfg, Reporter())
-    result = run_training(cfg.replace(seed=1), Reporter())  # compare retrains a changed variant in place
+    # compare retrains a changed variant in place
+    result = run_training(cfg.replace(seed=1), Reporter(), existing="replace")
     assert result.metrics["seed"] == 1
 
 

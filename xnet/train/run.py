@@ -318,19 +318,18 @@ def write_record(out_dir: Path, metrics: dict[str, Any]) -> None:
 
 
 def run_training(
-    cfg: RunConfig, reporter: Reporter, resume: bool = False, existing: str = "ignore", cache: DataCache | None = None
+    cfg: RunConfig, reporter: Reporter, resume: bool = False, existing: str = "refuse", cache: DataCache | None = None
 ) -> RunResult:
     """Train as `cfg` says and write the output folder; returns metrics and the trainer.
 
     `existing` says what to do when the output folder already holds a run and this is no resume:
-    "refuse" (an error), "replace" (the files a run writes give way to the new run's, once it has
-    written its own; they stay if it fails before)
-    or "ignore" (write over it; files the new run does not write stay). `cache` lets runs on the
-    same data share one copy. A run that diverges raises RunDiverged; when epochs had finished,
-    their metrics.json and history.csv are written next to the checkpoint first.
+    "refuse" (an error, as `xnet train` without --overwrite) or "replace" (the files a run writes
+    give way to the new run's once it has written its own; they stay if it fails before). `cache`
+    lets runs on the same data share one copy. A run that diverges raises RunDiverged; when epochs
+    had finished, their metrics.json and history.csv are written next to the checkpoint first.
     """
-    if existing not in ("refuse", "replace", "ignore"):
-        raise ValueError(f"run_training: existing must be refuse, replace or ignore, got {existing!r}")
+    if existing not in ("refuse", "replace"):
+        raise ValueError(f"run_training: existing must be 'refuse' or 'replace', got {existing!r}")
     out_dir = Path(cfg.out) if cfg.out else default_out_dir(cfg)
     check_out_dir(out_dir)
     if not resume and existing == "refuse" and holds_run(out_dir):
