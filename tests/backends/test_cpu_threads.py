@@ -127,3 +127,19 @@ def test_an_error_on_the_calling_thread_still_waits_for_the_workers(monkeypatch)
     # the workers are free again: a new run uses them and sees only its own chunks
     cpu_threads.run_chunks(lambda chunk, worker: done.append(100 + chunk), 3)
     assert sorted(done[count:]) == [100, 101, 102]
+
+
+@pytest.mark.parametrize(
+    ("size", "parts", "macs"),
+    [(256, 2, 128 * 784 * 256), (12544, 2, 12544 * 288 * 64), (100, 3, 5_000_000), (32, 2, 1 << 22)],
+)
+def test_split_gives_the_calling_thread_the_larger_block(size, parts, macs):
+    bounds = cpu_threads._split(size, parts, macs)
+    sizes = [hi - lo for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    assert bounds[0] == 0 and bounds[-1] == size and len(sizes) == parts and min(sizes) >= 1
+    # the caller starts at once while a worker wakes: its block is the largest, a multiple of 8
+    assert sizes[0] >= max(sizes[1:]) and sizes[0] % 8 == 0
+    assert max(sizes[1:]) - min(sizes[1:]) <= 1
+    # the extra is what one core does while a worker wakes: a small share of a large product
+    if macs > 100 * cpu_threads.HANDOFF_MACS:
+        assert sizes[0] - sizes[1] <= 0.02 * size + 8
