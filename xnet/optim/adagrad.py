@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from xnet.backends import Array
+from xnet.optim.arrays import each_part
 from xnet.optim.checks import check_nonneg, check_positive
 from xnet.optim.optimizer import Optimizer, ParamsArg
 from xnet.optim.regularizers import Regularizer
@@ -39,13 +41,16 @@ class Adagrad(Optimizer):
     def _update_group(self, group, params, states) -> None:
         xp = self._xp
         lr, eps, wd, decay_all = group["lr"], group["eps"], group["weight_decay"], group["decay_all"]
-        for p, (G,) in zip(params, states, strict=True):
-            g = p.grad
-            if wd and (decay_all or p.regularize):
-                g += wd * p.data
+
+        def update(w: Array, g: Array, G: Array, decay: bool) -> None:
+            if decay:
+                g += wd * w
             G += g * g
             d = xp.sqrt(G)
             d += eps
             d = g / d
             d *= lr
-            p.data -= d
+            w -= d
+
+        for p, (G,) in zip(params, states, strict=True):
+            each_part(update, (p.data, p.grad, G), bool(wd) and (decay_all or p.regularize))

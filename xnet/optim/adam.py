@@ -6,7 +6,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from xnet.backends import Array
 from xnet.checks import check_bool
+from xnet.optim.arrays import each_part
 from xnet.optim.checks import check_nonneg, check_positive, check_unit
 from xnet.optim.optimizer import Optimizer, ParamsArg
 from xnet.optim.regularizers import Regularizer
@@ -78,13 +80,14 @@ class Adam(Optimizer):
             step_size, eps_hat = lr, eps
         one_minus_b1, one_minus_b2 = 1.0 - b1, 1.0 - b2
         shrink = 1.0 - lr * wd
-        for p, (m, v) in zip(params, states, strict=True):
-            g = p.grad
-            if wd and (decay_all or p.regularize):
-                if self._decoupled:
-                    p.data *= shrink
+        decoupled = self._decoupled
+
+        def update(w: Array, g: Array, m: Array, v: Array, decay: bool) -> None:
+            if decay:
+                if decoupled:
+                    w *= shrink
                 else:
-                    g += wd * p.data
+                    g += wd * w
             m *= b1
             m += one_minus_b1 * g
             sq = g * g
@@ -95,7 +98,11 @@ class Adam(Optimizer):
             d += eps_hat
             d = m / d
             d *= step_size
-            p.data -= d
+            w -= d
+
+        for p, (m, v) in zip(params, states, strict=True):
+            decay = bool(wd) and (decay_all or p.regularize)
+            each_part(update, (p.data, p.grad, m, v), decay)
 
 
 class AdamW(Adam):

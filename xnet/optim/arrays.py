@@ -1,4 +1,5 @@
-"""Where optimizer state lives: the namespace of parameter arrays, and host <-> device copies.
+"""Where optimizer state lives: the namespace of parameter arrays, host <-> device copies, and
+how an update runs over the CPU cores.
 
 An optimizer sees only Parameters, not the backend, so it finds the array library from the
 arrays themselves: NumPy arrays use `numpy` directly (no wrapper, which would cost time every
@@ -7,12 +8,19 @@ step), anything else the namespace array-api-compat reports (CuPy, array-api-str
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 import array_api_compat
 import numpy as np
 
-from xnet.backends import Array
+from xnet.backends import Array, cpu_threads
+
+# Updates of NumPy parameters with at least this many values run in row blocks, one per CPU
+# thread: a (784, 256) Adam update took 162 instead of 203 us on 2 cores. At 100k values the
+# hand-off to a sleeping thread (~45 us) cost more than the split saved (110 against 96 us).
+SPLIT_MIN_VALUES = 150_000
 
 
 def namespace_of(a: Array) -> ModuleType:
@@ -37,3 +45,22 @@ def to_device_like(host: np.ndarray, ref: Array) -> Array:
     if xp is np:
         return np.array(host, dtype=ref.dtype, copy=True)
     return xp.asarray(np.asarray(host), dtype=ref.dtype, device=array_api_compat.device(ref), copy=True)
+
+
+def each_part(update: Callable[..., None], arrays: tuple[Array, ...], *args: Any) -> None:
+    """update(*arrays, *args): an elementwise in-place update of same-shaped arrays (weight,
+    gradient, state). Large NumPy arrays go in row blocks over the CPU threads; each value's
+    result is the same either way, as no element depends on another."""
+    a = arrays[0]
+    if a.size < SPLIT_MIN_VALUES or not isinstance(a, np.ndarray) or a.ndim == 0:
+        update(*arrays, *args)
+        return
+    rows = a.shape[0]
+    parts = min(cpu_threads.threads(), rows)
+    bounds = [rows * k // parts for k in range(parts + 1)]
+
+    def part(chunk: int, worker: int) -> None:
+        lo, hi = bounds[chunk], bounds[chunk + 1]
+        update(*(x[lo:hi] for x in arrays), *args)
+
+    cpu_threads.run_chunks(part, parts)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from xnet.backends import Array
+from xnet.optim.arrays import each_part
 from xnet.optim.checks import check_nonneg, check_positive, check_unit
 from xnet.optim.optimizer import Optimizer, ParamsArg
 from xnet.optim.regularizers import Regularizer
@@ -43,10 +45,10 @@ class RMSprop(Optimizer):
         lr, rho, eps = group["lr"], group["rho"], group["eps"]
         wd, decay_all = group["weight_decay"], group["decay_all"]
         one_minus_rho = 1.0 - rho
-        for p, (G,) in zip(params, states, strict=True):
-            g = p.grad
-            if wd and (decay_all or p.regularize):
-                g += wd * p.data
+
+        def update(w: Array, g: Array, G: Array, decay: bool) -> None:
+            if decay:
+                g += wd * w
             sq = g * g
             sq *= one_minus_rho
             G *= rho
@@ -55,4 +57,7 @@ class RMSprop(Optimizer):
             d += eps
             d = g / d
             d *= lr
-            p.data -= d
+            w -= d
+
+        for p, (G,) in zip(params, states, strict=True):
+            each_part(update, (p.data, p.grad, G), bool(wd) and (decay_all or p.regularize))

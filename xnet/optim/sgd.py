@@ -53,6 +53,8 @@ class SGD(Optimizer):
         return [self._xp.zeros_like(p.data)] if group["momentum"] > 0 else []
 
     def _update_group(self, group, params, states) -> None:
+        # two to five passes over each array: too little work to split over the CPU threads, as
+        # Adam's dozen passes are (arrays.each_part)
         lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
         nesterov, decay_all = group["nesterov"], group["decay_all"]
         for p, st in zip(params, states, strict=True):
