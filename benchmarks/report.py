@@ -51,6 +51,13 @@ def _note(row: dict[str, Any]) -> str:
     return " ".join(filter(None, [row.get("note"), f"(from the run of {origin['date']}{at})"]))
 
 
+def _where(results: dict[str, Any]) -> str:
+    if results.get("torch_alone"):
+        return ("in one run, each PyTorch epoch in a process of its own where xnet sets nothing "
+                "(benchmarks/torch_alone.py; PyTorch's own initialisation, random data of the same shape)")
+    return "within one process"
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The results as a markdown section: machine line, table, notes."""
     lines = [
@@ -59,8 +66,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"{results['date']}: {one_line(results['machine'])}",
         "",
         *([results["note"], ""] if results.get("note") else []),
-        f"Data: {results.get('data', '?')}. Median of the repeats; xnet and PyTorch alternate within one "
-        "process. Ratio = xnet / PyTorch (below 1: xnet is faster). Load: the 1-minute load average "
+        f"Data: {results.get('data', '?')}. Median of the repeats; xnet and PyTorch alternate {_where(results)}. "
+        "Ratio = xnet / PyTorch (below 1: xnet is faster). Load: the 1-minute load average "
         "before and after the workload (other processes on the machine slow both sides).",
         "",
         "| # | workload | xnet | PyTorch | ratio | target | repeats | load |",

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import memory, report, torch_side, workloads, xnet_side
+from benchmarks import memory, report, torch_alone, torch_side, workloads, xnet_side
 from benchmarks.machine import describe
-from benchmarks.workloads import Workload
+from benchmarks.workloads import Workload, random_mnist
 from xnet.backends import BackendUnavailable, get_backend
 from xnet.data import load_dataset
 from xnet.errors import XnetError
@@ -40,12 +40,6 @@ def load_mnist() -> tuple[Any, str]:
     except XnetError as e:
         why = str(e).splitlines()[0].split(":")[0]
         return None, f"random MNIST-shaped data ({why}; set XNET_DATA_DIR to use the real set)"
-
-
-def random_mnist(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """60 000 random 1x28x28 float32 images in [0, 1) and labels in 0..9."""
-    rng = np.random.default_rng(seed)
-    return rng.random((60000, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 60000)
 
 
 def median(values: list[float]) -> float | None:
@@ -73,6 +67,8 @@ def run_epoch_workload(w: Workload, x: np.ndarray, y: np.ndarray, ctx: dict[str,
         return xnet_side.time_epoch(trainer, data)
 
     def run_torch(n: int | None = None) -> float:
+        if ctx.get("torch_alone"):  # an epoch in a child process where xnet sets nothing; it warms up itself
+            return 0.0 if n else torch_alone.epoch_in_child(w)
         ref = xnet_side.build_model(w.layers, backend, seed=0)
         model = torch_side.build_model(w.layers, ref, device)
         opt = torch_side.make_optimizer(w.optimizer, w.lr, model)
@@ -191,6 +187,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--busy", action="store_true",
                    help="keep one core busy with a second process (a busy loop) during the run; writes <device>-busy.*")
     p.add_argument("--label", default=None, help="write results/<device>-<label>.* (e.g. 'busy' for a loaded machine)")
+    p.add_argument("--torch-alone", action="store_true",
+                   help="workloads 1-4 with each PyTorch epoch in a process of its own, where xnet sets nothing; "
+                        "writes <device>-torch-alone.*")
     return p.parse_args(argv)
 
 
@@ -202,7 +201,11 @@ def selected(args: argparse.Namespace) -> list[int]:
             sys.exit(f"benchmarks: --only takes workload numbers such as 1,3, got {args.only!r}")
         if not ids or not set(ids) <= set(range(1, 7)):
             sys.exit(f"benchmarks: --only takes numbers from 1 to 6, got {args.only!r}")
+        if args.torch_alone and not set(ids) <= {1, 2, 3, 4}:
+            sys.exit(f"benchmarks: --torch-alone times workloads 1 to 4, got --only {args.only!r}")
         return ids
+    if args.torch_alone:
+        return [1, 2, 3, 4]
     return list(QUICK) if args.quick else list(range(1, 7))
 
 
@@ -214,6 +217,10 @@ BUSY_NOTE = (
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.torch_alone:
+        if args.device != "cpu" or args.no_torch:
+            sys.exit("benchmarks: --torch-alone compares with PyTorch on the CPU; drop --device cuda and --no-torch")
+        args.label = args.label or "torch-alone"
     if not args.busy:
         return run(args)
     args.label, args.note = args.label or "busy", args.note or BUSY_NOTE
@@ -240,12 +247,13 @@ def run(args: argparse.Namespace) -> None:
     else:
         print(f"benchmarks: timing xnet alone: {why_not}", file=sys.stderr)
     gpu = backend.gpu_name() if hasattr(backend, "gpu_name") else None
-    ctx = {"backend": backend, "device": args.device, "torch": torch is not None}
+    ctx = {"backend": backend, "device": args.device, "torch": torch is not None, "torch_alone": args.torch_alone}
     results: dict[str, Any] = {
         "device": args.device,
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": describe(args.device, torch, gpu),
         "quick": args.quick,
+        "torch_alone": args.torch_alone,
         "note": args.note,
         "workloads": [],
     }

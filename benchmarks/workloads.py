@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 Layer = tuple
 
 MLP_1 = [("dense", 784, 256), ("relu",), ("dense", 256, 10)]
@@ -67,3 +69,9 @@ TO99_NAME = "time to 99% test accuracy: BN CNN, Adam 1e-3 halved per epoch from 
 TO99_TARGET = 1.0
 TO99_REPEATS = 3  # seeds 0, 1, 2: the epoch count is a draw (see run.run_to99)
 MEMORY_TARGET_MB = 500.0
+
+
+def random_mnist(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """60 000 random 1x28x28 float32 images in [0, 1) and labels in 0..9."""
+    rng = np.random.default_rng(seed)
+    return rng.random((60000, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 60000)

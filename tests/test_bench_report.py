@@ -1,6 +1,9 @@
-"""benchmarks/report.py: rows kept from earlier runs name their origin once."""
+"""benchmarks/report.py: rows kept from earlier runs name their origin once; the header says where PyTorch ran."""
+
+import pytest
 
 from benchmarks import report
+from benchmarks.run import parse_args, selected
 
 
 def _run(date: str, commit: str, rows: dict[int, float]) -> dict:
@@ -28,3 +31,18 @@ def test_merge_keeps_unrun_rows_with_their_first_origin():
 def test_merge_ignores_another_device():
     cuda = dict(_run("d1", "c1", {1: 1.0}), device="cuda")
     assert report.merge(cuda, _run("d2", "c2", {2: 2.0}))["workloads"][0]["id"] == 2
+
+
+def test_header_says_where_pytorch_ran():
+    machine = {"cpu": "c", "cores": 2, "python": "3", "numpy": "2", "blas": "b", "torch": None}
+    same = report.markdown(dict(_run("d1", "c1", {1: 1.0}), machine=machine))
+    alone = report.markdown(dict(_run("d1", "c1", {1: 1.0}), machine=machine, torch_alone=True))
+    assert "alternate within one process" in same and "process of its own" not in same
+    assert "each PyTorch epoch in a process of its own" in alone
+
+
+def test_torch_alone_takes_only_the_epoch_workloads():
+    assert selected(parse_args(["--torch-alone"])) == [1, 2, 3, 4]
+    assert selected(parse_args(["--torch-alone", "--only", "2,4"])) == [2, 4]
+    with pytest.raises(SystemExit, match="times workloads 1 to 4"):
+        selected(parse_args(["--torch-alone", "--only", "4,5"]))
