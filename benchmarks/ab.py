@@ -29,8 +29,7 @@ CHILD = """
 import json, sys
 import numpy as np
 from benchmarks import workloads, xnet_side
-from benchmarks.run import load_mnist
-from benchmarks.workloads import random_mnist
+from benchmarks.workloads import load_mnist, random_mnist
 from xnet.backends import get_backend
 w = next(w for w in workloads.EPOCH_WORKLOADS if w.id == int(sys.argv[1]))
 ds, _ = load_mnist()

@@ -25,21 +25,10 @@ import numpy as np
 
 from benchmarks import memory, report, torch_alone, torch_side, workloads, xnet_side
 from benchmarks.machine import describe
-from benchmarks.workloads import Workload, random_mnist
+from benchmarks.workloads import Workload, load_mnist, random_mnist
 from xnet.backends import BackendUnavailable, get_backend
-from xnet.data import load_dataset
-from xnet.errors import XnetError
 
 QUICK = (1, 2, 3)
-
-
-def load_mnist() -> tuple[Any, str]:
-    """Real MNIST (unit-scaled) when found locally, else None and why."""
-    try:
-        return load_dataset("mnist", download=False), "real MNIST"
-    except XnetError as e:
-        why = str(e).splitlines()[0].split(":")[0]
-        return None, f"random MNIST-shaped data ({why}; set XNET_DATA_DIR to use the real set)"
 
 
 def median(values: list[float]) -> float | None:

@@ -6,9 +6,9 @@
 `make bench` runs both frameworks in one process, so PyTorch also runs with what xnet sets for
 the whole process: glibc keeping freed memory for reuse (xnet/backends/cpu_memory.py), which
 spares PyTorch's steps page faults as it spares xnet's. Its figures there are what PyTorch does
-with that help. This module times PyTorch as its users run it: no xnet backend is created (the
-models keep PyTorch's own initialisation; weight values do not change the time) and the data
-are random MNIST-shaped images (their values do not change it either).
+with that help. This module times PyTorch as its users run it: no xnet NumPy backend is
+created, and the models start from the same weights and train on the same data as in
+`make bench` (real MNIST when XNET_DATA_DIR finds it).
 """
 
 from __future__ import annotations
@@ -21,17 +21,22 @@ import sys
 
 import numpy as np
 
-from benchmarks import torch_side
-from benchmarks.workloads import EPOCH_WORKLOADS, Workload, random_mnist
-from xnet.backends import cpu_memory
+from benchmarks import torch_side, xnet_side
+from benchmarks.workloads import EPOCH_WORKLOADS, Workload, load_mnist, random_mnist
+from xnet.backends import cpu_memory, get_backend
 
 
 def time_workload(w: Workload, x: np.ndarray, y: np.ndarray, repeats: int) -> list[float]:
     """Seconds of `repeats` PyTorch epochs of workload w, after a warm-up on 4096 samples."""
     X, Y = torch_side.to_device(x if w.images else x.reshape(len(x), -1), y, "cpu")
+    # xnet's initial weights, as in `make bench`, drawn on the strict backend: the NumPy one would
+    # set the process up as xnet does. Weights and data change the time: on random data the
+    # sigmoid MLP of workload 2 drifts into denormal numbers (1.6 s an epoch against 1.06 s
+    # with torch.set_flush_denormal(True))
+    ref = xnet_side.build_model(w.layers, get_backend("strict"), seed=0)
     times = []
     for r in range(-1, repeats):
-        model = torch_side.build_model(w.layers, None, "cpu")
+        model = torch_side.build_model(w.layers, ref, "cpu")
         opt = torch_side.make_optimizer(w.optimizer, w.lr, model)
         n = 4096 if r < 0 else len(X)
         seconds = torch_side.time_epoch(model, opt, X[:n], Y[:n], w.batch, "cpu")
@@ -64,7 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError:
         raise SystemExit(f"benchmarks.torch_alone: --only takes workload numbers like 3,4, got {args.only!r}") from None
     torch_side.torch.manual_seed(0)
-    x, y = random_mnist()
+    ds, _ = load_mnist()  # the data `make bench` uses: the values matter (see time_workload)
+    x, y = (ds.train.x, ds.train.y) if ds is not None else random_mnist()
     found = {}
     if not args.json:
         print("| # | workload | PyTorch alone | repeats |\n|---|---|---:|---:|")

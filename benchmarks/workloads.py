@@ -9,8 +9,12 @@ PyTorch model copies xnet's initial weights, so both start from the same point.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+from xnet.data import load_dataset
+from xnet.errors import XnetError
 
 Layer = tuple
 
@@ -75,3 +79,12 @@ def random_mnist(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """60 000 random 1x28x28 float32 images in [0, 1) and labels in 0..9."""
     rng = np.random.default_rng(seed)
     return rng.random((60000, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 60000)
+
+
+def load_mnist() -> tuple[Any, str]:
+    """Real MNIST (unit-scaled) when found locally, else None and why."""
+    try:
+        return load_dataset("mnist", download=False), "real MNIST"
+    except XnetError as e:
+        why = str(e).splitlines()[0].split(":")[0]
+        return None, f"random MNIST-shaped data ({why}; set XNET_DATA_DIR to use the real set)"
