@@ -53,8 +53,8 @@ def _note(row: dict[str, Any]) -> str:
 
 def _where(results: dict[str, Any]) -> str:
     if results.get("torch_alone"):
-        return ("in one run, each PyTorch epoch in a process of its own where xnet sets nothing "
-                "(benchmarks/torch_alone.py; PyTorch's own initialisation, random data of the same shape)")
+        return ("in one run, each PyTorch epoch (the second of two) in a process of its own where xnet sets "
+                "nothing (benchmarks/torch_alone.py)")
     return "within one process"
 
 
