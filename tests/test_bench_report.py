@@ -38,7 +38,7 @@ def test_header_says_where_pytorch_ran():
     same = report.markdown(dict(_run("d1", "c1", {1: 1.0}), machine=machine))
     alone = report.markdown(dict(_run("d1", "c1", {1: 1.0}), machine=machine, torch_alone=True))
     assert "alternate within one process" in same and "process of its own" not in same
-    assert "each PyTorch epoch in a process of its own" in alone
+    assert "each PyTorch epoch (the second of two) in a process of its own" in alone
 
 
 def test_torch_alone_takes_only_the_epoch_workloads():
