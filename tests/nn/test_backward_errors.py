@@ -200,3 +200,22 @@ def test_leaky_relu_refuses_a_non_finite_alpha(alpha):
 
 def test_leaky_relu_takes_a_numpy_alpha():
     assert LeakyReLU(np.float32(0.25)).alpha == 0.25
+
+
+def test_the_model_refuses_a_second_backward_after_one_forward(backend):
+    with build_on(backend):
+        model = Sequential(Conv2D(1, 2, 3), BatchNorm2D(2), ReLU(), MaxPool2D(2), Flatten(), Dense(18, 2))
+    x, g = _arr(backend, (3, 1, 8, 8)), _arr(backend, (3, 2))
+    model.forward(x)
+    with pytest.raises(ValueError):  # a wrong gradient adds nothing: the right one may follow
+        model.backward(_arr(backend, (3, 5)))
+    model.backward(g)
+    grads = [backend.to_numpy(p.grad).copy() for p in model.parameters()]
+    with pytest.raises(RuntimeError, match=r"called twice after one forward .* run forward again first"):
+        model.backward(g)
+    for p, before in zip(model.parameters(), grads, strict=True):  # nothing was added twice
+        np.testing.assert_array_equal(backend.to_numpy(p.grad), before)
+    model.forward(x)  # a new forward: its gradients add to the old ones, as in PyTorch
+    model.backward(g)
+    w = model.layers[-1].weight
+    np.testing.assert_allclose(backend.to_numpy(w.grad), 2 * grads[-2], rtol=1e-6)

@@ -34,6 +34,7 @@ class Sequential(Module):
         self.fuse = True
         self._steps: list[tuple[int, Any]] = []  # (index of the first layer, layer or fused step)
         self._steps_key: tuple = ()
+        self._backward_ready = False  # a forward ran and its gradients are not yet added
 
     @property
     def needs_input_grad(self) -> bool:
@@ -54,10 +55,18 @@ class Sequential(Module):
         """Input of the first layer's shape -> output of the last layer's shape."""
         for _, step in self._plan():
             x = step.forward(x)
+        self._backward_ready = True
         return x
 
     def backward(self, grad_out: Array) -> Array | None:
         """Gradient of the last output -> gradient of the input (None if not needs_input_grad)."""
+        if not self._backward_ready and self._steps:
+            # the layers still hold the last forward's values, so a second backward would add
+            # the same gradients again; PyTorch refuses it too (its graph is freed)
+            raise RuntimeError(
+                "Sequential.backward: called twice after one forward (the gradients were already "
+                "added); run forward again first"
+            )
         first = 0 if self._needs_input_grad else self._first
         for start, step in reversed(self._plan()):
             # a fused step never straddles `first` (the first layer with parameters): the only
@@ -65,6 +74,7 @@ class Sequential(Module):
             if start < first:
                 break
             grad_out = step.backward(grad_out)
+            self._backward_ready = False  # set once a step has added its gradients
         return grad_out if self._needs_input_grad else None
 
     def _on_backend_change(self) -> None:
