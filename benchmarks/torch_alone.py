@@ -30,9 +30,7 @@ def time_workload(w: Workload, x: np.ndarray, y: np.ndarray, repeats: int) -> li
     """Seconds of `repeats` PyTorch epochs of workload w, after a warm-up on 4096 samples."""
     X, Y = torch_side.to_device(x if w.images else x.reshape(len(x), -1), y, "cpu")
     # xnet's initial weights, as in `make bench`, drawn on the strict backend: the NumPy one would
-    # set the process up as xnet does. Weights and data change the time: on random data the
-    # sigmoid MLP of workload 2 drifts into denormal numbers (1.6 s an epoch against 1.06 s
-    # with torch.set_flush_denormal(True))
+    # set the process up as xnet does. Same weights and data, so only the process differs
     ref = xnet_side.build_model(w.layers, get_backend("strict"), seed=0)
     times = []
     for r in range(-1, repeats):
@@ -69,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError:
         raise SystemExit(f"benchmarks.torch_alone: --only takes workload numbers like 3,4, got {args.only!r}") from None
     torch_side.torch.manual_seed(0)
-    ds, _ = load_mnist()  # the data `make bench` uses: the values matter (see time_workload)
+    ds, _ = load_mnist()  # the data `make bench` uses
     x, y = (ds.train.x, ds.train.y) if ds is not None else random_mnist()
     found = {}
     if not args.json:

@@ -27,8 +27,7 @@ def available(device: str) -> str | None:
 
 
 def build_model(layers: list[Layer], xnet_model: Any, device: str) -> Any:
-    """An nn.Sequential from the layer list, holding a copy of `xnet_model`'s initial weights
-    (PyTorch's own initialisation when xnet_model is None)."""
+    """An nn.Sequential from the layer list, holding a copy of `xnet_model`'s initial weights."""
     makers = {
         "dense": lambda a, b: nn.Linear(a, b),
         "conv": lambda a, b, bias=True: nn.Conv2d(a, b, 3, padding=1, bias=bias),
@@ -40,8 +39,6 @@ def build_model(layers: list[Layer], xnet_model: Any, device: str) -> Any:
         "dropout": nn.Dropout,
     }
     model = nn.Sequential(*[makers[kind](*args) for kind, *args in layers])
-    if xnet_model is None:
-        return model.to(device)
     with torch.no_grad():
         for tl, xl in zip(model, xnet_model.layers, strict=True):
             if isinstance(tl, nn.Linear):  # xnet keeps W as (in, out), PyTorch as (out, in)

@@ -28,8 +28,8 @@ import numpy as np
 PARALLEL_MIN_MACS = 1 << 22
 # A sleeping worker starts its block ~45 us after the hand-off; the calling thread starts at once
 # and meanwhile does about this many multiply-adds (one core, AVX2 kernels). So the caller takes
-# that much more of a split product and all blocks end together: 128x784 @ 784x256 took 256
-# instead of 274 us on 2 cores (one core: 418 us)
+# that much more of a split product and all blocks end together: 128x784 @ 784x256 took 256-265
+# instead of 268-277 us on 2 cores (one core: 418-426 us)
 HANDOFF_MACS = 5 << 19
 _SETTER_NAMES = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_", "openblas_set_num_threads")
 
