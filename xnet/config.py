@@ -55,6 +55,7 @@ class RunConfig:
     dtype: str = "float32"
     seed: int = 0
     early_stopping: int = 0
+    sync_batch_norm: bool = False  # under mpiexec: batch norm over the global batch (xnet/parallel/)
     out: str | None = None
     quiet: bool = False
     layers: list[dict[str, Any]] | None = None  # a custom Sequential, from [[model.layers]]

@@ -70,6 +70,11 @@ class Backend:
     def synchronize(self) -> None:
         """Wait until queued device work is done (a no-op on the CPU)."""
 
+    def host_buffer(self, a: Array) -> np.ndarray | None:
+        """A NumPy array sharing memory with the contiguous device array `a`, for MPI to read and
+        write in place; None where device memory is not host memory (a GPU)."""
+        return None
+
     def zeros(self, shape: tuple[int, ...], dtype: str | Any = "float32") -> Array:
         """Zeros of `shape` on the device."""
         return self.xp.zeros(shape, dtype=self.dtype(dtype), device=self.device)

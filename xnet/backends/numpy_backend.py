@@ -45,6 +45,9 @@ class NumpyBackend(Backend):
     def to_numpy(self, a: Any) -> np.ndarray:
         return np.asarray(a)
 
+    def host_buffer(self, a: np.ndarray) -> np.ndarray:
+        return a
+
     def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         # OpenBLAS runs on one thread (its spinning workers stall on busy machines); large
         # products are split over xnet's own sleeping-when-idle threads instead

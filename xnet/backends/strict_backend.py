@@ -45,6 +45,10 @@ class StrictBackend(Backend):
             raise ValueError("float64 data given to a no_float64 strict device")
         return self.xp.asarray(host, dtype=dt, device=self.device)
 
+    def host_buffer(self, a: Any) -> np.ndarray:
+        # the "device" is host memory: the NumPy array inside is the one MPI may read and write
+        return a._array
+
     def to_numpy(self, a: Any) -> np.ndarray:
         # the strict namespace keeps a NumPy array inside; reading it is the host transfer
         return np.asarray(self.xp.asarray(a, copy=True, device=self.xp.Device("CPU_DEVICE"))._array)

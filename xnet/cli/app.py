@@ -7,8 +7,6 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from xnet.errors import XnetError
-
 app = typer.Typer(
     name="xnet",
     help="Train, evaluate and compare small neural networks on NumPy (CPU) or CuPy (CUDA).",
@@ -25,9 +23,21 @@ def _root() -> None:
     # a callback keeps `xnet` a group of sub-commands even while it has only one
 
 
-def fail(message: str, code: int = 2) -> None:
-    """Print one line on stderr and exit with `code`."""
-    print(f"xnet: error: {message}", file=sys.stderr)
+def fail(message: str, code: int = 2, every_rank: bool = True) -> None:
+    """Print one line on stderr and exit with `code`.
+
+    Under mpiexec rank 0 alone prints: an error that every rank meets (`every_rank`, such as a
+    bad flag) ends each rank with `code`; one that a single rank met is sent to rank 0, which
+    prints it naming the rank and ends the whole job (xnet/parallel/world.py).
+    """
+    from xnet.parallel.world import launched_rank, started_world
+
+    world = started_world()
+    if world is not None and not every_rank:
+        world.fail(message, code)
+    rank = world.rank if world is not None else launched_rank()
+    if not rank:
+        print(f"xnet: error: {message}", file=sys.stderr)
     raise SystemExit(code)
 
 
@@ -48,8 +58,6 @@ _register_commands()
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app; user errors become one line and exit code 2."""
-    from xnet.backends import BackendUnavailable
-
     try:
         # without standalone mode, a command's typer.Exit(code) comes back as the return value
         code = app(args=argv, standalone_mode=False, prog_name="xnet")
@@ -64,13 +72,28 @@ def main(argv: list[str] | None = None) -> None:
         fail("aborted", 130)
     except typer.Exit as e:
         raise SystemExit(e.exit_code) from None
-    except XnetError as e:
-        fail(str(e), e.exit_code)
-    except MemoryError as e:  # NumPy's _ArrayMemoryError and CuPy's OutOfMemoryError are MemoryErrors
-        fail(f"out of memory: {e or 'an allocation failed'} (try a smaller model or --batch-size)")
-    except BackendUnavailable as e:
-        fail(str(e), 2)
-    except OSError as e:
-        fail(f"{e.strerror or e}: {e.filename}" if e.filename else str(e))
-    except (ValueError, TypeError) as e:
-        fail(str(e))
+    except Exception as e:
+        _fail_with(e)
+    except KeyboardInterrupt as e:  # a second Ctrl-C under mpiexec, where a traceback would leave ranks waiting
+        from xnet.parallel.world import started_world
+
+        if started_world() is None:
+            raise
+        _fail_with(e)
+
+
+def _fail_with(error: BaseException) -> None:
+    """A user's mistake as one line and its exit code; an internal error re-raised (under mpiexec: reported)."""
+    from xnet.parallel.agree import error_line
+    from xnet.parallel.world import started_world
+
+    line = error_line(error)
+    if line is not None:
+        fail(*line, every_rank=getattr(error, "every_rank", False) or started_world() is None)
+    world = started_world()
+    if world is None:
+        raise error
+    import traceback
+
+    traceback.print_exc()  # a bug: its traceback from this rank, then the job ends instead of hanging
+    world.fail(f"{type(error).__name__}: {error} (an internal error, traceback above)", 1)

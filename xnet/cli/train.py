@@ -62,6 +62,11 @@ def train(
     device: str = _opt("cpu, cuda, cuda:N or auto.", D.device, "--device"),
     dtype: str = _opt(_choices("dtype"), D.dtype, "--dtype"),
     seed: int = _opt("Random seed (weights, shuffling, dropout).", D.seed, "--seed"),
+    sync_batch_norm: bool = _opt(
+        "Under mpiexec: batch norm normalises over the global batch (as one process), not each rank's shard.",
+        False,
+        "--sync-batch-norm/--no-sync-batch-norm",
+    ),
     config: Path = typer.Option(None, "--config", help="TOML file with any of these options; flags override it."),
     out: str = _opt("Output folder.", "runs/<timestamp>-<model>", "--out"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its model.npz."),
@@ -80,13 +85,28 @@ def train(
         from xnet.errors import XnetError
 
         raise XnetError("--resume continues the run in --out and --overwrite replaces it: pass one of them")
-    cfg = resolve_config(config, flags, resume)
-    from xnet.train.progress import make_reporter
+    from xnet.parallel.agree import agreement
+    from xnet.parallel.world import current_world
+
+    world = current_world()  # None unless mpiexec started several processes (then see xnet/parallel/)
+    with agreement(world, "reading the configuration"):
+        cfg = resolve_config(config, flags, resume)
+    from xnet.train.progress import Reporter, make_reporter
     from xnet.train.run import run_training
 
+    parallel = None
+    if world is not None:
+        from xnet.parallel.data_parallel import DataParallel
+
+        parallel = DataParallel(world, cfg.sync_batch_norm)
+    root = world is None or world.is_root
     existing = "replace" if overwrite else "refuse"
-    result = run_training(cfg, make_reporter(cfg.quiet), resume=resume, existing=existing)
-    print(summary_line(result.metrics, result.out_dir))
+    reporter = make_reporter(cfg.quiet) if root else Reporter()  # rank 0 alone prints
+    result = run_training(cfg, reporter, resume=resume, existing=existing, parallel=parallel)
+    if root:
+        print(summary_line(result.metrics, result.out_dir))
+    if result.interrupted and not root:
+        raise typer.Exit(130)
     if result.interrupted:
         print(
             f"interrupted: checkpoint saved to {result.out_dir / 'model.npz'}; resume with: "
@@ -129,4 +149,6 @@ def summary_line(metrics: dict, out_dir: Path) -> str:
         head = f"test accuracy {metrics['test_accuracy']:.2%} (loss {metrics['test_loss']:.4f})"
     else:
         head = f"train accuracy {metrics['train_accuracy']:.2%}"
-    return f"{head} after {n} epoch{'s' * (n != 1)} in {secs:.1f}s on {metrics['device']}; outputs in {out_dir}"
+    ranks = metrics.get("ranks", 1)
+    where = metrics["device"] if ranks == 1 else f"{ranks} ranks ({metrics['device']} each)"
+    return f"{head} after {n} epoch{'s' * (n != 1)} in {secs:.1f}s on {where}; outputs in {out_dir}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import array_api_compat
@@ -92,6 +94,10 @@ class DataLoader:
     it only when it holds exactly one sample and is not the only batch: batch norm cannot train
     on one sample, and the Trainer iterates its training data this way. eval_batches() always
     keeps every sample. `augment(xb, backend)` is applied to shuffled training batches only.
+
+    `sharded(rank, ranks)` gives the loader one rank of data-parallel training iterates: every
+    global batch (the same on every rank: the order depends on the seed and epoch only) is cut
+    into `ranks` equal shards and this rank's is served.
     """
 
     def __init__(
@@ -125,11 +131,38 @@ class DataLoader:
         else:
             self.y = self.backend.asarray(y, "int64" if _is_integer(y) else dtype)
         self.epoch = 0
+        self.rank, self.ranks = 0, 1
+        self.batch_rows = (0, 0, 0)  # the last training batch served: its rows lo..hi of a global batch of total
+
+    def sharded(self, rank: int, ranks: int) -> DataLoader:
+        """A copy serving rank `rank`'s shard (batch_size // ranks samples) of every batch; ValueError
+        unless the batches split into `ranks` equal shards. A last partial batch is trained on only
+        when it too splits into equal shards of at least 2 samples (for ranks=1: holds 2 or more)."""
+        check_int("DataLoader.sharded", "ranks", ranks, minimum=1)
+        check_int("DataLoader.sharded", "rank", rank, minimum=0)
+        if rank >= ranks:
+            raise ValueError(f"DataLoader.sharded: rank must be below ranks={ranks}, got {rank}")
+        batch = min(self.batch_size, self.n)
+        if batch % ranks:
+            raise ValueError(f"DataLoader.sharded: a batch of {batch} does not split into {ranks} equal shards")
+        out = copy.copy(self)
+        out.rank, out.ranks = rank, ranks
+        return out
+
+    def shard_draws(self) -> AbstractContextManager:
+        """A context in which random draws over this rank's rows of the last batch served equal those
+        rows of the draw for the whole global batch (dropout masks, augmentation): so N ranks
+        draw what one process would."""
+        batch_shard = getattr(self.backend.rng, "batch_shard", None)
+        if self.ranks == 1 or batch_shard is None:
+            # an rng without batch_shard (before the counter-based stream) draws each rank's own
+            return nullcontext()
+        return batch_shard(*self.batch_rows)
 
     def __len__(self) -> int:
         """Batches per epoch."""
         full, rest = divmod(self.n, self.batch_size)
-        return full + (1 if rest and not self._drops_rest(self.batch_size, self.drop_last) else 0)
+        return full + (1 if rest and not self._drops_rest(self.batch_size, self.drop_last, self.ranks) else 0)
 
     def __repr__(self) -> str:
         return (
@@ -150,27 +183,38 @@ class DataLoader:
         epoch = self.epoch
         self.epoch += 1
         perm = self.permutation(epoch) if self.shuffle else None
-        yield from self._batches(perm, self.batch_size, self.drop_last, self.augment)
+        yield from self._batches(perm, self.batch_size, self.drop_last, self.augment, self.ranks)
 
     def eval_batches(self, batch_size: int | str | None = None) -> Iterator[Batch]:
         """Every sample once in stored order, no augmentation, last batch kept (evaluation)."""
         size = self.batch_size if batch_size is None else _batch_size(batch_size, self.n)
-        yield from self._batches(None, size, False, None)
+        yield from self._batches(None, size, False, None, 1)
 
-    def _drops_rest(self, size: int, drop_last: bool | str) -> bool:
-        """Whether batches of `size` leave out the last partial batch (the n % size samples after the full ones)."""
+    def _drops_rest(self, size: int, drop_last: bool | str, ranks: int = 1) -> bool:
+        """Whether batches of `size` leave out the last partial batch (the n % size samples after the full ones).
+
+        Split over `ranks`, it must give each rank an equal share, of 2 samples at least with "single"
+        (which for one rank drops a last batch of exactly one sample: batch norm cannot train on it)."""
         rest = self.n % size
+        if not rest:
+            return False
+        if rest % ranks:
+            return True
         if drop_last == "single":
-            return rest == 1 and self.n > size
-        return bool(drop_last and rest)
+            return rest // ranks < 2 and self.n > size
+        return bool(drop_last)
 
     def _batches(
-        self, perm: Array | None, size: int, drop_last: bool | str, augment: Any
+        self, perm: Array | None, size: int, drop_last: bool | str, augment: Any, ranks: int
     ) -> Iterator[Batch]:
         xp = self.backend.xp
-        stop = self.n - self.n % size if self._drops_rest(size, drop_last) else self.n
+        stop = self.n - self.n % size if self._drops_rest(size, drop_last, ranks) else self.n
         for i in range(0, stop, size):
             j = min(i + size, self.n)  # the standard leaves out-of-bounds slice stops undefined
+            if ranks > 1:  # this rank's equal shard of the global batch i..j
+                part = (j - i) // ranks
+                self.batch_rows = (part * self.rank, part * (self.rank + 1), j - i)
+                i, j = i + part * self.rank, i + part * (self.rank + 1)
             if perm is None:  # stored order: slices are views, nothing is copied
                 xb = self.x[i:j, ...]
                 yb = None if self.y is None else self.y[i:j, ...]
@@ -179,5 +223,6 @@ class DataLoader:
                 xb = xp.take(self.x, rows, axis=0)
                 yb = None if self.y is None else xp.take(self.y, rows, axis=0)
             if augment is not None:
-                xb = augment(xb, self.backend)
+                with self.shard_draws():
+                    xb = augment(xb, self.backend)
             yield xb, yb

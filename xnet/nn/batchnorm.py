@@ -24,6 +24,9 @@ class _BatchNorm(Module):
     buffer_names = ("running_mean", "running_var")
     _axes: tuple[int, ...] = ()
     _arg = "num_features"
+    # data-parallel training with synchronised batch norm sets a MomentSync (xnet/parallel/sync_batchnorm.py)
+    # here: training statistics and gradient sums then span every rank's batch
+    sync: Any = None
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
         super().__init__()
@@ -135,6 +138,8 @@ class _BatchNorm(Module):
         mean = _ordered_sum([mu * n for (mu, _), n in zip(parts, sizes, strict=True)]) * (1.0 / M)
         spread = [m2 + ((mu - mean) ** 2) * n for (mu, m2), n in zip(parts, sizes, strict=True)]
         var = _ordered_sum(spread) * (1.0 / M)
+        if self.sync is not None:
+            mean, var, M = self.sync.moments(mean, var, M)
         m = self.momentum
         self.running_mean = (1.0 - m) * self.running_mean + m * mean
         self.running_var = (1.0 - m) * self.running_var + (m * M / (M - 1)) * var
@@ -160,6 +165,8 @@ class _BatchNorm(Module):
         scale = self.weight.data * inv_std  # (C,)
         if not training:
             return scale, None, None
+        if self.sync is not None:  # the input gradient needs the sums over the global batch (M is its size)
+            dgamma, dbeta = self.sync.sums(dgamma, dbeta)
         # closed form of dx = (1/M) inv_std (M dxhat - sum dxhat - xhat sum(dxhat xhat)) with
         # dxhat = gamma g, whose sums are gamma * dbeta and gamma * dgamma
         return scale, scale * inv_std * dgamma * (1.0 / M), scale * dbeta * (1.0 / M)

@@ -19,7 +19,7 @@ import numpy as np
 import xnet
 from xnet.atomic import atomic_write_text
 from xnet.backends import Backend, get_backend
-from xnet.config import RunConfig, to_toml
+from xnet.config import LOCAL_KEYS, RunConfig, to_toml
 from xnet.errors import ConfigError, DataError, DivergedError, XnetError
 from xnet.nn.module import Module, build_on
 from xnet.train.checkpoint import load_checkpoint
@@ -236,8 +236,13 @@ class PreparedRun:
     trainer: Trainer
 
 
-def prepare_run(cfg: RunConfig, out_dir: Path, reporter: Reporter, cache: DataCache | None = None) -> PreparedRun:
+def prepare_run(
+    cfg: RunConfig, out_dir: Path, reporter: Reporter, cache: DataCache | None = None, parallel: Any = None
+) -> PreparedRun:
     """Load and check the data, build model, loss, optimizer, schedule and trainer, and forward one sample.
+
+    `parallel` (a DataParallel) builds this rank's part of a data-parallel run: its device, no
+    files of its own unless it is rank 0, and batches that split evenly over the ranks.
 
     Every mistake a run can be found to have before training (a loss that does not suit the task, a
     model that does not fit the data, a bad optimizer argument, an allocation that fails) raises here;
@@ -245,7 +250,8 @@ def prepare_run(cfg: RunConfig, out_dir: Path, reporter: Reporter, cache: DataCa
     """
     from xnet.data import Augment, DataLoader
 
-    backend: Backend = get_backend(cfg.device, seed=cfg.seed)
+    device = cfg.device if parallel is None else parallel.device(cfg.device)
+    backend: Backend = get_backend(device, seed=cfg.seed)
     ds = (cache or DataCache()).load(cfg)
     reporter.message(f"data: {ds.source}")
     check_dataset(cfg, ds)
@@ -278,10 +284,14 @@ def prepare_run(cfg: RunConfig, out_dir: Path, reporter: Reporter, cache: DataCa
         "num_classes": ds.num_classes,
     }
     stopper = EarlyStopping("val_loss", cfg.early_stopping) if cfg.early_stopping else None
+    writes = parallel is None or parallel.is_root  # rank 0 alone writes the run folder
+    if parallel is not None:
+        parallel.check_batches(loader)
     trainer = Trainer(
         model, loss, optimizer, schedule, backend, seed=cfg.seed, reporter=reporter,
-        log_every=max(1, steps_per_epoch // 20), checkpoint_path=out_dir / "model.npz",
-        best_path=out_dir / "best.npz" if stopper else None, early_stopping=stopper, meta=meta,
+        log_every=max(1, steps_per_epoch // 20), checkpoint_path=out_dir / "model.npz" if writes else None,
+        best_path=out_dir / "best.npz" if stopper and writes else None, early_stopping=stopper, meta=meta,
+        parallel=parallel,
     )  # fmt: skip
     # a model that does not fit the data fails here, before anything is written or replaced
     trainer.check_model(loader)
@@ -318,7 +328,12 @@ def write_record(out_dir: Path, metrics: dict[str, Any]) -> None:
 
 
 def run_training(
-    cfg: RunConfig, reporter: Reporter, resume: bool = False, existing: str = "refuse", cache: DataCache | None = None
+    cfg: RunConfig,
+    reporter: Reporter,
+    resume: bool = False,
+    existing: str = "refuse",
+    cache: DataCache | None = None,
+    parallel: Any = None,
 ) -> RunResult:
     """Train as `cfg` says and write the output folder; returns metrics and the trainer.
 
@@ -327,29 +342,45 @@ def run_training(
     give way to the new run's once it has written its own; they stay if it fails before). `cache`
     lets runs on the same data share one copy. A run that diverges raises RunDiverged; when epochs
     had finished, their metrics.json and history.csv are written next to the checkpoint first.
+
+    `parallel` (a DataParallel) makes this process one rank of a data-parallel run: the ranks set
+    up together (a failure on any stops all, see xnet/parallel/agree.py), train one model, and
+    rank 0 alone writes the folder (the others return empty metrics).
     """
+    from xnet.parallel.agree import agreement, check_same, data_fingerprint
+
     if existing not in ("refuse", "replace"):
         raise ValueError(f"run_training: existing must be 'refuse' or 'replace', got {existing!r}")
+    writes = parallel is None or parallel.is_root
+    world = getattr(parallel, "world", None)
     out_dir = Path(cfg.out) if cfg.out else default_out_dir(cfg)
-    check_out_dir(out_dir)
-    if not resume and existing == "refuse" and holds_run(out_dir):
-        raise XnetError(
-            f"--out {out_dir} already holds a run; pass --overwrite to replace it, or --resume to continue it"
-        )
-    run = prepare_run(cfg, out_dir, reporter, cache)
-    trainer = run.trainer
-    if resume:
-        _resume(trainer, out_dir, cfg, reporter)
+    with agreement(world):
+        if writes:
+            check_out_dir(out_dir)
+            if not resume and existing == "refuse" and holds_run(out_dir):
+                raise XnetError(
+                    f"--out {out_dir} already holds a run; pass --overwrite to replace it, or --resume to continue it"
+                )
+        run = prepare_run(cfg, out_dir, reporter, cache, parallel)
+        trainer = run.trainer
+        if resume:
+            _resume(trainer, out_dir, cfg, reporter)
+    if world is not None:
+        compared = {k: v for k, v in cfg.to_dict().items() if k not in LOCAL_KEYS}
+        check_same(world, xnet.__version__, compared, data_fingerprint(run.data.train.x, run.data.train.y))
     # replacing: the older run's files are set aside, and come back if the new run fails before it
     # has written a run of its own (a mistake or a divergence in its first epoch)
-    stash = set_aside_run_files(out_dir) if existing == "replace" and not resume else None
+    stash = set_aside_run_files(out_dir) if existing == "replace" and not resume and writes else None
     try:
         # no mkdir: the first checkpoint creates the folder, so a run that fails early leaves none
         try:
             trainer.fit(run.loader, cfg.epochs, val=run.data.val, test=run.data.test)
         except DivergedError as e:
-            raise _diverged(out_dir, cfg, trainer, e) from None
-        metrics = write_outputs(out_dir, cfg, trainer, run.data, run.backend)
+            error = _diverged(out_dir, cfg, trainer, e, writes)
+            error.every_rank = world is not None  # every rank saw the same global loss
+            raise error from None
+        ranks = 1 if parallel is None else parallel.size
+        metrics = write_outputs(out_dir, cfg, trainer, run.data, run.backend, ranks) if writes else {}
     except BaseException:
         if stash is not None and not holds_run(out_dir):
             put_back_run_files(stash, out_dir)
@@ -361,12 +392,15 @@ def run_training(
     return RunResult(out_dir, metrics, trainer, trainer.interrupted)
 
 
-def _diverged(out_dir: Path, cfg: RunConfig, trainer: Trainer, error: DivergedError) -> RunDiverged:
+def _diverged(
+    out_dir: Path, cfg: RunConfig, trainer: Trainer, error: DivergedError, writes: bool = True
+) -> RunDiverged:
     """Record the finished epochs of a diverged run beside its checkpoint, so the folder is a coherent run."""
     metrics = diverged_metrics(cfg, list(trainer.history), error)
     if not trainer.history:  # no epoch finished: no checkpoint, no folder, nothing to record
         return RunDiverged(str(error), metrics, written=False)
-    write_record(out_dir, metrics)
+    if writes:
+        write_record(out_dir, metrics)
     finished = _count(len(trainer.history), "finished epoch")
     return RunDiverged(
         f"{error}; the last good checkpoint is kept in {out_dir / 'model.npz'}, the {finished} in metrics.json",
@@ -391,8 +425,10 @@ def _resume(trainer: Trainer, out_dir: Path, cfg: RunConfig, reporter: Reporter)
         raise XnetError(f"--resume: {path} already completed {trainer.epoch} epochs; raise --epochs")
 
 
-def write_outputs(out_dir: Path, cfg: RunConfig, trainer: Trainer, ds: Any, backend: Backend) -> dict[str, Any]:
-    """metrics.json, history.csv, config.toml and the plots, each written atomically."""
+def write_outputs(
+    out_dir: Path, cfg: RunConfig, trainer: Trainer, ds: Any, backend: Backend, ranks: int = 1
+) -> dict[str, Any]:
+    """metrics.json, history.csv, config.toml and the plots, written atomically (`ranks`: processes that trained)."""
     from xnet.plots import plot_histories, plot_prediction
 
     history = trainer.history
@@ -416,6 +452,7 @@ def write_outputs(out_dir: Path, cfg: RunConfig, trainer: Trainer, ds: Any, back
         "task": ds.task,
         "backend": backend.name,
         "device": backend.device_name,
+        "ranks": ranks,
         "dtype": cfg.dtype,
         "seed": cfg.seed,
         "num_parameters": trainer.model.num_parameters(),

@@ -18,6 +18,7 @@ from xnet.data.loader import DataLoader
 from xnet.errors import DataError, DivergedError
 from xnet.nn.batchnorm import BatchNorm1D
 from xnet.nn.module import Module
+from xnet.parallel.data_parallel import SingleProcess
 from xnet.train.checkpoint import save_checkpoint
 from xnet.train.early_stopping import METRICS, EarlyStopping
 from xnet.train.metrics import ClassReport, EvalResult, confusion_matrix
@@ -34,7 +35,8 @@ class Trainer:
 
     The training pass never runs a last batch of one sample (it is skipped, see `fit`);
     evaluation always covers every sample. `optimizer` may be None for a trainer that only
-    evaluates; it must update this model's own parameters.
+    evaluates; it must update this model's own parameters. `parallel` (a DataParallel) makes this
+    trainer one rank of a data-parallel run (xnet/parallel/); None trains in this process alone.
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class Trainer:
         best_path: str | Path | None = None,
         early_stopping: EarlyStopping | None = None,
         meta: dict[str, Any] | None = None,
+        parallel: SingleProcess | None = None,
     ):
         check_parts(model, loss, optimizer, schedule, early_stopping)
         check_int("Trainer", "seed", seed)
@@ -69,6 +72,7 @@ class Trainer:
         self.best_path = Path(best_path) if best_path else None
         self.early_stopping = early_stopping
         self.meta = meta or {}
+        self.parallel = parallel or SingleProcess()
         self.epoch = 0  # completed epochs
         self.step_in_epoch = 0  # steps done in the current (unfinished) epoch
         self.global_step = 0
@@ -220,13 +224,14 @@ class Trainer:
             )
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-        loader = self._train_loader(train, batch_size)
+        loader = self.parallel.shard(self._train_loader(train, batch_size))
         self._check_monitor(loader, val, test)
         self._check_targets_once(loader, self.check_model(loader))  # one forward of one sample for both
         # the evaluation data too is checked (and moved to the device) before the first epoch, not after it
         for name, data in (("val", val), ("test", test)):
             if data is not None:
                 self._eval_loader(data, what=f"Trainer.fit: {name}")
+        self.parallel.start(self.model, self.optimizer.parameters())
         previous = self._install_interrupt_handler()
         # the input is data: no gradient for it (the first layer skips its input gradient)
         input_grad = getattr(self.model, "needs_input_grad", None)
@@ -306,8 +311,8 @@ class Trainer:
         model.train()
         steps = len(loader)
         self.reporter.epoch_start(epoch, epochs, steps)
-        p = self._partial
-        loss_sum, correct, seen = p["loss_sum"], p["correct"], p["seen"]
+        p, par = self._partial, self.parallel
+        loss_sum, correct, seen = par.carried(p)
         skip, t0, t_report = self.step_in_epoch, time.perf_counter(), time.perf_counter()
         for i, (xb, yb) in enumerate(loader):
             if i < skip:
@@ -316,10 +321,13 @@ class Trainer:
                 opt.lr = schedule.lr_at(self.global_step)
             if p["lr"] is None:
                 p["lr"] = float(opt.lr)
-            out = model.forward(xb)
+            with loader.shard_draws():  # one rank of several draws what one process would
+                out = model.forward(xb)
             value = loss.forward(out, yb)
             opt.zero_grad()
             model.backward(loss.backward())
+            # every rank learns here whether any was asked to stop (one process: whether it was so far)
+            stop = par.sync_gradients(self._stop_requested, loader, loss)
             opt.step()
             n = xb.shape[0]
             # accumulated on the device; read back once per reporting interval
@@ -331,8 +339,9 @@ class Trainer:
             self.global_step += 1
             self.step_in_epoch = i + 1
             last = i + 1 == steps
-            if last or (i + 1) % self.log_every == 0 or self._stop_requested:
-                running = backend.item(loss_sum) / seen
+            if last or (i + 1) % self.log_every == 0 or stop:
+                total_loss, total_correct, total_seen = par.totals(backend, loss_sum, correct, seen, classify)
+                running = total_loss / total_seen
                 if not math.isfinite(running):
                     self._check_finite_data(loader, running, epoch, i + 1)
                     raise DivergedError(
@@ -340,23 +349,27 @@ class Trainer:
                         f"step {i + 1} of {steps}; try a lower learning rate (--lr)"
                     )
                 now = time.perf_counter()
-                self.reporter.steps_done(i + 1, running, seen / max(now - t0, 1e-9))
+                self.reporter.steps_done(i + 1, running, total_seen / max(now - t0, 1e-9))
                 t_report = now
-            if self._stop_requested and not last:
+            if par.stop_after_step(stop, self._stop_requested) and not last:
+                total_loss, total_correct, total_seen = par.totals(backend, loss_sum, correct, seen, classify)
+                par.sync_buffers(model)
                 self._partial = {
-                    "loss_sum": backend.item(loss_sum),
-                    "correct": int(backend.item(correct)) if classify else 0,
-                    "seen": seen,
+                    "loss_sum": total_loss,
+                    "correct": total_correct,
+                    "seen": total_seen,
                     "seconds": p["seconds"] + time.perf_counter() - t0,
                     "lr": p["lr"],
                 }
                 return None
         del t_report
+        total_loss, total_correct, total_seen = par.totals(backend, loss_sum, correct, seen, classify)
+        par.sync_buffers(model)
         penalty = self.penalty()
         return {
             "epoch": epoch,
-            "train_loss": backend.item(loss_sum) / seen + penalty,
-            "train_accuracy": (float(backend.item(correct)) / seen) if classify else None,
+            "train_loss": total_loss / total_seen + penalty,
+            "train_accuracy": (total_correct / total_seen) if classify else None,
             "lr": p["lr"] if p["lr"] is not None else float(opt.lr),
             "lr_end": float(opt.lr),
             "seconds": p["seconds"] + time.perf_counter() - t0,
