@@ -351,6 +351,18 @@ def _variant_error(name: str, error: Exception) -> XnetError:
     return kind(f"{where}: {error}")
 
 
+def prepare_study(study: Study, out_dir: Path, repeat: int, overrides: dict[str, Any]) -> list[list[_Run]]:
+    """Every run of the study per variant (see run_study), each variant checked; creates out_dir only."""
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        raise ConfigError(f"--repeat must be a positive integer, got {repeat!r}")
+    plan = _plan(study, out_dir, repeat, overrides)
+    to_train = [r for runs in plan for r in runs if r.finished is None]
+    _check_runnable(to_train)  # cheap: a missing file is found before any data is read
+    _check_trainable(to_train)
+    ensure_folder(out_dir)  # "Not a directory" when a file stands in the way
+    return plan
+
+
 def run_study(
     study: Study,
     out_dir: Path,
@@ -369,16 +381,10 @@ def run_study(
     after every variant. `skipped(name, k)` is called for each run found finished, `written(files)`
     with the names of the summary files after each rewrite (curves.png only where it was drawn).
     """
-    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
-        raise ConfigError(f"--repeat must be a positive integer, got {repeat!r}")
     from xnet.train.run import DataCache
 
     out_dir, overrides = Path(out_dir), dict(overrides or {})
-    plan = _plan(study, out_dir, repeat, overrides)
-    to_train = [r for runs in plan for r in runs if r.finished is None]
-    _check_runnable(to_train)  # cheap: a missing file is found before any data is read
-    _check_trainable(to_train)
-    ensure_folder(out_dir)  # "Not a directory" when a file stands in the way
+    plan = prepare_study(study, out_dir, repeat, overrides)
     rows, cache = [], DataCache()
     for runs in plan:
         results = []

@@ -22,10 +22,14 @@ def compare(
 ) -> None:
     """Compare variants of a base configuration; finished variants are not run again."""
     from xnet.compare import load_study, run_folder_name, run_study
+    from xnet.parallel.agree import agreement
+    from xnet.parallel.world import current_world
     from xnet.study_summary import summary_markdown
     from xnet.train.progress import LineReporter, Reporter
 
-    study = load_study(study_file)
+    world = current_world()  # under mpiexec: the runs spread over the ranks, rank 0 prints (xnet/parallel/study.py)
+    with agreement(world, "reading the study"):
+        study = load_study(study_file)
     overrides = {k: v for k, v in {"device": device, "epochs": epochs, "limit": limit, "data_dir": data_dir}.items()
                  if v is not None}  # fmt: skip
     out_dir = out or Path("studies") / run_folder_name(study.name, default="study")
@@ -48,7 +52,21 @@ def compare(
     def written(names: list[str]) -> None:
         files[:] = names  # the summary is rewritten after every variant: the last names count
 
-    rows = run_study(study, out_dir, repeat, overrides, reporter_factory, skipped, written)
+    if world is None:
+        rows = run_study(study, out_dir, repeat, overrides, reporter_factory, skipped, written)
+    else:
+        from xnet.parallel.study import run_study_mpi
+        from xnet.train.progress import format_record
+
+        def finished(name: str, k: int, metrics: dict) -> None:
+            last = (metrics.get("epochs") or [{}])[-1]
+            done = format_record(last) if "lr" in last else metrics.get("status", "finished")
+            if not quiet:
+                print(f"{header(name, k)}: {done}", flush=True)
+
+        rows = run_study_mpi(world, study, out_dir, repeat, overrides, finished, skipped, written)
+        if rows is None:  # a worker rank: rank 0 prints the table
+            return
     print(summary_markdown(study, rows, overrides, [f for f in files if f.endswith(".png")]), end="")
     print(f"wrote {out_dir / files[0]}, " + _and(files[1:]))
 

@@ -67,8 +67,8 @@ def import_mpi() -> Any:
     try:
         import mpi4py
 
-        # xnet calls MPI from its main thread only; its worker threads never do
-        mpi4py.rc.thread_level = "funneled"
+        # one thread at a time calls MPI: the main thread, or mpi4py.futures' manager on rank 0 of a study
+        mpi4py.rc.thread_level = "serialized"
         from mpi4py import MPI
     except ImportError as e:
         size = launched_size()
