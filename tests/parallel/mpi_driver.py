@@ -1,0 +1,64 @@
+"""`xnet` with a probe on one rank, for the MPI tests: python mpi_driver.py MODE RANK STEP -- XNET ARGS.
+
+After the optimizer's STEP-th update on rank RANK, MODE does one of:
+  kill    the rank kills itself with SIGKILL (as the out-of-memory killer would)
+  stop    the rank stops itself (SIGSTOP): it hangs, and the others must time out
+  memory  raises MemoryError (a failed allocation on that rank)
+  bug     raises RuntimeError (an internal error)
+  check   (RANK and STEP ignored) after every update, every rank compares a hash of its weights
+          with the others'; rank 0 prints "identical after N steps", or the job fails at the
+          first step where they differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sys
+
+from xnet.optim.optimizer import Optimizer
+
+mode, target, at = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+args = sys.argv[sys.argv.index("--") + 1 :]
+rank = int(os.environ.get("PMI_RANK", "0"))
+update = Optimizer.step
+steps = 0
+
+
+def probed_step(self: Optimizer) -> None:
+    global steps
+    update(self)
+    steps += 1
+    if mode == "check":
+        from xnet.parallel.world import started_world
+
+        world = started_world()
+        digest = hashlib.sha256()
+        for p in self.parameters():
+            digest.update(p.data.tobytes() if hasattr(p.data, "tobytes") else bytes(p.data._array))
+        hashes = world.allgather_objects(digest.hexdigest(), "comparing weights")
+        if len(set(hashes)) != 1:
+            raise SystemExit(f"weights differ between ranks after step {steps}")
+        return
+    if rank != target or steps != at:
+        return
+    if mode == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if mode == "stop":
+        os.kill(os.getpid(), signal.SIGSTOP)
+    if mode == "memory":
+        raise MemoryError("Unable to allocate 3.20 GiB (simulated)")
+    if mode == "bug":
+        raise RuntimeError("simulated internal error")
+
+
+Optimizer.step = probed_step
+
+from xnet.cli import main  # noqa: E402
+
+try:
+    main(args)
+finally:
+    if mode == "check" and rank == 0:
+        print(f"identical after {steps} steps", flush=True)
