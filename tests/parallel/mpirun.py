@@ -52,11 +52,12 @@ def mpiexec(n: int, *args: object, driver: tuple[str, int, int] | None = None, e
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-def mpmd(*commands: list[object], timeout: float = 120) -> Result:
-    """One process per command (mpiexec's `: ` form): rank i runs `python ARGS_i`."""
+def mpmd(*commands: list[object], folders: list[Path] | None = None, timeout: float = 120) -> Result:
+    """One process per command (mpiexec's `: ` form): rank i runs `python ARGS_i` (in folders[i] if given)."""
     line = [MPIEXEC]
     for i, command in enumerate(commands):
-        line += ([":"] if i else []) + ["-n", "1", sys.executable, *map(str, command)]
+        where = ["-wdir", str(folders[i])] if folders else []
+        line += ([":"] if i else []) + ["-n", "1", *where, sys.executable, *map(str, command)]
     proc = subprocess.run(line, capture_output=True, text=True, timeout=timeout, env=_env(None))
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
