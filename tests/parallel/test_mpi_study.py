@@ -1,0 +1,65 @@
+"""`mpiexec -n 3 xnet compare`: the same table as one process, and a half-done study continues; `xnet info`."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from mpirun import digits, mpiexec, needs_mpi, one_process
+
+pytestmark = needs_mpi
+
+
+def _table(folder):
+    """summary.md without its seconds column (timing differs from run to run)."""
+    rows = [line.split("|") for line in (folder / "summary.md").read_text().splitlines() if line.startswith("|")]
+    seconds = rows[0].index(" seconds ")
+    return ["|".join(cells[:seconds] + cells[seconds + 1 :]) for cells in rows]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    data = digits(root / "digits", 256, 64)
+    path = root / "study.toml"
+    path.write_text(
+        f'name = "tiny"\n[base]\ndataset = "idx:{data}"\nhidden = [16]\nepochs = 1\nschedule = "constant"\n'
+        '[grid]\nactivation = ["relu", "tanh"]\n'
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory, study):
+    """The study run by one process: its folder."""
+    out = tmp_path_factory.mktemp("alone") / "study"
+    r = one_process("compare", study, "--out", out, "-q")
+    assert r.code == 0, r.err
+    return out
+
+
+def test_a_study_over_three_ranks_gives_the_table_of_one_process(tmp_path, study, alone):
+    spread = mpiexec(3, "compare", study, "--out", tmp_path / "spread")
+    assert spread.code == 0, spread.err
+    assert _table(tmp_path / "spread") == _table(alone)
+    assert spread.out.count("== activation=") == 2  # rank 0 alone prints: one line per run
+    assert spread.out.count("# tiny") == 1
+
+
+def test_a_half_done_study_continues_under_mpiexec(tmp_path, study, alone):
+    shutil.copytree(alone, tmp_path / "s")
+    shutil.rmtree(tmp_path / "s" / "activation=tanh")  # as if stopped before its last variant
+    again = mpiexec(2, "compare", study, "--out", tmp_path / "s")
+    assert again.code == 0, again.err
+    assert again.out.count("finished earlier, not run again") == 1
+    assert "== activation=tanh: epoch   1" in again.out
+    assert _table(tmp_path / "s") == _table(alone)
+
+
+def test_info_says_mpi_is_here_and_the_world_size_under_mpiexec():
+    alone = one_process("info")
+    assert alone.code == 0 and "mpi:     mpi4py " in alone.out and "not under mpiexec" in alone.out
+    under = mpiexec(2, "info")
+    assert under.code == 0, under.err
+    assert under.out.count("mpi:     mpi4py") == 1  # rank 0 alone prints
+    assert "under mpiexec: 2 ranks, all on this machine" in under.out
