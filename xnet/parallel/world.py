@@ -32,22 +32,23 @@ _SPIN_SECONDS = 0.005  # poll without sleeping this long: a step's all-reduce us
 _world: World | None = None
 
 
-def launched_size() -> int | None:
-    """How many processes mpiexec started, read from the environment (None when not under a launcher)."""
-    for name in SIZE_VARS:
+def _first_number(names: tuple[str, ...]) -> int | None:
+    """The value of the first of the environment variables `names` that holds a number."""
+    for name in names:
         value = os.environ.get(name)
         if value and value.isdigit():
             return int(value)
     return None
+
+
+def launched_size() -> int | None:
+    """How many processes mpiexec started, read from the environment (None when not under a launcher)."""
+    return _first_number(SIZE_VARS)
 
 
 def launched_rank() -> int | None:
     """This process's rank as the launcher's environment gives it (None when not under a launcher)."""
-    for name in RANK_VARS:
-        value = os.environ.get(name)
-        if value and value.isdigit():
-            return int(value)
-    return None
+    return _first_number(RANK_VARS)
 
 
 def timeout_seconds() -> float:
