@@ -195,7 +195,8 @@ def _same_config(saved: dict[str, Any] | None, cfg: RunConfig) -> bool:
     """Whether a finished run was trained with `cfg` (where it was written and device aside)."""
     if not isinstance(saved, dict):
         return False
-    ignore = {*LOCAL_KEYS, "device"}
+    # a variant trains in one process, where sync_batch_norm changes nothing (studies saved before it existed lack it)
+    ignore = {*LOCAL_KEYS, "device", "sync_batch_norm"}
     ours = {k: v for k, v in cfg.to_dict().items() if k not in ignore}
     return all(saved.get(k) == v for k, v in ours.items())
 
