@@ -265,3 +265,23 @@ def test_a_state_from_before_the_philox_streams_resumes_reproducibly():
     other.rng.load_state_dict({"seed": [7, 1], "draws": 13})  # another position: another stream
     a.rng.load_state_dict(old_gpu_state)
     assert not np.array_equal(other.rng.uniform((5,)), a.rng.uniform((5,)))
+
+
+def test_out_of_gpu_memory_while_training_is_one_line_naming_batch_and_memory(fake, monkeypatch, tmp_path):
+    sys.path.insert(0, str(Path(__file__).parent.parent / "cli"))
+    from clirun import one_line_error, xnet
+
+    from xnet.train import Trainer
+
+    class OutOfMemoryError(MemoryError):  # cupy/cuda/memory.pyx: a MemoryError, with this message
+        pass
+
+    def fit(self, *args, **kwargs):
+        raise OutOfMemoryError("Out of memory allocating 1,073,741,824 bytes (allocated so far: 2,048 bytes).")
+
+    monkeypatch.setattr(Trainer, "fit", fit)
+    run = ("--dataset", "sine", "--loss", "mse", "--hidden", "8", "--epochs", "1", "--batch-size", "64")
+    line = one_line_error(xnet("train", *run, "--device", "cuda", "--out", tmp_path / "run"))
+    assert "out of memory while training with batch size 64 on cuda:0 (Fake GPU, 16.0 GiB)" in line
+    assert "Out of memory allocating 1,073,741,824 bytes" in line and "--batch-size" in line
+    assert not (tmp_path / "run").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, TypeVar
@@ -90,6 +91,14 @@ class Backend:
     def arange(self, n: int, dtype: str | Any = "int64") -> Array:
         """0..n-1 on the device."""
         return self.xp.arange(n, dtype=self.dtype(dtype), device=self.device)
+
+    def memory_description(self) -> str:
+        """The device and how much memory it has, for out-of-memory messages: 'cpu (23.4 GiB of RAM)'."""
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):  # not a POSIX system
+            return self.device_name
+        return f"{self.device_name} ({total / 2**30:.1f} GiB of RAM)"
 
     def item(self, a: Array) -> float:
         """A 0-d device array as a Python float (one host read: a sync on GPUs)."""

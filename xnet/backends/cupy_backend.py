@@ -118,6 +118,10 @@ class CupyBackend(Backend):
     def synchronize(self) -> None:
         self.device.synchronize()
 
+    def memory_description(self) -> str:
+        props = self._cp.cuda.runtime.getDeviceProperties(self.index)
+        return f"{self.device_name} ({self.gpu_name()}, {props['totalGlobalMem'] / 2**30:.1f} GiB)"
+
     def gpu_name(self) -> str:
         """The GPU's name as the driver reports it."""
         props = self._cp.cuda.runtime.getDeviceProperties(self.index)

@@ -349,6 +349,12 @@ def run_training(
             trainer.fit(run.loader, cfg.epochs, val=run.data.val, test=run.data.test)
         except DivergedError as e:
             raise _diverged(out_dir, cfg, trainer, e) from None
+        except MemoryError as e:  # NumPy's _ArrayMemoryError, CuPy's OutOfMemoryError
+            raise XnetError(
+                f"out of memory while training with batch size {run.loader.batch_size} on "
+                f"{run.backend.memory_description()} ({e or 'an allocation failed'}); try a smaller --batch-size "
+                "or model"
+            ) from None
         metrics = write_outputs(out_dir, cfg, trainer, run.data, run.backend)
     except BaseException:
         if stash is not None and not holds_run(out_dir):
