@@ -1,8 +1,15 @@
 """Losses: cross-entropy fused with softmax, MSE, MSE on softmax outputs, binary cross-entropy.
 
 A loss is a Module (it gets its backend from `build_on` and moves with `.to()`):
-`forward(outputs, target)` returns the batch mean as a 0-d array and caches what `backward()`
-needs; `backward()` (no argument) returns d loss / d outputs, the same shape as `outputs`.
+`forward(outputs, target)` returns the loss and caches what `backward()` needs; `backward()`
+returns d loss / d outputs, the same shape as `outputs`.
+
+`reduction` says how the terms combine, as in PyTorch and Keras: "mean" (the default) averages
+them, "sum" adds them, "none" returns them unreduced, (N,) for cross-entropy and shaped like the
+outputs for the elementwise losses (MSE, softmax-MSE, BCE); "mean" and "sum" are the mean and sum
+of that array. After a "none" forward, `backward(grad)` takes d(something)/d(each term), shaped
+like the terms. A sum over a batch of N samples is N times the mean for cross-entropy (N * K for
+the elementwise losses on K outputs), and so is its gradient.
 
 Targets are integer class labels (N,) or float arrays shaped like the outputs (one-hot or soft).
 `classifies(target)` tells a trainer whether accuracy means anything for these targets, and
@@ -18,15 +25,29 @@ from xnet.backends import Array
 from xnet.nn.activations import softmax, softmax_backward
 from xnet.nn.module import Module
 
+REDUCTIONS: tuple[str, ...] = ("mean", "sum", "none")
+
+
+def check_reduction(owner: str, reduction: object) -> str:
+    """One of REDUCTIONS; ValueError (TypeError for a non-string) naming `owner` otherwise."""
+    if not isinstance(reduction, str):
+        raise TypeError(f"{owner}: reduction must be one of {', '.join(map(repr, REDUCTIONS))}, got {reduction!r}")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{owner}: reduction must be one of {', '.join(map(repr, REDUCTIONS))}, got {reduction!r}")
+    return reduction
+
 
 class Loss(Module):
-    """Base of the losses: forward(outputs, target) -> 0-d mean, backward() -> d loss/d outputs."""
+    """Base of the losses: forward(outputs, target) -> the reduced loss, backward() -> d loss/d outputs."""
 
     is_classification = False
     _type = ""
 
-    def __init__(self) -> None:
+    def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
+        self.reduction = check_reduction(type(self).__name__, reduction)
+        self._terms = 1  # how many terms the last forward had: "mean" divides their sum by it
+        self._term_shape: tuple[int, ...] = ()  # the shape of the last forward's unreduced terms
         # targets are value-checked on every call (integer labels in range, soft targets finite and
         # >= 0, BCE targets in [0, 1]), which reads one boolean back to the host (a GPU sync); a
         # trainer that validated its data set once with `check_targets` turns this off
@@ -42,12 +63,71 @@ class Loss(Module):
         return self.forward(outputs, target)
 
     def forward(self, outputs: Array, target: Array) -> Array:  # type: ignore[override]
-        """(N, ...) outputs and targets -> 0-d mean loss over the batch."""
+        """(N, ...) outputs and targets -> the loss: 0-d ("mean", "sum") or the terms ("none")."""
         raise NotImplementedError
 
-    def backward(self) -> Array:  # type: ignore[override]
-        """d loss / d outputs for the last forward, shaped like the outputs."""
-        return self._cached(self._grad)
+    def backward(self, grad: Array | float | None = None) -> Array:  # type: ignore[override]
+        """d loss / d outputs for the last forward, shaped like the outputs.
+
+        After a "none" forward, `grad` is required: the gradient with respect to each term, shaped
+        like the terms, (N,) or the outputs' shape. After "mean" or "sum" it may be a scalar factor.
+        """
+        g = self._cached(self._grad)
+        if self.reduction == "none":
+            return self._backward_terms(self._term_grad(grad))
+        if grad is None:
+            return g
+        if hasattr(grad, "shape") and tuple(grad.shape) != ():
+            raise ValueError(
+                f"{self._name()}.backward: the loss is one number ({self.reduction}), so grad must be a scalar, "
+                f"got shape {tuple(grad.shape)}"
+            )
+        return g * grad
+
+    def _term_grad(self, grad: Array | float | None) -> Array:
+        """`grad` for "none" as an array that broadcasts against the outputs' gradient."""
+        shape = self._term_shape
+        if grad is None:
+            raise ValueError(
+                f"{self._name()}.backward: with reduction='none' the loss is {shape} terms, not one number; "
+                f"pass their gradient, backward(grad) with grad of shape {shape} (or use 'mean' or 'sum')"
+            )
+        grad = self.backend.asarray(grad, self.dtype)
+        if tuple(grad.shape) != shape:
+            raise ValueError(
+                f"{self._name()}.backward: grad must have the shape of the terms {shape}, got {tuple(grad.shape)}"
+            )
+        # (N,) terms of cross-entropy scale whole rows of the (N, K) gradient
+        return self.xp.reshape(grad, shape + (1,) * (len(self._grad.shape) - len(shape)))
+
+    def _backward_terms(self, grad: Array) -> Array:
+        """d sum(grad * terms) / d outputs; each term depends on its own output (SoftmaxMSE overrides)."""
+        return self._grad * grad
+
+    def _reduce(self, terms: Array, grad_of_sum: Array, count: int) -> Array:
+        """The loss under `reduction`, from the unreduced `terms` (`count` of them) and d sum(terms) / d outputs."""
+        self._terms = count
+        if self.reduction == "none":
+            self._term_shape = tuple(terms.shape)
+            self._grad = grad_of_sum
+            return terms
+        total = self.xp.sum(terms)
+        if self.reduction == "mean":
+            inv = 1.0 / max(count, 1)  # an empty batch has loss 0, not NaN
+            grad_of_sum *= inv
+            total = total * inv
+        self._grad = grad_of_sum
+        return total
+
+    def mean_factor(self) -> float:
+        """What turns the last forward's loss into the mean over its terms: 1 for "mean", 1/terms for "sum"."""
+        if self.reduction == "none":
+            raise ValueError(f"{self._name()}: reduction='none' gives the terms, not one number to rescale")
+        return 1.0 if self.reduction == "mean" else 1.0 / max(self._terms, 1)
+
+    def terms_per_sample(self, outputs_per_sample: int) -> int:
+        """How many terms one sample adds: 1 for cross-entropy, one per output for the elementwise losses."""
+        return outputs_per_sample
 
     def classifies(self, target: Array) -> bool:
         """Whether accuracy means something here: a classification loss, or integer labels."""
@@ -63,7 +143,11 @@ class Loss(Module):
         return target if target.ndim == 1 else self.xp.argmax(target, axis=-1)
 
     def config(self) -> dict[str, Any]:
-        return {"type": self._type}
+        """{"type": name, options that differ from their defaults}."""
+        cfg: dict[str, Any] = {"type": self._type}
+        if self.reduction != "mean":
+            cfg["reduction"] = self.reduction
+        return cfg
 
     def check_targets(self, target: Array, num_outputs: int, owner: str = "") -> None:
         """Scan a whole data set's targets once: ValueError if this loss cannot use them.
@@ -172,25 +256,29 @@ class Loss(Module):
 class CrossEntropy(Loss):
     """Softmax cross-entropy on logits (N, K); targets labels (N,) or distributions (N, K).
 
-    loss = mean_n sum_k -q_nk log softmax(z_n)_k, with q smoothed to (1 - s) q + s / K when
-    label_smoothing s > 0. The softmax is fused in and computed with log-sum-exp, so logits of
-    any size give finite values; the gradient is (softmax(z) * sum_k q - q) / N, i.e.
-    (softmax - q) / N for targets that sum to one.
+    loss_n = sum_k -q_nk log softmax(z_n)_k, one term per sample, with q smoothed to
+    (1 - s) q + s / K when label_smoothing s > 0; "mean" averages over the N samples. The softmax
+    is fused in and computed with log-sum-exp, so logits of any size give finite values; the
+    gradient of the sum is softmax(z) * sum_k q - q, i.e. softmax - q for targets that sum to one.
     """
 
     is_classification = True
     _type = "cross-entropy"
 
-    def __init__(self, label_smoothing: float = 0.0):
-        super().__init__()
+    def __init__(self, label_smoothing: float = 0.0, reduction: str = "mean"):
+        super().__init__(reduction)
         if not isinstance(label_smoothing, (int, float)) or not 0.0 <= label_smoothing < 1.0:
             raise ValueError(
                 f"CrossEntropy: label_smoothing must be in [0, 1), got {label_smoothing!r}"
             )
         self.label_smoothing = float(label_smoothing)
 
+    def terms_per_sample(self, outputs_per_sample: int) -> int:
+        """One term per sample, whatever the number of classes."""
+        return 1
+
     def forward(self, outputs: Array, target: Array) -> Array:  # type: ignore[override]
-        """Logits (N, K), targets (N,) int or (N, K) float -> 0-d mean cross-entropy."""
+        """Logits (N, K), targets (N,) int or (N, K) float -> 0-d loss, or (N,) with reduction "none"."""
         xp = self.xp
         target = self.backend.asarray(target)
         labels = self._is_labels(target)
@@ -199,7 +287,6 @@ class CrossEntropy(Loss):
         if self.label_smoothing:
             s = self.label_smoothing
             q = q * (1.0 - s) + s / K
-        inv_n = 1.0 / max(N, 1)
         shifted = outputs - xp.max(outputs, axis=-1, keepdims=True)
         e = xp.exp(shifted)
         sum_e = xp.sum(e, axis=-1, keepdims=True)
@@ -207,24 +294,22 @@ class CrossEntropy(Loss):
         if labels:
             # one-hot and smoothed label rows sum to 1: -sum q (shifted - log sum_e) per row is
             # log sum_e - sum q shifted, and the gradient softmax - q
-            loss = (xp.sum(xp.log(sum_e)) - xp.sum(q * shifted)) * inv_n
+            terms = xp.log(sum_e[:, 0]) - xp.sum(q * shifted, axis=-1)
             g -= q
         else:  # soft targets might not sum to 1: the exact forms
-            loss = -xp.sum(q * (shifted - xp.log(sum_e))) * inv_n
+            terms = -xp.sum(q * (shifted - xp.log(sum_e)), axis=-1)
             g = g * xp.sum(q, axis=-1, keepdims=True) - q
-        g *= inv_n
-        self._grad = g
-        return loss
+        return self._reduce(terms, g, N)
 
     def config(self) -> dict[str, Any]:
-        cfg: dict[str, Any] = {"type": self._type}
+        cfg = super().config()
         if self.label_smoothing:
             cfg["label_smoothing"] = self.label_smoothing
         return cfg
 
 
 class MSE(Loss):
-    """Mean squared error over the batch and the outputs: mean((y - t)^2), (N, ...) -> 0-d.
+    """Squared error (y - t)^2, one term per output element, (N, ...) -> 0-d (the mean by default).
 
     Targets: the outputs' shape; (N,) for outputs (N, 1) (a column of regression targets); or
     integer labels (N,) for outputs (N, K > 1), which become one-hot, so MSE can train a
@@ -256,15 +341,13 @@ class MSE(Loss):
             self._check_label_range(target, num_outputs, owner)
 
     def forward(self, outputs: Array, target: Array) -> Array:  # type: ignore[override]
-        """Outputs (N, ...), targets as described in the class -> 0-d mean squared error."""
+        """Outputs (N, ...), targets as described in the class -> 0-d loss, or the outputs' shape for "none"."""
         diff = outputs - self._targets(outputs, target)
-        size = max(_size(outputs), 1)
-        self._grad = diff * (2.0 / size)
-        return self.xp.sum(diff * diff) / size
+        return self._reduce(diff * diff, diff * 2.0, _size(outputs))
 
 
 class SoftmaxMSE(Loss):
-    """MSE between softmax(logits) (N, K) and one-hot/soft targets: mean((softmax(z) - t)^2).
+    """Squared error between softmax(logits) (N, K) and one-hot/soft targets, one term per element.
 
     Kept for the classic comparison with cross-entropy: its gradient vanishes when the softmax
     saturates on a wrong class, which is why cross-entropy trains classifiers faster.
@@ -274,21 +357,26 @@ class SoftmaxMSE(Loss):
     _type = "softmax-mse"
 
     def forward(self, outputs: Array, target: Array) -> Array:  # type: ignore[override]
-        """Logits (N, K), targets (N,) int or (N, K) float -> 0-d mean squared error."""
+        """Logits (N, K), targets (N,) int or (N, K) float -> 0-d loss, or (N, K) for "none"."""
         t = self._class_targets(outputs, target)
         p = softmax(self.xp, outputs)
         diff = p - t
-        size = max(_size(outputs), 1)
-        # chain rule through the softmax: the Jacobian-vector product with d loss / d p
-        self._grad = softmax_backward(self.xp, p, diff * (2.0 / size))
-        return self.xp.sum(diff * diff) / size
+        self._p_diff = (p, diff)  # a term depends on its whole row: "none"'s backward needs both
+        # chain rule through the softmax: the Jacobian-vector product with d sum / d p; it is linear
+        # in 2 diff, so _reduce's 1/size for "mean" may scale the result afterwards
+        return self._reduce(diff * diff, softmax_backward(self.xp, p, diff * 2.0), _size(outputs))
+
+    def _backward_terms(self, grad: Array) -> Array:
+        """d sum(grad * (p - t)^2) / d logits: every p of a row depends on every logit of the row."""
+        p, diff = self._p_diff
+        return softmax_backward(self.xp, p, diff * 2.0 * grad)
 
 
 class BinaryCrossEntropy(Loss):
     """Binary cross-entropy on logits z, targets t in [0, 1] of the same shape (or (N,) for (N, 1)).
 
-    loss = mean(max(z, 0) - z t + log(1 + exp(-|z|))), stable for any z; gradient
-    (sigmoid(z) - t) / size. Several columns are independent (multi-label) problems.
+    One term per element, max(z, 0) - z t + log(1 + exp(-|z|)), stable for any z; the gradient of
+    their sum is sigmoid(z) - t. Several columns are independent (multi-label) problems.
     """
 
     is_classification = True
@@ -322,7 +410,7 @@ class BinaryCrossEntropy(Loss):
             )
 
     def forward(self, outputs: Array, target: Array) -> Array:  # type: ignore[override]
-        """Logits (N,) / (N, 1) / (N, K), targets of the same shape -> 0-d mean loss."""
+        """Logits (N,) / (N, 1) / (N, K), targets of the same shape -> 0-d loss, or the logits' shape for "none"."""
         xp = self.xp
         t = self.backend.asarray(target)
         if self._is_labels(t) or t.dtype != outputs.dtype:
@@ -337,10 +425,8 @@ class BinaryCrossEntropy(Loss):
                 f"got {tuple(t.shape)}"
             )
         z = outputs
-        size = max(_size(z), 1)
-        loss = xp.sum(xp.maximum(z, 0.0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))) / size
-        self._grad = (0.5 * (1.0 + xp.tanh(0.5 * z)) - t) / size
-        return loss
+        terms = xp.maximum(z, 0.0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))
+        return self._reduce(terms, 0.5 * (1.0 + xp.tanh(0.5 * z)) - t, _size(z))
 
     def target_classes(self, target: Array) -> Array:
         """Targets as 0/1 decisions (t > 0.5), shaped like `predict`'s: (N, 1) squeezed to (N,)."""
@@ -398,10 +484,12 @@ def get_loss(name: str, **kwargs: Any) -> Loss:
 
 __all__ = [
     "LOSSES",
+    "REDUCTIONS",
     "MSE",
     "BinaryCrossEntropy",
     "CrossEntropy",
     "Loss",
     "SoftmaxMSE",
+    "check_reduction",
     "get_loss",
 ]
