@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from clirun import one_line_error, xnet
 
+from xnet.compare import load_study
 from xnet.config import DEFAULTS, RunConfig, config_dict_from_toml, to_toml, validate
 from xnet.losses import CrossEntropy
 from xnet.models import build_mlp
@@ -165,6 +166,10 @@ def test_cli_toml_and_python_resolve_to_the_same_objects(option, captured, tmp_p
         params = _mlp().parameters()
     part, obj = python(params, ours["optimizer"]["lr"])
     assert ours[part] == obj.config()
+    # a study takes it as a grid axis
+    study = tmp_path / "study.toml"
+    study.write_text(f"[base]\n{_toml(choices, 'epochs', str(EPOCHS))}[grid]\n{option} = [{toml_value}]\n")
+    assert resolved(load_study(study).variants[0].config, backend) == ours
     # and the run's config.toml reads back to the same configuration
     saved = tmp_path / "config.toml"
     saved.write_text(to_toml(cli_cfg))
