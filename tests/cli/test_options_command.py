@@ -50,3 +50,10 @@ def test_xnet_options_name_shows_one_choice_or_what_reads_an_option(name, expect
 def test_xnet_options_with_an_unknown_name_is_one_line():
     line = one_line_error(xnet("options", "adamm"))
     assert "'adamm' is neither a choice" in line and "adam, adamw" in line
+
+
+def test_the_readme_shows_the_listing_as_it_is():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert xnet("options").out in readme, "README.md's copy of `xnet options` is out of date"
