@@ -47,7 +47,9 @@ class RunConfig:
     bias_correction: bool = True
     l1: float = 0.0
     l2: float = 0.0
+    include_all: bool = False  # L1/L2 on biases and batch-norm parameters too
     weight_decay: float | None = None
+    decay_all: bool = False  # weight decay on biases and batch-norm parameters too
     clip_norm: float | None = None
     clip_value: float | None = None
     dropout: float = 0.0

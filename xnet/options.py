@@ -34,7 +34,7 @@ SCHEDULE_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 KINDS = {"optimizer": OPTIMIZER_OPTIONS, "loss": LOSS_OPTIONS, "schedule": SCHEDULE_OPTIONS}
 EVERY = {
-    "optimizer": ("lr", "weight_decay", "l1", "l2", "clip_norm", "clip_value"),
+    "optimizer": ("lr", "weight_decay", "decay_all", "l1", "l2", "include_all", "clip_norm", "clip_value"),
     "loss": ("loss_reduction",),
     "schedule": (),
 }
@@ -56,6 +56,8 @@ PYTHON_NAMES = {
     "bn_eps": "BatchNorm1D/BatchNorm2D(eps=)",
     "l1": "regularizers=[L1(...)] on the optimizer",
     "l2": "regularizers=[L2(...)] on the optimizer",
+    "include_all": "L1/L2(include_all=)",
+    "decay_all": 'a param group\'s "decay_all": optimizer([{"params": ..., "decay_all": True}])',
     "warmup_epochs": "warmup_steps= of get_schedule, in steps",
     "step_size": "step_size= of StepSchedule/CyclicSchedule, in steps",
     "milestones": "milestones= of StepSchedule, in steps",
@@ -96,6 +98,10 @@ def check_applicable(cfg: RunConfig) -> None:
                 for k in unused
             )
             _refuse(cfg, unused, f"with {kind} {choice!r} ({users})")
+    if cfg.decay_all and (cfg.weight_decay == 0 or (cfg.weight_decay is None and cfg.optimizer != "adamw")):
+        _refuse(cfg, ["decay_all"], "without weight decay (--weight-decay, or adamw's default 0.01)")
+    if cfg.include_all and not (cfg.l1 or cfg.l2):
+        _refuse(cfg, ["include_all"], "without an L1 or L2 penalty (--l1, --l2)")
     if cfg.step_size is not None and cfg.milestones is not None:
         raise ConfigError(
             "step_size and milestones both set: the step schedule decays every step_size epochs or at the "

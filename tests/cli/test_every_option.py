@@ -67,8 +67,8 @@ def _mlp(**kw):
     return build_mlp(INPUT, OUTPUTS, DEFAULTS.hidden, kw.pop("activation", "relu"), **kw)
 
 
-# option: (the choices it needs as flags, its flag value, its TOML value, (part, the Python API's object))
-# where the Python object is built from p (the model's parameters) and lr (the optimizer's lr)
+# option: (the choices it needs as flags, its flag's value (None: a switch), its TOML value, (part, the Python
+# API's object)) where the Python object is built from p (the model's parameters) and lr (the optimizer's lr)
 ROWS = {
     "loss_reduction": ((), "sum", '"sum"', lambda p, lr: ("loss", CrossEntropy(reduction="sum"))),
     "label_smoothing": ((), "0.1", "0.1", lambda p, lr: ("loss", CrossEntropy(label_smoothing=0.1))),
@@ -87,6 +87,12 @@ ROWS = {
     "clip_value": ((), "0.5", "0.5", lambda p, lr: ("optimizer", Adam(p, clip_value=0.5))),
     "l1": ((), "1e-4", "1e-4", lambda p, lr: ("optimizer", Adam(p, regularizers=[L1(1e-4)]))),
     "l2": ((), "1e-4", "1e-4", lambda p, lr: ("optimizer", Adam(p, regularizers=[L2(1e-4)]))),
+    "include_all": (("--l2", "1e-4"), None, "true", lambda p, lr: ("optimizer", Adam(
+        p, regularizers=[L2(1e-4, include_all=True)])
+    )),
+    "decay_all": (("--weight-decay", "0.01"), None, "true", lambda p, lr: ("optimizer", Adam(
+        [{"params": p, "decay_all": True}], weight_decay=0.01)
+    )),
     "warmup_epochs": (("--schedule", "constant"), "1", "1", lambda p, lr: ("schedule", WarmupSchedule(
         ConstantSchedule(lr), SPE)
     )),
@@ -143,7 +149,7 @@ def _toml(choices: tuple[str, ...], key: str, value: str) -> str:
     it = iter(choices)
     for flag in it:
         name = flag.removeprefix("--").replace("-", "_")
-        lines.append(f"{name} = true" if flag == "--batch-norm" else f'{name} = "{next(it)}"')
+        lines.append(f"{name} = true" if flag == "--batch-norm" else f"{name} = {_toml_literal(next(it))}")
     return "\n".join([*lines, f"{key} = {value}", ""])
 
 
@@ -151,7 +157,9 @@ def _toml(choices: tuple[str, ...], key: str, value: str) -> str:
 def test_cli_toml_and_python_resolve_to_the_same_objects(option, captured, tmp_path, backend):
     choices, flag_value, toml_value, python = ROWS[option]
     flag = "--" + option.replace("_", "-")
-    cli_cfg = captured(*choices, *((flag, flag_value) if flag_value is not None else ("--no-bias-correction",)))
+    if flag_value is None:  # a switch: on, or off where it is on by default
+        flag = flag if getattr(DEFAULTS, option) is False else flag.replace("--", "--no-", 1)
+    cli_cfg = captured(*choices, flag, *(() if flag_value is None else (flag_value,)))
     path = tmp_path / "run.toml"
     path.write_text(_toml(choices, option, toml_value))
     toml_cfg = captured("--config", path)
@@ -218,10 +226,14 @@ def test_a_bad_value_is_one_line_from_the_cli_and_from_toml(args, message, tmp_p
 
 
 def _toml_literal(text: str) -> str:
-    if text == "inf" or text.lstrip("-").replace(".", "", 1).isdigit():
+    """A flag's text as the TOML value it stands for: 1e-4, [3,1], "sum"."""
+    try:
+        float(text)
         return text
-    if "," in text:
-        return "[" + text + "]" if text[0].isdigit() else f'"{text}"'
+    except ValueError:
+        pass
+    if "," in text and text.replace(",", "").replace(".", "").isdigit():
+        return f"[{text}]"
     return f'"{text}"'
 
 
@@ -248,6 +260,9 @@ UNREAD = [
     (("--alpha", "0.2",), ["alpha = 0.2", "activation 'relu'", "only leaky_relu"]),
     (("--model", "small-cnn", "--alpha", "0.2"), ["alpha = 0.2", "small-cnn preset"]),
     (("--bn-eps", "0.001",), ["bn_eps = 0.001", "without batch norm"]),
+    (("--decay-all",), ["decay_all = true", "without weight decay", "drop --decay-all"]),
+    (("--optimizer", "adamw", "--weight-decay", "0", "--decay-all"), ["without weight decay"]),
+    (("--include-all",), ["include_all = true", "without an L1 or L2 penalty"]),
 ]  # fmt: skip
 
 

@@ -104,8 +104,12 @@ def train(
     ),  # fmt: skip
     l1: float = _opt("L1 regularisation strength on weights.", D.l1, "--l1", REGULAR),
     l2: float = _opt("L2 regularisation strength on weights.", D.l2, "--l2", REGULAR),
+    include_all: bool = _opt("L1/L2 penalise biases and batch-norm parameters too, not weights only.", False,
+                             "--include-all/--no-include-all", REGULAR),  # fmt: skip
     weight_decay: float = _opt("Weight decay on weights (decoupled for adamw, added to the gradient otherwise).",
                                "0.01 for adamw, 0 otherwise", "--weight-decay", REGULAR),  # fmt: skip
+    decay_all: bool = _opt("Weight decay on biases and batch-norm parameters too (PyTorch's default).", False,
+                           "--decay-all/--no-decay-all", REGULAR),  # fmt: skip
     dropout: float = _opt("Dropout probability after each hidden layer.", D.dropout, "--dropout", REGULAR),
     label_smoothing: float = _opt(f"Spread this much of each target over all classes {_uses('label_smoothing')}.",
                                   D.label_smoothing, "--label-smoothing", REGULAR),  # fmt: skip

@@ -63,11 +63,14 @@ def build_optimizer(cfg: RunConfig, model: Module) -> Any:
     """The optimizer with L1/L2 regularisers, clipping, weight decay and its own hyper-parameters."""
     from xnet.optim import L1, L2, get_optimizer
 
-    regularizers = ([L1(cfg.l1)] if cfg.l1 else []) + ([L2(cfg.l2)] if cfg.l2 else [])
+    every = cfg.include_all
+    regularizers = ([L1(cfg.l1, every)] if cfg.l1 else []) + ([L2(cfg.l2, every)] if cfg.l2 else [])
     kwargs: dict[str, Any] = {"regularizers": regularizers, **_set(cfg, _OPTIMIZER_KEYS)}
     if cfg.optimizer in ("adam", "adamw"):
         kwargs["bias_correction"] = cfg.bias_correction
-    return get_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, **kwargs)
+    # decay_all is a param group's setting: one group holding every parameter
+    params = [{"params": model.parameters(), "decay_all": True}] if cfg.decay_all else model.parameters()
+    return get_optimizer(cfg.optimizer, params, lr=cfg.lr, **kwargs)
 
 
 def _steps(key: str, epochs: float, steps_per_epoch: int) -> int:
