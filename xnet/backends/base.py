@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from xnet.backends import philox
 from xnet.backends.rng import Rng
 
 Array = Any  # an array of the backend's namespace
@@ -95,6 +96,13 @@ class Backend:
         return float(self.to_numpy(a))
 
     # -- kernels the standard lacks (generic versions; backends may override) ----------------------
+
+    def random_words(self, key: philox.Key, epoch: int, start: int, n: int) -> Array:
+        """Words start..start+n-1 of the Philox stream (key, epoch): uint64 (n,) on the device.
+
+        This is the Array API reference (philox.stream_words); a backend may compute the same
+        words faster, and tests hold it to them."""
+        return philox.stream_words(self.xp, self.device, key, epoch, start, n)
 
     def copy_into(self, dst: Array, src: Array) -> None:
         """dst[...] = src, in place."""

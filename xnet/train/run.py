@@ -23,7 +23,7 @@ from xnet.config import RunConfig, to_toml
 from xnet.errors import ConfigError, DataError, DivergedError, XnetError
 from xnet.nn.module import Module, build_on
 from xnet.train.build import build_loss, build_model, build_optimizer, build_schedule, count
-from xnet.train.checkpoint import load_checkpoint
+from xnet.train.checkpoint import load_checkpoint, unusable
 from xnet.train.early_stopping import EarlyStopping
 from xnet.train.progress import Reporter
 from xnet.train.trainer import Trainer
@@ -322,7 +322,10 @@ def _resume(trainer: Trainer, out_dir: Path, cfg: RunConfig, reporter: Reporter)
         raise XnetError(f"--resume: no checkpoint at {path} (train with --out {out_dir} first)")
     state = load_checkpoint(path)
     _check_resume(state, trainer.model, path)
-    trainer.load_state_dict(state["trainer"])
+    try:
+        trainer.load_state_dict(state["trainer"])
+    except ValueError as e:  # e.g. a malformed random state: the message names the field
+        raise unusable(path, str(e)) from None
     reporter.message(
         f"resuming {path} at epoch {trainer.epoch + 1}"
         + (f", step {trainer.step_in_epoch + 1}" if trainer.step_in_epoch else "")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from xnet.backends import Array, Backend, get_backend
+from xnet.backends.rng import check_seed
 from xnet.checks import check_int
 from xnet.data.loader import DataLoader
 from xnet.errors import DataError, DivergedError
@@ -62,6 +63,7 @@ class Trainer:
     ):
         check_parts(model, loss, optimizer, schedule, early_stopping)
         check_int("Trainer", "seed", seed)
+        check_seed(seed, "Trainer: seed")
         check_int("Trainer", "log_every", log_every)
         self.backend = get_backend(backend) if backend is not None else model.backend
         if model.backend is not self.backend:
@@ -320,7 +322,7 @@ class Trainer:
         as_classes = classify and loader.y.ndim != 1
         if self.step_in_epoch == 0:
             # reseeding per epoch makes an epoch-boundary resume exact on every backend
-            backend.rng.seed((self.seed, epoch))
+            backend.rng.seed(self.seed, epoch)
             self._partial = {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0, "lr": None}
         loader.set_epoch(epoch)
         model.train()
