@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_trainer import StopAfter
 
 from xnet.backends import get_backend
 from xnet.data import Augment, DataLoader
@@ -17,7 +18,6 @@ from xnet.models import build_cnn, build_mlp
 from xnet.nn import Dropout, build_on
 from xnet.optim import Adam
 from xnet.train import Trainer, load_checkpoint
-from xnet.train.progress import Reporter
 
 # After 8 steps, numpy against strict (other summation orders, NumPy's threads) measured relative differences
 # up to 5.3e-6 (float32) and 2.4e-14 (float64) in the weights; the bounds leave room for other libraries'
@@ -87,20 +87,6 @@ def trainer(spec: str) -> Trainer:
     return Trainer(model, loss, Adam(model.parameters(), lr=0.02), None, backend, seed=2, log_every=1)
 
 
-class StopAt(Reporter):
-    """Asks the trainer to stop, as Ctrl-C does, after `step` steps of epoch `epoch`."""
-
-    def __init__(self, t: Trainer, epoch: int, step: int):
-        self.t, self.epoch, self.step, self.current = t, epoch, step, 0
-
-    def epoch_start(self, epoch, epochs, steps):
-        self.current = epoch
-
-    def steps_done(self, step, loss, rate):
-        if self.current == self.epoch and step >= self.step:
-            self.t._stop_requested = True
-
-
 @pytest.mark.parametrize("stop_step", [0, 2], ids=["epoch-boundary", "mid-epoch"])
 def test_a_run_resumed_on_another_backend_matches_the_uninterrupted_one(backend, tmp_path, stop_step):
     data = blobs()
@@ -110,7 +96,7 @@ def test_a_run_resumed_on_another_backend_matches_the_uninterrupted_one(backend,
     first = trainer("cpu")
     first.checkpoint_path = tmp_path / "ck.npz"
     if stop_step:
-        first.reporter = StopAt(first, 2, stop_step)
+        first.reporter = StopAfter(first, epoch=2, steps=stop_step)
     first.fit(data, epochs=2 if stop_step else 1, batch_size=16)
     assert first.epoch == 1 and first.step_in_epoch == stop_step
     resumed = trainer(backend)
