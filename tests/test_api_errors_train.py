@@ -367,7 +367,7 @@ def test_optimizer_constructor_errors_name_the_optimizer(backend):
 
 
 def test_factories_name_the_accepted_options(backend):
-    with pytest.raises(TypeError, match=r"get_loss\('mse'\): unknown option\(s\) \['label_smoothing'\]; MSE takes no"):
+    with pytest.raises(TypeError, match=r"get_loss\('mse'\): unknown option\(s\) \['label_smoothing'\]; MSE accepts"):
         get_loss("mse", label_smoothing=0.1)
     with pytest.raises(TypeError, match=r"get_loss\('bce'\): unknown option\(s\) \['x'\]"):
         get_loss("bce", x=1)

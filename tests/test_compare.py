@@ -97,7 +97,8 @@ def test_study_writes_table_csv_curves_and_run_folders(mnist_study):
     relu = json.loads((out / "relu" / "metrics.json").read_text())
     assert float(rows["relu"]["test_accuracy"]) == pytest.approx(relu["test_accuracy"])
     assert float(rows["relu"]["train_accuracy"]) == pytest.approx(relu["train_accuracy"])
-    assert float(rows["relu"]["test_accuracy"]) > 0.5
+    # one epoch on 1200 samples: 0.46-0.57 over seeds 0-4, against 0.1 for guessing
+    assert float(rows["relu"]["test_accuracy"]) > 0.3
     # all-zero weights cannot break the symmetry: the row says so instead of the study failing
     assert float(rows["zeros init"]["test_accuracy"]) < 0.15
     assert rows["zeros init"]["status"] == body["zeros init"]["status"] == "no learning"
@@ -228,3 +229,42 @@ def test_interrupted_variant_continues_from_its_checkpoint(mnist_dir, tmp_path):
     assert not done["interrupted"] and done["epochs_completed"] == 2
     assert done["epochs"][0] == first["epochs"][0], "epoch 1 was trained again instead of resumed"
     assert rows[0]["status"] == "ok" and rows[0]["epochs"] == 2
+
+
+def test_loss_reduction_and_optimizer_options_are_grid_axes_that_train(tmp_path):
+    study = _write(tmp_path, """
+[base]
+dataset = "sine"
+loss = "mse"
+hidden = [8]
+batch_size = 32
+epochs = 2
+schedule = "constant"
+optimizer = "adam"
+[grid]
+loss_reduction = ["mean", "sum"]
+beta2 = [0.99]
+""")  # fmt: skip
+    out = tmp_path / "out"
+    r = xnet("compare", study, "--out", out, "--quiet")
+    assert r.code == 0, r.err
+    rows = {row["variant"]: row for row in _csv_rows(out)}
+    assert set(rows) == {"loss_reduction=mean-beta2=0.99", "loss_reduction=sum-beta2=0.99"}
+    configs = [json.loads((out / name / "metrics.json").read_text())["config"] for name in
+               ("loss_reduction=mean-beta2=0.99", "loss_reduction=sum-beta2=0.99")]  # fmt: skip
+    assert [c["loss_reduction"] for c in configs] == ["mean", "sum"] and {c["beta2"] for c in configs} == {0.99}
+    # adam's steps hardly depend on the gradient's scale, and a summed loss is reported per term: the two
+    # test losses agree, where the sum over a batch of 32 would be 32 times the mean
+    losses = [float(rows[name]["test_loss"]) for name in sorted(rows)]
+    assert losses[0] == pytest.approx(losses[1], rel=0.01), losses
+
+
+def test_a_run_finished_before_an_option_existed_counts_as_finished_at_its_default(tmp_path):
+    from xnet.compare import finished_metrics
+    from xnet.config import RunConfig, validate
+
+    cfg = validate(RunConfig(dataset="sine", loss="mse"))
+    saved = {k: v for k, v in cfg.to_dict().items() if k not in ("loss_reduction", "beta1", "milestones")}
+    (tmp_path / "metrics.json").write_text(json.dumps({"config": saved, "epochs": []}))
+    assert finished_metrics(tmp_path, cfg) is not None
+    assert finished_metrics(tmp_path, cfg.replace(loss_reduction="sum")) is None

@@ -72,7 +72,9 @@ FLATTEN = 'type = "flatten"'
          "outputs 5 values but the dataset has 10 classes"),
         ("hidden = [8]\nwarmup_epochs = 0.9", "warmup_epochs: a warmup of"),
         ('hidden = [8]\noptimizer = "nesterov"\nmomentum = 0.0', "momentum"),
-        ("hidden = [8]\nclip_norm = -1.0", "clip_norm"),
+        # a floor above adam's default lr: known once the optimizer is built (clip_norm = -1 used to be
+        # such a case; the configuration check catches it now, before any data is read)
+        ('hidden = [8]\nschedule = "cosine"\nfloor = 0.5', "floor (the final lr) must be <= lr=0.001"),
         ("hidden = [1000000000000]", "out of memory"),
         ('hidden = [8]\ndataset = "csv:UNLABELLED"', "the data has no labels"),
     ],
@@ -90,7 +92,7 @@ def test_a_later_variant_that_cannot_train_stops_the_study_before_any_trains(mni
 def test_the_first_bad_variant_in_the_study_is_the_one_reported(mnist_dir, tmp_path):
     # checked grouped by data (mnist first), yet the sine variant, earlier in the file, is named
     body = (MNIST_BASE + '[[variants]]\nname = "bad1"\nhidden = [8]\ndataset = "sine"\n'
-            '[[variants]]\nname = "bad2"\nhidden = [8]\nclip_norm = -1.0\n')  # fmt: skip
+            '[[variants]]\nname = "bad2"\nhidden = [8]\nschedule = "cosine"\nfloor = 0.5\n')  # fmt: skip
     line = one_line_error(xnet("compare", _study(tmp_path, body), "--out", tmp_path / "out", "-q"))
     assert "variant 'bad1': loss 'cross-entropy'" in line
     assert not (tmp_path / "out").exists()

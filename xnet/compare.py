@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from xnet.atomic import ensure_folder
-from xnet.config import LOCAL_KEYS, RunConfig, config_dict_from_mapping, validate
+from xnet.config import DEFAULTS, LOCAL_KEYS, RunConfig, config_dict_from_mapping, validate
 from xnet.errors import ConfigError, DataError, DivergedError, XnetError
 from xnet.study_summary import summarize, write_summary
 from xnet.train.progress import Reporter
@@ -198,7 +198,8 @@ def _same_config(saved: dict[str, Any] | None, cfg: RunConfig) -> bool:
     # a variant trains in one process, where sync_batch_norm changes nothing (studies saved before it existed lack it)
     ignore = {*LOCAL_KEYS, "device", "sync_batch_norm"}
     ours = {k: v for k, v in cfg.to_dict().items() if k not in ignore}
-    return all(saved.get(k) == v for k, v in ours.items())
+    # an option newer than the saved run was at its default there
+    return all(saved.get(k, getattr(DEFAULTS, k)) == v for k, v in ours.items())
 
 
 def finished_metrics(run_dir: Path, cfg: RunConfig | None = None) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xnet.backends.rng import SEED_LIMIT
 from xnet.errors import ConfigError
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -19,6 +20,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "schedule": ("constant", "step", "exponential", "cosine", "cyclic", "onecycle"),
     "normalize": ("unit", "centered", "standard"),
     "dtype": ("float32", "float64"),
+    "loss_reduction": ("mean", "sum"),
 }
 
 
@@ -26,23 +28,45 @@ CHOICES: dict[str, tuple[str, ...]] = {
 class RunConfig:
     """Everything that defines a training run; `xnet train` flags and TOML keys share these names."""
 
+    # None: the default of the chosen optimizer, loss, schedule or layer (`xnet options` lists them)
     model: str = "mlp"
     hidden: list[int] = field(default_factory=lambda: [256, 128])
     activation: str = "relu"
+    alpha: float | None = None
     init: str | None = None
     loss: str = "cross-entropy"
+    loss_reduction: str = "mean"
+    label_smoothing: float = 0.0
     optimizer: str = "adam"
     lr: float | None = None
     momentum: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    eps: float | None = None
+    rho: float | None = None
+    initial_accumulator_value: float | None = None
     bias_correction: bool = True
     l1: float = 0.0
     l2: float = 0.0
-    weight_decay: float = 0.0
+    include_all: bool = False  # L1/L2 on biases and batch-norm parameters too
+    weight_decay: float | None = None
+    decay_all: bool = False  # weight decay on biases and batch-norm parameters too
     clip_norm: float | None = None
+    clip_value: float | None = None
     dropout: float = 0.0
     batch_norm: bool = False
+    bn_momentum: float | None = None
+    bn_eps: float | None = None
     schedule: str = "cosine"
     warmup_epochs: float = 0.0
+    gamma: float | None = None
+    step_size: float | None = None  # epochs
+    milestones: list[float] | None = None  # epochs
+    floor: float | None = None
+    base_lr: float | None = None
+    pct_start: float | None = None
+    div_factor: float | None = None
+    final_div_factor: float | None = None
     epochs: int = 6
     batch_size: int | str = 128
     val_split: float = 0.0
@@ -92,6 +116,29 @@ def parse_hidden(spec: str | list[int]) -> list[int]:
     return list(items)
 
 
+def parse_milestones(spec: str | list[float] | None) -> list[float] | None:
+    """'2,4.5' or [2, 4.5] -> [2, 4.5]: epochs, positive and strictly increasing; None stays None."""
+    if spec is None:
+        return None
+    items: list[Any] = spec if isinstance(spec, list) else str(spec).replace(" ", "").split(",")
+    try:
+        values = [_number(x) for x in items]
+    except (TypeError, ValueError):
+        raise ConfigError(f"milestones: expected epochs like 10,20, got {spec!r}") from None
+    if not values or any(not (math.isfinite(v) and v > 0) for v in values) or values != sorted(set(values)):
+        raise ConfigError(f"milestones: expected positive epochs in increasing order like 10,20, got {spec!r}")
+    return values
+
+
+def _number(x: Any) -> int | float:
+    """An int or float from TOML or a flag's text ('10' -> 10, '2.5' -> 2.5); bools and other types refused."""
+    if isinstance(x, bool) or not isinstance(x, (int, float, str)):
+        raise TypeError(x)
+    if isinstance(x, str):
+        return int(x) if x.lstrip("-").isdigit() else float(x)
+    return x
+
+
 def parse_batch_size(spec: str | int) -> int | str:
     """A positive int, or 'full' for batch gradient descent over the whole training set."""
     if isinstance(spec, str):
@@ -125,66 +172,6 @@ def _check_model(cfg: RunConfig) -> None:
         raise ConfigError(f"model: unknown value {cfg.model!r} (valid: {', '.join(PRESETS)})")
 
 
-# which of the model options each model reads (custom layers set everything per layer)
-_MODEL_OPTIONS = {
-    "mlp": ("hidden", "activation", "init", "dropout", "batch_norm"),
-    "cnn": ("activation", "init", "dropout", "batch_norm"),
-    "lenet5": ("activation", "init"),
-    "small-cnn": ("init",),
-    "bn-cnn": ("init",),
-    "custom": (),
-}
-_SGD_FAMILY = ("sgd", "momentum", "nesterov")
-
-
-def _given(cfg: RunConfig, key: str) -> bool:
-    """Whether `key` differs from its default: only a value the user set (flag, file, checkpoint) can."""
-    return getattr(cfg, key) != getattr(DEFAULTS, key)
-
-
-def _check_unused(cfg: RunConfig) -> None:
-    """Reject options set to something that the rest of the configuration would silently ignore."""
-    uses = _MODEL_OPTIONS.get(cfg.model, ())
-    unused = [k for k in ("hidden", "activation", "init", "dropout", "batch_norm") if _given(cfg, k) and k not in uses]
-    if unused:
-        listed = ", ".join(f"{k} = {_toml_value(getattr(cfg, k))}" for k in unused)
-        why = (
-            "a model given as [[model.layers]] (each layer sets its own)"
-            if cfg.model == "custom"
-            else f"the {cfg.model} preset (it reads only {', '.join(uses)})"
-        )
-        flags = ", ".join("--" + k.replace("_", "-") for k in unused)
-        raise ConfigError(f"{listed}: no effect on {why}; drop {flags}")
-    if cfg.momentum is not None and cfg.optimizer not in _SGD_FAMILY:
-        raise ConfigError(
-            f"momentum = {cfg.momentum!r}: no effect with optimizer {cfg.optimizer!r} "
-            f"(only {', '.join(_SGD_FAMILY)} use it); drop --momentum"
-        )
-    if _given(cfg, "bias_correction") and cfg.optimizer not in ("adam", "adamw"):
-        raise ConfigError(
-            f"bias_correction = false: no effect with optimizer {cfg.optimizer!r} (only adam and adamw use it)"
-        )
-    _check_normalize_applies(cfg)
-    if cfg.augment and cfg.dataset == "sine":
-        raise ConfigError("augment: shifts and rotations apply to images, and the sine dataset is not images; "
-                          "drop --augment")
-    if cfg.warmup_epochs and cfg.schedule == "onecycle":
-        raise ConfigError(
-            "warmup_epochs: the onecycle schedule warms up by itself (over its first 30%); drop warmup_epochs"
-        )
-
-
-def _check_normalize_applies(cfg: RunConfig) -> None:
-    """The pixel modes (unit, centered) leave regression data (sine, the one such dataset) unscaled."""
-    from xnet.data.prepare import PIXEL_MODES  # the modes load_dataset turns into "none" for regression
-
-    if _given(cfg, "normalize") and str(cfg.dataset).strip().lower() == "sine" and cfg.normalize in PIXEL_MODES:
-        raise ConfigError(
-            f"normalize = {cfg.normalize!r}: no effect on the sine dataset ({' and '.join(PIXEL_MODES)} rescale "
-            "0..255 pixel values and leave sine data as it is; only standard rescales it); drop --normalize"
-        )
-
-
 def validate(cfg: RunConfig, training: bool = True) -> RunConfig:
     """Check every value; raise ConfigError naming the option, the value and the valid ones.
 
@@ -194,7 +181,7 @@ def validate(cfg: RunConfig, training: bool = True) -> RunConfig:
     """
     _check_model(cfg)
     for key, options in CHOICES.items():
-        if getattr(cfg, key) not in options:
+        if getattr(cfg, key) not in options and not (key == "loss_reduction" and cfg.loss_reduction == "none"):
             raise ConfigError(f"{key}: unknown value {getattr(cfg, key)!r} (valid: {', '.join(options)})")
     cfg.hidden = parse_hidden(cfg.hidden)
     cfg.batch_size = parse_batch_size(cfg.batch_size)
@@ -206,21 +193,47 @@ def validate(cfg: RunConfig, training: bool = True) -> RunConfig:
         raise ConfigError(f"dropout: expected a probability in [0, 1), got {cfg.dropout!r}")
     if not 0 <= cfg.val_split < 1:
         raise ConfigError(f"val_split: expected a fraction in [0, 1), got {cfg.val_split!r}")
-    if cfg.momentum is not None and not 0 <= cfg.momentum < 1:
-        raise ConfigError(f"momentum: expected a value in [0, 1), got {cfg.momentum!r}")
-    for key in ("l1", "l2", "weight_decay", "warmup_epochs"):
-        v = getattr(cfg, key)
-        if not (math.isfinite(v) and v >= 0):
-            raise ConfigError(f"{key}: expected a non-negative number, got {v!r}")
+    if cfg.loss_reduction == "none":
+        raise ConfigError(
+            "loss_reduction: 'none' gives one loss per sample, and training needs one number per batch: use mean or "
+            "sum ('none' is for the Python API, e.g. CrossEntropy(reduction='none'))"
+        )
+    _check_ranges(cfg)
+    cfg.milestones = parse_milestones(cfg.milestones)
     if cfg.limit is not None and cfg.limit <= 0:
         raise ConfigError(f"limit: expected a positive integer, got {cfg.limit!r}")
     if cfg.early_stopping < 0:
         raise ConfigError(f"early_stopping: expected a patience >= 0 (0 = off), got {cfg.early_stopping!r}")
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
-        raise ConfigError(f"seed: must be an integer >= 0, got {cfg.seed!r}")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed < SEED_LIMIT:
+        raise ConfigError(f"seed: must be an integer in [0, 2**63), got {cfg.seed!r}")
     if training:
         _check_for_training(cfg)
     return cfg
+
+
+# the values each number option takes: (test, what the message says is expected)
+_RANGES: dict[str, tuple[Any, str]] = {}
+for _keys, _test, _text in (
+    (("momentum", "beta1", "beta2", "rho", "label_smoothing"), lambda v: 0 <= v < 1, "a value in [0, 1)"),
+    (("pct_start",), lambda v: 0 < v < 1, "a fraction in (0, 1)"),
+    (("bn_momentum",), lambda v: 0 <= v <= 1, "a value in [0, 1]"),
+    (("eps", "bn_eps", "clip_norm", "clip_value", "gamma", "step_size", "div_factor", "final_div_factor"),
+     lambda v: math.isfinite(v) and v > 0, "a positive number"),
+    (("l1", "l2", "weight_decay", "warmup_epochs", "initial_accumulator_value", "floor", "base_lr"),
+     lambda v: math.isfinite(v) and v >= 0, "a non-negative number"),
+    (("alpha",), math.isfinite, "a finite number"),
+):  # fmt: skip
+    _RANGES.update(dict.fromkeys(_keys, (_test, _text)))
+
+
+def _check_ranges(cfg: RunConfig) -> None:
+    """Every number option that is set lies in its range (None: the chosen optimizer's or layer's default)."""
+    for key, (test, expected) in _RANGES.items():
+        v = getattr(cfg, key)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not test(v):
+            raise ConfigError(f"{key}: expected {expected}, got {v!r}")
 
 
 def _check_for_training(cfg: RunConfig) -> None:
@@ -238,7 +251,9 @@ def _check_for_training(cfg: RunConfig) -> None:
             f"epoch{'s' * (cfg.epochs != 1)}; lower warmup_epochs or raise epochs"
         )
     _check_init(cfg.init)
-    _check_unused(cfg)
+    from xnet.options import check_applicable
+
+    check_applicable(cfg)
 
 
 def _check_init(spec: str | None) -> None:
@@ -271,6 +286,8 @@ def type_ok(name: str, value: Any) -> bool:
         return isinstance(value, (list, str))
     if name == "batch_size":
         return isinstance(value, (int, str)) and not isinstance(value, bool)
+    if name == "milestones":
+        return isinstance(value, (list, str))
     if isinstance(value, bool):
         return "bool" in kind
     if isinstance(value, int):
@@ -331,7 +348,8 @@ def config_dict_from_mapping(raw: dict[str, Any], text: str = "", where: str = "
     return out
 
 
-def _toml_value(v: Any) -> str:
+def toml_value(v: Any) -> str:
+    """`v` as a TOML value: true, 0.5, "text", [1, 2]."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float)):
@@ -339,20 +357,32 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 
 def to_toml(cfg: RunConfig, skip: tuple[str, ...] = LOCAL_KEYS) -> str:
-    """The fully resolved configuration as TOML that `--config` reads back to the same run."""
+    """The fully resolved configuration as TOML that `--config` reads back to the same run.
+
+    Options left unset follow with the default the run used, as comments: uncommenting one pins it.
+    Options this configuration's optimizer, loss, schedule and layers do not read are left out.
+    """
+    from xnet.options import applicable, defaults_used, given, option_keys
+
+    reads, optional = set(applicable(cfg)), option_keys()
     lines = ["# xnet run configuration: repeat this run with `xnet train --config config.toml`"]
     for name, value in cfg.to_dict().items():
         if name in skip or name == "layers" or value is None:
             continue
         if name == "model" and cfg.layers:
             continue
-        lines.append(f"{name} = {_toml_value(value)}")
+        if name in optional and name not in reads and not given(cfg, name):
+            continue
+        lines.append(f"{name} = {toml_value(value)}")
+    defaults = defaults_used(cfg)
+    if defaults:
+        lines += ["", "# defaults this run used (the chosen optimizer's, loss's, schedule's and layers'):", *defaults]
     for layer in cfg.layers or []:
         lines.append("\n[[model.layers]]")
-        lines += [f"{k} = {_toml_value(v)}" for k, v in layer.items()]
+        lines += [f"{k} = {toml_value(v)}" for k, v in layer.items()]
     return "\n".join(lines) + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from xnet.nn.activations import get_activation
 from xnet.nn.batchnorm import BatchNorm1D, BatchNorm2D
@@ -48,16 +49,21 @@ def build_mlp(
     init: str | None = None,
     dropout: float = 0.0,
     batch_norm: bool = False,
+    activation_args: dict[str, Any] | None = None,
+    bn_args: dict[str, Any] | None = None,
 ) -> Sequential:
-    """MLP for inputs of `input_shape` (per sample) -> (N, outputs) scores."""
+    """MLP for inputs of `input_shape` (per sample) -> (N, outputs) scores.
+
+    `activation_args` go to every activation (LeakyReLU's alpha), `bn_args` to every batch norm (eps, momentum).
+    """
     init = init or default_init(activation)
     layers: list[Module] = [Flatten()]
     width = _size(input_shape)
     for h in hidden:
         layers.append(Dense(width, h, init=init))
         if batch_norm:
-            layers.append(BatchNorm1D(h))
-        layers.append(get_activation(activation))
+            layers.append(BatchNorm1D(h, **(bn_args or {})))
+        layers.append(get_activation(activation, **(activation_args or {})))
         if dropout:
             layers.append(Dropout(dropout))
         width = h
@@ -74,11 +80,13 @@ def _check_image_size(name: str, input_shape: Sequence[int], least: int) -> None
         )
 
 
-def _conv_block(c_in: int, c_out: int, activation: str, init: str, batch_norm: bool) -> list[Module]:
+def _conv_block(
+    c_in: int, c_out: int, activation: str, init: str, batch_norm: bool, activation_args: dict, bn_args: dict
+) -> list[Module]:
     block: list[Module] = [Conv2D(c_in, c_out, 3, padding="same", init=init, bias=not batch_norm)]
     if batch_norm:
-        block.append(BatchNorm2D(c_out))
-    return [*block, get_activation(activation), MaxPool2D(2)]
+        block.append(BatchNorm2D(c_out, **bn_args))
+    return [*block, get_activation(activation, **activation_args), MaxPool2D(2)]
 
 
 def build_cnn(
@@ -91,18 +99,21 @@ def build_cnn(
     dropout: float = 0.0,
     batch_norm: bool = False,
     name: str = "cnn",
+    activation_args: dict[str, Any] | None = None,
+    bn_args: dict[str, Any] | None = None,
 ) -> Sequential:
     """Conv 3x3 same-padding blocks with 2x2 max pooling, then dense layers: (N, C, H, W) -> (N, outputs)."""
     if len(input_shape) != 3:
         raise ValueError(f"{name}: needs image inputs (C, H, W), the dataset gives {tuple(input_shape)}")
     _check_image_size(name, input_shape, 2 ** len(channels))  # each block halves H and W
     init = init or default_init(activation)
+    activation_args, bn_args = activation_args or {}, bn_args or {}
     c, h, w = input_shape
     layers: list[Module] = []
     for c_out in channels:
-        layers += _conv_block(c, c_out, activation, init, batch_norm)
+        layers += _conv_block(c, c_out, activation, init, batch_norm, activation_args, bn_args)
         c, h, w = c_out, h // 2, w // 2
-    layers += [Flatten(), Dense(c * h * w, dense, init=init), get_activation(activation)]
+    layers += [Flatten(), Dense(c * h * w, dense, init=init), get_activation(activation, **activation_args)]
     if dropout:
         layers.append(Dropout(dropout))
     layers.append(Dense(dense, outputs))
@@ -110,7 +121,11 @@ def build_cnn(
 
 
 def build_lenet5(
-    input_shape: Sequence[int], outputs: int, activation: str = "relu", init: str | None = None
+    input_shape: Sequence[int],
+    outputs: int,
+    activation: str = "relu",
+    init: str | None = None,
+    activation_args: dict[str, Any] | None = None,
 ) -> Sequential:
     """LeNet-5 for 28x28 images (the first convolution pads by 2, as for 32x32 inputs)."""
     if len(input_shape) != 3:
@@ -120,7 +135,7 @@ def build_lenet5(
     init = init or default_init(activation)
     c, h, w = input_shape
     h2, w2 = ((h // 2) - 4) // 2, ((w // 2) - 4) // 2
-    act = lambda: get_activation(activation)  # noqa: E731
+    act = lambda: get_activation(activation, **(activation_args or {}))  # noqa: E731
     return Sequential(
         Conv2D(c, 6, 5, padding=2, init=init), act(), AvgPool2D(2),
         Conv2D(6, 16, 5, init=init), act(), AvgPool2D(2),
@@ -138,16 +153,19 @@ def build_preset(
     init: str | None = None,
     dropout: float = 0.0,
     batch_norm: bool = False,
+    activation_args: dict[str, Any] | None = None,
+    bn_args: dict[str, Any] | None = None,
 ) -> Sequential:
-    """The preset `name` (see PRESETS) for `input_shape` -> `outputs`."""
+    """The preset `name` (see PRESETS) for `input_shape` -> `outputs`; the args dicts as for build_mlp."""
+    act, bn = activation_args or {}, bn_args or {}
     if name == "mlp":
-        return build_mlp(input_shape, outputs, hidden, activation, init, dropout, batch_norm)
+        return build_mlp(input_shape, outputs, hidden, activation, init, dropout, batch_norm, act, bn)
     if name == "cnn":
-        return build_cnn(input_shape, outputs, (32, 64), 128, activation, init, dropout, batch_norm, "cnn")
+        return build_cnn(input_shape, outputs, (32, 64), 128, activation, init, dropout, batch_norm, "cnn", act, bn)
     if name == "lenet5":
-        return build_lenet5(input_shape, outputs, activation, init)
+        return build_lenet5(input_shape, outputs, activation, init, act)
     if name == "small-cnn":
         return build_cnn(input_shape, outputs, (8, 16), 128, "relu", init, 0.0, False, "small-cnn")
     if name == "bn-cnn":
-        return build_cnn(input_shape, outputs, (32, 64), 128, "relu", init, 0.25, True, "bn-cnn")
+        return build_cnn(input_shape, outputs, (32, 64), 128, "relu", init, 0.25, True, "bn-cnn", bn_args=bn)
     raise ValueError(f"unknown model {name!r}; expected one of {', '.join(PRESETS)}")

@@ -1,8 +1,10 @@
 """The CuPy backend without a GPU: a NumPy stand-in for `cupy` checks what cupy_backend.py asks of it.
 
 The stand-in implements only the CuPy API whose behaviour was checked against CuPy's source and
-docs (signatures of cupy.random.RandomState, its seed check in CuPy 13.2, Device as a context
-manager), so these tests catch calls CuPy would refuse before a GPU ever runs them.
+docs (ElementwiseKernel's arguments, Device as a context manager), so these tests catch calls
+CuPy would refuse before a GPU ever runs them. Its ElementwiseKernel compiles the kernel's CUDA
+source with the host's C++ compiler (cuda_on_host.py), so the fake GPU draws with xnet's real
+Philox kernel.
 """
 
 from __future__ import annotations
@@ -15,26 +17,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cuda_on_host import compiler, host_elementwise
 
+import xnet.backends.cuda_kernels as cuda_kernels
 import xnet.backends.cupy_backend as cupy_backend
 from xnet.backends import BackendUnavailable, available_backends, get_backend
-from xnet.backends.rng import HostRng
 
-PHILOX = 161  # cupy.cuda.curand.CURAND_RNG_PSEUDO_PHILOX4_32_10 (cuRAND's curandRngType_t)
-
-
-def _float_only(dtype):
-    # cupy/random/_generator.py _check_and_get_dtype: cuRAND draws float32 and float64 only
-    dtype = np.dtype(dtype)
-    if dtype.char not in ("f", "d"):
-        raise TypeError("cupy.random only supports float32 and float64")
-    return dtype
+needs_compiler = pytest.mark.skipif(compiler() is None, reason="no C++ compiler to run the CUDA source on the host")
+pytestmark = needs_compiler  # every fake GPU draws with the compiled kernel
 
 
-def make_fake_cupy(count: int = 1, broken: Exception | None = None) -> types.ModuleType:
-    """A `cupy` module on NumPy: `count` GPUs; `broken` is raised by the first kernel (toolkit check)."""
+def make_fake_cupy(
+    count: int = 1, broken: Exception | None = None, kernel_source: str | None = None
+) -> types.ModuleType:
+    """A `cupy` module on NumPy: `count` GPUs; `broken` is raised by the first kernel (toolkit check);
+    `kernel_source` replaces the preamble ElementwiseKernel is given (a kernel that compiles wrong)."""
     cupy = types.ModuleType("cupy")
-    cupy.log = {"seeds": [], "methods": [], "draw_dtypes": [], "current": 0, "entered": 0}
+    cupy.log = {"kernels": [], "launches": 0, "current": 0, "entered": 0}
     log = cupy.log
 
     class Device:
@@ -55,36 +54,22 @@ def make_fake_cupy(count: int = 1, broken: Exception | None = None) -> types.Mod
         def __exit__(self, *args):
             log["current"] = self._previous
 
-    class RandomState:
-        # the signatures of cupy/random/_generator.py RandomState
-        def __init__(self, seed=None, method=100):
-            log["methods"].append(method)
-            self.seed(seed)
+    class ElementwiseKernel:
+        # cupy/_core/_kernel.pyx: ElementwiseKernel(in_params, out_params, operation, name='kernel',
+        # reduce_dims=True, preamble='', no_return=False, return_tuple=False, **kwargs)
+        def __init__(self, in_params, out_params, operation, name="kernel", reduce_dims=True, preamble=""):
+            log["kernels"].append(name)
+            self._run = host_elementwise(in_params, out_params, operation, kernel_source or preamble)
 
-        def seed(self, seed=None):
-            # CuPy 13.2's check, which refuses a Python int below 2**63 under NumPy 2 (cupy/cupy#8392)
-            seed = int(np.asarray(seed).astype(np.uint64, casting="safe"))
-            log["seeds"].append(seed)
-            self._rng = np.random.Generator(np.random.Philox(seed))
+        def __call__(self, *args):
+            log["launches"] += 1
+            self._run(*args)
+            return args[-1]
 
-        def random_sample(self, size=None, dtype=float):
-            if broken is not None:
-                raise broken
-            log["draw_dtypes"].append(np.dtype(dtype))
-            return self._rng.random(size).astype(_float_only(dtype))
-
-        def normal(self, loc=0.0, scale=1.0, size=None, dtype=float):
-            log["draw_dtypes"].append(np.dtype(dtype))
-            return (self._rng.standard_normal(size) * scale + loc).astype(_float_only(dtype))
-
-        def uniform(self, low=0.0, high=1.0, size=None, dtype=float):
-            return (low + self.random_sample(size, dtype) * (high - low)).astype(dtype)
-
-        def permutation(self, a):
-            return np.argsort(self._rng.integers(0, 2**32, a, dtype=np.uint32))
-
-        def randint(self, low, high=None, size=None, dtype=int):
-            return self._rng.integers(low, high, size).astype(dtype)
+    def arange(n, dtype=None):
+        if broken is not None:
+            raise broken
+        return np.arange(n, dtype=dtype)
 
     def get_device_count():
         if isinstance(count, Exception):
@@ -95,13 +80,22 @@ def make_fake_cupy(count: int = 1, broken: Exception | None = None) -> types.Mod
         getDeviceCount=get_device_count,
         getDeviceProperties=lambda i: {"name": b"Fake GPU", "totalGlobalMem": 2**34},
     )
-    cupy.cuda = types.SimpleNamespace(
-        runtime=runtime, Device=Device, curand=types.SimpleNamespace(CURAND_RNG_PSEUDO_PHILOX4_32_10=PHILOX)
-    )
-    cupy.random = types.SimpleNamespace(RandomState=RandomState)
+    cupy.cuda = types.SimpleNamespace(runtime=runtime, Device=Device)
+    cupy.ElementwiseKernel = ElementwiseKernel
+    cupy.arange = arange
+    cupy.empty = lambda shape, dtype=float: np.empty(shape, dtype=dtype)
     cupy.asarray = lambda a, dtype=None: np.asarray(a, dtype=dtype)
     cupy.asnumpy = np.asarray
     return cupy
+
+
+def device_free_numpy() -> types.ModuleType:
+    """NumPy as array_api_compat.cupy: creation functions ignore device=, as array-api-compat's CuPy ones do."""
+    xp = types.ModuleType("fake_array_api_compat_cupy")
+    xp.__dict__.update(np.__dict__)
+    for name in ("arange", "asarray", "empty", "full", "ones", "zeros"):
+        xp.__dict__[name] = lambda *a, _f=getattr(np, name), device=None, **k: _f(*a, **k)
+    return xp
 
 
 @pytest.fixture
@@ -110,14 +104,15 @@ def install(monkeypatch):
 
     def put(fake: types.ModuleType) -> types.ModuleType:
         monkeypatch.setitem(sys.modules, "cupy", fake)
-        monkeypatch.setitem(sys.modules, "array_api_compat.cupy", np)
+        monkeypatch.setitem(sys.modules, "array_api_compat.cupy", device_free_numpy())
         return fake
 
     return put
 
 
 @pytest.fixture
-def fake(install):
+def fake(install, monkeypatch):
+    monkeypatch.setattr(cuda_kernels, "_kernels", {})  # each fake compiles its own kernel
     return install(make_fake_cupy())
 
 
@@ -132,54 +127,59 @@ def test_rng_state_round_trip_continues_the_stream(fake):
     np.testing.assert_array_equal(b.rng.normal((4,)), first)
 
 
-def test_seeds_pass_cupy_13_2_check_as_uint64(fake):
-    b = get_backend("cuda", seed=3)
-    for draw in (
-        lambda: b.rng.normal((2,)),
-        lambda: b.rng.uniform((2,), -1, 1),
-        lambda: b.rng.bernoulli((4,), 0.5),
-        lambda: b.rng.permutation(5),
-        lambda: b.rng.integers(-2, 3, (2, 2)),
+def test_draws_equal_the_numpy_backends_with_one_launch_each(fake):
+    gpu, cpu = get_backend("cuda", seed=3), get_backend("cpu", seed=3)
+    launches = fake.log["launches"]
+    for name, args in (
+        ("normal", ((5, 3), 1.0, 2.0, "float32")),
+        ("uniform", ((7,), -1.0, 1.0, "float64")),
+        ("bernoulli", ((4, 9), 0.3)),
+        ("permutation", (11,)),
+        ("integers", (-2, 3, (2, 2))),
     ):
-        draw()  # the fake's seed() raises TypeError for a Python int, as CuPy 13.2 under NumPy 2 did
-    assert len(fake.log["seeds"]) >= 6  # the toolkit check, then one per draw
-    assert set(fake.log["methods"][1:]) == {PHILOX}  # the rng's generator: Philox, cheap to reseed
+        got, want = getattr(gpu.rng, name)(*args), getattr(cpu.rng, name)(*args)
+        assert got.dtype == want.dtype, name
+        np.testing.assert_array_equal(got, want, err_msg=name)
+    assert fake.log["launches"] == launches + 5  # the words of a draw: one kernel launch
+    assert fake.log["kernels"] == ["xnet_philox_words"]  # compiled once
 
 
 def test_reseeding_repeats_and_each_draw_is_new(fake):
     b = get_backend("cuda")
-    b.rng.seed((3, 1))
+    b.rng.seed(3, 1)
     a1, a2 = b.rng.normal((6,)), b.rng.normal((6,))
-    b.rng.seed((3, 1))
+    b.rng.seed(3, 1)
     np.testing.assert_array_equal(b.rng.normal((6,)), a1)
     np.testing.assert_array_equal(b.rng.normal((6,)), a2)
     assert not np.array_equal(a1, a2)
-    b.rng.seed((3, 2))
+    b.rng.seed(3, 2)
     assert not np.array_equal(b.rng.normal((6,)), a1)
 
 
-def test_draws_come_in_the_requested_dtype(fake):
-    b = get_backend("cuda")
-    fake.log["draw_dtypes"].clear()
-    assert b.rng.normal((3,), dtype="float32").dtype == np.float32
-    assert b.rng.uniform((3,), dtype="float32").dtype == np.float32
-    # drawn as float32, not as float64 and then cast (twice the memory traffic)
-    assert fake.log["draw_dtypes"] == [np.dtype(np.float32)] * 2
-    assert b.rng.normal((3,)).dtype == np.float64  # as HostRng when no dtype is given
-    mask = b.rng.bernoulli((50,), 0.5)
-    assert mask.dtype == np.float32 and set(np.unique(mask).tolist()) <= {0.0, 1.0}
-    assert b.rng.integers(0, 4, (5,)).dtype == np.int64
-    p = b.rng.permutation(20)
-    assert p.dtype == np.int64 and sorted(p.tolist()) == list(range(20))
+def test_a_cpu_rng_state_continues_the_same_stream_on_the_gpu(fake):
+    cpu = get_backend("cpu", seed=5)
+    cpu.rng.stream("dropout").bernoulli((3, 4), 0.5)
+    state = json.loads(json.dumps(cpu.rng.state_dict()))  # a CPU run's checkpoint resumed with --device cuda
+    gpu = get_backend("cuda")
+    gpu.rng.load_state_dict(state)
+    np.testing.assert_array_equal(
+        gpu.rng.stream("dropout").bernoulli((5, 4), 0.5), cpu.rng.stream("dropout").bernoulli((5, 4), 0.5)
+    )
 
 
-def test_a_host_rng_state_resumes_deterministically(fake):
-    b = get_backend("cuda")
-    host_state = json.loads(json.dumps(HostRng(5, lambda a, dtype: a).state_dict()))
-    b.rng.load_state_dict(host_state)  # a CPU run's checkpoint resumed with --device cuda
-    first = b.rng.normal((4,))
-    b.rng.load_state_dict(host_state)
-    np.testing.assert_array_equal(b.rng.normal((4,)), first)
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        ("this is not C", "failed (CalledProcessError"),
+        (cuda_kernels.PHILOX_SOURCE.replace("case 1: return c1;", "case 1: return c0;"), "drew other bits"),
+    ],
+)
+def test_a_kernel_that_fails_or_draws_wrong_bits_falls_back_to_the_reference(install, monkeypatch, source, problem):
+    monkeypatch.setattr(cuda_kernels, "_kernels", {})
+    install(make_fake_cupy(kernel_source=source))
+    with pytest.warns(RuntimeWarning, match=problem.replace("(", r"\(")):
+        b = get_backend("cuda", seed=1)
+    np.testing.assert_array_equal(b.rng.uniform((9,)), get_backend("cpu", seed=1).rng.uniform((9,)))
 
 
 def test_missing_cuda_library_is_one_clear_line(install):
@@ -221,13 +221,14 @@ def test_the_chosen_gpu_is_made_current(install):
 # CuPy names cupy_backend.py may use, each checked against CuPy 13/14 (docs.cupy.dev reference and
 # cupy/random/_generator.py, cupy/cuda/__init__.py, cupy_backends/cuda/libs/curand.pyx)
 VERIFIED = {
+    "cupy.ElementwiseKernel",
+    "cupy.arange",
     "cupy.asarray",
     "cupy.asnumpy",
     "cupy.cuda.Device",
-    "cupy.cuda.curand.CURAND_RNG_PSEUDO_PHILOX4_32_10",
     "cupy.cuda.runtime.getDeviceCount",
     "cupy.cuda.runtime.getDeviceProperties",
-    "cupy.random.RandomState",
+    "cupy.empty",
 }
 
 
@@ -242,8 +243,9 @@ def _dotted(node: ast.AST) -> str | None:
     return ".".join(["cupy", *reversed(parts)]) if isinstance(node, ast.Name) and node.id == "cupy" else None
 
 
-def test_cupy_backend_uses_only_verified_cupy_names():
-    tree = ast.parse(Path(cupy_backend.__file__).read_text())
+@pytest.mark.parametrize("module", [cupy_backend, cuda_kernels])
+def test_cupy_backend_uses_only_verified_cupy_names(module):
+    tree = ast.parse(Path(module.__file__).read_text())
     chains = {_dotted(n) for n in ast.walk(tree) if isinstance(n, ast.Attribute)} - {None}
     # keep the longest chain of each expression (cupy.cuda.runtime.getDeviceCount, not cupy.cuda)
     used = {c for c in chains if not any(o.startswith(c + ".") for o in chains)}
@@ -251,16 +253,35 @@ def test_cupy_backend_uses_only_verified_cupy_names():
     assert used <= VERIFIED, f"unverified CuPy API used: {sorted(used - VERIFIED)}"
 
 
-def test_host_rng_continues_reproducibly_from_a_gpu_state():
-    # a GPU run resumed on the CPU: its cuRAND stream cannot continue, but the new stream is fixed by it
-    from xnet.backends.rng import HostRng
+def test_a_state_from_before_the_philox_streams_resumes_reproducibly():
+    # a GPU run's checkpoint written by an older xnet (cuRAND's seed and draw count): its stream cannot
+    # continue, but the new one is fixed by it, on any backend
+    old_gpu_state = {"seed": [7, 1], "draws": 12}
+    a, b = get_backend("cpu", seed=0), get_backend("strict", seed=1)
+    a.rng.load_state_dict(old_gpu_state)
+    b.rng.load_state_dict(old_gpu_state)
+    np.testing.assert_array_equal(a.rng.uniform((5,)), b.to_numpy(b.rng.uniform((5,))))
+    other = get_backend("cpu", seed=0)
+    other.rng.load_state_dict({"seed": [7, 1], "draws": 13})  # another position: another stream
+    a.rng.load_state_dict(old_gpu_state)
+    assert not np.array_equal(other.rng.uniform((5,)), a.rng.uniform((5,)))
 
-    gpu_state = {"seed": [7, 1], "draws": 12}
-    a, b = HostRng(0, lambda x, dtype: x), HostRng(1, lambda x, dtype: x)
-    a.load_state_dict(gpu_state)
-    b.load_state_dict(gpu_state)
-    assert (a.uniform((5,)) == b.uniform((5,))).all()
-    other = HostRng(0, lambda x, dtype: x)
-    other.load_state_dict({"seed": [7, 1], "draws": 13})  # another position: another stream
-    a.load_state_dict(gpu_state)
-    assert not (other.uniform((5,)) == a.uniform((5,))).all()
+
+def test_out_of_gpu_memory_while_training_is_one_line_naming_batch_and_memory(fake, monkeypatch, tmp_path):
+    sys.path.insert(0, str(Path(__file__).parent.parent / "cli"))
+    from clirun import one_line_error, xnet
+
+    from xnet.train import Trainer
+
+    class OutOfMemoryError(MemoryError):  # cupy/cuda/memory.pyx: a MemoryError, with this message
+        pass
+
+    def fit(self, *args, **kwargs):
+        raise OutOfMemoryError("Out of memory allocating 1,073,741,824 bytes (allocated so far: 2,048 bytes).")
+
+    monkeypatch.setattr(Trainer, "fit", fit)
+    run = ("--dataset", "sine", "--loss", "mse", "--hidden", "8", "--epochs", "1", "--batch-size", "64")
+    line = one_line_error(xnet("train", *run, "--device", "cuda", "--out", tmp_path / "run"))
+    assert "out of memory while training with batch size 64 on cuda:0 (Fake GPU, 16.0 GiB)" in line
+    assert "Out of memory allocating 1,073,741,824 bytes" in line and "--batch-size" in line
+    assert not (tmp_path / "run").exists()

@@ -402,9 +402,10 @@ def test_config_that_is_not_utf8_names_the_file(tmp_path):
     assert str(cfg) in line and "not UTF-8" in line
 
 
-def test_negative_seed(tmp_path):
-    line = one_line_error(xnet("train", *SINE, "--seed", "-1", "--out", tmp_path / "run"))
-    assert "seed: must be an integer >= 0, got -1" in line
+@pytest.mark.parametrize("seed", ["-1", str(2**63)])
+def test_seed_outside_the_generators_range(tmp_path, seed):
+    line = one_line_error(xnet("train", *SINE, "--seed", seed, "--out", tmp_path / "run"))
+    assert f"seed: must be an integer in [0, 2**63), got {seed}" in line
 
 
 @pytest.mark.parametrize(("model", "least"), [("cnn", 4), ("small-cnn", 4), ("lenet5", 12)])

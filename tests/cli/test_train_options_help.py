@@ -54,15 +54,17 @@ def test_normalize_modes_that_apply_are_accepted():
 
 
 def _help() -> str:
+    """`xnet train --help` as one line of words: the help is wrapped to the terminal's width in boxes."""
     r = xnet("train", "--help")
     assert r.code == 0
-    return " ".join(r.out.split())  # the help is wrapped to the terminal's width
+    return " ".join(r.out.translate({ord(c): " " for c in "│╭╮╰╯─"}).split())
 
 
 def test_momentum_help_says_plain_sgd_has_none():
     text = _help()
     assert "[default: 0.9 for momentum and nesterov, 0 (none) for sgd]" in text
-    assert "[default: 0.9]" not in text
+    momentum = text.split("--momentum", 1)[1].split(" --", 1)[0]
+    assert "[default: 0.9]" not in momentum  # 0.9 is beta1's and rho's default, not plain sgd's momentum
 
 
 def test_limit_help_says_the_test_set_is_cut_too():
@@ -87,3 +89,22 @@ def test_schedule_counts_the_steps_that_run(tmp_path):
     with open(tmp_path / "run" / "history.csv") as f:
         lrs = [float(row["lr"]) for row in csv.DictReader(f)]
     assert lrs == pytest.approx([0.1, 0.01, 0.001])
+
+
+def test_every_run_option_has_a_flag_in_its_group(monkeypatch):
+    import dataclasses
+
+    monkeypatch.setenv("COLUMNS", "200")  # at 80 columns rich shortens the longest flag names
+    r = xnet("train", "--help")
+    panels, current = {}, None
+    for line in r.out.splitlines():
+        if line.startswith("╭─ "):
+            current = line.strip("╭─╮ ")
+        elif line.startswith("│ --") and current:
+            panels[line.split()[1]] = current
+    for field in dataclasses.fields(RunConfig):
+        if field.name != "layers":
+            assert "--" + field.name.replace("_", "-") in panels, field.name
+    assert panels["--beta1"] == panels["--loss-reduction"] == "Loss and optimisation"
+    assert panels["--milestones"] == "Learning-rate schedule" and panels["--label-smoothing"] == "Regularisation"
+    assert panels["--bn-eps"] == "Model" and panels["--limit"] == "Data" and panels["--seed"] == "Run"

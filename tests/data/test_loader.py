@@ -169,11 +169,12 @@ def rotated_shifted(img, angle, dy, dx, fill):
 
 
 def draws(backend, seed, n, max_shift, max_deg):
-    """The shifts and angles Augment draws after backend.rng.seed(seed)."""
+    """The shifts and angles Augment draws (from the "augment" stream) after backend.rng.seed(seed)."""
     backend.rng.seed(seed)
-    sh = backend.to_numpy(backend.rng.integers(-max_shift, max_shift + 1, (n, 2)))
+    stream = backend.rng.stream("augment")
+    sh = backend.to_numpy(stream.integers(-max_shift, max_shift + 1, (n, 2)))
     rad = math.radians(max_deg)
-    ang = backend.to_numpy(backend.rng.uniform((n, 1), -rad, rad, dtype="float32"))
+    ang = backend.to_numpy(stream.uniform((n, 1), -rad, rad, dtype="float32"))
     return sh, ang[:, 0]
 
 

@@ -68,6 +68,8 @@ def ref_run(kind, opts, steps=3):
                         ws[i] = w + s["v"]
             elif kind == "adagrad":
                 eps = opts.get("eps", 1e-8)
+                if t == 1:
+                    s["G"] = s["G"] + opts.get("initial_accumulator_value", 0.0)
                 s["G"] = s["G"] + g**2
                 ws[i] = w - lr * g / (np.sqrt(s["G"]) + eps)
             elif kind == "rmsprop":
@@ -99,6 +101,7 @@ CASES = [
     ("sgd", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
     ("adagrad", {"lr": 0.3}),
     ("adagrad", {"lr": 0.3, "eps": 1e-3, "weight_decay": 0.1}),
+    ("adagrad", {"lr": 0.3, "initial_accumulator_value": 0.1}),
     ("rmsprop", {"lr": 0.01}),
     ("rmsprop", {"lr": 0.01, "rho": 0.5, "eps": 1e-4}),
     ("adam", {"lr": 0.01}),

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from xnet.nn import Dense, ReLU, Sequential, build_on
+from xnet.optim import SGD, Adam
 from xnet.parallel.gradients import GradientBuffer, loss_reduction
 
 
@@ -23,24 +24,35 @@ def _as_if_two_ranks(other, backend):
     return reduce_sum
 
 
-def test_gradients_become_views_of_one_buffer_and_keep_their_values(backend):
+def _groups(model):
+    """Two param groups (the first layer at a tenth of the rate): the optimizer keeps two flat buffers."""
+    first, last = model.layers[0].parameters(), model.layers[2].parameters()
+    return [{"params": first, "lr": 0.01}, {"params": last}]
+
+
+@pytest.mark.parametrize("groups", [False, True])
+def test_the_optimizers_gradients_live_in_one_buffer_and_keep_their_values(backend, groups):
     model = _model(backend)
     params = model.parameters()
+    opt = SGD(_groups(model) if groups else params, lr=0.1)
     for i, p in enumerate(params):
         p.grad += float(i + 1)
-    buf = GradientBuffer(params, backend)
+    buf = GradientBuffer(opt, backend)
     flat = backend.to_numpy(buf.flat)
-    assert flat.shape == (4 * 3 + 4 + 2 * 4 + 2 + 1,)
-    expected = np.concatenate([np.full(p.size, float(i + 1)) for i, p in enumerate(params)] + [[0.0]])
-    np.testing.assert_array_equal(flat, expected)
+    assert flat.shape == (4 * 3 + 4 + 4 * 2 + 2 + 1,)  # 26 gradients and the stop flag
+    assert sorted(flat[:-1]) == sorted(np.concatenate([np.full(p.size, float(i + 1)) for i, p in enumerate(params)]))
+    before = backend.to_numpy(buf.flat).copy()
     params[2].grad += 10.0  # a layer adding into its gradient writes the buffer
-    assert backend.to_numpy(buf.flat)[16] == 13.0
+    assert (backend.to_numpy(buf.flat) - before).sum() == 10.0 * params[2].size
+    opt.zero_grad()  # the optimizer's own passes work on the same memory
+    assert not backend.to_numpy(buf.flat).any()
 
 
 def test_all_reduce_averages_the_ranks_gradients_and_shares_a_stop_request(backend):
     model = _model(backend)
     params = model.parameters()
-    buf = GradientBuffer(params, backend)
+    opt = Adam(params, lr=0.01)
+    buf = GradientBuffer(opt, backend)
     for p in params:
         p.grad += 2.0
     other = np.full(buf.count + 1, 4.0)  # the other rank's gradients 4.0, times its weight 0.5
@@ -53,24 +65,29 @@ def test_all_reduce_averages_the_ranks_gradients_and_shares_a_stop_request(backe
     assert buf.all_reduce(1.0, False, _as_if_two_ranks(other, backend)) is True
 
 
-def test_a_replaced_gradient_is_copied_back_and_rebound(backend):
+def test_gradients_given_new_arrays_are_put_back_with_their_values(backend):
     model = _model(backend)
-    buf = GradientBuffer(model.parameters(), backend)
-    state = model.state_dict()
-    model.load_state_dict(state)  # gives every parameter a new gradient array
+    opt = SGD(model.parameters(), lr=0.1)
+    buf = GradientBuffer(opt, backend)
+    model.load_state_dict(model.state_dict())  # gives every parameter new arrays
     p = model.parameters()[0]
     p.grad += 5.0
-    buf.rebind()
-    assert p.grad is buf.views[0]
-    np.testing.assert_array_equal(backend.to_numpy(buf.flat)[: p.size], np.full(p.size, 5.0))
+    buf.all_reduce(1.0, False, lambda flat: None)
+    assert backend.to_numpy(buf.flat).sum() == 5.0 * p.size
+    p.grad += 1.0  # bound to the buffer again
+    assert backend.to_numpy(buf.flat).sum() == 6.0 * p.size
 
 
-def test_the_buffer_refuses_no_parameters_or_mixed_dtypes(backend):
-    with pytest.raises(ValueError, match="params is empty"):
-        GradientBuffer([], backend)
+def test_the_buffer_refuses_mixed_dtypes(backend):
     mixed = _model(backend).parameters()[:1] + _model(backend, "float64").parameters()[:1]
     with pytest.raises(ValueError, match=r"one dtype expected, got \['float32', 'float64'\]"):
-        GradientBuffer(mixed, backend)
+        GradientBuffer(SGD(mixed, lr=0.1), backend)
+
+
+def test_place_gradients_refuses_a_buffer_of_the_wrong_size(backend):
+    opt = SGD(_model(backend).parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"buffer must have shape \(26,\), got \(5,\)"):
+        opt.place_gradients(backend.zeros((5,), "float32"))
 
 
 def test_losses_average_unless_they_say_they_sum():

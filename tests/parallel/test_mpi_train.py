@@ -7,8 +7,6 @@ import json
 import pytest
 from mpirun import assert_same_weights, digits, mpiexec, needs_mpi, one_process
 
-from xnet.backends import get_backend
-
 pytestmark = needs_mpi
 
 # SGD: its update is linear in the gradient, so the rounding differences of summing a batch in two
@@ -32,8 +30,6 @@ def small_cnn(folder, batch_norm=False, dropout=0.0):
     path = folder / "cnn.toml"
     path.write_text(text)
     return ("--config", path)
-# dropout on 2 ranks equals one process only when the random stream can draw a shard of a batch's draw
-HAS_BATCH_SHARD = hasattr(get_backend("cpu").rng, "batch_shard")
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +66,8 @@ def test_two_ranks_train_the_mlp_one_process_trains(mlp_runs):
         assert r2["train_accuracy"] == r1["train_accuracy"] and r2["test_accuracy"] == r1["test_accuracy"]
 
 
-@pytest.mark.xfail(
-    not HAS_BATCH_SHARD, strict=True,
-    reason="needs the counter-based random stream's rng.batch_shard (issue 16): until then each rank draws "
-    "its own dropout masks",
-)  # fmt: skip
 def test_two_ranks_train_a_cnn_with_dropout_as_one_process(tmp_path, data):
+    # each rank draws its rows of the whole batch's dropout masks (rng.batch_shard)
     two, a, b = _both(tmp_path, data, *CNN, *small_cnn(tmp_path, dropout=0.3), "--epochs", "2")
     assert "identical after 6 steps" in two.out
     assert_same_weights(a, b)

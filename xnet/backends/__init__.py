@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from xnet.backends.base import Array, Backend, BackendUnavailable
 from xnet.backends.numpy_backend import NumpyBackend
+from xnet.backends.rng import Stream
 
 DEVICE_SPECS = ("cpu", "cuda", "cuda:N", "auto", "strict", "strict:no_float64")
 
@@ -19,6 +20,7 @@ __all__ = [
     "available_backends",
     "get_backend",
     "default_backend",
+    "host_stream",
 ]
 
 
@@ -62,6 +64,11 @@ def default_backend() -> Backend:
     if _default is None:
         _default = NumpyBackend(0)
     return _default
+
+
+def host_stream(seed: int, name: str, epoch: int = 0) -> Stream:
+    """The random stream `name` of (seed, epoch) drawing NumPy arrays on the host (data preparation)."""
+    return Stream(default_backend(), seed, name, epoch)
 
 
 @dataclass

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, TypeVar
 
 import numpy as np
 
+from xnet.backends import philox
 from xnet.backends.rng import Rng
 
 Array = Any  # an array of the backend's namespace
@@ -95,11 +97,26 @@ class Backend:
         """0..n-1 on the device."""
         return self.xp.arange(n, dtype=self.dtype(dtype), device=self.device)
 
+    def memory_description(self) -> str:
+        """The device and how much memory it has, for out-of-memory messages: 'cpu (23.4 GiB of RAM)'."""
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):  # not a POSIX system
+            return self.device_name
+        return f"{self.device_name} ({total / 2**30:.1f} GiB of RAM)"
+
     def item(self, a: Array) -> float:
         """A 0-d device array as a Python float (one host read: a sync on GPUs)."""
         return float(self.to_numpy(a))
 
     # -- kernels the standard lacks (generic versions; backends may override) ----------------------
+
+    def random_words(self, key: philox.Key, epoch: int, start: int, n: int) -> Array:
+        """Words start..start+n-1 of the Philox stream (key, epoch): uint64 (n,) on the device.
+
+        This is the Array API reference (philox.stream_words); a backend may compute the same
+        words faster, and tests hold it to them."""
+        return philox.stream_words(self.xp, self.device, key, epoch, start, n)
 
     def copy_into(self, dst: Array, src: Array) -> None:
         """dst[...] = src, in place."""

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
+import warnings
 from typing import Any
 
 import numpy as np
 
+from xnet.backends import cuda_kernels, philox
 from xnet.backends.base import Backend, BackendUnavailable
 from xnet.backends.rng import Rng
 
 INSTALL_HINT = 'pip install "xnet[cuda12]" (or "xnet[cuda13]" for CUDA 13)'
-# The cupy-cudaXXx wheels load NVRTC, cuBLAS and cuRAND from a CUDA Toolkit, installed locally or
+# The cupy-cudaXXx wheels load NVRTC and cuBLAS from a CUDA Toolkit, installed locally or
 # from PyPI through CuPy's [ctk] extra (https://docs.cupy.dev/en/stable/install.html).
 TOOLKIT_HINT = 'install the CUDA Toolkit, or its libraries from PyPI: pip install "cupy-cuda13x[ctk]" (CUDA 13)'
 
@@ -33,82 +33,19 @@ def import_cupy() -> Any:
 
 
 def check_toolkit(cupy: Any) -> None:
-    """One cuRAND draw, one compiled kernel and one cuBLAS product on the current device.
+    """One compiled kernel and one cuBLAS product on the current device.
 
-    CuPy loads NVRTC, cuRAND and cuBLAS on first use, so an install missing one of them passes
+    CuPy loads NVRTC and cuBLAS on first use, so an install missing one of them passes
     `import_cupy` and would fail with a traceback in the first layer or training step instead.
     """
     try:
-        x = cupy.random.RandomState(np.uint64(0)).random_sample((4,), dtype=np.float32)  # cuRAND, NVRTC
-        float((x * 2.0) @ x)  # cuBLAS, and a copy back to the host
+        x = cupy.arange(4, dtype=np.float32)
+        float((x * 2.0) @ x)  # a kernel compiled by NVRTC, cuBLAS, and a copy back to the host
     except Exception as e:
         first = (str(e).strip().splitlines() or [""])[0]  # compiler errors run over many lines
         raise BackendUnavailable(
             f"CuPy sees a GPU but cannot run on it ({e.__class__.__name__}: {first}); {TOOLKIT_HINT}"
         ) from e
-
-
-class CupyRng(Rng):
-    """cuRAND's Philox generator, keyed for each draw by (seed, number of draws since `seed()`).
-
-    cuRAND's state cannot be exported, so the state is the seed and the draw count: restoring
-    them continues the stream exactly, as HostRng does. Philox is reseeded cheaply (its state is
-    a key and a counter; cuRAND's default XORWOW sets its state up again for every new seed).
-    """
-
-    def __init__(self, cupy: Any, backend: CupyBackend, seed: int | tuple[int, ...]):
-        self._backend = backend
-        philox = cupy.cuda.curand.CURAND_RNG_PSEUDO_PHILOX4_32_10
-        self._gen = cupy.random.RandomState(np.uint64(0), method=philox)  # reseeded before each draw
-        self.seed(seed)
-
-    def seed(self, seed: int | tuple[int, ...]) -> None:
-        self._seed = [int(s) for s in seed] if isinstance(seed, (tuple, list)) else [int(seed)]
-        self._draws = 0
-
-    def _next(self) -> Any:
-        """The generator, keyed for the next draw."""
-        key = np.random.SeedSequence(self._seed, spawn_key=(self._draws,)).generate_state(1, np.uint64)[0]
-        self._draws += 1
-        # a NumPy uint64, not an int: CuPy 13.2 with NumPy 2 refuses int seeds (cupy/cupy#8392)
-        self._gen.seed(np.uint64(key))
-        return self._gen
-
-    def _dtypes(self, dtype: Any) -> tuple[np.dtype, np.dtype]:
-        """(dtype to draw in, dtype to return; float64 when None, as HostRng): cuRAND draws floats only."""
-        out = np.dtype(self._backend.dtype(dtype if dtype is not None else "float64"))
-        return (out if out in (np.float32, np.float64) else np.dtype(np.float64)), out
-
-    def normal(self, shape, mean=0.0, std=1.0, dtype=None):
-        draw, out = self._dtypes(dtype)
-        return self._next().normal(mean, std, shape, dtype=draw).astype(out, copy=False)
-
-    def uniform(self, shape, low=0.0, high=1.0, dtype=None):
-        draw, out = self._dtypes(dtype)
-        return self._next().uniform(low, high, shape, dtype=draw).astype(out, copy=False)
-
-    def bernoulli(self, shape, p, dtype=None):
-        mask = self._next().random_sample(shape, dtype=np.float32) < p
-        return mask.astype(self._backend.dtype(dtype or "float32"), copy=False)
-
-    def permutation(self, n):
-        return self._next().permutation(n).astype(np.int64, copy=False)
-
-    def integers(self, low, high, shape):
-        return self._next().randint(low, high, shape, dtype=np.int64)
-
-    def state_dict(self):
-        return {"seed": list(self._seed), "draws": self._draws}
-
-    def load_state_dict(self, state):
-        if "seed" in state:
-            self.seed(tuple(state["seed"]))
-            self._draws = int(state.get("draws", 0))
-            return
-        # a HostRng state (a CPU run resumed on the GPU): its stream cannot be continued here, so
-        # continue with a stream that this state determines
-        text = json.dumps(state, sort_keys=True, default=str)
-        self.seed(int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little"))
 
 
 class CupyBackend(Backend):
@@ -131,7 +68,8 @@ class CupyBackend(Backend):
         # Dask's), so arrays go to the current device: make it this one (for this thread)
         self.device.use()
         check_toolkit(cupy)
-        self.rng = CupyRng(cupy, self, seed)
+        self._philox = self._checked_philox_kernel()
+        self.rng = Rng(self, seed)
 
     @property
     def device_name(self) -> str:
@@ -145,8 +83,44 @@ class CupyBackend(Backend):
     def to_numpy(self, a: Any) -> np.ndarray:
         return self._cp.asnumpy(a)
 
+    def _checked_philox_kernel(self) -> Any:
+        """The Philox kernel if its first words equal NumPy's, else None (the reference is used, with a warning)."""
+        key, epoch, start, n = (12345, 67890), 3, 6, 10
+        try:
+            kernel = cuda_kernels.philox_kernel(self._cp)
+            got = self._cp.asnumpy(self._launch_philox(kernel, key, epoch, start, n))
+            problem = None if np.array_equal(got, philox.numpy_words(key, epoch, start, n)) else "drew other bits"
+        except Exception as e:  # a compiler error: the reference still works
+            problem = f"failed ({e.__class__.__name__}: {(str(e).strip().splitlines() or [''])[0]})"
+        if problem is None:
+            return kernel
+        warnings.warn(
+            f"xnet's CUDA Philox kernel {problem}; random numbers use the slower Array API reference instead",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+
+    def _launch_philox(self, kernel: Any, key: philox.Key, epoch: int, start: int, n: int) -> Any:
+        out = self._cp.empty((n,), dtype=np.uint64)
+        if n:
+            u64 = np.uint64  # the kernel's parameters are uint64: NumPy scalars of that type pass as they are
+            kernel(u64(key[0]), u64(key[1]), u64(epoch), u64(start), out)
+        return out
+
+    def random_words(self, key: philox.Key, epoch: int, start: int, n: int) -> Any:
+        # one kernel launch per draw; the reference would launch hundreds of small integer kernels
+        if self._philox is None:
+            return super().random_words(key, epoch, start, n)
+        with self.device:
+            return self._launch_philox(self._philox, key, epoch, start, n)
+
     def synchronize(self) -> None:
         self.device.synchronize()
+
+    def memory_description(self) -> str:
+        props = self._cp.cuda.runtime.getDeviceProperties(self.index)
+        return f"{self.device_name} ({self.gpu_name()}, {props['totalGlobalMem'] / 2**30:.1f} GiB)"
 
     def gpu_name(self) -> str:
         """The GPU's name as the driver reports it."""

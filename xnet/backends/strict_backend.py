@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from xnet.backends.base import Backend, BackendUnavailable
-from xnet.backends.rng import HostRng
+from xnet.backends.rng import Rng
 
 
 class StrictBackend(Backend):
@@ -28,7 +28,7 @@ class StrictBackend(Backend):
             ) from e
         self.xp = array_api_strict
         self.device = array_api_strict.Device(device)
-        self.rng = HostRng(seed, self.asarray)
+        self.rng = Rng(self, seed)  # the Array API reference computes its words
 
     @property
     def device_name(self) -> str:

@@ -13,8 +13,15 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,
+    rich_markup_mode="rich",  # for the option groups (rich help panels) of `xnet train --help`
 )
+
+
+def help_text(text: str) -> str:
+    """`text` with its square brackets kept: rich markup would read '[default: 3]' as a style and drop it."""
+    from rich.markup import escape
+
+    return escape(text)
 
 
 @app.callback()
@@ -45,7 +52,7 @@ def _register_commands() -> None:
     # each module adds its command to `app`; imported here so `app` exists first
     from xnet.cli import info  # noqa: F401
 
-    for optional in ("train", "evaluate", "predict", "plot", "compare"):
+    for optional in ("train", "options", "evaluate", "predict", "plot", "compare"):
         try:
             __import__(f"xnet.cli.{optional}")
         except ModuleNotFoundError as e:

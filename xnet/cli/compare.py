@@ -6,15 +6,17 @@ from pathlib import Path
 
 import typer
 
-from xnet.cli.app import app
+from xnet.cli.app import app, help_text
 
 
 @app.command()
 def compare(
-    study_file: Path = typer.Argument(..., help="A study TOML: [base] options and a [grid] or [[variants]]."),
-    out: Path = typer.Option(None, "--out", help="Output folder [default: studies/<study name>]."),
+    study_file: Path = typer.Argument(
+        ..., help=help_text("A study TOML: [base] options and a [grid] or [[variants]] (any `xnet train` option).")
+    ),
+    out: Path = typer.Option(None, "--out", help=help_text("Output folder [default: studies/<study name>].")),
     repeat: int = typer.Option(1, "--repeat", min=1, help="Seeds per variant; the table shows mean and std."),
-    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:N or auto [default: the study's]."),
+    device: str = typer.Option(None, "--device", help=help_text("cpu, cuda, cuda:N or auto [default: the study's].")),
     epochs: int = typer.Option(None, "--epochs", help="Override every variant's epochs."),
     limit: int = typer.Option(None, "--limit", help="Use only the first N training samples."),
     data_dir: str = typer.Option(None, "--data-dir", help="Folder holding the dataset's files."),

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import typer
 
-from xnet.cli.app import app
+from xnet.cli.app import app, help_text
 from xnet.errors import DataError
 
 SPLITS = ("test", "train", "val")
@@ -20,7 +20,9 @@ def evaluate(
     checkpoint: Path = typer.Argument(..., help="A model.npz written by `xnet train`."),
     dataset: str = typer.Option(
         None,
-        help="mnist, idx:DIR, csv:FILE or sine, used in full [default: the run's dataset, split as the run split it]",
+        help=help_text(
+            "mnist, idx:DIR, csv:FILE or sine, used in full [default: the run's dataset, split as the run split it]"
+        ),
     ),
     data_dir: str = typer.Option(None, "--data-dir", help="Folder holding the dataset's files."),
     split: str = typer.Option("test", help="Which split to evaluate: test, train or val."),

@@ -6,79 +6,141 @@ from pathlib import Path
 
 import typer
 
-from xnet.cli.app import app
+from xnet.cli.app import app, help_text
 from xnet.config import CHOICES, RunConfig
 
 D = RunConfig()
+MODEL, DATA, OPTIM, SCHEDULE, REGULAR, RUN = (
+    "Model", "Data", "Loss and optimisation", "Learning-rate schedule", "Regularisation", "Run",
+)  # fmt: skip
 
 
-def _h(text: str, default: object) -> str:
-    return f"{text} [default: {default}]"
-
-
-def _opt(text: str, default: object, *names: str) -> typer.models.OptionInfo:
-    return typer.Option(None, *names, help=_h(text, default), show_default=False)
+def _opt(text: str, default: object, flag: str, panel: str) -> typer.models.OptionInfo:
+    """An option that is None unless given (so a config file's value stands), its default in the help."""
+    return typer.Option(None, flag, help=help_text(f"{text} [default: {default}]"), show_default=False,
+                        rich_help_panel=panel)  # fmt: skip
 
 
 def _choices(key: str) -> str:
-    return "|".join(CHOICES[key])
+    return ", ".join(CHOICES[key])
+
+
+def _uses(option: str) -> str:
+    """'(adam, adamw)': which optimizers, losses or schedules read `option`, for its help line."""
+    from xnet.options import KINDS
+
+    users = [c for table in KINDS.values() for c, keys in table.items() if option in keys]
+    return f"({', '.join(users)})"
 
 
 @app.command()
 def train(
-    model: str = _opt("Model preset: mlp, cnn, lenet5, small-cnn, bn-cnn.", D.model, "--model"),
-    hidden: str = _opt("Hidden layer sizes of the MLP, e.g. 256,128.", "256,128", "--hidden"),
-    activation: str = _opt(_choices("activation"), D.activation, "--activation"),
+    model: str = _opt("Model preset: mlp, cnn, lenet5, small-cnn, bn-cnn.", D.model, "--model", MODEL),
+    hidden: str = _opt("Hidden layer sizes of the MLP, e.g. 256,128.", "256,128", "--hidden", MODEL),
+    activation: str = _opt(_choices("activation"), D.activation, "--activation", MODEL),
+    alpha: float = _opt("Slope of leaky_relu for x < 0.", 0.01, "--alpha", MODEL),
     init: str = _opt(
         "Weight initialiser: zeros, normal, uniform, xavier_normal, xavier_uniform, kaiming_normal, "
         "kaiming_uniform (arguments as in 'normal(std=0.02)').",
-        "kaiming for relu, xavier otherwise",
-        "--init",
-    ),
-    loss: str = _opt(f"{_choices('loss')} (mse on softmax outputs for classification).", D.loss, "--loss"),
-    optimizer: str = _opt(_choices("optimizer"), D.optimizer, "--optimizer"),
-    lr: float = _opt("Learning rate.", "the optimizer's default", "--lr"),
-    momentum: float = _opt(
-        "Momentum of sgd/momentum/nesterov.", "0.9 for momentum and nesterov, 0 (none) for sgd", "--momentum"
-    ),
-    l1: float = _opt("L1 regularisation strength on weights.", D.l1, "--l1"),
-    l2: float = _opt("L2 regularisation strength on weights.", D.l2, "--l2"),
-    dropout: float = _opt("Dropout probability after each hidden layer.", D.dropout, "--dropout"),
-    batch_norm: bool = _opt("Batch normalisation after each hidden layer.", False, "--batch-norm/--no-batch-norm"),
-    schedule: str = _opt(_choices("schedule"), D.schedule, "--schedule"),
-    epochs: int = _opt("Number of epochs.", D.epochs, "--epochs"),
-    batch_size: str = _opt("Batch size: a number, or 'full' for batch gradient descent.", D.batch_size, "--batch-size"),
-    val_split: float = _opt("Fraction of the training set held out for validation.", D.val_split, "--val-split"),
-    normalize: str = _opt(_choices("normalize"), D.normalize, "--normalize"),
-    augment: bool = _opt("Random shifts and rotations while training.", False, "--augment/--no-augment"),
-    early_stopping: int = _opt("Stop after this many epochs with no better val_loss (0: off).", 0, "--early-stopping"),
-    dataset: str = _opt("mnist, idx:DIR, csv:FILE or sine.", D.dataset, "--dataset"),
-    data_dir: str = _opt("Folder holding the dataset's files.", "$XNET_DATA_DIR, then the cache", "--data-dir"),
+        "kaiming for relu, xavier otherwise", "--init", MODEL,
+    ),  # fmt: skip
+    batch_norm: bool = _opt("Batch normalisation after each hidden layer.", False, "--batch-norm/--no-batch-norm",
+                            MODEL),  # fmt: skip
+    bn_momentum: float = _opt("Batch norm: weight of each batch in the running statistics.", 0.1, "--bn-momentum",
+                              MODEL),  # fmt: skip
+    bn_eps: float = _opt("Batch norm: added to the variance.", 1e-5, "--bn-eps", MODEL),
+    dataset: str = _opt("mnist, idx:DIR, csv:FILE or sine.", D.dataset, "--dataset", DATA),
+    data_dir: str = _opt("Folder holding the dataset's files.", "$XNET_DATA_DIR, then the cache", "--data-dir", DATA),
     limit: int = _opt(
         "Use only the first N training samples and the first N//6 test samples, at least 1 (quick experiments).",
-        "all",
-        "--limit",
-    ),
-    device: str = _opt("cpu, cuda, cuda:N or auto.", D.device, "--device"),
-    dtype: str = _opt(_choices("dtype"), D.dtype, "--dtype"),
-    seed: int = _opt("Random seed (weights, shuffling, dropout).", D.seed, "--seed"),
+        "all", "--limit", DATA,
+    ),  # fmt: skip
+    val_split: float = _opt("Fraction of the training set held out for validation.", D.val_split, "--val-split",
+                            DATA),  # fmt: skip
+    normalize: str = _opt(_choices("normalize"), D.normalize, "--normalize", DATA),
+    augment: bool = _opt("Random shifts and rotations while training.", False, "--augment/--no-augment", DATA),
+    loss: str = _opt(f"{_choices('loss')} (mse on softmax outputs for classification).", D.loss, "--loss", OPTIM),
+    loss_reduction: str = _opt(
+        "mean or sum: average the loss over the batch, or add it up (a sum over N samples is the mean with an "
+        "N-times larger gradient).", D.loss_reduction, "--loss-reduction", OPTIM,
+    ),  # fmt: skip
+    optimizer: str = _opt(_choices("optimizer"), D.optimizer, "--optimizer", OPTIM),
+    lr: float = _opt("Learning rate.", "the optimizer's default", "--lr", OPTIM),
+    momentum: float = _opt(f"Momentum {_uses('momentum')}.", "0.9 for momentum and nesterov, 0 (none) for sgd",
+                           "--momentum", OPTIM),  # fmt: skip
+    beta1: float = _opt(f"Decay of the gradient's running mean {_uses('beta1')}.", 0.9, "--beta1", OPTIM),
+    beta2: float = _opt(f"Decay of the squared gradient's running mean {_uses('beta2')}.", 0.999, "--beta2", OPTIM),
+    eps: float = _opt(f"Added to the denominator {_uses('eps')}.", 1e-8, "--eps", OPTIM),
+    rho: float = _opt(f"Decay of the squared gradient's running mean {_uses('rho')}.", 0.9, "--rho", OPTIM),
+    initial_accumulator_value: float = _opt(
+        f"Starting value of the sum of squared gradients {_uses('initial_accumulator_value')}.", 0.0,
+        "--initial-accumulator-value", OPTIM,
+    ),  # fmt: skip
+    bias_correction: bool = _opt(f"Correct the running means' bias towards 0 early on {_uses('bias_correction')}.",
+                                 True, "--bias-correction/--no-bias-correction", OPTIM),  # fmt: skip
+    epochs: int = _opt("Number of epochs.", D.epochs, "--epochs", OPTIM),
+    batch_size: str = _opt("Batch size: a number, or 'full' for batch gradient descent.", D.batch_size,
+                           "--batch-size", OPTIM),  # fmt: skip
+    schedule: str = _opt(_choices("schedule"), D.schedule, "--schedule", SCHEDULE),
+    warmup_epochs: float = _opt("Epochs of linear warm-up from 0 to lr (every schedule but onecycle).", 0.0,
+                                "--warmup-epochs", SCHEDULE),  # fmt: skip
+    gamma: float = _opt(f"Factor the lr is multiplied by at each decay {_uses('gamma')}.",
+                        "0.1 for step; exponential: the last epoch at 1% of lr", "--gamma", SCHEDULE),  # fmt: skip
+    step_size: float = _opt(f"Epochs between decays (step), or half a cycle (cyclic) {_uses('step_size')}.",
+                            "step: milestones at 1/3 and 2/3 of the run; cyclic: 2", "--step-size",
+                            SCHEDULE),  # fmt: skip
+    milestones: str = _opt(f"Epochs at which the lr is multiplied by gamma, e.g. 10,20 {_uses('milestones')}.",
+                           "1/3 and 2/3 of the run", "--milestones", SCHEDULE),  # fmt: skip
+    floor: float = _opt(f"The lr cosine annealing ends at {_uses('floor')}.", 0.0, "--floor", SCHEDULE),
+    base_lr: float = _opt(f"The lowest lr of a cycle; lr is the highest {_uses('base_lr')}.", "0.01 * lr",
+                          "--base-lr", SCHEDULE),  # fmt: skip
+    pct_start: float = _opt(f"Fraction of the run spent rising to lr {_uses('pct_start')}.", 0.3, "--pct-start",
+                            SCHEDULE),  # fmt: skip
+    div_factor: float = _opt(f"The first lr is lr / div_factor {_uses('div_factor')}.", 25.0, "--div-factor",
+                             SCHEDULE),  # fmt: skip
+    final_div_factor: float = _opt(
+        f"The last lr is lr / (div_factor * final_div_factor) {_uses('final_div_factor')}.", 1e4,
+        "--final-div-factor", SCHEDULE,
+    ),  # fmt: skip
+    l1: float = _opt("L1 regularisation strength on weights.", D.l1, "--l1", REGULAR),
+    l2: float = _opt("L2 regularisation strength on weights.", D.l2, "--l2", REGULAR),
+    include_all: bool = _opt("L1/L2 penalise biases and batch-norm parameters too, not weights only.", False,
+                             "--include-all/--no-include-all", REGULAR),  # fmt: skip
+    weight_decay: float = _opt("Weight decay on weights (decoupled for adamw, added to the gradient otherwise).",
+                               "0.01 for adamw, 0 otherwise", "--weight-decay", REGULAR),  # fmt: skip
+    decay_all: bool = _opt("Weight decay on biases and batch-norm parameters too (PyTorch's default).", False,
+                           "--decay-all/--no-decay-all", REGULAR),  # fmt: skip
+    dropout: float = _opt("Dropout probability after each hidden layer.", D.dropout, "--dropout", REGULAR),
+    label_smoothing: float = _opt(f"Spread this much of each target over all classes {_uses('label_smoothing')}.",
+                                  D.label_smoothing, "--label-smoothing", REGULAR),  # fmt: skip
+    clip_norm: float = _opt("Clip the gradient to this global norm.", "no clipping", "--clip-norm", REGULAR),
+    clip_value: float = _opt("Clip each gradient element to [-v, v].", "no clipping", "--clip-value", REGULAR),
+    early_stopping: int = _opt("Stop after this many epochs with no better val_loss (0: off).", 0,
+                               "--early-stopping", REGULAR),  # fmt: skip
+    device: str = _opt("cpu, cuda, cuda:N or auto.", D.device, "--device", RUN),
+    dtype: str = _opt(_choices("dtype"), D.dtype, "--dtype", RUN),
+    seed: int = _opt("Random seed (weights, shuffling, dropout).", D.seed, "--seed", RUN),
     sync_batch_norm: bool = _opt(
         "Under mpiexec: batch norm normalises over the global batch (as one process), not each rank's shard.",
-        False,
-        "--sync-batch-norm/--no-sync-batch-norm",
-    ),
-    config: Path = typer.Option(None, "--config", help="TOML file with any of these options; flags override it."),
-    out: str = _opt("Output folder.", "runs/<timestamp>-<model>", "--out"),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its model.npz."),
+        False, "--sync-batch-norm/--no-sync-batch-norm", RUN,
+    ),  # fmt: skip
+    config: Path = typer.Option(None, "--config", help="TOML file with any of these options; flags override it.",
+                                rich_help_panel=RUN),  # fmt: skip
+    out: str = _opt("Output folder.", "runs/<timestamp>-<model>", "--out", RUN),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its model.npz.",
+                                rich_help_panel=RUN),  # fmt: skip
     overwrite: bool = typer.Option(
         False, "--overwrite",
         help="Replace the run already in --out (its files stay if the new run fails before writing its own).",
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary."),
+        rich_help_panel=RUN,
+    ),  # fmt: skip
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary.", rich_help_panel=RUN),
 ) -> None:
     """Train a model and write metrics.json, history.csv, model.npz, config.toml and curves.png.
 
     An --out folder that already holds a run is refused unless --resume or --overwrite says what to do with it.
+
+    An option that the chosen optimizer, loss, schedule or model does not read is refused; `xnet options` lists them.
     """
     flags = {k: v for k, v in locals().items() if k not in ("config", "resume", "overwrite") and v is not None}
     if resume and overwrite:

@@ -2,7 +2,8 @@
 
 One bilinear resampling does both: each output pixel p reads the input at R(-angle)(p - shift)
 around the image centre, gathered with xp.take on flattened indices (standard Array API only).
-Random numbers come from backend.rng, so a seeded backend gives the same augmentations.
+Random numbers come from the backend's "augment" stream, so a seeded backend gives the same augmentations
+on every device.
 """
 
 from __future__ import annotations
@@ -78,9 +79,10 @@ class Augment:
         rows = xp.reshape(xp.astype(pix // W, dt), (1, HW)) - cy  # output coords about the centre
         cols = xp.reshape(xp.astype(pix % W, dt), (1, HW)) - cx
         s = self.max_shift
-        shift = xp.astype(b.rng.integers(-s, s + 1, (N, 2)), dt)
+        stream = b.rng.stream("augment")
+        shift = xp.astype(stream.integers(-s, s + 1, (N, 2)), dt)
         rad = math.radians(self.max_rotate_degrees)
-        angle = b.rng.uniform((N, 1), -rad, rad, dtype=dt)
+        angle = stream.uniform((N, 1), -rad, rad, dtype=dt)
         cos, sin = xp.cos(angle), xp.sin(angle)
         py, px = rows - shift[:, 0:1], cols - shift[:, 1:2]  # undo the shift, then the rotation
         sy = cos * py + sin * px + cy  # (N, HW) source coordinates

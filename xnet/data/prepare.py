@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from xnet.backends import host_stream
 from xnet.errors import ConfigError, DataError
 
 NORMALIZE_MODES = ("unit", "centered", "standard", "none")
@@ -111,7 +112,8 @@ def split_indices(
     """(train rows, validation rows), each sorted; (None, None) when val_split is 0.
 
     val_split is a fraction in [0, 1) of the n rows, or an int count >= 1. The held-out rows
-    are a seeded random choice: the same seed gives the same split every run.
+    are a seeded random choice (the "split" random stream): the same seed gives the same split
+    every run, on every machine.
     """
     if isinstance(val_split, bool) or not isinstance(val_split, (int, float, np.number)):
         raise ConfigError(f"val_split must be a fraction in [0, 1) or a count, got {val_split!r}")
@@ -128,7 +130,7 @@ def split_indices(
             f"val_split={val_split!r} holds out {n_val} of {n} training samples; "
             "at least one must stay for training and one for validation"
         )
-    perm = np.random.default_rng(seed).permutation(n)
+    perm = host_stream(seed, "split").permutation(n)
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 

@@ -7,6 +7,7 @@ from numbers import Real
 
 import numpy as np
 
+from xnet.backends import host_stream
 from xnet.checks import check_int
 
 SINE_DEFAULTS = {
@@ -57,12 +58,12 @@ def make_sine(
         raise ValueError(f"sine: noise must be >= 0, got {noise}")
     if not high > low:
         raise ValueError(f"sine: need low < high, got low={low}, high={high}")
-    rng = np.random.default_rng(seed)
+    rng = host_stream(seed, "sine")
     out = []
     for n in (n_train, n_test):
-        x = rng.uniform(low, high, (n, 1))
+        x = rng.uniform((n, 1), low, high)
         y = sine_function(x, a, b, c, d)
         if noise > 0:
-            y = y + rng.normal(0.0, noise, (n, 1))
+            y = y + rng.normal((n, 1), 0.0, noise)
         out += [x.astype(np.float32), y.astype(np.float32)]
     return out[0], out[1], out[2], out[3]

@@ -13,7 +13,7 @@ class Dropout(Module):
     """Inverted dropout, any shape (N, ...) -> same shape.
 
     Training: each unit is kept with probability 1 - p and scaled by 1 / (1 - p), so evaluation
-    is the identity and needs no rescaling. The mask comes from the backend's seeded rng.
+    is the identity and needs no rescaling. The mask comes from the backend's "dropout" random stream.
     """
 
     def __init__(self, p: float = 0.5):
@@ -30,7 +30,7 @@ class Dropout(Module):
         if not self.training or self.p == 0.0:
             self._mask = None
             return x
-        mask = self.backend.rng.bernoulli(tuple(x.shape), 1.0 - self.p, x.dtype)
+        mask = self.backend.rng.stream("dropout").bernoulli(tuple(x.shape), 1.0 - self.p, x.dtype)
         mask *= 1.0 / (1.0 - self.p)  # fold the rescaling into the mask: one multiply per pass
         self._mask = mask
         return x * mask

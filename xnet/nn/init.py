@@ -1,4 +1,4 @@
-"""Initialisers: named recipes that draw a parameter array from the backend's seeded source.
+"""Initialisers: named recipes that draw a parameter array from the backend's "init" random stream.
 
 `init` may be a name ("kaiming_normal"), a name with keyword arguments written as a string
 ("normal(std=0.02)", "uniform(a=-0.1, b=0.1)", "constant(value=0.5)", "kaiming_uniform(gain=1)")
@@ -45,29 +45,29 @@ def _constant(backend, shape, fan_in, fan_out, dtype, value: float = 0.0) -> Arr
 
 
 def _normal(backend, shape, fan_in, fan_out, dtype, std: float = 0.01, mean: float = 0.0) -> Array:
-    return backend.rng.normal(shape, mean, std, dtype)
+    return backend.rng.stream("init").normal(shape, mean, std, dtype)
 
 
 def _uniform(backend, shape, fan_in, fan_out, dtype, a: float = -0.05, b: float = 0.05) -> Array:
-    return backend.rng.uniform(shape, a, b, dtype)
+    return backend.rng.stream("init").uniform(shape, a, b, dtype)
 
 
 def _xavier_normal(backend, shape, fan_in, fan_out, dtype, gain: float = 1.0) -> Array:
-    return backend.rng.normal(shape, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), dtype)
+    return backend.rng.stream("init").normal(shape, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), dtype)
 
 
 def _xavier_uniform(backend, shape, fan_in, fan_out, dtype, gain: float = 1.0) -> Array:
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return backend.rng.uniform(shape, -bound, bound, dtype)
+    return backend.rng.stream("init").uniform(shape, -bound, bound, dtype)
 
 
 def _kaiming_normal(backend, shape, fan_in, fan_out, dtype, gain: float = _SQRT2) -> Array:
-    return backend.rng.normal(shape, 0.0, gain / math.sqrt(fan_in), dtype)
+    return backend.rng.stream("init").normal(shape, 0.0, gain / math.sqrt(fan_in), dtype)
 
 
 def _kaiming_uniform(backend, shape, fan_in, fan_out, dtype, gain: float = _SQRT2) -> Array:
     bound = gain * math.sqrt(3.0 / fan_in)
-    return backend.rng.uniform(shape, -bound, bound, dtype)
+    return backend.rng.stream("init").uniform(shape, -bound, bound, dtype)
 
 
 _RECIPES: dict[str, Callable[..., Array]] = {

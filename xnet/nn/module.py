@@ -218,8 +218,13 @@ class Module:
         if problems:
             raise ValueError("state does not fit this model: " + "; ".join(problems))
         for n, p in self.named_parameters():
-            p.data = self._device_copy(state[n])
-            p.grad = p.data * 0
+            value = self._device_copy(state[n])
+            if _same_placement(p.data, value):
+                # in place, as PyTorch copies in: the arrays may be views into an optimizer's flat buffer
+                p.data[...] = value
+                p.grad[...] = 0
+            else:  # another device or dtype (Module.to)
+                p.data, p.grad = value, value * 0
         for m_prefix, m in self._modules_with_prefix():
             for b in m.buffer_names:
                 setattr(m, b, self._device_copy(state[m_prefix + b]))
@@ -269,6 +274,11 @@ class Module:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
+
+
+def _same_placement(a: Array, b: Array) -> bool:
+    """Whether `b` can be copied into `a` as it is: the same array library, dtype and device."""
+    return type(a) is type(b) and a.dtype == b.dtype and getattr(a, "device", None) == getattr(b, "device", None)
 
 
 def _check_state(state: Any) -> None:

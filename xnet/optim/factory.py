@@ -13,6 +13,10 @@ from xnet.optim.rmsprop import RMSprop
 from xnet.optim.sgd import SGD
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+OPTIMIZER_CLASSES: dict[str, type[Optimizer]] = {
+    "sgd": SGD, "momentum": SGD, "nesterov": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW,
+}  # fmt: skip
+NAMED_MOMENTUM = 0.9  # the momentum of the optimizers named "momentum" and "nesterov"
 
 # Default learning rates for a mean-reduced loss at batch 16..128 (checked on an MNIST MLP
 # 784-256-128-10, one epoch: 94-97% test accuracy for every entry at batch 16 and 64). SGD with
@@ -37,14 +41,14 @@ def get_optimizer(name: str, params: ParamsArg, lr: float | None = None, **kw: A
     """
     key = check_name("optimizer", name, OPTIMIZERS)
     lr = DEFAULT_LRS[key] if lr is None else lr
-    cls = {"adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}.get(key, SGD)
+    cls = OPTIMIZER_CLASSES[key]
     valid = [p for p in inspect.signature(cls).parameters if p not in ("params", "lr")]
     unknown = [k for k in kw if k not in valid]
     if unknown:
         raise TypeError(f"get_optimizer({key!r}): unknown option(s) {unknown}; {cls.__name__} accepts: "
                         f"{', '.join(valid)}")
     if key in ("momentum", "nesterov"):
-        kw.setdefault("momentum", 0.9)
+        kw.setdefault("momentum", NAMED_MOMENTUM)
         if key == "nesterov":
             kw["nesterov"] = True
     return cls(params, lr, **kw)

@@ -30,6 +30,7 @@ from xnet.nn.parameter import Parameter
 from xnet.optim.arrays import namespace_of, to_device_like, to_host
 from xnet.optim.checks import check_list_of, check_nonneg, check_positive
 from xnet.optim.clipping import _clip_by_norm, _clip_by_value
+from xnet.optim.flat import FlatGroup, Part, can_flatten
 from xnet.optim.regularizers import Regularizer, total_penalty
 
 ParamsArg = Iterable[Parameter] | Iterable[dict[str, Any]]
@@ -68,10 +69,15 @@ class Optimizer:
         if len({id(p) for p in self._params}) != len(self._params):
             raise ValueError(f"{owner}: a parameter appears more than once in params")
         self._xp = namespace_of(self._params[0].data)
-        # per group, per parameter: the list of state arrays (a list, not a dict, for speed)
+        # per group, per parameter: the list of state arrays (a list, not a dict, for speed); in a
+        # flat group they are views into one flat array per state (self._flat_state)
+        self._flat: list[FlatGroup | None] = [None] * len(self.param_groups)
+        self._flat_state: list[list[Array]] = [[] for _ in self.param_groups]
         self._state: list[list[list[Array]]] = [
             [self._init_state(g, p) for p in g["params"]] for g in self.param_groups
         ]
+        for i in range(len(self.param_groups)):
+            self._flatten(i)
         self.t = 0  # number of steps taken
         self.last_grad_norm: Array | float | None = None  # set by step() when clip_norm is used
 
@@ -111,6 +117,37 @@ class Optimizer:
     def _check_group(self, group: dict[str, Any]) -> None:
         """Validate (and normalise) a group's hyper-parameters; raise ValueError naming them."""
 
+    # -- flat buffers (flat.py) --------------------------------------------------------------------
+
+    def _flatten(self, i: int) -> None:
+        """Put group i's parameters, gradients and states into flat buffers (when they can share one)."""
+        group, states = self.param_groups[i], self._state[i]
+        params = group["params"]
+        if not can_flatten(params):
+            self._flat[i] = None
+            return
+        flat = self._flat[i] = FlatGroup(params)
+        # the states keep their values: copied into one flat array per state, on the buffer's device
+        self._flat_state[i] = self._init_state(group, Part(flat.data, flat.grad, True))
+        for j, full in enumerate(self._flat_state[i]):
+            for p, arrays in zip(params, states, strict=True):
+                flat.view(full, p)[...] = to_device_like(to_host(arrays[j]), flat.data) if arrays else 0
+        self._state[i] = [[flat.view(full, p) for full in self._flat_state[i]] for p in params]
+
+    def _parts(self, i: int, split: bool) -> tuple[list[Any], list[list[Array]]]:
+        """Group i as (parameters or flat slices, their states): what `_update_group` iterates over."""
+        flat = self._flat[i]
+        if flat is not None and not flat.intact():  # something rebound a parameter's array
+            self._flatten(i)
+            flat = self._flat[i]
+        if flat is None:
+            return self.param_groups[i]["params"], self._state[i]
+        return flat.parts(self._flat_state[i], split)
+
+    def _split(self, group: dict[str, Any]) -> bool:
+        """Whether weight decay treats the group's regularised weights apart from the rest."""
+        return bool(group.get("weight_decay")) and not group["decay_all"]
+
     def _init_state(self, group: dict[str, Any], p: Parameter) -> list[Array]:
         """The state arrays of one parameter (on its device, its dtype)."""
         return [self._xp.zeros_like(p.data) for _ in self.state_names]
@@ -145,24 +182,60 @@ class Optimizer:
         """Every parameter this optimizer updates, in group order."""
         return list(self._params)
 
+    def place_gradients(self, buffer: Array) -> list[Array]:
+        """Keep every parameter's gradient in `buffer` (P,), P the parameters' total size, values kept;
+        returns the gradient arrays (views into `buffer`) in `parameters()` order.
+
+        Each group takes the next slice: a flat group moves its gradient buffer there, the parameters
+        of another get views. So one operation on `buffer` (a data-parallel all-reduce) covers them all.
+        """
+        total = sum(p.size for p in self._params)
+        if tuple(buffer.shape) != (total,):
+            raise ValueError(
+                f"{type(self).__name__}.place_gradients: buffer must have shape ({total},), got {tuple(buffer.shape)}"
+            )
+        start = 0
+        for i, group in enumerate(self.param_groups):
+            params = group["params"]
+            size = sum(p.size for p in params)
+            part = buffer[start : start + size]
+            flat = self._flat[i]
+            if flat is not None and not flat.intact():
+                self._flatten(i)
+                flat = self._flat[i]
+            if flat is not None:
+                flat.share_grad(part)
+            else:
+                offset = 0
+                for p in params:
+                    view = self._xp.reshape(part[offset : offset + p.size], p.shape)
+                    view[...] = p.grad
+                    p.grad = view
+                    offset += p.size
+            start += size
+        return [p.grad for p in self._params]
+
     def zero_grad(self) -> None:
-        """Set every parameter's gradient to zero, in place."""
-        for p in self._params:
-            p.grad[...] = 0
+        """Set every parameter's gradient to zero, in place (one pass per flat group)."""
+        for i in range(len(self.param_groups)):
+            for p in self._parts(i, split=False)[0]:
+                p.grad[...] = 0
 
     def step(self) -> None:
         """One update of every parameter from its `.grad` (see the module docstring for order)."""
-        params = self._params
-        for r in self.regularizers:
-            r.apply(params)
-        # the unchecked forms: the thresholds were checked in __init__, the params are ours
-        if self.clip_value is not None:
-            _clip_by_value(params, self.clip_value)
-        if self.clip_norm is not None:
-            self.last_grad_norm = _clip_by_norm(params, self.clip_norm)
+        if self.regularizers or self.clip_value is not None or self.clip_norm is not None:
+            # what regularisers and clipping see: the flat slices (weights apart), or the parameters
+            parts = [p for i in range(len(self.param_groups)) for p in self._parts(i, split=True)[0]]
+            for r in self.regularizers:
+                r.apply(parts)
+            # the unchecked forms: the thresholds were checked in __init__, the params are ours
+            if self.clip_value is not None:
+                _clip_by_value(parts, self.clip_value)
+            if self.clip_norm is not None:
+                self.last_grad_norm = _clip_by_norm(parts, self.clip_norm)
         self.t += 1
-        for group, states in zip(self.param_groups, self._state, strict=True):
-            self._update_group(group, group["params"], states)
+        for i, group in enumerate(self.param_groups):
+            self._update_group(group, *self._parts(i, self._split(group)))
 
     def penalty(self) -> Array | float:
         """Sum of the regularisers' penalties over this optimizer's parameters, a 0-d device
@@ -247,6 +320,8 @@ class Optimizer:
         for group, merged in zip(self.param_groups, merged_groups, strict=True):
             group.update({k: v for k, v in merged.items() if k != "params"})
         self._state = new_states
+        for i in range(len(self.param_groups)):
+            self._flatten(i)  # the restored states into flat arrays (the parameters too, if they moved)
         self.t = t
         self.lr = lr
 

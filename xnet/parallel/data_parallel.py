@@ -36,7 +36,7 @@ class SingleProcess:
         """The training loader as it is."""
         return loader
 
-    def start(self, model: Module, params: list[Any]) -> None:
+    def start(self, model: Module, optimizer: Any) -> None:
         """Nothing to prepare."""
 
     def sync_gradients(self, stop: bool, loader: DataLoader, loss: Any) -> bool:
@@ -105,11 +105,11 @@ class DataParallel(SingleProcess):
         self.check_batches(loader)
         return loader.sharded(self.rank, self.size)
 
-    def start(self, model: Module, params: list[Any]) -> None:
-        """Gradients into one flat buffer; synchronised batch norm hooked in when asked for."""
+    def start(self, model: Module, optimizer: Any) -> None:
+        """The optimizer's gradients into one flat buffer; synchronised batch norm hooked in when asked for."""
         backend = model.backend
-        if self.grads is None or self.grads.params != list(params):
-            self.grads = GradientBuffer(params, backend)
+        if self.grads is None or self.grads.optimizer is not optimizer:
+            self.grads = GradientBuffer(optimizer, backend)
             host = backend.host_buffer(self.grads.flat)
             if host is not None:
                 self._reduce = lambda flat: self.world.allreduce(host, "averaging gradients")

@@ -2,48 +2,38 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from xnet.backends import Array, Backend
-from xnet.nn.parameter import Parameter, dtype_name
+from xnet.nn.parameter import dtype_name
 
 
 class GradientBuffer:
-    """One contiguous array (P + 1,) holding the P gradient values of `params` and one control value.
+    """One contiguous array (P + 1,) holding the P gradient values of an optimizer's parameters and one control value.
 
-    Each `p.grad` becomes a view into it, so layers adding into `p.grad` fill the buffer in place
-    and nothing is copied per step. The last value carries this rank's stop request (Ctrl-C) in
-    the same all-reduce as the gradients, so every rank learns of any rank's request at the same
-    step. A gradient replaced by a new array (`load_state_dict` does that) is copied back in and
-    rebound before the next all-reduce.
+    The optimizer keeps its gradients there (`Optimizer.place_gradients`: a flat group moves its
+    gradient buffer in, other parameters get views), so layers adding into `p.grad` fill this
+    array in place and nothing is copied per step. The last value carries this rank's stop
+    request (Ctrl-C) in the same all-reduce as the gradients, so every rank learns of any rank's
+    request at the same step. Gradients moved elsewhere (`load_state_dict` gives new arrays) are
+    placed back, values kept, before the next all-reduce.
     """
 
-    def __init__(self, params: Sequence[Parameter], backend: Backend):
-        if not params:
-            raise ValueError("GradientBuffer: params is empty; expected the optimizer's parameters")
+    def __init__(self, optimizer: Any, backend: Backend):
+        params = optimizer.parameters()
         dtypes = {dtype_name(p.data.dtype) for p in params}
         if len(dtypes) != 1:
             raise ValueError(f"GradientBuffer: parameters of one dtype expected, got {sorted(dtypes)}")
-        self.params = list(params)
-        self.backend = backend
-        self.sizes = [math.prod(p.shape) for p in self.params]
-        self.count = sum(self.sizes)
+        self.optimizer, self.params, self.backend = optimizer, params, backend
+        self.count = sum(p.size for p in params)
         self.flat = backend.zeros((self.count + 1,), dtypes.pop())
-        self.views: list[Array] = []
-        offset = 0
-        for p, n in zip(self.params, self.sizes, strict=True):
-            self.views.append(backend.xp.reshape(self.flat[offset : offset + n], p.shape))
-            offset += n
-        self.rebind()
+        self.grads: list[Array] = optimizer.place_gradients(self.flat[: self.count])
 
     def rebind(self) -> None:
-        """Make every `p.grad` this buffer's view again, keeping its values, where it was replaced."""
-        for p, view in zip(self.params, self.views, strict=True):
-            if p.grad is not view:
-                self.backend.copy_into(view, p.grad)
-                p.grad = view
+        """Put the gradients back into this buffer (values kept) where something gave them new arrays."""
+        if any(p.grad is not g for p, g in zip(self.params, self.grads, strict=True)):
+            self.grads = self.optimizer.place_gradients(self.flat[: self.count])
 
     def all_reduce(self, weight: float, stop: bool, reduce_sum: Callable[[Array], None]) -> bool:
         """grads := sum over ranks of weight * grads, by one `reduce_sum(flat)`; True when any rank asked to stop."""

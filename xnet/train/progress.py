@@ -57,6 +57,52 @@ class QuietReporter(Reporter):
     """Shows nothing while training (the CLI prints the final summary itself)."""
 
 
+class TextBarReporter(LineReporter):
+    """A one-line bar redrawn in place with a carriage return (steps, loss, samples/s), then a line per epoch.
+
+    For Jupyter notebooks and other outputs that honour '\\r' but are no terminal: rich's live display
+    needs ipywidgets in a notebook, this needs nothing.
+    """
+
+    width = 30
+
+    def __init__(self, stream: TextIO | None = None):
+        super().__init__(stream)
+        self._head, self._steps, self._drawn = "", 1, 0
+
+    def epoch_start(self, epoch, epochs, steps):
+        self._head, self._steps = f"epoch {epoch}/{epochs}", max(steps, 1)
+        self._draw(f"{self._head} [{'.' * self.width}] 0/{steps}")
+
+    def steps_done(self, step, loss, samples_per_s):
+        filled = self.width * step // self._steps
+        bar = "#" * filled + "." * (self.width - filled)
+        self._draw(f"{self._head} [{bar}] {step}/{self._steps} loss {loss:.4f} {samples_per_s:,.0f} samples/s")
+
+    def epoch_end(self, record):
+        self._clear()
+        super().epoch_end(record)
+
+    def message(self, text):
+        self._clear()
+        super().message(text)
+
+    def _draw(self, text: str) -> None:
+        # pad over a longer previous line: '\r' only moves back, it does not erase
+        self.stream.write("\r" + text.ljust(self._drawn))
+        self.stream.flush()
+        self._drawn = len(text)
+
+    def _clear(self) -> None:
+        if self._drawn:
+            self.stream.write("\r" + " " * self._drawn + "\r")
+            self._drawn = 0
+
+    def close(self):
+        self._clear()
+        self.stream.flush()
+
+
 class RichReporter(LineReporter):
     """A rich progress bar per epoch (steps, loss, throughput) plus one summary line per epoch."""
 
@@ -114,8 +160,36 @@ class RichReporter(LineReporter):
             self._started = False
 
 
-def make_reporter(quiet: bool) -> Reporter:
-    """Quiet, a rich bar when stdout is a terminal, else plain lines."""
-    if quiet:
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (IPython's ZMQ shell), where stdout is no terminal but shows '\\r'."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+VERBOSE = (0, 1, 2, "auto")
+
+
+def reporter_for(verbose: int | str | None = "auto", given: Reporter | None = None) -> Reporter:
+    """The reporter for `verbose`, as Keras's fit: 0 silent, 1 a live bar, 2 one line per epoch, "auto" a bar
+    in a terminal or a notebook and lines elsewhere (a log file). None keeps `given` when there is one."""
+    if verbose is None:
+        if given is not None:
+            return given
+        verbose = "auto"
+    if isinstance(verbose, bool) or verbose not in VERBOSE:
+        raise ValueError(
+            f"verbose must be 0 (silent), 1 (a progress bar), 2 (one line per epoch) or 'auto', got {verbose!r}"
+        )
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() or in_notebook() else 2
+    if verbose == 0:
         return QuietReporter()
-    return RichReporter() if sys.stdout.isatty() else LineReporter()
+    if verbose == 2:
+        return LineReporter()
+    return RichReporter() if sys.stdout.isatty() else TextBarReporter()
+
+
+def make_reporter(quiet: bool) -> Reporter:
+    """The CLI's: quiet, a rich bar when stdout is a terminal, else plain lines."""
+    return reporter_for(0 if quiet else "auto")

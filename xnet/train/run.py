@@ -22,7 +22,8 @@ from xnet.backends import Backend, get_backend
 from xnet.config import LOCAL_KEYS, RunConfig, to_toml
 from xnet.errors import ConfigError, DataError, DivergedError, XnetError
 from xnet.nn.module import Module, build_on
-from xnet.train.checkpoint import load_checkpoint
+from xnet.train.build import build_loss, build_model, build_optimizer, build_schedule, count
+from xnet.train.checkpoint import load_checkpoint, unusable
 from xnet.train.early_stopping import EarlyStopping
 from xnet.train.progress import Reporter
 from xnet.train.trainer import Trainer
@@ -53,67 +54,6 @@ def default_out_dir(cfg: RunConfig) -> Path:
         n += 1
         out = base.with_name(f"{base.name}-{n}")
     return out
-
-
-def build_model(cfg: RunConfig, input_shape: tuple[int, ...], outputs: int) -> Module:
-    """The network a config describes (a preset or its [[model.layers]]), on the current build."""
-    from xnet.models import build_preset
-    from xnet.nn.registry import model_from_config
-
-    if cfg.layers:
-        return model_from_config({"layers": cfg.layers}, "model")
-    return build_preset(
-        cfg.model, input_shape, outputs, cfg.hidden, cfg.activation, cfg.init, cfg.dropout, cfg.batch_norm
-    )
-
-
-def build_loss(cfg: RunConfig, task: str) -> Module:
-    """Cross-entropy, or MSE: on softmax outputs for classification, on raw outputs for regression."""
-    from xnet.losses import get_loss
-
-    name = cfg.loss
-    if task == "regression" and name != "mse":
-        raise ConfigError(f"loss {name!r} needs class labels, but {cfg.dataset!r} is a regression task: use --loss mse")
-    if name == "mse" and task == "classification":
-        name = "softmax-mse"
-    return get_loss(name)
-
-
-def build_optimizer(cfg: RunConfig, model: Module) -> Any:
-    """The optimizer with L1/L2 regularisers, clipping and (AdamW) decoupled weight decay."""
-    from xnet.optim import L1, L2, get_optimizer
-
-    regularizers = ([L1(cfg.l1)] if cfg.l1 else []) + ([L2(cfg.l2)] if cfg.l2 else [])
-    kwargs: dict[str, Any] = {"regularizers": regularizers, "clip_norm": cfg.clip_norm}
-    if cfg.momentum is not None and cfg.optimizer in ("sgd", "momentum", "nesterov"):
-        kwargs["momentum"] = cfg.momentum
-    if cfg.optimizer in ("adam", "adamw"):
-        kwargs["bias_correction"] = cfg.bias_correction
-    if cfg.weight_decay:
-        kwargs["weight_decay"] = cfg.weight_decay
-    return get_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, **kwargs)
-
-
-def build_schedule(cfg: RunConfig, lr: float, steps_per_epoch: int) -> Any:
-    """The lr schedule over the run's total number of optimizer steps."""
-    from xnet.optim import get_schedule
-
-    total = cfg.epochs * steps_per_epoch
-    kwargs: dict[str, Any] = {}
-    if cfg.warmup_epochs:
-        warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
-        if warmup >= total:
-            raise ConfigError(
-                f"warmup_epochs: a warmup of {_count(warmup, 'step')} ({cfg.warmup_epochs:g} epochs) is not shorter "
-                f"than the run's {_count(total, 'step')} ({_count(cfg.epochs, 'epoch')} of {steps_per_epoch}); "
-                "lower warmup_epochs or raise epochs"
-            )
-        kwargs["warmup_steps"] = warmup
-    return get_schedule(cfg.schedule, lr, total, steps_per_epoch=steps_per_epoch, **kwargs)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _check_resume(state: dict[str, Any], model: Module, path: Path) -> None:
@@ -379,6 +319,12 @@ def run_training(
             error = _diverged(out_dir, cfg, trainer, e, writes)
             error.every_rank = world is not None  # every rank saw the same global loss
             raise error from None
+        except MemoryError as e:  # NumPy's _ArrayMemoryError, CuPy's OutOfMemoryError
+            raise XnetError(
+                f"out of memory while training with batch size {run.loader.batch_size} on "
+                f"{run.backend.memory_description()} ({e or 'an allocation failed'}); try a smaller --batch-size "
+                "or model"
+            ) from None
         ranks = 1 if parallel is None else parallel.size
         metrics = write_outputs(out_dir, cfg, trainer, run.data, run.backend, ranks) if writes else {}
     except BaseException:
@@ -401,7 +347,7 @@ def _diverged(
         return RunDiverged(str(error), metrics, written=False)
     if writes:
         write_record(out_dir, metrics)
-    finished = _count(len(trainer.history), "finished epoch")
+    finished = count(len(trainer.history), "finished epoch")
     return RunDiverged(
         f"{error}; the last good checkpoint is kept in {out_dir / 'model.npz'}, the {finished} in metrics.json",
         metrics,
@@ -416,7 +362,10 @@ def _resume(trainer: Trainer, out_dir: Path, cfg: RunConfig, reporter: Reporter)
         raise XnetError(f"--resume: no checkpoint at {path} (train with --out {out_dir} first)")
     state = load_checkpoint(path)
     _check_resume(state, trainer.model, path)
-    trainer.load_state_dict(state["trainer"])
+    try:
+        trainer.load_state_dict(state["trainer"])
+    except ValueError as e:  # e.g. a malformed random state: the message names the field
+        raise unusable(path, str(e)) from None
     reporter.message(
         f"resuming {path} at epoch {trainer.epoch + 1}"
         + (f", step {trainer.step_in_epoch + 1}" if trainer.step_in_epoch else "")

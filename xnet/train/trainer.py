@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from xnet.backends import Array, Backend, get_backend
+from xnet.backends.rng import check_seed
 from xnet.checks import check_int
 from xnet.data.loader import DataLoader
 from xnet.errors import DataError, DivergedError
@@ -21,9 +22,10 @@ from xnet.nn.module import Module
 from xnet.parallel.data_parallel import SingleProcess
 from xnet.train.checkpoint import save_checkpoint
 from xnet.train.early_stopping import METRICS, EarlyStopping
+from xnet.train.history import History
 from xnet.train.metrics import ClassReport, EvalResult, confusion_matrix
-from xnet.train.progress import Reporter
-from xnet.train.trainer_checks import check_parts, check_usable, data_pair
+from xnet.train.progress import Reporter, reporter_for
+from xnet.train.trainer_checks import check_parts, check_reduction, check_usable, data_pair
 
 
 class Trainer:
@@ -32,6 +34,12 @@ class Trainer:
     Per epoch it records train loss/accuracy, validation and test loss/accuracy when given, the
     lr used and the seconds taken. Reported losses include the regularisation penalty of the
     optimizer's regularizers, evaluated with the weights at the end of the epoch.
+
+    Reported losses are per term (per sample for cross-entropy), whatever the loss's reduction: a
+    "sum" loss reads as the "mean" one would, and its penalty is divided by the terms of a training
+    batch, as the summed objective (sum of the batch's terms + penalty) is. A "none" loss is refused.
+
+    `reporter` shows progress; without one, `fit` shows it as its `verbose` says (a bar by default).
 
     The training pass never runs a last batch of one sample (it is skipped, see `fit`);
     evaluation always covers every sample. `optimizer` may be None for a trainer that only
@@ -58,6 +66,7 @@ class Trainer:
     ):
         check_parts(model, loss, optimizer, schedule, early_stopping)
         check_int("Trainer", "seed", seed)
+        check_seed(seed, "Trainer: seed")
         check_int("Trainer", "log_every", log_every)
         self.backend = get_backend(backend) if backend is not None else model.backend
         if model.backend is not self.backend:
@@ -66,7 +75,7 @@ class Trainer:
             loss.to(self.backend, model.dtype)
         self.model, self.loss, self.optimizer, self.schedule = model, loss, optimizer, schedule
         self.seed = seed
-        self.reporter = reporter or Reporter()
+        self.reporter = reporter  # None: fit shows progress as its `verbose` says
         self.log_every = max(1, int(log_every))
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.best_path = Path(best_path) if best_path else None
@@ -76,7 +85,8 @@ class Trainer:
         self.epoch = 0  # completed epochs
         self.step_in_epoch = 0  # steps done in the current (unfinished) epoch
         self.global_step = 0
-        self.history: list[dict[str, Any]] = []
+        self.history = History()
+        self._batch_terms = 1  # the loss terms in one training batch (known once fit has seen the data)
         self.interrupted = False
         self.stopped_early = False
         self._partial = {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0, "lr": None}
@@ -210,13 +220,19 @@ class Trainer:
         val: Any = None,
         test: Any = None,
         batch_size: int | str | None = 128,
-    ) -> list[dict[str, Any]]:
+        verbose: int | str | None = None,
+    ) -> History:
         """Train until `epochs` epochs are complete in total (a resumed trainer continues).
 
-        `train`, `val`, `test`: DataLoaders, Splits or (x, y) host arrays. Returns the history.
+        `train`, `val`, `test`: DataLoaders, Splits or (x, y) host arrays. Returns the history, a
+        list of per-epoch dicts that also gives each metric by name (`history["val_loss"]`).
         Training batches are reshuffled every epoch; a last batch of exactly one sample is skipped
         (batch norm cannot train on it), also when `train` is a DataLoader with drop_last=False,
         so an epoch of 57 samples in batches of 7 runs 8 steps. Evaluation uses every sample.
+
+        `verbose`, as in Keras: 0 silent, 1 a live bar (loss, samples/s), 2 one line per epoch,
+        "auto" a bar in a terminal or a notebook and lines otherwise. None (the default) means the
+        Trainer's `reporter` if it was given one, else "auto".
         """
         if self.optimizer is None:
             raise ValueError(
@@ -224,15 +240,20 @@ class Trainer:
             )
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+        check_reduction(self.loss, "Trainer.fit")
+        reporter = reporter_for(verbose, self.reporter)
         loader = self.parallel.shard(self._train_loader(train, batch_size))
         self._check_monitor(loader, val, test)
-        self._check_targets_once(loader, self.check_model(loader))  # one forward of one sample for both
+        width = self.check_model(loader)
+        self._check_targets_once(loader, width)  # one forward of one sample for both
+        self._batch_terms = min(loader.batch_size, loader.n) * self.loss.terms_per_sample(width)
         # the evaluation data too is checked (and moved to the device) before the first epoch, not after it
         for name, data in (("val", val), ("test", test)):
             if data is not None:
                 self._eval_loader(data, what=f"Trainer.fit: {name}")
-        self.parallel.start(self.model, self.optimizer.parameters())
+        self.parallel.start(self.model, self.optimizer)
         previous = self._install_interrupt_handler()
+        saved_reporter, self.reporter = self.reporter, reporter
         # the input is data: no gradient for it (the first layer skips its input gradient)
         input_grad = getattr(self.model, "needs_input_grad", None)
         if input_grad is not None:
@@ -260,6 +281,7 @@ class Trainer:
                 self.model.needs_input_grad = input_grad
             self._restore_interrupt_handler(previous)
             self.reporter.close()
+            self.reporter = saved_reporter
         return self.history
 
     def _check_monitor(self, loader: DataLoader, val: Any, test: Any) -> None:
@@ -305,7 +327,7 @@ class Trainer:
         as_classes = classify and loader.y.ndim != 1
         if self.step_in_epoch == 0:
             # reseeding per epoch makes an epoch-boundary resume exact on every backend
-            backend.rng.seed((self.seed, epoch))
+            backend.rng.seed(self.seed, epoch)
             self._partial = {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0, "lr": None}
         loader.set_epoch(epoch)
         model.train()
@@ -331,7 +353,8 @@ class Trainer:
             opt.step()
             n = xb.shape[0]
             # accumulated on the device; read back once per reporting interval
-            loss_sum = loss_sum + value * n
+            # (a summed loss is reported as the mean over its terms: mean_factor is 1 / terms then, else 1)
+            loss_sum = loss_sum + value * (n * loss.mean_factor())
             if classify:
                 truth = loss.target_classes(yb) if as_classes else yb
                 correct = correct + xp.count_nonzero(loss.predict(out) == truth)
@@ -365,7 +388,7 @@ class Trainer:
         del t_report
         total_loss, total_correct, total_seen = par.totals(backend, loss_sum, correct, seen, classify)
         par.sync_buffers(model)
-        penalty = self.penalty()
+        penalty = self._reported_penalty()
         return {
             "epoch": epoch,
             "train_loss": total_loss / total_seen + penalty,
@@ -395,6 +418,11 @@ class Trainer:
         params = self.model.parameters()
         return float(sum(self.backend.item(r.penalty(params)) for r in regs))
 
+    def _reported_penalty(self) -> float:
+        """The penalty as reported losses hold it: per term of a training batch with a summed loss."""
+        penalty = self.penalty()
+        return penalty / self._batch_terms if self.loss.reduction == "sum" else penalty
+
     # -- evaluation -------------------------------------------------------------------------------
 
     def predict(self, x: Array) -> Array:
@@ -411,19 +439,21 @@ class Trainer:
         loader = self._eval_loader(data, batch_size)
         xp = self.backend.xp
         classify = self._is_classification(loader)
+        check_reduction(self.loss, "Trainer.evaluate")
         was = self.model.training
         self.model.eval()
         loss_sum, n, preds = 0.0, 0, []
         try:
             for xb, yb in loader.eval_batches():  # every sample, in order, even from a training loader
                 out = self.model.forward(xb)
-                loss_sum = loss_sum + self.loss.forward(out, yb) * xb.shape[0]
+                value = self.loss.forward(out, yb)
+                loss_sum = loss_sum + value * (xb.shape[0] * self.loss.mean_factor())  # per term, as in fit
                 n += xb.shape[0]
                 if classify:
                     preds.append(self.loss.predict(out))
         finally:
             self.model.train(was)
-        result = EvalResult(loss=self.backend.item(loss_sum) / n + self.penalty())
+        result = EvalResult(loss=self.backend.item(loss_sum) / n + self._reported_penalty())
         if classify:
             y_pred = self.backend.to_numpy(xp.concat(preds))
             y_true = self.backend.to_numpy(self.loss.target_classes(loader.y)).astype(np.int64)
@@ -456,7 +486,7 @@ class Trainer:
         self.backend.rng.load_state_dict(state["rng"])
         self.epoch, self.step_in_epoch = int(state["epoch"]), int(state["step_in_epoch"])
         self.global_step = int(state["global_step"])
-        self.history = list(state["history"])
+        self.history = History(state["history"])
         self._partial = dict(state["partial"])
         if self.early_stopping is not None and state.get("early_stopping"):
             self.early_stopping.load_state_dict(state["early_stopping"])

@@ -18,6 +18,7 @@ def check_parts(model: Any, loss: Any, optimizer: Any, schedule: Any, early_stop
     if not isinstance(loss, Loss):
         hint = f"; for a loss by name use get_loss({loss!r})" if isinstance(loss, str) else ""
         raise TypeError(f"Trainer: loss must be an xnet Loss (e.g. CrossEntropy()), got {loss!r:.60}{hint}")
+    check_reduction(loss, "Trainer")
     if optimizer is not None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(
@@ -39,6 +40,15 @@ def check_parts(model: Any, loss: Any, optimizer: Any, schedule: Any, early_stop
         )
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
         raise TypeError(f"Trainer: early_stopping must be an EarlyStopping or None, got {early_stopping!r:.60}")
+
+
+def check_reduction(loss: Loss, owner: str) -> None:
+    """ValueError for a loss with reduction="none": training and the reported losses need one number per batch."""
+    if loss.reduction == "none":
+        raise ValueError(
+            f"{owner}: the loss {type(loss).__name__} has reduction='none' (one loss per term), and training needs "
+            "one number per batch; use reduction='mean' (the default) or 'sum'"
+        )
 
 
 def data_pair(data: Any, what: str) -> tuple[Any, Any]:

@@ -1,0 +1,63 @@
+"""CrossEntropy: softmax cross-entropy on logits, fused, with label smoothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xnet.backends import Array
+from xnet.losses.base import Loss
+
+
+class CrossEntropy(Loss):
+    """Softmax cross-entropy on logits (N, K); targets labels (N,) or distributions (N, K).
+
+    loss_n = sum_k -q_nk log softmax(z_n)_k, one term per sample, with q smoothed to
+    (1 - s) q + s / K when label_smoothing s > 0; "mean" averages over the N samples. The softmax
+    is fused in and computed with log-sum-exp, so logits of any size give finite values; the
+    gradient of the sum is softmax(z) * sum_k q - q, i.e. softmax - q for targets that sum to one.
+    """
+
+    is_classification = True
+    _type = "cross-entropy"
+
+    def __init__(self, label_smoothing: float = 0.0, reduction: str = "mean"):
+        super().__init__(reduction)
+        if not isinstance(label_smoothing, (int, float)) or not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(
+                f"CrossEntropy: label_smoothing must be in [0, 1), got {label_smoothing!r}"
+            )
+        self.label_smoothing = float(label_smoothing)
+
+    def terms_per_sample(self, outputs_per_sample: int) -> int:
+        """One term per sample, whatever the number of classes."""
+        return 1
+
+    def forward(self, outputs: Array, target: Array) -> Array:  # type: ignore[override]
+        """Logits (N, K), targets (N,) int or (N, K) float -> 0-d loss, or (N,) with reduction "none"."""
+        xp = self.xp
+        target = self.backend.asarray(target)
+        labels = self._is_labels(target)
+        q = self._class_targets(outputs, target, labels)
+        N, K = outputs.shape
+        if self.label_smoothing:
+            s = self.label_smoothing
+            q = q * (1.0 - s) + s / K
+        shifted = outputs - xp.max(outputs, axis=-1, keepdims=True)
+        e = xp.exp(shifted)
+        sum_e = xp.sum(e, axis=-1, keepdims=True)
+        g = e / sum_e  # softmax
+        if labels:
+            # one-hot and smoothed label rows sum to 1: -sum q (shifted - log sum_e) per row is
+            # log sum_e - sum q shifted, and the gradient softmax - q
+            terms = xp.log(sum_e[:, 0]) - xp.sum(q * shifted, axis=-1)
+            g -= q
+        else:  # soft targets might not sum to 1: the exact forms
+            terms = -xp.sum(q * (shifted - xp.log(sum_e)), axis=-1)
+            g = g * xp.sum(q, axis=-1, keepdims=True) - q
+        return self._reduce(terms, g, N)
+
+    def config(self) -> dict[str, Any]:
+        cfg = super().config()
+        if self.label_smoothing:
+            cfg["label_smoothing"] = self.label_smoothing
+        return cfg
