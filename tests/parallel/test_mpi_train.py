@@ -66,11 +66,19 @@ def test_two_ranks_train_the_mlp_one_process_trains(mlp_runs):
         assert r2["train_accuracy"] == r1["train_accuracy"] and r2["test_accuracy"] == r1["test_accuracy"]
 
 
-def test_two_ranks_train_a_cnn_with_dropout_as_one_process(tmp_path, data):
-    # each rank draws its rows of the whole batch's dropout masks (rng.batch_shard)
-    two, a, b = _both(tmp_path, data, *CNN, *small_cnn(tmp_path, dropout=0.3), "--epochs", "2")
+def test_two_ranks_train_a_cnn_with_dropout_and_augmentation_as_one_process(tmp_path, data):
+    # each rank draws its rows of the whole batch's dropout masks and shifts (rng.batch_shard)
+    two, a, b = _both(tmp_path, data, *CNN, *small_cnn(tmp_path, dropout=0.3), "--augment", "--epochs", "2")
     assert "identical after 6 steps" in two.out
     assert_same_weights(a, b)
+
+
+def test_a_summed_loss_is_summed_over_the_ranks(tmp_path, data):
+    # the global batch's loss is the sum of the ranks' sums: gradients all-reduced as a sum, not averaged
+    two, a, b = _both(tmp_path, data, *MLP, "--loss-reduction", "sum", "--lr", "0.0005", "--epochs", "2")
+    assert "identical after 8 steps" in two.out
+    assert_same_weights(a, b)
+    assert _history(a)[-1]["train_loss"] == pytest.approx(_history(b)[-1]["train_loss"], rel=1e-5)
 
 
 def test_synchronised_batch_norm_trains_as_one_process_and_per_rank_statistics_do_not(tmp_path, data):
