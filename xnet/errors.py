@@ -19,3 +19,22 @@ class DataError(XnetError, ValueError):
 
 class ConfigError(XnetError, ValueError):
     """A configuration file or option value is invalid; the message names the key."""
+
+
+def error_line(error: BaseException) -> tuple[str, int] | None:
+    """The one line and exit code the CLI shows for `error`; None for an internal error (a bug)."""
+    from xnet.backends.base import BackendUnavailable  # imported here: the backends import this module
+
+    if isinstance(error, XnetError):
+        return str(error), error.exit_code
+    if isinstance(error, MemoryError):  # NumPy's _ArrayMemoryError and CuPy's OutOfMemoryError
+        return f"out of memory: {error or 'an allocation failed'} (try a smaller model or --batch-size)", 2
+    if isinstance(error, BackendUnavailable):
+        return str(error), 2
+    if isinstance(error, OSError):
+        return (f"{error.strerror or error}: {error.filename}" if error.filename else str(error)), 2
+    if isinstance(error, (ValueError, TypeError)):
+        return str(error), 2
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted", 130
+    return None

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _fail_with(error: BaseException) -> None:
     """A user's mistake as one line and its exit code; an internal error re-raised (under mpiexec: reported)."""
-    from xnet.parallel.agree import error_line
+    from xnet.errors import error_line
     from xnet.parallel.world import started_world
 
     line = error_line(error)

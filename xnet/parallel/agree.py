@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from xnet.errors import XnetError
+from xnet.errors import XnetError, error_line
 from xnet.parallel.world import World
 
 
@@ -27,25 +27,6 @@ class RankError(XnetError):
     def __init__(self, message: str, exit_code: int = 2):
         super().__init__(message)
         self.exit_code = exit_code
-
-
-def error_line(error: BaseException) -> tuple[str, int] | None:
-    """The one line and exit code a user sees for `error`; None for an internal error (a bug)."""
-    from xnet.backends import BackendUnavailable
-
-    if isinstance(error, XnetError):
-        return str(error), error.exit_code
-    if isinstance(error, MemoryError):  # NumPy's _ArrayMemoryError and CuPy's OutOfMemoryError
-        return f"out of memory: {error or 'an allocation failed'} (try a smaller model or --batch-size)", 2
-    if isinstance(error, BackendUnavailable):
-        return str(error), 2
-    if isinstance(error, OSError):
-        return (f"{error.strerror or error}: {error.filename}" if error.filename else str(error)), 2
-    if isinstance(error, (ValueError, TypeError)):
-        return str(error), 2
-    if isinstance(error, KeyboardInterrupt):
-        return "interrupted", 130
-    return None
 
 
 @contextmanager
@@ -105,4 +86,4 @@ def check_same(world: World, version: str, config: dict[str, Any], data: tuple[A
             )
 
 
-__all__ = ["RankError", "agreement", "check_same", "data_fingerprint", "error_line"]
+__all__ = ["RankError", "agreement", "check_same", "data_fingerprint"]

@@ -18,7 +18,8 @@ from typing import Any
 
 from xnet.compare import Study, StudyInterrupted, _Run, _train_variant, prepare_study
 from xnet.config import RunConfig
-from xnet.parallel.agree import agreement, error_line
+from xnet.errors import error_line
+from xnet.parallel.agree import agreement
 from xnet.parallel.world import World
 from xnet.study_summary import summarize, write_summary
 from xnet.train.progress import Reporter
