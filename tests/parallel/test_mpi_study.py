@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
-from mpirun import digits, mpiexec, needs_mpi, one_process
+from mpirun import MPIEXEC, digits, mpiexec, needs_mpi, one_process
 
 pytestmark = needs_mpi
 
@@ -54,6 +59,33 @@ def test_a_half_done_study_continues_under_mpiexec(tmp_path, study, alone):
     assert again.out.count("finished earlier, not run again") == 1
     assert "== activation=tanh: epoch   1" in again.out
     assert _table(tmp_path / "s") == _table(alone)
+
+
+def test_ctrl_c_stops_a_distributed_study_which_then_continues(tmp_path, study):
+    from xnet.train.checkpoint import load_checkpoint
+
+    long = tmp_path / "long.toml"
+    long.write_text(study.read_text().replace("epochs = 1", "epochs = 60"))
+    out = tmp_path / "s"
+    proc = subprocess.Popen([MPIEXEC, "-n", "3", sys.executable, "-m", "xnet", "compare", long, "--out", out],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not list(out.glob("*/model.npz")) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)  # mpiexec hands Ctrl-C to every rank
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "xnet: error: interrupted: the running variants saved their checkpoints" in stderr
+    saved = {p.parent.name: load_checkpoint(p)["trainer"]["history"] for p in out.glob("*/model.npz")}
+    assert saved and all(0 < len(h) < 60 for h in saved.values())
+    again = mpiexec(2, "compare", long, "--out", out, "-q")
+    assert again.code == 0, again.err
+    for name, history in saved.items():  # continued, not restarted: the epochs before Ctrl-C are as they were
+        done = json.loads((out / name / "metrics.json").read_text())["epochs"]
+        assert len(done) == 60 and done[: len(history)] == history
 
 
 def test_info_says_mpi_is_here_and_the_world_size_under_mpiexec():
