@@ -5,8 +5,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +53,21 @@ def mpiexec(n: int, *args: object, driver: tuple[str, int, int] | None = None, e
         env=_env(env),
     )  # fmt: skip
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def interrupted(n: int, *args: object, ready: Callable[[], bool], timeout: float = 60) -> Result:
+    """`mpiexec -n N xnet ARGS`, sent Ctrl-C (SIGINT, which mpiexec hands to every rank) once `ready()` holds."""
+    proc = subprocess.Popen([MPIEXEC, "-n", str(n), sys.executable, "-m", "xnet", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(None))  # fmt: skip
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        proc.kill()
+    return Result(proc.returncode, out, err)
 
 
 def mpmd(*commands: list[object], folders: list[Path] | None = None, timeout: float = 120) -> Result:

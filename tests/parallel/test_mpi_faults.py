@@ -3,14 +3,9 @@ job (one line from rank 0, non-zero exit, no hang), and Ctrl-C checkpoints and e
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import time
-
 import numpy as np
 import pytest
-from mpirun import MPIEXEC, digits, mpiexec, mpmd, needs_mpi, one_error_line, weights
+from mpirun import digits, interrupted, mpiexec, mpmd, needs_mpi, one_error_line, weights
 
 from xnet.train.checkpoint import load_checkpoint
 
@@ -85,18 +80,9 @@ def test_a_rank_that_hangs_makes_the_others_give_up_after_the_timeout(tmp_path, 
 
 def test_ctrl_c_under_mpiexec_saves_a_checkpoint_that_resumes(tmp_path, data):
     out = tmp_path / "run"
-    args = [MPIEXEC, "-n", "2", sys.executable, *_train(data, out, "--epochs", "500")]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not (out / "model.npz").exists() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)  # mpiexec hands Ctrl-C to every rank
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, stderr
-    assert "interrupted: checkpoint saved to" in stdout and stdout.count("interrupted") == 1
+    r = interrupted(2, *_train(data, out, "--epochs", "500")[2:], ready=(out / "model.npz").exists)
+    assert r.code == 130, r.err
+    assert "interrupted: checkpoint saved to" in r.out and r.out.count("interrupted") == 1
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]  # nothing half-written
     saved = load_checkpoint(out / "model.npz")["trainer"]
     assert 0 < saved["epoch"] < 500

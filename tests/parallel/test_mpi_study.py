@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
-from mpirun import MPIEXEC, digits, mpiexec, needs_mpi, one_process
+from mpirun import digits, interrupted, mpiexec, needs_mpi, one_process
 
 pytestmark = needs_mpi
 
@@ -67,18 +63,9 @@ def test_ctrl_c_stops_a_distributed_study_which_then_continues(tmp_path, study):
     long = tmp_path / "long.toml"
     long.write_text(study.read_text().replace("epochs = 1", "epochs = 60"))
     out = tmp_path / "s"
-    proc = subprocess.Popen([MPIEXEC, "-n", "3", sys.executable, "-m", "xnet", "compare", long, "--out", out],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not list(out.glob("*/model.npz")) and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)  # mpiexec hands Ctrl-C to every rank
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, stderr
-    assert "xnet: error: interrupted: the running variants saved their checkpoints" in stderr
+    r = interrupted(3, "compare", long, "--out", out, ready=lambda: bool(list(out.glob("*/model.npz"))))
+    assert r.code == 130, r.err
+    assert "xnet: error: interrupted: the running variants saved their checkpoints" in r.err
     saved = {p.parent.name: load_checkpoint(p)["trainer"]["history"] for p in out.glob("*/model.npz")}
     assert saved and all(0 < len(h) < 60 for h in saved.values())
     again = mpiexec(2, "compare", long, "--out", out, "-q")
