@@ -32,11 +32,31 @@ def load_recipe(device: str, seed: int, path: Path | None = None) -> RunConfig:
     return validate(RunConfig(**{**config_dict_from_toml(file), "device": device, "seed": seed, "quiet": True}))
 
 
+def _architecture(layers: list[dict[str, Any]]) -> str:
+    """'conv 32,32 / 64,64 + batch norm, dense 128' for a model given as [[model.layers]]."""
+    blocks, block, dense = [], [], []
+    for t in layers:
+        kind = str(t.get("type", "")).lower()
+        if kind == "conv2d":
+            block.append(str(t.get("out_channels")))
+        elif kind in ("maxpool2d", "avgpool2d") and block:
+            blocks, block = [*blocks, ",".join(block)], []
+        elif kind in ("dense", "linear"):
+            dense.append(str(t.get("out_features")))
+    convs = " / ".join(blocks + ([",".join(block)] if block else []))
+    norm = " + batch norm" if any("batchnorm" in str(t.get("type", "")).lower() for t in layers) else ""
+    return ", ".join(filter(None, [convs and f"conv {convs}{norm}", dense[:-1] and f"dense {','.join(dense[:-1])}"]))
+
+
 def describe(cfg: RunConfig) -> str:
     """One line naming the recipe for the results table."""
-    model = "custom layers" if cfg.layers else cfg.model + (" + batch norm" if cfg.batch_norm else "")
+    if cfg.layers:
+        model = _architecture(cfg.layers) or "custom layers"
+    else:
+        model = cfg.model + (" + batch norm" if cfg.batch_norm else "")
+    lr = f"{cfg.lr:g}" if cfg.lr is not None else "(default lr)"
     sched = cfg.schedule + (f" (warm-up {cfg.warmup_epochs:g} epochs)" if cfg.warmup_epochs else "")
-    return (f"speedrun (experiments/speedrun.toml): {model}, {cfg.optimizer} {cfg.lr:g} {sched}, "
+    return (f"speedrun (experiments/speedrun.toml): {model}, {cfg.optimizer} {lr} {sched}, "
             f"batch {cfg.batch_size}, {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}; time and test accuracy")
 
 
