@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ def build_model(layers: list[Layer], xnet_model: Any, device: str) -> Any:
         "dense": lambda a, b: nn.Linear(a, b),
         "conv": lambda a, b, bias=True: nn.Conv2d(a, b, 3, padding=1, bias=bias),
         "bn2d": nn.BatchNorm2d,
+        "bn1d": nn.BatchNorm1d,
         "relu": nn.ReLU,
         "sigmoid": nn.Sigmoid,
         "maxpool": lambda: nn.MaxPool2d(2),
@@ -43,7 +45,7 @@ def build_model(layers: list[Layer], xnet_model: Any, device: str) -> Any:
         for tl, xl in zip(model, xnet_model.layers, strict=True):
             if isinstance(tl, nn.Linear):  # xnet keeps W as (in, out), PyTorch as (out, in)
                 tl.weight.copy_(torch.from_numpy(xnet_model.backend.to_numpy(xl.weight.data).T.copy()))
-            elif isinstance(tl, (nn.Conv2d, nn.BatchNorm2d)):
+            elif isinstance(tl, (nn.Conv2d, nn.BatchNorm2d, nn.BatchNorm1d)):
                 tl.weight.copy_(torch.from_numpy(xnet_model.backend.to_numpy(xl.weight.data)))
             if getattr(tl, "bias", None) is not None:
                 tl.bias.copy_(torch.from_numpy(xnet_model.backend.to_numpy(xl.bias.data)))
@@ -69,17 +71,28 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_epoch(model: Any, opt: Any, X: Any, Y: Any, batch: int, device: str) -> float:
+def time_epoch(
+    model: Any, opt: Any, X: Any, Y: Any, batch: int, device: str,
+    lr_at: Callable[[int], float] | None = None, first_step: int = 0,
+) -> float:  # fmt: skip
     """Seconds for one shuffled epoch: batches indexed by a permutation, loss and accuracy
-    accumulated on the device and read once at the end (what xnet's Trainer does too)."""
+    accumulated on the device and read once at the end (what xnet's Trainer does too).
+
+    `lr_at(step)` (an xnet schedule's) sets the learning rate before each step, counted from `first_step`.
+    """
     model.train()
     n = X.shape[0]
+    # xnet's Trainer skips a last batch of one sample (batch norm cannot train on it): so does this loop
+    stop = n - 1 if n > 1 and n % batch == 1 else n
     _sync(device)
     t0 = time.perf_counter()
     perm = torch.randperm(n, device=device)
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
-    for i in range(0, n, batch):
+    for step, i in enumerate(range(0, stop, batch), first_step):
+        if lr_at is not None:
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step)
         idx = perm[i : i + batch]
         xb, yb = X[idx], Y[idx]
         out = model(xb)

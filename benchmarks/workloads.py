@@ -1,7 +1,7 @@
 """The benchmark workloads: each model as one layer list that both xnet and PyTorch build from.
 
 A layer is a tuple: ("dense", in, out), ("conv", in, out) (3x3, padding 1; a 4th item False
-means no bias), ("bn2d", C), ("relu",), ("sigmoid",), ("maxpool",) (2x2), ("flatten",),
+means no bias), ("bn2d", C), ("bn1d", C), ("relu",), ("sigmoid",), ("maxpool",) (2x2), ("flatten",),
 ("dropout", p). Building both frameworks' models from one list keeps them identical, and the
 PyTorch model copies xnet's initial weights, so both start from the same point.
 """

@@ -11,7 +11,7 @@ from benchmarks.workloads import Layer
 from xnet.backends import Backend
 from xnet.data.loader import DataLoader
 from xnet.losses import CrossEntropy
-from xnet.nn import BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential, Sigmoid
+from xnet.nn import BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential, Sigmoid
 from xnet.nn.module import build_on
 from xnet.optim import SGD, Adam
 from xnet.train import Trainer
@@ -24,6 +24,7 @@ def build_model(layers: list[Layer], backend: Backend, seed: int) -> Sequential:
         "dense": lambda a, b: Dense(a, b),
         "conv": lambda a, b, bias=True: Conv2D(a, b, 3, padding=1, bias=bias),
         "bn2d": BatchNorm2D,
+        "bn1d": BatchNorm1D,
         "relu": ReLU,
         "sigmoid": Sigmoid,
         "maxpool": lambda: MaxPool2D(2),

@@ -146,6 +146,20 @@ def test_repeat_reports_mean_and_std_over_seeds(mnist_dir, tmp_path):
     assert " ± " in (out / "summary.md").read_text()
 
 
+def test_a_validation_split_gets_its_own_column_first(mnist_dir, tmp_path):
+    study = _write(tmp_path, MNIST_STUDY.replace("limit = 1200", "limit = 600\nval_split = 0.2"))
+    out = tmp_path / "out"
+    assert xnet("compare", study, "--out", out, "--quiet").code == 0
+    table = _md_table(out)
+    assert table[0] == ["variant", "final val acc", *MD_COLUMNS[1:]]
+    relu = json.loads((out / "relu" / "metrics.json").read_text())
+    row = next(r for r in table[2:] if r[0] == "relu")
+    assert row[1] == f"{100 * relu['val_accuracy']:.2f}%" and row[2] == f"{100 * relu['test_accuracy']:.2f}%"
+    assert float(next(r for r in _csv_rows(out) if r["variant"] == "relu")["val_accuracy"]) == pytest.approx(
+        relu["val_accuracy"]
+    )
+
+
 def test_diverging_variant_is_a_row_not_a_crash(tmp_path):
     study, out = _write(tmp_path, SINE_STUDY), tmp_path / "out"
     r = xnet("compare", study, "--out", out, "--quiet")

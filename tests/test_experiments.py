@@ -41,7 +41,7 @@ def test_the_promised_files_are_shipped():
     names = {p.stem for p in FILES}
     for name in ("depth", "loss", "activations", "gradient-descent", "optimizers", "regularization",
                  "dropout", "initialization", "schedules", "cnn", "regression",
-                 "best-mlp", "best-cnn", "fast-cnn"):  # fmt: skip
+                 "best-mlp", "best-cnn", "fast-cnn", "speedrun"):  # fmt: skip
         assert name in names, name
 
 

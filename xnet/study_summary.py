@@ -12,8 +12,9 @@ from typing import Any
 from xnet.atomic import atomic_write_text
 
 SUMMARY_COLUMNS = (
-    "variant", "runs", "test_accuracy", "test_accuracy_std", "best_test_accuracy", "train_accuracy",
-    "train_loss", "test_loss", "test_loss_std", "epochs", "seconds", "parameters", "status",
+    "variant", "runs", "val_accuracy", "val_accuracy_std", "test_accuracy", "test_accuracy_std",
+    "best_test_accuracy", "train_accuracy", "train_loss", "test_loss", "test_loss_std", "epochs", "seconds",
+    "parameters", "status",
 )  # fmt: skip
 
 CHANCE_MARGIN = 1.5  # a final test accuracy below 1.5x chance is reported as "no learning"
@@ -46,6 +47,7 @@ def summarize(name: str, runs: list[dict[str, Any]], dirs: Sequence[Path] | None
     ok = [r for r in runs if "test_loss" in r and not str(r.get("status", "")).startswith("diverged")]
     acc, acc_std = _mean_std([r.get("test_accuracy") for r in ok])
     loss, loss_std = _mean_std([r.get("test_loss") for r in ok])
+    val, val_std = _mean_std([r.get("val_accuracy") for r in ok])  # None without a val_split
     diverged = [r for r in runs if str(r.get("status", "")).startswith("diverged")]
     if diverged:
         status = "diverged" + (f" ({len(diverged)} of {len(runs)} seeds)" if len(runs) > 1 else "")
@@ -59,6 +61,8 @@ def summarize(name: str, runs: list[dict[str, Any]], dirs: Sequence[Path] | None
     return {
         "variant": name,
         "runs": len(runs),
+        "val_accuracy": val,
+        "val_accuracy_std": val_std,
         "test_accuracy": acc,
         "test_accuracy_std": acc_std,
         "best_test_accuracy": _mean_std([r.get("best_test_accuracy") for r in ok])[0],
@@ -133,18 +137,22 @@ def summary_markdown(
     """
     repeat = max((r["runs"] for r in rows), default=1)
     classify = any(r["test_accuracy"] is not None for r in rows) or not any(r["test_loss"] for r in rows)
+    # studies that hold out a validation split are meant to be read (and chosen) on it: its column comes first
+    with_val = classify and any(r.get("val_accuracy") is not None for r in rows)
     lines = [f"# {study.name}", ""]
     if study.description:
         lines += [study.description, ""]
     if classify:
-        head = ["variant", "final test acc", "best test acc", "final train acc", "test loss"]
+        head = ["variant", *(["final val acc"] if with_val else []), "final test acc", "best test acc",
+                "final train acc", "test loss"]
     else:
         head = ["variant", "final test MSE", "final train loss"]
     head += ["epochs", "seconds", "params", "status"]
     lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in rows:
         if classify:
-            cells = [_fmt(r["test_accuracy"], True, r["test_accuracy_std"]), _fmt(r["best_test_accuracy"], True),
+            cells = [*([_fmt(r.get("val_accuracy"), True, r.get("val_accuracy_std"))] if with_val else []),
+                     _fmt(r["test_accuracy"], True, r["test_accuracy_std"]), _fmt(r["best_test_accuracy"], True),
                      _fmt(r["train_accuracy"], True), _fmt(r["test_loss"])]  # fmt: skip
         else:
             cells = [_fmt(r["test_loss"], std=r["test_loss_std"]), _fmt(r["train_loss"])]

@@ -80,6 +80,20 @@ def make_fake_cupy(
         getDeviceCount=get_device_count,
         getDeviceProperties=lambda i: {"name": b"Fake GPU", "totalGlobalMem": 2**34},
     )
+    class MemoryPool:
+        # cupy/cuda/memory.pyx: freed blocks stay cached until free_all_blocks(stream=None);
+        # total_bytes() = used_bytes() + free_bytes()
+        def __init__(self):
+            self.used, self.cached = 0, 0
+
+        def free_all_blocks(self, stream=None):
+            self.cached = 0
+
+        def total_bytes(self):
+            return self.used + self.cached
+
+    pool = MemoryPool()
+    cupy.get_default_memory_pool = lambda: pool
     cupy.cuda = types.SimpleNamespace(runtime=runtime, Device=Device)
     cupy.ElementwiseKernel = ElementwiseKernel
     cupy.arange = arange
@@ -218,6 +232,20 @@ def test_the_chosen_gpu_is_made_current(install):
     assert b.gpu_name() == "Fake GPU"
 
 
+def test_memory_pool_peak_is_what_the_pool_holds_after_a_reset(fake):
+    b = get_backend("cuda")
+    pool = fake.get_default_memory_pool()
+    pool.used, pool.cached = 300, 700  # arrays alive, and blocks an earlier workload freed
+    assert b.memory_pool_bytes() == 1000
+    b.memory_pool_reset()
+    assert b.memory_pool_bytes() == 300  # the cached blocks went back to the device, live arrays stay
+    pool.cached = 200  # a workload allocated and freed: the pool keeps the blocks, so the peak shows
+    assert b.memory_pool_bytes() == 500
+    cpu = get_backend("cpu")
+    cpu.memory_pool_reset()
+    assert cpu.memory_pool_bytes() is None  # no pool on the CPU: the report leaves the column empty
+
+
 # CuPy names cupy_backend.py may use, each checked against CuPy 13/14 (docs.cupy.dev reference and
 # cupy/random/_generator.py, cupy/cuda/__init__.py, cupy_backends/cuda/libs/curand.pyx)
 VERIFIED = {
@@ -229,6 +257,7 @@ VERIFIED = {
     "cupy.cuda.runtime.getDeviceCount",
     "cupy.cuda.runtime.getDeviceProperties",
     "cupy.empty",
+    "cupy.get_default_memory_pool",  # a cupy.cuda.MemoryPool: free_all_blocks(), total_bytes()
 }
 
 

@@ -105,6 +105,13 @@ class Backend:
             return self.device_name
         return f"{self.device_name} ({total / 2**30:.1f} GiB of RAM)"
 
+    def memory_pool_reset(self) -> None:
+        """Hand the device memory a caching pool keeps for reuse back, so memory_pool_bytes() measures from here."""
+
+    def memory_pool_bytes(self) -> int | None:
+        """Bytes the device memory pool holds (in use and cached), or None where there is no pool (the CPU)."""
+        return None
+
     def item(self, a: Array) -> float:
         """A 0-d device array as a Python float (one host read: a sync on GPUs)."""
         return float(self.to_numpy(a))

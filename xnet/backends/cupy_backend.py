@@ -127,3 +127,14 @@ class CupyBackend(Backend):
         props = self._cp.cuda.runtime.getDeviceProperties(self.index)
         name = props["name"]
         return name.decode() if isinstance(name, bytes) else str(name)
+
+    # CuPy's default pool (cupy.cuda.MemoryPool) keeps freed blocks cached and returns them to the
+    # device only on free_all_blocks(), so total_bytes() after a workload is the most the pool held
+    # since the last reset (split blocks still in use stay; docs.cupy.dev, cupy.cuda.MemoryPool).
+    def memory_pool_reset(self) -> None:
+        """Return the pool's cached (unused) blocks to the device; blocks in use stay."""
+        self._cp.get_default_memory_pool().free_all_blocks()
+
+    def memory_pool_bytes(self) -> int | None:
+        """Bytes CuPy's default memory pool holds on the device, in use and cached."""
+        return int(self._cp.get_default_memory_pool().total_bytes())
