@@ -60,11 +60,13 @@ def make_fake_cupy(
         def __init__(self, in_params, out_params, operation, name="kernel", reduce_dims=True, preamble=""):
             log["kernels"].append(name)
             self._run = host_elementwise(in_params, out_params, operation, kernel_source or preamble)
+            self._nout = len(out_params.split(","))
 
         def __call__(self, *args):
+            # every output is given: they are updated in place and returned (one, or a tuple of them)
             log["launches"] += 1
             self._run(*args)
-            return args[-1]
+            return args[-1] if self._nout == 1 else tuple(args[-self._nout :])
 
     def arange(n, dtype=None):
         if broken is not None:
