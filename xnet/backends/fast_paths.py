@@ -1,0 +1,69 @@
+"""Fused kernels behind the seam: `kernel_for(name, *arrays)` gives a one-launch update or None.
+
+Layers and optimizers see arrays, not the backend, so they ask here with the arrays they are
+about to update: a CuPy array set that a kernel can take gets a launcher of the fused CUDA kernel
+(cuda_kernels.OPTIMIZER_KERNELS), anything else None, and the caller runs its Array API body,
+which stays the reference. A kernel takes only what it computes exactly as that body does: CuPy
+arrays of one shape and one dtype, float32 or float64, each C-contiguous. NumPy arrays are turned
+away by the first check, so the CPU pays one isinstance per call.
+
+Written from CuPy's documentation and source; compared with the reference on the host by
+compiling the CUDA C with g++ (tests/backends/test_fast_paths.py), not yet run on a GPU here.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from xnet.backends import cuda_kernels
+from xnet.backends.base import Array
+
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _device_library(a: Array) -> ModuleType | None:
+    """The `cupy` module when `a` is a CuPy array, else None (NumPy first: the CPU's cheap exit)."""
+    if isinstance(a, np.ndarray):
+        return None
+    if not array_api_compat.is_cupy_array(a):
+        return None  # array-api-strict, or another library without xnet kernels
+    return sys.modules["cupy"]  # a CuPy array exists, so cupy is imported
+
+
+def _fits(arrays: tuple[Array, ...]) -> bool:
+    """Whether the kernel computes these arrays as the reference does: one shape, one float dtype, C order."""
+    first = arrays[0]
+    if first.dtype not in FLOATS:
+        return False
+    for a in arrays:
+        if type(a) is not type(first) or a.dtype != first.dtype or a.shape != first.shape:
+            return False
+        if not a.flags.c_contiguous:
+            return False
+    return True
+
+
+def kernel_for(name: str, *arrays: Array) -> Callable[..., None] | None:
+    """fn(*scalars) updating `arrays` (each of one shape) in place in one launch of kernel `name`, or None.
+
+    The scalars are the kernel's in_params in cuda_kernels.OPTIMIZER_KERNELS[name]; the arrays are
+    its out_params, in that order.
+    """
+    cupy = _device_library(arrays[0])
+    if cupy is None or not _fits(arrays):
+        return None
+    kernel = cuda_kernels.optimizer_kernel(cupy, name)
+
+    def launch(*scalars: Any) -> None:
+        kernel(*scalars, *arrays)
+
+    return launch
+
+
+__all__ = ["kernel_for"]
