@@ -23,6 +23,7 @@ import numpy as np
 
 from xnet.backends import cuda_kernels
 from xnet.backends.base import Array
+from xnet.backends.cuda_kernels import COUPLED_DECAY, DECOUPLED_DECAY, NO_DECAY
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -52,8 +53,8 @@ def _fits(arrays: tuple[Array, ...]) -> bool:
 def kernel_for(name: str, *arrays: Array) -> Callable[..., None] | None:
     """fn(*scalars) updating `arrays` (each of one shape) in place in one launch of kernel `name`, or None.
 
-    The scalars are the kernel's in_params in cuda_kernels.OPTIMIZER_KERNELS[name]; the arrays are
-    its out_params, in that order.
+    The scalars are the kernel's in_params in cuda_kernels.OPTIMIZER_KERNELS[name] (a `decay`
+    argument is NO_DECAY, COUPLED_DECAY or DECOUPLED_DECAY); the arrays are its out_params, in order.
     """
     cupy = _device_library(arrays[0])
     if cupy is None or not _fits(arrays):
@@ -66,4 +67,4 @@ def kernel_for(name: str, *arrays: Array) -> Callable[..., None] | None:
     return launch
 
 
-__all__ = ["kernel_for"]
+__all__ = ["COUPLED_DECAY", "DECOUPLED_DECAY", "NO_DECAY", "kernel_for"]

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from xnet.backends import Array
-from xnet.backends.cuda_kernels import COUPLED_DECAY, NO_DECAY
-from xnet.backends.fast_paths import kernel_for
+from xnet.backends.fast_paths import COUPLED_DECAY, NO_DECAY, kernel_for
 from xnet.checks import check_bool
 from xnet.nn.parameter import Parameter
 from xnet.optim.checks import check_nonneg, check_unit
