@@ -54,6 +54,7 @@ def fake(monkeypatch):
     """A fake cupy whose kernels run on the host, and every array taken as one of its arrays."""
     cupy = make_fake_cupy()
     monkeypatch.setattr(cuda_kernels, "_kernels", {})  # kernels compiled by this fake only
+    monkeypatch.setattr(fast_paths, "_tried", {})  # and tried on it once each
     monkeypatch.setattr(fast_paths, "_device_library", lambda a: cupy)
     return cupy
 
@@ -101,9 +102,11 @@ def test_fused_kernel_equals_the_reference_bit_for_bit(fake, monkeypatch, case, 
     monkeypatch.setattr(fast_paths, "_device_library", lambda a: None)  # the reference body
     want = run_steps(cls, opts, make_params(dtype=dtype))
     assert fake.log["launches"] == launches  # the reference launched nothing
-    # one launch per group and step, two when weight decay treats the weights apart from the bias
+    # one launch per group and step, two when weight decay treats the weights apart from the bias,
+    # and the trial launch of the kernel's first use
     split = bool(opts.get("weight_decay", 0.01 if cls is AdamW else 0)) and not opts.get("decay_all")
-    assert launches == STEPS * (2 if split else 1)
+    assert len(fake.log["kernels"]) == 1
+    assert launches == STEPS * (2 if split else 1) + 1
     assert len(got) == len(want)
     for g, w in zip(got, want, strict=True):
         assert g.dtype == w.dtype == np.dtype(dtype)
@@ -116,7 +119,7 @@ def test_a_parameter_outside_a_flat_buffer_gets_its_own_launch(fake, monkeypatch
     # one parameter in a group: no flat buffer, the kernel runs on the parameter's own arrays
     opts = {"momentum": 0.9} if cls is SGD else {}
     got = run_steps(cls, opts, make_params()[:1])
-    assert fake.log["launches"] == STEPS
+    assert fake.log["launches"] == STEPS + 1  # and the first use's trial
     monkeypatch.setattr(fast_paths, "_device_library", lambda a: None)
     want = run_steps(cls, opts, make_params()[:1])
     for g, w in zip(got, want, strict=True):
@@ -135,6 +138,19 @@ def test_a_kernel_rounding_in_another_order_is_caught(fake, monkeypatch):
     want = run_steps(Adam, {}, make_params())
     assert not np.array_equal(got[0], want[0])
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5)  # close: only exactness tells them apart
+
+
+@needs_compiler
+def test_a_kernel_that_does_not_compile_warns_once_and_the_reference_runs(fake, monkeypatch):
+    broken = {**cuda_kernels.OPTIMIZER_KERNELS["sgd_momentum"], "operation": "this is not C;"}
+    monkeypatch.setitem(cuda_kernels.OPTIMIZER_KERNELS, "sgd_momentum", broken)
+    with pytest.warns(RuntimeWarning, match=r"fused sgd_momentum kernel failed for float32 \(CalledProcessError"):
+        got = run_steps(SGD, {"momentum": 0.9}, make_params())
+    assert fake.log["launches"] == 1  # the trial, which failed compiling: not tried again at later steps
+    monkeypatch.setattr(fast_paths, "_device_library", lambda a: None)
+    want = run_steps(SGD, {"momentum": 0.9}, make_params())
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
 
 
 # -- (2) what a kernel cannot take falls back to the reference body ----------------------------------
