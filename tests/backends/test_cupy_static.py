@@ -21,6 +21,7 @@ from cuda_on_host import compiler, host_elementwise
 
 import xnet.backends.cuda_kernels as cuda_kernels
 import xnet.backends.cupy_backend as cupy_backend
+import xnet.backends.fast_paths as fast_paths
 from xnet.backends import BackendUnavailable, available_backends, get_backend
 
 needs_compiler = pytest.mark.skipif(compiler() is None, reason="no C++ compiler to run the CUDA source on the host")
@@ -60,11 +61,13 @@ def make_fake_cupy(
         def __init__(self, in_params, out_params, operation, name="kernel", reduce_dims=True, preamble=""):
             log["kernels"].append(name)
             self._run = host_elementwise(in_params, out_params, operation, kernel_source or preamble)
+            self._nout = len(out_params.split(","))
 
         def __call__(self, *args):
+            # every output is given: they are updated in place and returned (one, or a tuple of them)
             log["launches"] += 1
             self._run(*args)
-            return args[-1]
+            return args[-1] if self._nout == 1 else tuple(args[-self._nout :])
 
     def arange(n, dtype=None):
         if broken is not None:
@@ -98,6 +101,7 @@ def make_fake_cupy(
     cupy.ElementwiseKernel = ElementwiseKernel
     cupy.arange = arange
     cupy.empty = lambda shape, dtype=float: np.empty(shape, dtype=dtype)
+    cupy.zeros = lambda shape, dtype=float: np.zeros(shape, dtype=dtype)
     cupy.asarray = lambda a, dtype=None: np.asarray(a, dtype=dtype)
     cupy.asnumpy = np.asarray
     return cupy
@@ -258,6 +262,7 @@ VERIFIED = {
     "cupy.cuda.runtime.getDeviceProperties",
     "cupy.empty",
     "cupy.get_default_memory_pool",  # a cupy.cuda.MemoryPool: free_all_blocks(), total_bytes()
+    "cupy.zeros",
 }
 
 
@@ -272,7 +277,7 @@ def _dotted(node: ast.AST) -> str | None:
     return ".".join(["cupy", *reversed(parts)]) if isinstance(node, ast.Name) and node.id == "cupy" else None
 
 
-@pytest.mark.parametrize("module", [cupy_backend, cuda_kernels])
+@pytest.mark.parametrize("module", [cupy_backend, cuda_kernels, fast_paths])
 def test_cupy_backend_uses_only_verified_cupy_names(module):
     tree = ast.parse(Path(module.__file__).read_text())
     chains = {_dotted(n) for n in ast.walk(tree) if isinstance(n, ast.Attribute)} - {None}

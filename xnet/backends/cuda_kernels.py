@@ -5,6 +5,15 @@ Array API reference in philox.py: one kernel launch per draw instead of the refe
 hundreds of small integer operations. It is plain CUDA C with no CuPy template types, so a
 test compiles it with the host's C++ compiler (with a 128-bit stand-in for __umul64hi) and
 compares it with NumPy's Philox where no GPU is present.
+
+OPTIMIZER_KERNELS update a parameter, its gradient and its optimizer state in one launch per array
+(Adam/AdamW, SGD, RMSprop, Adagrad), doing the floating-point operations of the Array API
+reference in xnet/optim/ in the same order, with every scalar of the array's type T (as NumPy 2
+rounds a Python float multiplied into a float32 array). They were written from CuPy's
+documentation and source (ElementwiseKernel passes an output array's element as a `T &`
+reference, so `param -= ...` updates it in place) and compared with the reference on the host by
+compiling the CUDA C with g++ (tests/backends/cuda_on_host.py); on a GPU nvcc may contract a
+multiply and an add into one FMA, so results there may differ from the reference by a few ulps.
 """
 
 from __future__ import annotations
@@ -45,6 +54,97 @@ PHILOX_KERNEL = {
     "name": "xnet_philox_words",
 }
 
+# weight decay in an optimizer kernel's `decay` argument: none, coupled (added to the gradient,
+# which keeps it, as the reference's `g += wd * w` does) or decoupled (AdamW's `w *= 1 - lr * wd`)
+NO_DECAY, COUPLED_DECAY, DECOUPLED_DECAY = 0, 1, 2
+
+# Each operation mirrors the reference body line by line; the comment names that body.
+OPTIMIZER_KERNELS: dict[str, dict[str, str]] = {
+    # xnet/optim/adam.py Adam._update_group (step_size and eps_hat fold in the bias corrections)
+    "adam": {
+        "in_params": "T b1, T one_minus_b1, T b2, T one_minus_b2, T eps_hat, T step_size, T wd, T shrink, int32 decay",
+        "out_params": "T param, T grad, T m, T v",
+        "operation": """
+            if (decay == 1) grad += wd * param;
+            else if (decay == 2) param *= shrink;
+            m *= b1;
+            m += one_minus_b1 * grad;
+            T sq = grad * grad;
+            sq *= one_minus_b2;
+            v *= b2;
+            v += sq;
+            T d = sqrt(v);
+            d += eps_hat;
+            d = m / d;
+            d *= step_size;
+            param -= d;
+        """,
+        "name": "xnet_adam",
+    },
+    # xnet/optim/sgd.py SGD._update_group without momentum
+    "sgd": {
+        "in_params": "T lr, T wd, int32 decay",
+        "out_params": "T param, T grad",
+        "operation": """
+            if (decay == 1) grad += wd * param;
+            T d = lr * grad;
+            param -= d;
+        """,
+        "name": "xnet_sgd",
+    },
+    # xnet/optim/sgd.py SGD._update_group with momentum (nesterov = 1: the look-ahead form)
+    "sgd_momentum": {
+        "in_params": "T lr, T mu, T wd, int32 decay, int32 nesterov",
+        "out_params": "T param, T grad, T velocity",
+        "operation": """
+            if (decay == 1) grad += wd * param;
+            T d = lr * grad;
+            velocity *= mu;
+            velocity -= d;
+            if (nesterov) {
+                param -= d;
+                param += mu * velocity;
+            } else {
+                param += velocity;
+            }
+        """,
+        "name": "xnet_sgd_momentum",
+    },
+    # xnet/optim/rmsprop.py RMSprop._update_group
+    "rmsprop": {
+        "in_params": "T lr, T rho, T one_minus_rho, T eps, T wd, int32 decay",
+        "out_params": "T param, T grad, T mean_sq",
+        "operation": """
+            if (decay == 1) grad += wd * param;
+            T sq = grad * grad;
+            sq *= one_minus_rho;
+            mean_sq *= rho;
+            mean_sq += sq;
+            T d = sqrt(mean_sq);
+            d += eps;
+            d = grad / d;
+            d *= lr;
+            param -= d;
+        """,
+        "name": "xnet_rmsprop",
+    },
+    # xnet/optim/adagrad.py Adagrad._update_group
+    "adagrad": {
+        "in_params": "T lr, T eps, T wd, int32 decay",
+        "out_params": "T param, T grad, T sum_sq",
+        "operation": """
+            if (decay == 1) grad += wd * param;
+            sum_sq += grad * grad;
+            T d = sqrt(sum_sq);
+            d += eps;
+            d = grad / d;
+            d *= lr;
+            param -= d;
+        """,
+        "name": "xnet_adagrad",
+    },
+}
+
 _kernels: dict[str, Any] = {}
 
 
@@ -53,3 +153,11 @@ def philox_kernel(cupy: Any) -> Any:
     if "philox" not in _kernels:
         _kernels["philox"] = cupy.ElementwiseKernel(preamble=PHILOX_SOURCE, **PHILOX_KERNEL)
     return _kernels["philox"]
+
+
+def optimizer_kernel(cupy: Any, name: str) -> Any:
+    """The ElementwiseKernel OPTIMIZER_KERNELS[name] (compiled by CuPy on first call per dtype, then cached)."""
+    kernel = _kernels.get(name)
+    if kernel is None:
+        kernel = _kernels[name] = cupy.ElementwiseKernel(**OPTIMIZER_KERNELS[name])
+    return kernel

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from xnet.backends import Array
+from xnet.backends.fast_paths import COUPLED_DECAY, NO_DECAY, kernel_for
 from xnet.nn.parameter import Parameter
 from xnet.optim.arrays import each_part
 from xnet.optim.checks import check_nonneg, check_positive
@@ -65,4 +66,9 @@ class Adagrad(Optimizer):
             w -= d
 
         for p, (G,) in zip(params, states, strict=True):
-            each_part(update, (p.data, p.grad, G), bool(wd) and (decay_all or p.regularize))
+            decay = bool(wd) and (decay_all or p.regularize)
+            fast = kernel_for("adagrad", p.data, p.grad, G)  # one fused launch on a GPU, else None
+            if fast is not None:
+                fast(lr, eps, wd, COUPLED_DECAY if decay else NO_DECAY)
+            else:
+                each_part(update, (p.data, p.grad, G), decay)

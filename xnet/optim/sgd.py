@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from xnet.backends import Array
+from xnet.backends.fast_paths import COUPLED_DECAY, NO_DECAY, kernel_for
 from xnet.checks import check_bool
 from xnet.nn.parameter import Parameter
 from xnet.optim.checks import check_nonneg, check_unit
@@ -58,8 +59,21 @@ class SGD(Optimizer):
         lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
         nesterov, decay_all = group["nesterov"], group["decay_all"]
         for p, st in zip(params, states, strict=True):
+            decay = bool(wd) and (decay_all or p.regularize)
+            mode = COUPLED_DECAY if decay else NO_DECAY
+            # on a GPU one fused launch does these passes (kernel_for gives None elsewhere)
+            if st:
+                fast = kernel_for("sgd_momentum", p.data, p.grad, st[0])
+                if fast is not None:
+                    fast(lr, mu, wd, mode, int(nesterov))
+                    continue
+            else:
+                fast = kernel_for("sgd", p.data, p.grad)
+                if fast is not None:
+                    fast(lr, wd, mode)
+                    continue
             g = p.grad
-            if wd and (decay_all or p.regularize):
+            if decay:
                 g += wd * p.data
             d = lr * g
             if not st:
