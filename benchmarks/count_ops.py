@@ -9,7 +9,9 @@ backend and counts, per part, every array operation xnet's code calls (an operat
 function or an array method of array-api-strict, counted once however it is implemented) and
 every read of a device value on the host (`to_numpy`, `item`, `float()`, `bool()`...: each one a
 GPU sync). Views (reshape, slicing, transposes) are counted apart: they launch nothing on CuPy;
-so is metadata (finfo). Drawing random words counts as the one kernel it is on CuPy.
+so is metadata (finfo). Drawing random words counts as the one kernel it is on CuPy, and so do
+the CUDA backend's fused dropout and softmax cross-entropy (cuda_nn_kernels.py) unless
+--no-cuda-kernels counts the reference bodies they replace.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 from benchmarks import xnet_side
 from benchmarks.workloads import EPOCH_WORKLOADS
 from xnet.backends import get_backend
+from xnet.losses import CrossEntropy
 
 STRICT_DIR = os.path.dirname(__import__("array_api_strict").__file__)
 # calls that make no new data on CuPy (views and metadata), counted apart from kernels
@@ -78,14 +81,41 @@ class Counts:
         """fn counted as the one kernel it is on CuPy (the strict backend runs a reference body of many)."""
 
         def run(*args: Any, **kwargs: Any) -> Any:
-            self.kernels[self.part][name] += 1
-            self.quiet = True
+            if not self.quiet:  # inside another one-kernel operation it is part of that one
+                self.kernels[self.part][name] += 1
+            outer, self.quiet = self.quiet, True
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.quiet = False
+                self.quiet = outer
 
         return run
+
+
+class FusedAsOnCuda:
+    """The CUDA backend's fused kernels on the strict backend: the reference computes, one launch is counted."""
+
+    def __init__(self, backend: Any, counts: Counts):
+        self.backend, self.busy = backend, False
+        backend.fused_dropout = counts.one_kernel(self.dropout, "fused_dropout")
+        backend.fused_softmax_cross_entropy = counts.one_kernel(self.softmax_cross_entropy, "fused_softmax_ce")
+
+    def dropout(self, x: Any, stream: Any, keep: float, scale: float) -> tuple[Any, Any]:
+        mask = stream.bernoulli(tuple(x.shape), keep, x.dtype)
+        mask *= scale
+        return x * mask, mask
+
+    def softmax_cross_entropy(self, z: Any, target: Any, smoothing: float, scale: float) -> tuple[Any, Any] | None:
+        if self.busy:  # the reference loss below asks for the fused path too: give it the body
+            return None
+        self.busy = True
+        try:
+            loss = CrossEntropy(smoothing, "none").to(self.backend)
+            loss.check_labels = False  # the counted loss checked them
+            terms = loss.forward(z, target)
+            return terms, loss._grad * scale
+        finally:
+            self.busy = False
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -94,6 +124,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--no-fuse", action="store_true", help="run fusable layers one by one")
     p.add_argument("--detail", action="store_true", help="list the operations of each part")
+    p.add_argument(
+        "--no-cuda-kernels", action="store_true", help="count the reference bodies of the CUDA backend's fused kernels"
+    )
     args = p.parse_args(argv)
     w = next(w for w in EPOCH_WORKLOADS if w.id == args.workload)
     backend = get_backend("strict")
@@ -113,6 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     backend.to_numpy = counts.wrap(backend.to_numpy, "host reads (to_numpy, item)")
     # the CUDA backend draws a Philox stream's words with one kernel (cuda_kernels.py)
     backend.random_words = counts.one_kernel(backend.random_words, "random_words")
+    if not args.no_cuda_kernels:
+        FusedAsOnCuda(backend, counts)
 
     rng = np.random.default_rng(0)
     n = w.batch * args.steps
@@ -120,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     data = (rng.random(shape, dtype=np.float32), rng.integers(0, 10, n))
     loader = xnet_side.make_loader(*data, w.batch, backend, seed=0)
     trainer.fit(loader, epochs=1)  # warm-up epoch: first-use checks and buffers
+    counts.kernels.clear()  # one-kernel operations count whenever they run: keep the measured epoch's only
     sys.setprofile(counts.profile)
     try:
         trainer.fit(loader, epochs=2)
@@ -128,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
 
     steps = args.steps
     print(f"workload {w.id}: {w.name}; array operations per training step on the strict backend "
-          f"(one epoch of {steps} steps, with its end-of-epoch bookkeeping)")
+          f"(one epoch of {steps} steps, with its end-of-epoch bookkeeping; "
+          f"{'reference bodies' if args.no_cuda_kernels else 'CUDA fused kernels as one launch each'})")
     print(f"{'part':<34}{'kernels':>8}{'views':>7}{'reads':>7}")
     parts = sorted(set(counts.kernels) | set(counts.views) | set(counts.reads),
                    key=lambda k: -sum(counts.kernels[k].values()))

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from xnet.backends import philox
-from xnet.backends.rng import Rng
+from xnet.backends.rng import Rng, Stream
 
 Array = Any  # an array of the backend's namespace
 T = TypeVar("T")
@@ -124,6 +124,20 @@ class Backend:
         This is the Array API reference (philox.stream_words); a backend may compute the same
         words faster, and tests hold it to them."""
         return philox.stream_words(self.xp, self.device, key, epoch, start, n)
+
+    # -- fused fast paths: None means "no kernel for these arrays here", and the caller runs its reference body
+
+    def fused_dropout(self, x: Array, stream: Stream, keep: float, scale: float) -> tuple[Array, Array] | None:
+        """(x * mask, mask), both shaped like x, mask = stream.bernoulli(x.shape, keep, x.dtype) * scale, in one
+        pass that advances `stream` as that draw does; or None (then `stream` has not moved)."""
+        return None
+
+    def fused_softmax_cross_entropy(
+        self, z: Array, target: Array, smoothing: float, scale: float
+    ) -> tuple[Array, Array] | None:
+        """Logits (N, K), labels (N,) or soft targets (N, K) -> (terms (N,), d sum(terms)/dz * scale (N, K))
+        of CrossEntropy with `smoothing`, in one pass; or None. The caller has checked the targets."""
+        return None
 
     def copy_into(self, dst: Array, src: Array) -> None:
         """dst[...] = src, in place."""

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from xnet.backends import cuda_kernels, philox
+from xnet.backends import cuda_kernels, cuda_nn_kernels, philox
 from xnet.backends.base import Backend, BackendUnavailable
-from xnet.backends.rng import Rng
+from xnet.backends.rng import Rng, Stream
 
 INSTALL_HINT = 'pip install "xnet[cuda12]" (or "xnet[cuda13]" for CUDA 13)'
 # The cupy-cudaXXx wheels load NVRTC and cuBLAS from a CUDA Toolkit, installed locally or
@@ -69,6 +69,7 @@ class CupyBackend(Backend):
         self.device.use()
         check_toolkit(cupy)
         self._philox = self._checked_philox_kernel()
+        self._fused_ok: dict[str, bool] = {}  # fused kernel -> passed its first-use check
         self.rng = Rng(self, seed)
 
     @property
@@ -114,6 +115,44 @@ class CupyBackend(Backend):
             return super().random_words(key, epoch, start, n)
         with self.device:
             return self._launch_philox(self._philox, key, epoch, start, n)
+
+    def fused_dropout(self, x: Any, stream: Stream, keep: float, scale: float) -> tuple[Any, Any] | None:
+        # one launch instead of the reference's six (words, shift, compare, cast, scale, product)
+        if self._philox is None or not cuda_nn_kernels.fusable(self._cp, x) or not self._fused("dropout"):
+            return None
+        with self.device:
+            return cuda_nn_kernels.dropout(self._cp, x, stream, keep, scale)
+
+    def fused_softmax_cross_entropy(
+        self, z: Any, target: Any, smoothing: float, scale: float
+    ) -> tuple[Any, Any] | None:
+        # one launch for the row terms and the gradient instead of about a dozen
+        if not self._fused("softmax_cross_entropy"):
+            return None
+        with self.device:
+            return cuda_nn_kernels.softmax_cross_entropy(self._cp, z, target, smoothing, scale)
+
+    def _fused(self, name: str) -> bool:
+        """Whether fused kernel `name` may run: checked against the reference on first use (compiling it),
+        with a warning and the reference from then on where it fails or computes other numbers."""
+        ok = self._fused_ok.get(name)
+        if ok is None:
+            try:
+                with self.device:
+                    if name == "dropout":
+                        problem = cuda_nn_kernels.probe_dropout(self._cp, self)
+                    else:
+                        problem = cuda_nn_kernels.probe_softmax_cross_entropy(self._cp)
+            except Exception as e:  # a compiler error: the reference still works
+                problem = f"failed ({e.__class__.__name__}: {(str(e).strip().splitlines() or [''])[0]})"
+            ok = self._fused_ok[name] = problem is None
+            if problem is not None:
+                warnings.warn(
+                    f"xnet's fused CUDA {name} kernel {problem}; the Array API reference runs instead",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+        return ok
 
     def synchronize(self) -> None:
         self.device.synchronize()

@@ -65,6 +65,11 @@ def _size(shape: Shape) -> int:
     return math.prod(shape)
 
 
+def bernoulli_threshold(p: float) -> int:
+    """A word gives 1 in a Bernoulli(p) draw when its top 53 bits are below this: floor(p * 2**53)."""
+    return int(float(p) * 2.0**53)
+
+
 class Stream:
     """One named stream on a backend: Philox words keyed (seed, stream_id(name)), in epoch `epoch`.
 
@@ -99,8 +104,15 @@ class Stream:
 
     def words(self, shape: Shape) -> Any:
         """One uint64 word per element, flat (prod(shape),), on the backend's device."""
+        return self.backend.random_words(self.key, self.epoch, self.take(shape), _size(shape))
+
+    def take(self, shape: Shape) -> int:
+        """The word of this process's first element in a draw of `shape`; advances the stream as that draw does.
+
+        For a backend kernel that computes a draw's words itself (fused dropout): element e of the
+        draw, in C order, uses word take(shape) + e, as `words` would give it."""
         base, offset = self._place(shape)
-        return self.backend.random_words(self.key, self.epoch, base + offset, _size(shape))
+        return base + offset
 
     # -- draws ---------------------------------------------------------------------------------
 
@@ -154,7 +166,7 @@ class Stream:
             raise ValueError(f"bernoulli: p must be in [0, 1], got {p!r}")
         shape = tuple(shape)
         xp = self.backend.xp
-        keep = (self.words(shape) >> 11) < int(float(p) * 2.0**53)
+        keep = (self.words(shape) >> 11) < bernoulli_threshold(p)
         return xp.reshape(xp.astype(keep, self.backend.dtype(dtype or "float32")), shape)
 
     def integers(self, low: int, high: int, shape: Shape) -> Any:
@@ -298,4 +310,4 @@ def _check_count(what: str, value: Any) -> int:
     return value
 
 
-__all__ = ["GENERATOR", "Rng", "Stream", "check_seed", "stream_id"]
+__all__ = ["GENERATOR", "Rng", "Stream", "bernoulli_threshold", "check_seed", "stream_id"]

@@ -86,8 +86,9 @@ class Loss(Module):
         """d sum(grad * terms) / d outputs; each term depends on its own output (SoftmaxMSE overrides)."""
         return self._grad * grad
 
-    def _reduce(self, terms: Array, grad_of_sum: Array, count: int) -> Array:
-        """The loss under `reduction`, from the unreduced `terms` (`count` of them) and d sum(terms) / d outputs."""
+    def _reduce(self, terms: Array, grad_of_sum: Array, count: int, scaled: bool = False) -> Array:
+        """The loss under `reduction`, from the unreduced `terms` (`count` of them) and d sum(terms) / d outputs
+        (already times `grad_scale(count)` when `scaled`: a fused kernel folds the mean's factor in)."""
         self._terms = count
         if self.reduction == "none":
             self._term_shape = tuple(terms.shape)
@@ -95,11 +96,17 @@ class Loss(Module):
             return terms
         total = self.xp.sum(terms)
         if self.reduction == "mean":
-            inv = 1.0 / max(count, 1)  # an empty batch has loss 0, not NaN
-            grad_of_sum *= inv
+            inv = self.grad_scale(count)
+            if not scaled:
+                grad_of_sum *= inv
             total = total * inv
         self._grad = grad_of_sum
         return total
+
+    def grad_scale(self, count: int) -> float:
+        """What `_reduce` multiplies d sum(terms) / d outputs by: 1 / count for "mean" (1 for an empty batch,
+        whose loss is 0, not NaN), else 1."""
+        return 1.0 / max(count, 1) if self.reduction == "mean" else 1.0
 
     def mean_factor(self) -> float:
         """What turns the last forward's loss into the mean over its terms: 1 for "mean", 1/terms for "sum"."""
@@ -185,7 +192,12 @@ class Loss(Module):
             )
 
     def _one_hot(self, outputs: Array, labels: Array) -> Array:
-        """Integer labels (N,) -> one-hot (N, K) in the outputs' dtype, built on the device."""
+        """Integer labels (N,) -> one-hot (N, K) in the outputs' dtype, checked, built on the device."""
+        self._check_labels(outputs, labels)
+        return self._one_hot_rows(outputs, labels)
+
+    def _check_labels(self, outputs: Array, labels: Array) -> None:
+        """ValueError unless integer labels (N,) fit outputs (N, K): shape, and values in [0, K) when check_labels."""
         N, K = outputs.shape
         if labels.shape == (N, K):
             raise ValueError(
@@ -206,15 +218,22 @@ class Loss(Module):
                 raise ValueError(
                     f"{self._name()}: label {bad} is outside [0, {K}) for outputs with {K} classes"
                 )
+
+    def _one_hot_rows(self, outputs: Array, labels: Array) -> Array:
+        """Checked integer labels (N,) -> one-hot (N, K) in the outputs' dtype, built on the device."""
+        K = outputs.shape[1]
         row = self._class_row
         if row is None or row.shape[1] != K or row.dtype != labels.dtype:
             row = self._class_row = self.backend.arange(K, labels.dtype)[None, :]
         return self.xp.astype(labels[:, None] == row, outputs.dtype)
 
-    def _class_targets(self, outputs: Array, target: Array, labels: bool | None = None) -> Array:
+    def _class_targets(
+        self, outputs: Array, target: Array, labels: bool | None = None, build: bool = True
+    ) -> Array | None:
         """Outputs (N, K) with labels (N,) or float targets (N, K) -> float targets (N, K).
 
         `labels` is `_is_labels(target)` when the caller knows it (and has put target on the device).
+        Without `build` the targets are only checked, as they would be, and None comes back.
         """
         if labels is None:
             target = self.backend.asarray(target)
@@ -223,6 +242,9 @@ class Loss(Module):
             raise ValueError(
                 f"{self._name()}: expected outputs (N, K), got shape {tuple(outputs.shape)}"
             )
+        if labels and not build:
+            self._check_labels(outputs, target)
+            return None
         if labels:
             return self._one_hot(outputs, target)
         if target.shape != outputs.shape:
@@ -232,7 +254,7 @@ class Loss(Module):
             )
         if self.check_labels and outputs.shape[0] > 0:
             self._check_soft(target)
-        return target
+        return target if build else None
 
 
 def size_of(a: Array) -> int:

@@ -30,8 +30,13 @@ class Dropout(Module):
         if not self.training or self.p == 0.0:
             self._mask = None
             return x
-        mask = self.backend.rng.stream("dropout").bernoulli(tuple(x.shape), 1.0 - self.p, x.dtype)
-        mask *= 1.0 / (1.0 - self.p)  # fold the rescaling into the mask: one multiply per pass
+        stream, keep, scale = self.backend.rng.stream("dropout"), 1.0 - self.p, 1.0 / (1.0 - self.p)
+        fused = self.backend.fused_dropout(x, stream, keep, scale)  # the same mask and product, one kernel
+        if fused is not None:
+            out, self._mask = fused
+            return out
+        mask = stream.bernoulli(tuple(x.shape), keep, x.dtype)
+        mask *= scale  # fold the rescaling into the mask: one multiply per pass
         self._mask = mask
         return x * mask
 

@@ -1,0 +1,51 @@
+"""Each backend's fused paths against the Array API reference, on the backend's own device.
+
+On CuPy (a GPU machine) the fused dropout and softmax cross-entropy kernels run and are held to
+the reference body run on the same device; NumPy and strict have no fused kernels, so there the
+tests check that they keep the reference (which defines the numbers everywhere).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xnet.losses import CrossEntropy
+from xnet.nn import Dropout
+
+TOL = {"float32": {"rtol": 1e-5, "atol": 1e-6}, "float64": {"rtol": 1e-12, "atol": 1e-13}}
+
+
+@pytest.mark.parametrize("shape", [(64, 300), (3, 4, 5, 6)])
+def test_dropout_equals_the_reference_draw_bit_for_bit(backend, dtype, shape):
+    x = backend.asarray(np.random.default_rng(0).normal(size=shape), dtype)
+    backend.rng.seed(11)
+    layer = Dropout(0.3).to(backend, dtype)
+    out = layer(x)
+    state = backend.rng.state_dict()
+    backend.rng.seed(11)  # the reference: the layer's body drawn by hand from the same stream
+    mask = backend.rng.stream("dropout").bernoulli(shape, 0.7, x.dtype)
+    mask *= 1.0 / 0.7
+    np.testing.assert_array_equal(backend.to_numpy(out), backend.to_numpy(x * mask))
+    np.testing.assert_array_equal(backend.to_numpy(layer.backward(x)), backend.to_numpy(x * mask))
+    assert state == backend.rng.state_dict()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("soft", [False, True], ids=["labels", "soft"])
+def test_cross_entropy_equals_the_reference_body(backend, dtype, reduction, smoothing, soft, monkeypatch):
+    rng = np.random.default_rng(1)
+    N, K = 64, 10
+    z = backend.asarray(rng.normal(size=(N, K)) * 3, dtype)
+    t = rng.dirichlet(np.ones(K), N) if soft else rng.integers(0, K, N)
+    t = backend.asarray(t, dtype if soft else "int64")
+    g = backend.asarray(rng.normal(size=N), dtype) if reduction == "none" else None
+    loss = CrossEntropy(smoothing, reduction).to(backend, dtype)
+    got, got_grad = loss(z, t), loss.backward(g)
+    fused = backend.fused_softmax_cross_entropy(z, t, smoothing, 1.0)
+    assert (fused is not None) == (backend.name == "cupy")  # NumPy and strict keep the reference
+    monkeypatch.setattr(backend, "fused_softmax_cross_entropy", lambda *args: None)  # the reference body
+    want, want_grad = loss(z, t), loss.backward(g)
+    np.testing.assert_allclose(backend.to_numpy(got), backend.to_numpy(want), **TOL[dtype])
+    np.testing.assert_allclose(backend.to_numpy(got_grad), backend.to_numpy(want_grad), **TOL[dtype])
