@@ -1,7 +1,7 @@
 """The fused CUDA kernels (dropout, softmax cross-entropy) run on the host against the Array API reference.
 
 A fake `cupy` on NumPy (test_cupy_static.make_fake_cupy) whose ElementwiseKernel compiles the
-kernels' real CUDA source with the host's C++ compiler (cuda_on_host_arrays.py) stands in for a
+kernels' real CUDA source with the host's C++ compiler (cuda_on_host.py) stands in for a
 GPU: the CUDA backend then takes its fused paths, and each result is compared with the NumPy
 backend, which runs the reference body. Nothing here runs on a GPU.
 """
@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cuda_on_host_arrays import HostElementwiseKernel
 from test_cupy_static import VERIFIED, _dotted, device_free_numpy, make_fake_cupy, needs_compiler
 
 import xnet.backends.cuda_kernels as cuda_kernels
@@ -34,27 +33,13 @@ def fake(monkeypatch):
     monkeypatch.setattr(cuda_kernels, "_kernels", {})
     monkeypatch.setattr(cuda_nn_kernels, "_kernels", {})
     cupy = make_fake_cupy()
-    log = cupy.log
-
-    class ElementwiseKernel(HostElementwiseKernel):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            log["kernels"].append(self.name)
-
-        def __call__(self, *args):
-            log["launches"] += 1
-            log.setdefault("by_name", []).append(self.name)
-            return super().__call__(*args)
-
-    cupy.ElementwiseKernel = ElementwiseKernel
-    cupy.ndarray = np.ndarray  # the fake's arrays are NumPy's
     monkeypatch.setitem(sys.modules, "cupy", cupy)
     monkeypatch.setitem(sys.modules, "array_api_compat.cupy", device_free_numpy())
     return cupy
 
 
 def launches_of(fake, name: str) -> int:
-    return fake.log.get("by_name", []).count(name)
+    return fake.log["by_name"].count(name)
 
 
 # -- dropout -------------------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 The stand-in implements only the CuPy API whose behaviour was checked against CuPy's source and
 docs (ElementwiseKernel's arguments, Device as a context manager), so these tests catch calls
-CuPy would refuse before a GPU ever runs them. Its ElementwiseKernel compiles the kernel's CUDA
-source with the host's C++ compiler (cuda_on_host.py), so the fake GPU draws with xnet's real
-Philox kernel.
+CuPy would refuse before a GPU ever runs them. Its ElementwiseKernel is cuda_on_host.py's, which
+compiles every kernel's CUDA source with the host's C++ compiler, so the fake GPU runs xnet's real
+kernels (Philox, optimizers, dropout, softmax cross-entropy).
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import sys
 import types
 from pathlib import Path
 
+import cuda_on_host
 import numpy as np
 import pytest
-from cuda_on_host import compiler, host_elementwise
+from cuda_on_host import compiler
 
 import xnet.backends.cuda_kernels as cuda_kernels
 import xnet.backends.cupy_backend as cupy_backend
@@ -28,13 +29,12 @@ needs_compiler = pytest.mark.skipif(compiler() is None, reason="no C++ compiler 
 pytestmark = needs_compiler  # every fake GPU draws with the compiled kernel
 
 
-def make_fake_cupy(
-    count: int = 1, broken: Exception | None = None, kernel_source: str | None = None
-) -> types.ModuleType:
-    """A `cupy` module on NumPy: `count` GPUs; `broken` is raised by the first kernel (toolkit check);
-    `kernel_source` replaces the preamble ElementwiseKernel is given (a kernel that compiles wrong)."""
+def make_fake_cupy(count: int = 1, broken: Exception | None = None) -> types.ModuleType:
+    """A `cupy` module on NumPy: `count` GPUs; `broken` is raised by the first kernel (toolkit check).
+
+    Its log names the kernels built ("kernels") and launched ("by_name"), and counts the launches."""
     cupy = types.ModuleType("cupy")
-    cupy.log = {"kernels": [], "launches": 0, "current": 0, "entered": 0}
+    cupy.log = {"kernels": [], "launches": 0, "by_name": [], "current": 0, "entered": 0}
     log = cupy.log
 
     class Device:
@@ -55,19 +55,15 @@ def make_fake_cupy(
         def __exit__(self, *args):
             log["current"] = self._previous
 
-    class ElementwiseKernel:
-        # cupy/_core/_kernel.pyx: ElementwiseKernel(in_params, out_params, operation, name='kernel',
-        # reduce_dims=True, preamble='', no_return=False, return_tuple=False, **kwargs)
-        def __init__(self, in_params, out_params, operation, name="kernel", reduce_dims=True, preamble=""):
-            log["kernels"].append(name)
-            self._run = host_elementwise(in_params, out_params, operation, kernel_source or preamble)
-            self._nout = len(out_params.split(","))
+    class ElementwiseKernel(cuda_on_host.ElementwiseKernel):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            log["kernels"].append(self.name)
 
         def __call__(self, *args):
-            # every output is given: they are updated in place and returned (one, or a tuple of them)
             log["launches"] += 1
-            self._run(*args)
-            return args[-1] if self._nout == 1 else tuple(args[-self._nout :])
+            log["by_name"].append(self.name)
+            return super().__call__(*args)
 
     def arange(n, dtype=None):
         if broken is not None:
@@ -83,6 +79,7 @@ def make_fake_cupy(
         getDeviceCount=get_device_count,
         getDeviceProperties=lambda i: {"name": b"Fake GPU", "totalGlobalMem": 2**34},
     )
+
     class MemoryPool:
         # cupy/cuda/memory.pyx: freed blocks stay cached until free_all_blocks(stream=None);
         # total_bytes() = used_bytes() + free_bytes()
@@ -99,6 +96,7 @@ def make_fake_cupy(
     cupy.get_default_memory_pool = lambda: pool
     cupy.cuda = types.SimpleNamespace(runtime=runtime, Device=Device)
     cupy.ElementwiseKernel = ElementwiseKernel
+    cupy.ndarray = np.ndarray  # the fake's arrays are NumPy's
     cupy.arange = arange
     cupy.empty = lambda shape, dtype=float: np.empty(shape, dtype=dtype)
     cupy.zeros = lambda shape, dtype=float: np.zeros(shape, dtype=dtype)
@@ -192,9 +190,8 @@ def test_a_cpu_rng_state_continues_the_same_stream_on_the_gpu(fake):
         (cuda_kernels.PHILOX_SOURCE.replace("case 1: return c1;", "case 1: return c0;"), "drew other bits"),
     ],
 )
-def test_a_kernel_that_fails_or_draws_wrong_bits_falls_back_to_the_reference(install, monkeypatch, source, problem):
-    monkeypatch.setattr(cuda_kernels, "_kernels", {})
-    install(make_fake_cupy(kernel_source=source))
+def test_a_kernel_that_fails_or_draws_wrong_bits_falls_back_to_the_reference(fake, monkeypatch, source, problem):
+    monkeypatch.setattr(cuda_kernels, "PHILOX_SOURCE", source)
     with pytest.warns(RuntimeWarning, match=problem.replace("(", r"\(")):
         b = get_backend("cuda", seed=1)
     np.testing.assert_array_equal(b.rng.uniform((9,)), get_backend("cpu", seed=1).rng.uniform((9,)))
