@@ -7,7 +7,7 @@ import pytest
 from cuda_on_host import ElementwiseKernel, compiler
 
 from xnet.backends import get_backend
-from xnet.backends.cuda_kernels import PHILOX_KERNEL, PHILOX_SOURCE
+from xnet.backends.cuda_philox import PHILOX_KERNEL, PHILOX_SOURCE
 from xnet.backends.philox import block_range, numpy_words, philox4x64, stream_words
 
 F = 0xFFFF_FFFF_FFFF_FFFF
