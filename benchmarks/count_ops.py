@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     opt.step = counts.wrap(opt.step, "optimizer step")
     opt.zero_grad = counts.wrap(opt.zero_grad, "zero_grad")
     backend.to_numpy = counts.wrap(backend.to_numpy, "host reads (to_numpy, item)")
-    # the CUDA backend draws a Philox stream's words with one kernel (cuda_kernels.py)
+    # the CUDA backend draws a Philox stream's words with one kernel (cuda_philox.py)
     backend.random_words = counts.one_kernel(backend.random_words, "random_words")
     if not args.no_cuda_kernels:
         FusedAsOnCuda(backend, counts)

@@ -1,137 +1,24 @@
-"""The CuPy backend without a GPU: a NumPy stand-in for `cupy` checks what cupy_backend.py asks of it.
-
-The stand-in implements only the CuPy API whose behaviour was checked against CuPy's source and
-docs (ElementwiseKernel's arguments, Device as a context manager), so these tests catch calls
-CuPy would refuse before a GPU ever runs them. Its ElementwiseKernel compiles the kernel's CUDA
-source with the host's C++ compiler (cuda_on_host.py), so the fake GPU draws with xnet's real
-Philox kernel.
-"""
+"""The CuPy backend without a GPU: the fake `cupy` (fake_cupy.py) checks what cupy_backend.py asks of it."""
 
 from __future__ import annotations
 
 import ast
 import json
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
-from cuda_on_host import compiler, host_elementwise
+from fake_cupy import make_fake_cupy, needs_compiler
 
-import xnet.backends.cuda_kernels as cuda_kernels
+import xnet.backends.cuda_nn_kernels as cuda_nn_kernels
+import xnet.backends.cuda_optim_kernels as cuda_optim_kernels
+import xnet.backends.cuda_philox as cuda_philox
 import xnet.backends.cupy_backend as cupy_backend
-import xnet.backends.fast_paths as fast_paths
+import xnet.backends.kernel_check as kernel_check
 from xnet.backends import BackendUnavailable, available_backends, get_backend
 
-needs_compiler = pytest.mark.skipif(compiler() is None, reason="no C++ compiler to run the CUDA source on the host")
 pytestmark = needs_compiler  # every fake GPU draws with the compiled kernel
-
-
-def make_fake_cupy(
-    count: int = 1, broken: Exception | None = None, kernel_source: str | None = None
-) -> types.ModuleType:
-    """A `cupy` module on NumPy: `count` GPUs; `broken` is raised by the first kernel (toolkit check);
-    `kernel_source` replaces the preamble ElementwiseKernel is given (a kernel that compiles wrong)."""
-    cupy = types.ModuleType("cupy")
-    cupy.log = {"kernels": [], "launches": 0, "current": 0, "entered": 0}
-    log = cupy.log
-
-    class Device:
-        def __init__(self, device=None):
-            self.id = log["current"] if device is None else int(device)
-
-        def use(self):
-            log["current"] = self.id
-
-        def synchronize(self):
-            pass
-
-        def __enter__(self):
-            self._previous, log["current"] = log["current"], self.id
-            log["entered"] += 1
-            return self
-
-        def __exit__(self, *args):
-            log["current"] = self._previous
-
-    class ElementwiseKernel:
-        # cupy/_core/_kernel.pyx: ElementwiseKernel(in_params, out_params, operation, name='kernel',
-        # reduce_dims=True, preamble='', no_return=False, return_tuple=False, **kwargs)
-        def __init__(self, in_params, out_params, operation, name="kernel", reduce_dims=True, preamble=""):
-            log["kernels"].append(name)
-            self._run = host_elementwise(in_params, out_params, operation, kernel_source or preamble)
-            self._nout = len(out_params.split(","))
-
-        def __call__(self, *args):
-            # every output is given: they are updated in place and returned (one, or a tuple of them)
-            log["launches"] += 1
-            self._run(*args)
-            return args[-1] if self._nout == 1 else tuple(args[-self._nout :])
-
-    def arange(n, dtype=None):
-        if broken is not None:
-            raise broken
-        return np.arange(n, dtype=dtype)
-
-    def get_device_count():
-        if isinstance(count, Exception):
-            raise count
-        return count
-
-    runtime = types.SimpleNamespace(
-        getDeviceCount=get_device_count,
-        getDeviceProperties=lambda i: {"name": b"Fake GPU", "totalGlobalMem": 2**34},
-    )
-    class MemoryPool:
-        # cupy/cuda/memory.pyx: freed blocks stay cached until free_all_blocks(stream=None);
-        # total_bytes() = used_bytes() + free_bytes()
-        def __init__(self):
-            self.used, self.cached = 0, 0
-
-        def free_all_blocks(self, stream=None):
-            self.cached = 0
-
-        def total_bytes(self):
-            return self.used + self.cached
-
-    pool = MemoryPool()
-    cupy.get_default_memory_pool = lambda: pool
-    cupy.cuda = types.SimpleNamespace(runtime=runtime, Device=Device)
-    cupy.ElementwiseKernel = ElementwiseKernel
-    cupy.arange = arange
-    cupy.empty = lambda shape, dtype=float: np.empty(shape, dtype=dtype)
-    cupy.zeros = lambda shape, dtype=float: np.zeros(shape, dtype=dtype)
-    cupy.asarray = lambda a, dtype=None: np.asarray(a, dtype=dtype)
-    cupy.asnumpy = np.asarray
-    return cupy
-
-
-def device_free_numpy() -> types.ModuleType:
-    """NumPy as array_api_compat.cupy: creation functions ignore device=, as array-api-compat's CuPy ones do."""
-    xp = types.ModuleType("fake_array_api_compat_cupy")
-    xp.__dict__.update(np.__dict__)
-    for name in ("arange", "asarray", "empty", "full", "ones", "zeros"):
-        xp.__dict__[name] = lambda *a, _f=getattr(np, name), device=None, **k: _f(*a, **k)
-    return xp
-
-
-@pytest.fixture
-def install(monkeypatch):
-    """install(fake) puts a fake `cupy` (and NumPy as array_api_compat.cupy) in sys.modules."""
-
-    def put(fake: types.ModuleType) -> types.ModuleType:
-        monkeypatch.setitem(sys.modules, "cupy", fake)
-        monkeypatch.setitem(sys.modules, "array_api_compat.cupy", device_free_numpy())
-        return fake
-
-    return put
-
-
-@pytest.fixture
-def fake(install, monkeypatch):
-    monkeypatch.setattr(cuda_kernels, "_kernels", {})  # each fake compiles its own kernel
-    return install(make_fake_cupy())
 
 
 def test_rng_state_round_trip_continues_the_stream(fake):
@@ -189,12 +76,11 @@ def test_a_cpu_rng_state_continues_the_same_stream_on_the_gpu(fake):
     ("source", "problem"),
     [
         ("this is not C", "failed (CalledProcessError"),
-        (cuda_kernels.PHILOX_SOURCE.replace("case 1: return c1;", "case 1: return c0;"), "drew other bits"),
+        (cuda_philox.PHILOX_SOURCE.replace("case 1: return c1;", "case 1: return c0;"), "drew other bits"),
     ],
 )
-def test_a_kernel_that_fails_or_draws_wrong_bits_falls_back_to_the_reference(install, monkeypatch, source, problem):
-    monkeypatch.setattr(cuda_kernels, "_kernels", {})
-    install(make_fake_cupy(kernel_source=source))
+def test_a_kernel_that_fails_or_draws_wrong_bits_falls_back_to_the_reference(fake, monkeypatch, source, problem):
+    monkeypatch.setattr(cuda_philox, "PHILOX_SOURCE", source)
     with pytest.warns(RuntimeWarning, match=problem.replace("(", r"\(")):
         b = get_backend("cuda", seed=1)
     np.testing.assert_array_equal(b.rng.uniform((9,)), get_backend("cpu", seed=1).rng.uniform((9,)))
@@ -262,6 +148,7 @@ VERIFIED = {
     "cupy.cuda.runtime.getDeviceProperties",
     "cupy.empty",
     "cupy.get_default_memory_pool",  # a cupy.cuda.MemoryPool: free_all_blocks(), total_bytes()
+    "cupy.ndarray",  # the array class, with .flags.c_contiguous
     "cupy.zeros",
 }
 
@@ -277,7 +164,7 @@ def _dotted(node: ast.AST) -> str | None:
     return ".".join(["cupy", *reversed(parts)]) if isinstance(node, ast.Name) and node.id == "cupy" else None
 
 
-@pytest.mark.parametrize("module", [cupy_backend, cuda_kernels, fast_paths])
+@pytest.mark.parametrize("module", [cupy_backend, cuda_philox, cuda_optim_kernels, cuda_nn_kernels, kernel_check])
 def test_cupy_backend_uses_only_verified_cupy_names(module):
     tree = ast.parse(Path(module.__file__).read_text())
     chains = {_dotted(n) for n in ast.walk(tree) if isinstance(n, ast.Attribute)} - {None}

@@ -1,6 +1,6 @@
 """Fused optimizer kernels (fast_paths.kernel_for) against the Array API reference body.
 
-Without a GPU, the kernels' CUDA C runs on the host: a fake `cupy` (test_cupy_static.py) compiles
+Without a GPU, the kernels' CUDA C runs on the host: a fake `cupy` (fake_cupy.py) compiles
 it with g++ (cuda_on_host.py), and `fast_paths._device_library` is pointed at that fake so NumPy
 arrays stand in for CuPy arrays. With floating-point contraction off, the kernels must then give
 the reference's numbers bit for bit: they do the same operations in the same order on the same
@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cuda_on_host import compiler
-from test_cupy_static import make_fake_cupy
+from fake_cupy import needs_compiler
 
-import xnet.backends.cuda_kernels as cuda_kernels
+import xnet.backends.cuda_optim_kernels as cuda_optim_kernels
 import xnet.backends.fast_paths as fast_paths
 from xnet.backends.fast_paths import kernel_for
 from xnet.nn.parameter import Parameter
 from xnet.optim import SGD, Adagrad, Adam, AdamW, RMSprop
-
-needs_compiler = pytest.mark.skipif(compiler() is None, reason="no C++ compiler to run the CUDA source on the host")
 
 # (optimizer, options): every branch of every kernel (decay modes, momentum, Nesterov, bias correction)
 CASES = [
@@ -50,13 +47,10 @@ def case_id(case: tuple) -> str:
 
 
 @pytest.fixture
-def fake(monkeypatch):
-    """A fake cupy whose kernels run on the host, and every array taken as one of its arrays."""
-    cupy = make_fake_cupy()
-    monkeypatch.setattr(cuda_kernels, "_kernels", {})  # kernels compiled by this fake only
-    monkeypatch.setattr(fast_paths, "_tried", {})  # and tried on it once each
-    monkeypatch.setattr(fast_paths, "_device_library", lambda a: cupy)
-    return cupy
+def fake(fake, monkeypatch):
+    """The fake cupy (conftest.py), and every array taken as one of its arrays."""
+    monkeypatch.setattr(fast_paths, "_device_library", lambda a: fake)
+    return fake
 
 
 def host_asarray(a, dtype):
@@ -129,10 +123,10 @@ def test_a_parameter_outside_a_flat_buffer_gets_its_own_launch(fake, monkeypatch
 @needs_compiler
 def test_a_kernel_rounding_in_another_order_is_caught(fake, monkeypatch):
     # the comparison can fail: (step_size * m) / d is the same number in exact arithmetic, not in float32
-    kernel = dict(cuda_kernels.OPTIMIZER_KERNELS["adam"])
+    kernel = dict(cuda_optim_kernels.OPTIMIZER_KERNELS["adam"])
     reordered = kernel["operation"].replace("d = m / d;\n            d *= step_size;", "d = (step_size * m) / d;")
     assert reordered != kernel["operation"]
-    monkeypatch.setitem(cuda_kernels.OPTIMIZER_KERNELS, "adam", {**kernel, "operation": reordered})
+    monkeypatch.setitem(cuda_optim_kernels.OPTIMIZER_KERNELS, "adam", {**kernel, "operation": reordered})
     got = run_steps(Adam, {}, make_params())
     monkeypatch.setattr(fast_paths, "_device_library", lambda a: None)
     want = run_steps(Adam, {}, make_params())
@@ -142,9 +136,9 @@ def test_a_kernel_rounding_in_another_order_is_caught(fake, monkeypatch):
 
 @needs_compiler
 def test_a_kernel_that_does_not_compile_warns_once_and_the_reference_runs(fake, monkeypatch):
-    broken = {**cuda_kernels.OPTIMIZER_KERNELS["sgd_momentum"], "operation": "this is not C;"}
-    monkeypatch.setitem(cuda_kernels.OPTIMIZER_KERNELS, "sgd_momentum", broken)
-    with pytest.warns(RuntimeWarning, match=r"fused sgd_momentum kernel failed for float32 \(CalledProcessError"):
+    broken = {**cuda_optim_kernels.OPTIMIZER_KERNELS["sgd_momentum"], "operation": "this is not C;"}
+    monkeypatch.setitem(cuda_optim_kernels.OPTIMIZER_KERNELS, "sgd_momentum", broken)
+    with pytest.warns(RuntimeWarning, match=r"CUDA sgd_momentum kernel \(float32\) failed \(CalledProcessError"):
         got = run_steps(SGD, {"momentum": 0.9}, make_params())
     assert fake.log["launches"] == 1  # the trial, which failed compiling: not tried again at later steps
     monkeypatch.setattr(fast_paths, "_device_library", lambda a: None)

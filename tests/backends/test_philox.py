@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cuda_on_host import compiler, host_elementwise
+from cuda_on_host import ElementwiseKernel, compiler
 
 from xnet.backends import get_backend
-from xnet.backends.cuda_kernels import PHILOX_KERNEL, PHILOX_SOURCE
+from xnet.backends.cuda_philox import PHILOX_KERNEL, PHILOX_SOURCE
 from xnet.backends.philox import block_range, numpy_words, philox4x64, stream_words
 
 F = 0xFFFF_FFFF_FFFF_FFFF
@@ -51,7 +51,7 @@ def test_numpy_gives_the_published_answers(rounds, counter, key, expected):
 @pytest.mark.skipif(compiler() is None, reason="no C++ compiler to run the CUDA source on the host")
 @pytest.mark.parametrize(("rounds", "counter", "key", "expected"), [k for k in TEN_ROUNDS if k[1][2:] == (0, 0)])
 def test_cuda_source_gives_the_published_answers(rounds, counter, key, expected):
-    kernel = host_elementwise(preamble=PHILOX_SOURCE, **{k: v for k, v in PHILOX_KERNEL.items() if k != "name"})
+    kernel = ElementwiseKernel(preamble=PHILOX_SOURCE, **PHILOX_KERNEL)
     out = np.empty(4, np.uint64)
     kernel(np.uint64(key[0]), np.uint64(key[1]), np.uint64(counter[1]), np.uint64(4 * counter[0]), out)
     assert tuple(int(w) for w in out) == expected
@@ -79,7 +79,7 @@ def test_every_backend_draws_the_reference_words(backend, key, epoch, start, n):
 @pytest.mark.skipif(compiler() is None, reason="no C++ compiler to run the CUDA source on the host")
 @pytest.mark.parametrize(("key", "epoch", "start", "n"), CASES)
 def test_cuda_source_draws_the_reference_words(key, epoch, start, n):
-    kernel = host_elementwise(preamble=PHILOX_SOURCE, **{k: v for k, v in PHILOX_KERNEL.items() if k != "name"})
+    kernel = ElementwiseKernel(preamble=PHILOX_SOURCE, **PHILOX_KERNEL)
     out = np.empty(n, np.uint64)
     kernel(np.uint64(key[0]), np.uint64(key[1]), np.uint64(epoch), np.uint64(start), out)
     np.testing.assert_array_equal(out, stream_words(np, "cpu", key, epoch, start, n))

@@ -1,4 +1,8 @@
-"""The Backend: the one object that knows which array library xnet runs on."""
+"""The Backend: the one object that knows which array library xnet runs on.
+
+Its optional fused_* methods are how layers and losses, which hold their backend, find a one-launch
+kernel (None: run the reference body); optimizers see only arrays and ask fast_paths.kernel_for.
+"""
 
 from __future__ import annotations
 

@@ -11,9 +11,12 @@ several operations (each one a kernel launch on CuPy):
             gradient are about a dozen launches; the row kernels below run one thread per row
             (N threads, K classes each) and write the row's term and gradient in one launch.
 
-The sources are plain CUDA C with no CuPy template types, so tests compile them with the host's
-C++ compiler (tests/backends/cuda_on_host_arrays.py) and compare them with the reference where no
-GPU is present. Launchers take the `cupy` module; cupy_backend.py decides when they apply.
+Layers and losses reach these kernels through the optional Backend methods fused_dropout and
+fused_softmax_cross_entropy, because they hold their backend (optimizers, which do not, go through
+fast_paths.py). The sources are plain CUDA C with no CuPy template types, so tests compile them
+with the host's C++ compiler (tests/backends/cuda_on_host.py) and compare them with the reference;
+not yet run on a GPU. Launchers take the `cupy` module; cupy_backend.py decides when they apply and
+runs the probes below once before their first use (kernel_check.py).
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from xnet.backends.cuda_kernels import PHILOX_SOURCE
+from xnet.backends import kernel_check
+from xnet.backends.cuda_philox import PHILOX_SOURCE
 from xnet.backends.rng import Stream, bernoulli_threshold
 
 # the reference rounds each product and sum (NumPy and CuPy launch them apart); NVRTC would
@@ -115,15 +119,9 @@ CE_SOFT_KERNEL = {
     "name": "xnet_softmax_ce_soft",
 }
 
-_kernels: dict[str, Any] = {}
-
-
 def _kernel(cupy: Any, spec: dict[str, str], preamble: str) -> Any:
-    """The ElementwiseKernel of `spec` (compiled by CuPy on first call per dtype, then cached)."""
-    name = spec["name"]
-    if name not in _kernels:
-        _kernels[name] = cupy.ElementwiseKernel(preamble=preamble, options=OPTIONS, **spec)
-    return _kernels[name]
+    """The ElementwiseKernel of `spec` (compiled by CuPy on first launch per dtype, then cached)."""
+    return kernel_check.elementwise(cupy, spec, preamble, OPTIONS)
 
 
 def fusable(cupy: Any, *arrays: Any) -> bool:
@@ -174,8 +172,6 @@ def softmax_cross_entropy(
     kernel = _kernel(cupy, spec, ROW_SOURCE)
     kernel(z.reshape(N * K), target, np.int64(K), np.float64(smoothing), np.float64(scale), terms, grad)
     return terms, grad.reshape(N, K)
-
-
 
 
 # -- first-use checks: a kernel that fails to compile or computes other numbers is not used ------------

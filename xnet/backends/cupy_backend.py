@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 
-from xnet.backends import cuda_kernels, cuda_nn_kernels, philox
+from xnet.backends import cuda_nn_kernels, cuda_philox, kernel_check, philox
 from xnet.backends.base import Backend, BackendUnavailable
 from xnet.backends.rng import Rng, Stream
 
@@ -68,8 +67,8 @@ class CupyBackend(Backend):
         # Dask's), so arrays go to the current device: make it this one (for this thread)
         self.device.use()
         check_toolkit(cupy)
-        self._philox = self._checked_philox_kernel()
-        self._fused_ok: dict[str, bool] = {}  # fused kernel -> passed its first-use check
+        self._checked: dict[str, bool] = {}  # CUDA kernel -> passed its first-use probe
+        self._kernel_ok("philox")  # now, so that a broken kernel warns when the backend is made
         self.rng = Rng(self, seed)
 
     @property
@@ -84,41 +83,16 @@ class CupyBackend(Backend):
     def to_numpy(self, a: Any) -> np.ndarray:
         return self._cp.asnumpy(a)
 
-    def _checked_philox_kernel(self) -> Any:
-        """The Philox kernel if its first words equal NumPy's, else None (the reference is used, with a warning)."""
-        key, epoch, start, n = (12345, 67890), 3, 6, 10
-        try:
-            kernel = cuda_kernels.philox_kernel(self._cp)
-            got = self._cp.asnumpy(self._launch_philox(kernel, key, epoch, start, n))
-            problem = None if np.array_equal(got, philox.numpy_words(key, epoch, start, n)) else "drew other bits"
-        except Exception as e:  # a compiler error: the reference still works
-            problem = f"failed ({e.__class__.__name__}: {(str(e).strip().splitlines() or [''])[0]})"
-        if problem is None:
-            return kernel
-        warnings.warn(
-            f"xnet's CUDA Philox kernel {problem}; random numbers use the slower Array API reference instead",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return None
-
-    def _launch_philox(self, kernel: Any, key: philox.Key, epoch: int, start: int, n: int) -> Any:
-        out = self._cp.empty((n,), dtype=np.uint64)
-        if n:
-            u64 = np.uint64  # the kernel's parameters are uint64: NumPy scalars of that type pass as they are
-            kernel(u64(key[0]), u64(key[1]), u64(epoch), u64(start), out)
-        return out
-
     def random_words(self, key: philox.Key, epoch: int, start: int, n: int) -> Any:
         # one kernel launch per draw; the reference would launch hundreds of small integer kernels
-        if self._philox is None:
+        if not self._kernel_ok("philox"):
             return super().random_words(key, epoch, start, n)
         with self.device:
-            return self._launch_philox(self._philox, key, epoch, start, n)
+            return cuda_philox.words(self._cp, key, epoch, start, n)
 
     def fused_dropout(self, x: Any, stream: Stream, keep: float, scale: float) -> tuple[Any, Any] | None:
         # one launch instead of the reference's six (words, shift, compare, cast, scale, product)
-        if self._philox is None or not cuda_nn_kernels.fusable(self._cp, x) or not self._fused("dropout"):
+        if not (cuda_nn_kernels.fusable(self._cp, x) and self._kernel_ok("philox") and self._kernel_ok("dropout")):
             return None
         with self.device:
             return cuda_nn_kernels.dropout(self._cp, x, stream, keep, scale)
@@ -127,32 +101,26 @@ class CupyBackend(Backend):
         self, z: Any, target: Any, smoothing: float, scale: float
     ) -> tuple[Any, Any] | None:
         # one launch for the row terms and the gradient instead of about a dozen
-        if not self._fused("softmax_cross_entropy"):
+        if not self._kernel_ok("softmax_cross_entropy"):
             return None
         with self.device:
             return cuda_nn_kernels.softmax_cross_entropy(self._cp, z, target, smoothing, scale)
 
-    def _fused(self, name: str) -> bool:
-        """Whether fused kernel `name` may run: checked against the reference on first use (compiling it),
-        with a warning and the reference from then on where it fails or computes other numbers."""
-        ok = self._fused_ok.get(name)
-        if ok is None:
-            try:
-                with self.device:
-                    if name == "dropout":
-                        problem = cuda_nn_kernels.probe_dropout(self._cp, self)
-                    else:
-                        problem = cuda_nn_kernels.probe_softmax_cross_entropy(self._cp)
-            except Exception as e:  # a compiler error: the reference still works
-                problem = f"failed ({e.__class__.__name__}: {(str(e).strip().splitlines() or [''])[0]})"
-            ok = self._fused_ok[name] = problem is None
-            if problem is not None:
-                warnings.warn(
-                    f"xnet's fused CUDA {name} kernel {problem}; the Array API reference runs instead",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-        return ok
+    def _kernel_ok(self, name: str) -> bool:
+        """Whether CUDA kernel `name` may run: probed against the reference at its first use (compiling
+        it), and where that fails, warned once and left to the reference from then on."""
+        if name not in self._checked:
+            with self.device:
+                self._checked[name] = kernel_check.first_use_ok(f"{name} kernel", lambda: self._probe(name))
+        return self._checked[name]
+
+    def _probe(self, name: str) -> str | None:
+        """Kernel `name` run on small inputs: None if it gives the reference's numbers, else what differed."""
+        if name == "philox":
+            return cuda_philox.probe(self._cp)
+        if name == "dropout":
+            return cuda_nn_kernels.probe_dropout(self._cp, self)
+        return cuda_nn_kernels.probe_softmax_cross_entropy(self._cp)
 
     def synchronize(self) -> None:
         self.device.synchronize()

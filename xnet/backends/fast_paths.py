@@ -1,22 +1,22 @@
-"""Fused kernels behind the seam: `kernel_for(name, *arrays)` gives a one-launch update or None.
+"""Fused optimizer kernels behind the seam: `kernel_for(name, *arrays)` gives a one-launch update or None.
 
-Layers and optimizers see arrays, not the backend, so they ask here with the arrays they are
-about to update: a CuPy array set that a kernel can take gets a launcher of the fused CUDA kernel
-(cuda_kernels.OPTIMIZER_KERNELS), anything else None, and the caller runs its Array API body,
-which stays the reference. A kernel takes only what it computes exactly as that body does: CuPy
-arrays of one shape and one dtype, float32 or float64, each C-contiguous. NumPy arrays are turned
-away by the first check, so the CPU pays one isinstance per call. A kernel is launched once on
-scratch arrays at its first use for a dtype; if CuPy cannot compile it, a warning says so and the
-reference body runs from then on, as for the Philox kernel (cupy_backend.py).
+Optimizers ask here, with the arrays they are about to update, because they see parameters and
+arrays, never the backend (layers and losses hold theirs and ask it: Backend.fused_dropout and
+friends in base.py). A CuPy array set that a kernel can take gets a launcher of the fused CUDA
+kernel (cuda_optim_kernels.OPTIMIZER_KERNELS), anything else None, and the caller runs its Array
+API body, which stays the reference. A kernel takes only what it computes exactly as that body
+does: CuPy arrays of one shape and one dtype, float32 or float64, each C-contiguous. NumPy arrays
+are turned away by the first check, so the CPU pays one isinstance per call. A kernel is launched
+once on scratch arrays at its first use for a dtype; if CuPy cannot compile it, a warning says so
+and the reference body runs from then on (kernel_check.py, as for the backend's kernels).
 
 Written from CuPy's documentation and source; compared with the reference on the host by
-compiling the CUDA C with g++ (tests/backends/test_fast_paths.py), not yet run on a GPU here.
+compiling the CUDA C with g++ (tests/backends/test_fast_paths.py), not yet run on a GPU.
 """
 
 from __future__ import annotations
 
 import sys
-import warnings
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -24,12 +24,13 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from xnet.backends import cuda_kernels
+from xnet.backends import cuda_optim_kernels, kernel_check
 from xnet.backends.base import Array
-from xnet.backends.cuda_kernels import COUPLED_DECAY, DECOUPLED_DECAY, NO_DECAY
+from xnet.backends.cuda_optim_kernels import COUPLED_DECAY, DECOUPLED_DECAY, NO_DECAY
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_tried: dict[tuple[str, Any], Any] = {}  # (kernel name, dtype) -> the kernel, or None when its trial failed
+# (kernel name, dtype) -> passed its first-use probe; kept here because optimizers have no backend to keep it
+_checked: dict[tuple[str, Any], bool] = {}
 
 
 def _device_library(a: Array) -> ModuleType | None:
@@ -54,44 +55,23 @@ def _fits(arrays: tuple[Array, ...]) -> bool:
     return True
 
 
-def _tried_kernel(cupy: ModuleType, name: str, dtype: Any) -> Any:
-    """Kernel `name` if it compiled and launched once on scratch arrays of `dtype`, else None (warned once).
-
-    CuPy compiles a kernel at its first launch, before writing anything: a CUDA compiler error
-    there leaves the caller's arrays untouched, and the reference body still works.
-    """
-    key = (name, dtype)
-    if key not in _tried:
-        spec = cuda_kernels.OPTIMIZER_KERNELS[name]
-        scalars = [0] * len(spec["in_params"].split(","))
-        try:
-            kernel = cuda_kernels.optimizer_kernel(cupy, name)
-            kernel(*scalars, *(cupy.zeros((1,), dtype=dtype) for _ in spec["out_params"].split(",")))
-            _tried[key] = kernel
-        except Exception as e:
-            first = (str(e).strip().splitlines() or [""])[0]  # compiler errors run over many lines
-            warnings.warn(
-                f"xnet's fused {name} kernel failed for {dtype} ({e.__class__.__name__}: {first}); "
-                "the optimizer uses its slower Array API body instead",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            _tried[key] = None
-    return _tried[key]
-
-
 def kernel_for(name: str, *arrays: Array) -> Callable[..., None] | None:
     """fn(*scalars) updating `arrays` (each of one shape) in place in one launch of kernel `name`, or None.
 
-    The scalars are the kernel's in_params in cuda_kernels.OPTIMIZER_KERNELS[name] (a `decay`
+    The scalars are the kernel's in_params in cuda_optim_kernels.OPTIMIZER_KERNELS[name] (a `decay`
     argument is NO_DECAY, COUPLED_DECAY or DECOUPLED_DECAY); the arrays are its out_params, in order.
     """
     cupy = _device_library(arrays[0])
     if cupy is None or not _fits(arrays):
         return None
-    kernel = _tried_kernel(cupy, name, arrays[0].dtype)
-    if kernel is None:
+    key = (name, arrays[0].dtype)
+    if key not in _checked:
+        _checked[key] = kernel_check.first_use_ok(
+            f"{name} kernel ({key[1]})", lambda: cuda_optim_kernels.probe(cupy, name, key[1])
+        )
+    if not _checked[key]:
         return None
+    kernel = cuda_optim_kernels.kernel(cupy, name)
 
     def launch(*scalars: Any) -> None:
         kernel(*scalars, *arrays)

@@ -12,7 +12,7 @@ so a stream is named by (seed, stream id, epoch) and word w of it lies in block 
 
 `philox4x64` and `stream_words` below are the reference, written once in Array API integer
 operations: the strict backend runs them as they are. NumPy's C implementation (`numpy_words`)
-and the CUDA kernel (`cuda_kernels.py`) are faster ways to compute the same words; tests
+and the CUDA kernel (`cuda_philox.py`) are faster ways to compute the same words; tests
 compare both with the reference and with the published known-answer vectors.
 """
 
