@@ -127,9 +127,9 @@ class Conv2D(Module):
     #
     # The batch is cut into chunks (backend.batch_chunks): on the CPU each chunk's window matrix
     # fits a core's cache, so building it, multiplying it and adding it back never waits on main
-    # memory, and the chunks run on all cores (backend.run_chunks). On a GPU a chunk is the whole
-    # batch unless the windows would take too much memory. The windows are built again in
+    # memory, and the chunks run on all cores (backend.run_chunks). The windows are built again in
     # backward instead of being kept: cheap from cache, and no large matrix lives between passes.
+    # A launch-bound backend (a GPU) runs conv_wide.py instead: a few whole-batch operations.
 
     def _weight_matrix(self) -> Array:
         """(C_out, C_in/G, kh, kw) -> (G, C_out/G, kh*kw*C_in/G), matching the window layout."""
