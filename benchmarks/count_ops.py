@@ -9,9 +9,11 @@ backend and counts, per part, every array operation xnet's code calls (an operat
 function or an array method of array-api-strict, counted once however it is implemented) and
 every read of a device value on the host (`to_numpy`, `item`, `float()`, `bool()`...: each one a
 GPU sync). Views (reshape, slicing, transposes) are counted apart: they launch nothing on CuPy;
-so is metadata (finfo). Drawing random words counts as the one kernel it is on CuPy, and so do
-the CUDA backend's fused dropout and softmax cross-entropy (cuda_nn_kernels.py) unless
---no-cuda-kernels counts the reference bodies they replace.
+so is metadata (finfo, dtype comparisons). A reshape that has to copy (merging axes of a
+transposed array) is a kernel on CuPy and counts as one, "reshape (copy)". Drawing random words
+counts as the one kernel it is on CuPy, and so do the CUDA backend's fused dropout and softmax
+cross-entropy (cuda_nn_kernels.py) unless --no-cuda-kernels counts the reference bodies they
+replace.
 """
 
 from __future__ import annotations
@@ -49,10 +51,17 @@ class Counts:
         self.views: Counter = Counter()
         self.reads: Counter = Counter()
         self.quiet = False  # inside an operation that counts as one kernel
+        self.reshapes: set[int] = set()  # ids of the frames of reshapes called from outside
 
     def profile(self, frame: Any, event: str, arg: Any) -> None:
         """sys.setprofile hook: a call into array-api-strict from outside it is one operation."""
-        if self.quiet or event != "call" or not frame.f_code.co_filename.startswith(STRICT_DIR):
+        if self.quiet or not frame.f_code.co_filename.startswith(STRICT_DIR):
+            return
+        if event == "return" and id(frame) in self.reshapes:
+            self.reshapes.discard(id(frame))
+            self._check_reshape(frame.f_locals.get("x"), arg)
+            return
+        if event != "call":
             return
         caller = frame.f_back
         if caller is not None and caller.f_code.co_filename.startswith(STRICT_DIR):
@@ -62,8 +71,20 @@ class Counts:
             self.reads[self.part] += 1
         elif name in VIEWS or name.startswith("_") and not name.startswith("__"):
             self.views[self.part] += 1
+            if name == "reshape":
+                self.reshapes.add(id(frame))
+        elif frame.f_code.co_qualname.startswith("DType."):
+            self.views[self.part] += 1  # comparing or hashing dtypes: metadata, no kernel
         else:
             self.kernels[self.part][name] += 1
+
+    def _check_reshape(self, x: Any, result: Any) -> None:
+        """A reshape whose result does not share x's memory copied: a kernel, not a view."""
+        inner = getattr(x, "_array", None)
+        out = getattr(result, "_array", None)
+        if inner is not None and out is not None and inner.size and not np.shares_memory(inner, out):
+            self.views[self.part] -= 1
+            self.kernels[self.part]["reshape (copy)"] += 1
 
     def wrap(self, fn: Callable, part: str) -> Callable:
         """fn, with its operations counted under `part`."""

@@ -41,6 +41,12 @@ class Backend:
     # chunks that stay in the core's cache.
     chunk_bytes: int = 1 << 26
     threads: int = 1  # how many chunks run at once (run_chunks)
+    # True where every array operation is a kernel launch whose fixed cost outweighs its
+    # arithmetic at MNIST scale (CuPy, and the strict backend standing in for it): layers then
+    # take the formulation with the fewest operations (conv_wide.py, a few whole-batch passes)
+    # over the cache-sized chunks that are fastest on a CPU. Both give the same values up to
+    # float rounding; tests compare them.
+    launch_bound: bool = False
     # memory-bound passes (pass_chunks) over more than pass_split_bytes go in pass_bytes chunks
     pass_bytes: int = 1 << 26
     pass_split_bytes: int = 1 << 26

@@ -51,6 +51,7 @@ class CupyBackend(Backend):
     """CuPy on one CUDA device."""
 
     name = "cupy"
+    launch_bound = True
 
     def __init__(self, seed: int = 0, index: int = 0):
         cupy = import_cupy()

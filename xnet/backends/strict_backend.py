@@ -18,6 +18,7 @@ class StrictBackend(Backend):
     """array-api-strict on Device('device1') (or 'no_float64' to catch float64 creeping in)."""
 
     name = "strict"
+    launch_bound = True
 
     def __init__(self, seed: int = 0, device: str = "device1"):
         try:

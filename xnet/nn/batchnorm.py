@@ -95,6 +95,8 @@ class _BatchNorm(Module):
         """Gradient w.r.t. the input (same shape); accumulates d gamma and d beta."""
         x, mean, inv_std, training, M = check_grad(self, grad_out, self._out_shape, self._cache)
         bc = self._bcast
+        if self.backend.launch_bound:
+            return self._input_grad_wide(grad_out, x, mean, inv_std, self.weight.data * inv_std, M, training)
         chunks = self.backend.pass_chunks(x.shape[0], 4 * sample_bytes(self.backend, x))
 
         def sums(lo: int, hi: int) -> tuple[Array, Array]:
@@ -115,11 +117,15 @@ class _BatchNorm(Module):
         where the running statistics are updated too, the running ones in evaluation."""
         bc, M = self._bcast, math.prod(x.shape) // self.num_features
         if not self.training:
-            return self.running_mean, 1.0 / self.xp.sqrt(self.running_var + self.eps), M
+            return self.running_mean, self._inv_std(self.running_var), M
         if M < 2:
             raise ValueError(
                 f"{self._name}: training needs more than 1 value per channel, got input shape {tuple(x.shape)}"
             )
+        if self.backend.launch_bound:
+            # one reduction each over the whole batch (CuPy's var is two kernels); the chunked
+            # moments below are for CPU caches and cost ~12 small operations more
+            return self._update_running(self.xp.mean(x, axis=self._axes), self.xp.var(x, axis=self._axes), M)
         per_sample = M // x.shape[0]  # values per channel in one sample
 
         def moments(lo: int, hi: int) -> tuple[Array, Array]:
@@ -138,12 +144,23 @@ class _BatchNorm(Module):
         mean = _ordered_sum([mu * n for (mu, _), n in zip(parts, sizes, strict=True)]) * (1.0 / M)
         spread = [m2 + ((mu - mean) ** 2) * n for (mu, m2), n in zip(parts, sizes, strict=True)]
         var = _ordered_sum(spread) * (1.0 / M)
+        return self._update_running(mean, var, M)
+
+    def _update_running(self, mean: Array, var: Array, M: int) -> tuple[Array, Array, int]:
+        """Batch (mean, biased var) -> (mean, 1/sqrt(var + eps), M), global ones under sync; moves
+        the running statistics."""
         if self.sync is not None:
             mean, var, M = self.sync.moments(mean, var, M)
         m = self.momentum
         self.running_mean = (1.0 - m) * self.running_mean + m * mean
         self.running_var = (1.0 - m) * self.running_var + (m * M / (M - 1)) * var
-        return mean, 1.0 / self.xp.sqrt(var + self.eps), M
+        return mean, self._inv_std(var), M
+
+    def _inv_std(self, var: Array) -> Array:
+        """1/sqrt(var + eps), (C,); one power instead of a root and a division where launches count."""
+        if self.backend.launch_bound:
+            return (var + self.eps) ** -0.5
+        return 1.0 / self.xp.sqrt(var + self.eps)
 
     def _scale_shift(self, mean: Array, inv_std: Array) -> tuple[Array, Array]:
         """Per-channel (scale, shift) with y = x * scale + shift, (C,) each."""
@@ -170,6 +187,25 @@ class _BatchNorm(Module):
         # closed form of dx = (1/M) inv_std (M dxhat - sum dxhat - xhat sum(dxhat xhat)) with
         # dxhat = gamma g, whose sums are gamma * dbeta and gamma * dgamma
         return scale, scale * inv_std * dgamma * (1.0 / M), scale * dbeta * (1.0 / M)
+
+    def _input_grad_wide(
+        self, g: Array, x: Array, mean: Array, inv_std: Array, scale: Array, M: int, training: bool
+    ) -> Array:
+        """The backward of a launch-bound backend, whole batch: gradient w.r.t. x from g (both the
+        input's shape), given forward's statistics and scale = gamma * inv_std; accumulates d gamma
+        and d beta. The same closed form as _grad_terms, grouped into 13 operations instead of 18."""
+        bc = self._bcast
+        xc = x - bc(mean)
+        dgamma = self._channel_dot(g, xc) * inv_std  # sum(g * xhat)
+        dbeta = self._channel_sum(g)
+        self.weight.grad += dgamma
+        self.bias.grad += dbeta
+        if not training:
+            return g * bc(scale)
+        if self.sync is not None:
+            dgamma, dbeta = self.sync.sums(dgamma, dbeta)
+        # dx = scale * (g - (xhat * dgamma + dbeta) / M), with xhat * dgamma = xc * (inv_std * dgamma)
+        return (g - (xc * bc(inv_std * dgamma) + bc(dbeta)) * (1.0 / M)) * bc(scale)
 
     def config(self) -> dict[str, Any]:
         return {

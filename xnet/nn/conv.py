@@ -8,6 +8,7 @@ from typing import Any
 
 from xnet.backends import Array
 from xnet.nn.checks import check_grad
+from xnet.nn.conv_wide import WideConv
 from xnet.nn.init import initialize
 from xnet.nn.module import Module
 from xnet.nn.parameter import Parameter
@@ -117,6 +118,7 @@ class Conv2D(Module):
         self._xpad: Array | None = None  # this forward's padded input (x itself without padding)
         self._pad_buf: Array | None = None  # reused between steps: its border stays zero
         self._scratch: dict[int, dict[str, Array]] = {}  # per worker thread: flat work buffers
+        self._wide: WideConv | None = None  # the launch-bound path's buffers (conv_wide.py)
 
     def _on_backend_change(self) -> None:
         self._reset_cache()
@@ -125,9 +127,9 @@ class Conv2D(Module):
     #
     # The batch is cut into chunks (backend.batch_chunks): on the CPU each chunk's window matrix
     # fits a core's cache, so building it, multiplying it and adding it back never waits on main
-    # memory, and the chunks run on all cores (backend.run_chunks). On a GPU a chunk is the whole
-    # batch unless the windows would take too much memory. The windows are built again in
+    # memory, and the chunks run on all cores (backend.run_chunks). The windows are built again in
     # backward instead of being kept: cheap from cache, and no large matrix lives between passes.
+    # A launch-bound backend (a GPU) runs conv_wide.py instead: a few whole-batch operations.
 
     def _weight_matrix(self) -> Array:
         """(C_out, C_in/G, kh, kw) -> (G, C_out/G, kh*kw*C_in/G), matching the window layout."""
@@ -174,6 +176,11 @@ class Conv2D(Module):
         )
         xp, N, C, L = self.xp, x.shape[0], self.out_channels, out_hw[0] * out_hw[1]
         self._x = x
+        if self.backend.launch_bound:  # a GPU: a few whole-batch operations (conv_wide.py)
+            self._wide = self._wide or WideConv(self)
+            y = self._wide.forward(x, out_hw)
+            self._out_shape = tuple(y.shape)
+            return y
         self._xpad = pad_into(self.backend, x, self.pads, 0.0, self._pad_buf)
         if self._xpad is not x:
             self._pad_buf = self._xpad
@@ -198,6 +205,8 @@ class Conv2D(Module):
     def backward(self, grad_out: Array) -> Array | None:
         """(N, C_out, Ho, Wo) -> (N, C_in, H, W); accumulates weight and bias gradients."""
         x = check_grad(self, grad_out, self._out_shape, self._x)
+        if self.backend.launch_bound:
+            return self._wide.backward(grad_out, tuple(x.shape))
         xp, G, (kh, kw) = self.xp, self.groups, self.kernel_size
         N, Ho, Wo = grad_out.shape[0], grad_out.shape[2], grad_out.shape[3]
         Cog, Cg, L, K = self.out_channels // G, self.in_channels // G, Ho * Wo, kh * kw * self.in_channels // G

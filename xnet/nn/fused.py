@@ -9,6 +9,10 @@ cell won, or that the ReLU was off there) are kept. As ReLU is monotone, the max
 values is the rectified max, so the ReLU runs on the pooled quarter only. Backward routes the
 pooled gradient to the winning cells and recomputes the normalised values from the kept input.
 
+On a launch-bound backend (a GPU) chunks do not matter and operations do: the step runs as
+whole-batch operations, the winner of each window as a code (pooling.quad_codes), 22 operations
+forward and 15 backward with batch norm instead of 52 and 37.
+
 Results equal the layers run one by one (tests/nn/test_fused.py); the layers keep their
 parameters, gradients and running statistics as usual. An input the fused code does not handle
 (not NCHW, or an odd height or width before the pool) runs through the layers one by one.
@@ -23,7 +27,7 @@ from xnet.nn.batched import sample_bytes
 from xnet.nn.batchnorm import BatchNorm2D
 from xnet.nn.checks import check_grad
 from xnet.nn.module import Module
-from xnet.nn.pooling import MaxPool2D, max_of_quads, route_to_winners
+from xnet.nn.pooling import MaxPool2D, cell_codes, max_of_quads, quad_codes, route_by_codes, route_to_winners
 
 
 class NormReLUPool:
@@ -37,6 +41,7 @@ class NormReLUPool:
         self._cache: tuple | None = None
         self._out_shape: tuple[int, ...] | None = None  # checked against backward's gradient
         self._one_by_one = False  # the last forward ran the layers one by one
+        self._codes: Array | None = None  # pooling.cell_codes on the device, made once
 
     @staticmethod
     def at(layers: list[Module], i: int) -> NormReLUPool | None:
@@ -64,6 +69,8 @@ class NormReLUPool:
             return x
         layer = self.layers[0]
         backend, xp = layer.backend, layer.xp
+        if backend.launch_bound:
+            return self._forward_wide(x)
         N, C, H, W = x.shape
         if bn is not None:
             bn._check(x)
@@ -97,9 +104,11 @@ class NormReLUPool:
             for layer in reversed(self.layers):
                 grad_out = layer.backward(grad_out)
             return grad_out
-        x, winner, stats = self._cache
         layer = self.layers[0]
         backend, xp = layer.backend, layer.xp
+        if backend.launch_bound:
+            return self._backward_wide(grad_out)
+        x, winner, stats = self._cache
         N, C, H, W = x.shape
         chunks = backend.pass_chunks(N, 4 * sample_bytes(backend, x))
         # the gradient at the ReLU's input: pooled gradients routed to the winning cells (winner
@@ -137,6 +146,42 @@ class NormReLUPool:
 
         backend.map_chunks(grad, chunks)
         return dx
+
+    # -- launch-bound backends: whole-batch operations, as few as possible -----------------------
+
+    def _forward_wide(self, x: Array) -> Array:
+        """(N, C, H, W) -> (N, C, H/2, W/2) with the pool, (N, C, H, W) without."""
+        bn, pool, layer = self.bn, self.pool, self.layers[0]
+        xp = layer.xp
+        N, C, H, W = x.shape
+        z, stats = x, None
+        if bn is not None:
+            bn._check(x)
+            mean, inv_std, M = bn._statistics(x)
+            scale, shift = bn._scale_shift(mean, inv_std)
+            z = x * bn._bcast(scale) + bn._bcast(shift)
+            stats = (mean, inv_std, scale, bn.training, M)
+        if pool is None:
+            y, code = xp.maximum(z, 0.0), None  # backward reads the ReLU's mask off y
+        else:
+            if self._codes is None:
+                self._codes = cell_codes(layer.backend)
+            y, code = quad_codes(xp, xp.reshape(z, (N, C, H // 2, 2, W // 2, 2)), self._codes, relu=True)
+        self._cache, self._out_shape = (x, code, stats, y), tuple(y.shape)
+        return y
+
+    def _backward_wide(self, grad_out: Array) -> Array:
+        """Gradient of the output -> gradient of the input; accumulates the batch norm's."""
+        x, code, stats, y = self._cache
+        xp = self.layers[0].xp
+        if code is None:
+            dz = xp.where(y > 0, grad_out, 0.0)
+        else:
+            dz = xp.reshape(route_by_codes(xp, grad_out, code, self._codes), tuple(x.shape))
+        if stats is None:
+            return dz
+        mean, inv_std, scale, training, M = stats
+        return self.bn._input_grad_wide(dz, x, mean, inv_std, scale, M, training)
 
 
 __all__ = ["NormReLUPool"]
