@@ -12,8 +12,8 @@ GPU sync). Views (reshape, slicing, transposes) are counted apart: they launch n
 so is metadata (finfo, dtype comparisons). A reshape that has to copy (merging axes of a
 transposed array) is a kernel on CuPy and counts as one, "reshape (copy)". Drawing random words
 counts as the one kernel it is on CuPy, and so do the CUDA backend's fused dropout and softmax
-cross-entropy (cuda_nn_kernels.py) unless --no-cuda-kernels counts the reference bodies they
-replace.
+cross-entropy (cuda_nn_kernels.py) and each fused optimizer update (cuda_optim_kernels.py),
+unless --no-cuda-kernels counts the reference bodies they replace.
 """
 
 from __future__ import annotations
@@ -116,10 +116,24 @@ class Counts:
 class FusedAsOnCuda:
     """The CUDA backend's fused kernels on the strict backend: the reference computes, one launch is counted."""
 
-    def __init__(self, backend: Any, counts: Counts):
+    def __init__(self, backend: Any, counts: Counts, optimizer: Any):
         self.backend, self.busy = backend, False
         backend.fused_dropout = counts.one_kernel(self.dropout, "fused_dropout")
         backend.fused_softmax_cross_entropy = counts.one_kernel(self.softmax_cross_entropy, "fused_softmax_ce")
+        # fast_paths.kernel_for gives an optimizer one launch per part of a group (a flat buffer,
+        # or its two slices when weight decay leaves the biases out): count the parts, not the body
+        update_group = optimizer._update_group
+
+        def fused_update(group: dict[str, Any], params: list[Any], states: list[Any]) -> None:
+            for _ in params:
+                counts.one_kernel(lambda: None, "fused_optimizer_update")()
+            outer, counts.quiet = counts.quiet, True
+            try:
+                update_group(group, params, states)
+            finally:
+                counts.quiet = outer
+
+        optimizer._update_group = fused_update
 
     def dropout(self, x: Any, stream: Any, keep: float, scale: float) -> tuple[Any, Any]:
         mask = stream.bernoulli(tuple(x.shape), keep, x.dtype)
@@ -168,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     # the CUDA backend draws a Philox stream's words with one kernel (cuda_philox.py)
     backend.random_words = counts.one_kernel(backend.random_words, "random_words")
     if not args.no_cuda_kernels:
-        FusedAsOnCuda(backend, counts)
+        FusedAsOnCuda(backend, counts, opt)
 
     rng = np.random.default_rng(0)
     n = w.batch * args.steps
