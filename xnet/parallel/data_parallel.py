@@ -69,6 +69,9 @@ class SingleProcess:
         """The rows of an evaluation set of `n` samples this process evaluates: None, the whole set as always."""
         return None
 
+    def check_batch_norm(self, model: Module, batch: int) -> None:
+        """Nothing to add to the Trainer's own check: one process normalises over the whole batch."""
+
     def carried(self, partial: dict[str, Any]) -> tuple[float, int, int]:
         """The sums an interrupted epoch had reached, to continue from."""
         return partial["loss_sum"], partial["correct"], partial["seen"]
@@ -115,6 +118,24 @@ class DataParallel(SingleProcess):
                 f"of every batch; use a multiple of {self.size}"
                 + (f" (or fewer ranks than the {batch} samples of a batch)" if batch < self.size else "")
             )
+
+    def check_batch_norm(self, model: Module, batch: int) -> None:
+        """ValueError when per-rank batch norm would normalise 1 value per channel in a training step.
+
+        Each rank normalises its share of the batch (`batch // size` samples) on its own, so a share of
+        one sample leaves BatchNorm1D one value per feature, and BatchNorm2D one per channel when its
+        input is 1x1: training would fail at its first step. Call after a forward pass (the layers'
+        input shapes are known then)."""
+        share = batch // self.size
+        if self.sync_batch_norm or share != 1:
+            return
+        for m in model.modules():
+            if isinstance(m, _BatchNorm) and m.values_per_channel(share) == 1:
+                raise ValueError(
+                    f"--batch-size {batch} on {self.size} ranks gives each rank 1 sample per step, and {m._name} "
+                    "normalises each rank's share on its own (1 value per channel, it needs 2 or more): "
+                    f"pass --sync-batch-norm, or a --batch-size of at least {2 * self.size}"
+                )
 
     def shard(self, loader: DataLoader) -> DataLoader:
         """A copy of `loader` that serves this rank's shard of every global batch."""

@@ -172,6 +172,8 @@ class Trainer:
         if isinstance(data, DataLoader):
             self._check_batch_norm_batches(data)
         out = self._forward_one(loader)  # evaluation mode: the run is unchanged
+        if isinstance(data, DataLoader):  # batch norm's input shapes are known after that forward
+            self.parallel.check_batch_norm(self.model, min(data.batch_size, data.n))
         width = int(math.prod(out.shape[1:]))
         if not self._is_classification(loader):
             if loader.y is None:
