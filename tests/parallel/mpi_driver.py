@@ -6,8 +6,9 @@ After the optimizer's STEP-th update on rank RANK, MODE does one of:
   memory  raises MemoryError (a failed allocation on that rank)
   bug     raises RuntimeError (an internal error)
   check   (RANK and STEP ignored) after every update, every rank compares a hash of its weights
-          with the others'; rank 0 prints "identical after N steps", or the job fails at the
-          first step where they differ.
+          with the others', and after every epoch its record (all but the seconds taken); rank 0
+          prints "identical after N steps and M records", or the job fails at the first step or
+          epoch where they differ.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import signal
 import sys
 
 from xnet.optim.optimizer import Optimizer
+from xnet.train.trainer import Trainer
 
 mode, target, at = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 args = sys.argv[sys.argv.index("--") + 1 :]
 rank = int(os.environ.get("PMI_RANK", "0"))
 update = Optimizer.step
-steps = 0
+end_of_epoch = Trainer._end_of_epoch_checks
+steps = records = 0
 
 
 def probed_step(self: Optimizer) -> None:
@@ -53,7 +56,20 @@ def probed_step(self: Optimizer) -> None:
         raise RuntimeError("simulated internal error")
 
 
+def compared_epoch(self: Trainer, record: dict) -> bool:
+    global records
+    from xnet.parallel.world import started_world
+
+    mine = {k: v for k, v in record.items() if k != "seconds"}
+    if len({repr(r) for r in started_world().allgather_objects(mine, "comparing records")}) != 1:
+        raise SystemExit(f"records differ between ranks at epoch {record['epoch']}")
+    records += 1
+    return end_of_epoch(self, record)
+
+
 Optimizer.step = probed_step
+if mode == "check":
+    Trainer._end_of_epoch_checks = compared_epoch
 
 from xnet.cli import main  # noqa: E402
 
@@ -61,4 +77,4 @@ try:
     main(args)
 finally:
     if mode == "check" and rank == 0:
-        print(f"identical after {steps} steps", flush=True)
+        print(f"identical after {steps} steps and {records} records", flush=True)

@@ -33,6 +33,19 @@ def test_a_batch_that_does_not_split_evenly_is_refused_before_training(tmp_path,
     assert not (tmp_path / "run").exists()
 
 
+def test_per_rank_batch_norm_on_one_sample_a_rank_is_refused_before_training(tmp_path, data):
+    r = mpiexec(2, "train", "--dataset", data, *RUN, "--batch-norm", "--batch-size", "2", "--out", tmp_path / "run")
+    line = one_error_line(r)
+    assert line.startswith("xnet: error: --batch-size 2 on 2 ranks gives each rank 1 sample per step, and "
+                           "BatchNorm1D(num_features=16) normalises")  # fmt: skip
+    assert line.endswith("pass --sync-batch-norm, or a --batch-size of at least 4")
+    assert not (tmp_path / "run").exists()
+    # synchronised, the statistics are the global batch's 2 samples: it trains
+    synced = mpiexec(2, "train", "--dataset", data, *RUN, "--batch-norm", "--batch-size", "2", "--sync-batch-norm",
+                     "--limit", "24", "--epochs", "1", "--out", tmp_path / "synced")  # fmt: skip
+    assert synced.code == 0, synced.err
+
+
 def test_ranks_given_other_configurations_or_versions_are_refused(tmp_path, data):
     other_lr = mpmd(_train(data, tmp_path / "a"), _train(data, tmp_path / "a", "--lr", "0.01"))
     assert "rank 1 was given another configuration than rank 0 (lr = 0.01 there, None on rank 0)" in \

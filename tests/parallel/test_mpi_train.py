@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
-from mpirun import assert_same_weights, digits, mpiexec, needs_mpi, one_process
+from mpirun import assert_same_weights, digits, mpiexec, needs_mpi, one_process, weights
 
 pytestmark = needs_mpi
 
@@ -58,7 +59,7 @@ def mlp_runs(tmp_path_factory, data):
 
 def test_two_ranks_train_the_mlp_one_process_trains(mlp_runs):
     two, a, b = mlp_runs
-    assert "identical after 12 steps" in two.out  # 3 epochs of 4 global batches, checked after each
+    assert "identical after 12 steps and 3 records" in two.out  # 3 epochs of 4 global batches, checked after each
     assert json.loads((a / "metrics.json").read_text())["ranks"] == 2
     assert_same_weights(a, b)
     for r2, r1 in zip(_history(a), _history(b), strict=True):
@@ -79,6 +80,29 @@ def test_a_summed_loss_is_summed_over_the_ranks(tmp_path, data):
     assert "identical after 8 steps" in two.out
     assert_same_weights(a, b)
     assert _history(a)[-1]["train_loss"] == pytest.approx(_history(b)[-1]["train_loss"], rel=1e-5)
+
+
+def test_evaluation_is_shared_out_and_gives_one_process_numbers(tmp_path):
+    # 51 validation and 127 test samples: uneven shares of 25/26 and 63/64; a summed loss and an L2 penalty
+    # (added once to the ranks' sum, not once per rank); every rank's records are compared after every epoch
+    data = f"idx:{digits(tmp_path / 'digits', 563, 127)}"
+    two, a, b = _both(tmp_path, data, *MLP, "--val-split", "0.09", "--loss-reduction", "sum", "--lr", "0.0005",
+                      "--l2", "0.01", "--epochs", "2")  # fmt: skip
+    assert "identical after 8 steps and 2 records" in two.out  # 512 training samples, 4 batches an epoch
+    for r2, r1 in zip(_history(a), _history(b), strict=True):
+        for split in ("val", "test"):
+            assert r2[f"{split}_loss"] == pytest.approx(r1[f"{split}_loss"], rel=1e-5)
+            assert r2[f"{split}_accuracy"] == r1[f"{split}_accuracy"]
+    # the same weights evaluated whole in one process: the ranks' shares summed in another order
+    whole = one_process("evaluate", a / "model.npz", "--split", "test", "--json")
+    assert whole.code == 0, whole.err
+    result, last = json.loads(whole.out), _history(a)[-1]
+    assert result["samples"] == 127 and last["test_accuracy"] == result["accuracy"]
+    # `xnet evaluate` has no optimizer, so no penalty: lam/2 * sum(w^2) over the weights, per term of a
+    # training batch of 128 (a summed loss), added once
+    penalty = 0.005 * sum(float(np.sum(np.square(w, dtype=np.float64))) for k, w in weights(a).items()
+                          if k.endswith("weight")) / 128  # fmt: skip
+    assert last["test_loss"] == pytest.approx(result["loss"] + penalty, rel=1e-6)
 
 
 def test_synchronised_batch_norm_trains_as_one_process_and_per_rank_statistics_do_not(tmp_path, data):

@@ -49,3 +49,13 @@ def test_evaluation_batches_are_never_sharded(backend):
     loader = _loader(backend, 20).sharded(1, 2)
     seen = np.concatenate([backend.to_numpy(xb)[:, 0] for xb, _ in loader.eval_batches()])
     np.testing.assert_array_equal(seen, np.arange(20))
+
+
+def test_evaluation_batches_of_a_rank_share_hold_its_rows_only(backend):
+    loader = _loader(backend, 20)  # batches of 8: the share 3..16 comes in 8 + 5, an empty share in none
+    share = [backend.to_numpy(xb)[:, 0] for xb, _ in loader.eval_batches(rows=(3, 16))]
+    assert [len(b) for b in share] == [8, 5]
+    np.testing.assert_array_equal(np.concatenate(share), np.arange(3, 16))
+    assert list(loader.eval_batches(rows=(20, 20))) == []
+    with pytest.raises(ValueError, match="0 <= lo <= hi <= 20, got \\(4, 21\\)"):
+        list(loader.eval_batches(rows=(4, 21)))

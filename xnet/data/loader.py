@@ -187,10 +187,19 @@ class DataLoader:
         perm = self.permutation(epoch) if self.shuffle else None
         yield from self._batches(perm, self.batch_size, self.drop_last, self.augment, self.ranks)
 
-    def eval_batches(self, batch_size: int | str | None = None) -> Iterator[Batch]:
-        """Every sample once in stored order, no augmentation, last batch kept (evaluation)."""
+    def eval_batches(self, batch_size: int | str | None = None, rows: tuple[int, int] | None = None) -> Iterator[Batch]:
+        """Every sample once in stored order, no augmentation, last batch kept (evaluation); with `rows`
+        (lo, hi), only samples lo..hi-1 (one rank's share of a data-parallel evaluation; none when lo == hi)."""
         size = self.batch_size if batch_size is None else _batch_size(batch_size, self.n)
-        yield from self._batches(None, size, False, None, 1)
+        if rows is None:
+            yield from self._batches(None, size, False, None, 1)
+            return
+        lo, hi = rows
+        if not 0 <= lo <= hi <= self.n:
+            raise ValueError(f"DataLoader.eval_batches: rows must satisfy 0 <= lo <= hi <= {self.n}, got {rows}")
+        for i in range(lo, hi, size):
+            j = min(i + size, hi)
+            yield self.x[i:j, ...], None if self.y is None else self.y[i:j, ...]
 
     def _drops_rest(self, size: int, drop_last: bool | str, ranks: int = 1) -> bool:
         """Whether batches of `size` leave out the last partial batch (the n % size samples after the full ones).

@@ -58,6 +58,13 @@ class _BatchNorm(Module):
         """How errors name this layer (a property: Module.train() scans the instance's attributes)."""
         return f"{type(self).__name__}({self._arg}={self.num_features})"
 
+    def values_per_channel(self, samples: int) -> int | None:
+        """How many values each channel's statistics average over in a batch of `samples`, for inputs
+        shaped as in the last forward pass (None before any)."""
+        if self._out_shape is None:
+            return None
+        return samples * math.prod(self._out_shape[2:])
+
     def _check(self, x: Array) -> None:
         if x.ndim != len(self._axes) + 1 or x.shape[1] != self.num_features:
             raise ValueError(f"{self._name}: expected input {self._expected()}, got shape {tuple(x.shape)}")
@@ -118,7 +125,8 @@ class _BatchNorm(Module):
         bc, M = self._bcast, math.prod(x.shape) // self.num_features
         if not self.training:
             return self.running_mean, self._inv_std(self.running_var), M
-        if M < 2:
+        # synchronised, the statistics span every rank's batch: one value here is enough when there are more there
+        if M < 2 and self.sync is None:
             raise ValueError(
                 f"{self._name}: training needs more than 1 value per channel, got input shape {tuple(x.shape)}"
             )
@@ -151,6 +159,8 @@ class _BatchNorm(Module):
         the running statistics."""
         if self.sync is not None:
             mean, var, M = self.sync.moments(mean, var, M)
+            if M < 2:
+                raise ValueError(f"{self._name}: training needs more than 1 value per channel over all ranks")
         m = self.momentum
         self.running_mean = (1.0 - m) * self.running_mean + m * mean
         self.running_var = (1.0 - m) * self.running_var + (m * M / (M - 1)) * var

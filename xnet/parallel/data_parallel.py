@@ -8,6 +8,9 @@ ranks' collectives always pair up:
   all-reduce of the flat gradient buffer (which also carries Ctrl-C), so every rank applies the
   same update and the weights stay bit-identical;
 - `totals(...)` at each progress report: the running loss and accuracy of the global batches;
+- `eval_rows(n)` and `totals(...)` at each evaluation in `fit`: each rank evaluates its
+  contiguous share of the set and one all-reduce adds up the ranks' sums, so every rank gets
+  the same result (and so the same records, early-stopping decisions and checkpoints);
 - `sync_buffers(model)` at the end of each epoch, before evaluation and checkpoints: batch
   norm's running statistics, which per-rank statistics let drift apart, averaged over the ranks.
 """
@@ -25,6 +28,14 @@ from xnet.nn.batchnorm import _BatchNorm
 from xnet.nn.module import Module
 from xnet.parallel.gradients import GradientBuffer, loss_reduction
 from xnet.parallel.world import World
+
+
+def eval_share(n: int, rank: int, ranks: int) -> tuple[int, int]:
+    """Rows lo..hi of an evaluation set of `n` samples that rank `rank` of `ranks` evaluates.
+
+    The shares are contiguous, disjoint and cover the set in rank order; their sizes differ by one
+    at most, and some are empty when there are fewer samples than ranks."""
+    return n * rank // ranks, n * (rank + 1) // ranks
 
 
 class SingleProcess:
@@ -48,10 +59,18 @@ class SingleProcess:
         return requested
 
     def totals(
-        self, backend: Backend, loss_sum: Any, correct: Any, seen: int, classify: bool
+        self, backend: Backend, loss_sum: Any, correct: Any, seen: int, classify: bool,
+        what: str = "adding up the training loss",
     ) -> tuple[float, int, int]:
         """(sum of per-sample losses, correct predictions, samples) as Python numbers (one host read)."""
         return backend.item(loss_sum), int(backend.item(correct)) if classify else 0, seen
+
+    def eval_rows(self, n: int) -> tuple[int, int] | None:
+        """The rows of an evaluation set of `n` samples this process evaluates: None, the whole set as always."""
+        return None
+
+    def check_batch_norm(self, model: Module, batch: int) -> None:
+        """Nothing to add to the Trainer's own check: one process normalises over the whole batch."""
 
     def carried(self, partial: dict[str, Any]) -> tuple[float, int, int]:
         """The sums an interrupted epoch had reached, to continue from."""
@@ -100,6 +119,24 @@ class DataParallel(SingleProcess):
                 + (f" (or fewer ranks than the {batch} samples of a batch)" if batch < self.size else "")
             )
 
+    def check_batch_norm(self, model: Module, batch: int) -> None:
+        """ValueError when per-rank batch norm would normalise 1 value per channel in a training step.
+
+        Each rank normalises its share of the batch (`batch // size` samples) on its own, so a share of
+        one sample leaves BatchNorm1D one value per feature, and BatchNorm2D one per channel when its
+        input is 1x1: training would fail at its first step. Call after a forward pass (the layers'
+        input shapes are known then)."""
+        share = batch // self.size
+        if self.sync_batch_norm or share != 1:
+            return
+        for m in model.modules():
+            if isinstance(m, _BatchNorm) and m.values_per_channel(share) == 1:
+                raise ValueError(
+                    f"--batch-size {batch} on {self.size} ranks gives each rank 1 sample per step, and {m._name} "
+                    "normalises each rank's share on its own (1 value per channel, it needs 2 or more): "
+                    f"pass --sync-batch-norm, or a --batch-size of at least {2 * self.size}"
+                )
+
     def shard(self, loader: DataLoader) -> DataLoader:
         """A copy of `loader` that serves this rank's shard of every global batch."""
         self.check_batches(loader)
@@ -136,12 +173,18 @@ class DataParallel(SingleProcess):
         return agreed
 
     def totals(
-        self, backend: Backend, loss_sum: Any, correct: Any, seen: int, classify: bool
+        self, backend: Backend, loss_sum: Any, correct: Any, seen: int, classify: bool,
+        what: str = "adding up the training loss",
     ) -> tuple[float, int, int]:
-        """Summed over the ranks: the global batches' loss sum, correct predictions and samples."""
+        """Summed over the ranks: the global batches' (or evaluation shares') loss sum, correct and samples."""
         local = np.array(super().totals(backend, loss_sum, correct, seen, classify), np.float64)
-        self.world.allreduce(local, "adding up the training loss")
+        self.world.allreduce(local, what)
         return float(local[0]), int(local[1]), int(local[2])
+
+    def eval_rows(self, n: int) -> tuple[int, int]:
+        """This rank's contiguous share lo..hi of an evaluation set of `n` samples (maybe empty: it still
+        takes part in the all-reduce that adds up the shares)."""
+        return eval_share(n, self.rank, self.size)
 
     def carried(self, partial: dict[str, Any]) -> tuple[float, int, int]:
         """Rank 0 carries an interrupted epoch's (global) sums on; the others start from zero."""

@@ -25,6 +25,7 @@ from xnet.train.early_stopping import METRICS, EarlyStopping
 from xnet.train.history import History
 from xnet.train.metrics import ClassReport, EvalResult, confusion_matrix
 from xnet.train.progress import Reporter, reporter_for
+from xnet.train.sharded_eval import evaluate_share
 from xnet.train.trainer_checks import check_parts, check_reduction, check_usable, data_pair
 
 
@@ -171,6 +172,8 @@ class Trainer:
         if isinstance(data, DataLoader):
             self._check_batch_norm_batches(data)
         out = self._forward_one(loader)  # evaluation mode: the run is unchanged
+        if isinstance(data, DataLoader):  # batch norm's input shapes are known after that forward
+            self.parallel.check_batch_norm(self.model, min(data.batch_size, data.n))
         width = int(math.prod(out.shape[1:]))
         if not self._is_classification(loader):
             if loader.y is None:
@@ -269,7 +272,7 @@ class Trainer:
                         break
                     for name, data in (("val", val), ("test", test)):
                         if data is not None:
-                            result = self.evaluate(data)
+                            result = self._epoch_eval(data)
                             record[f"{name}_loss"], record[f"{name}_accuracy"] = result.loss, result.accuracy
                     self.epoch, self.step_in_epoch = epoch, 0
                     self.history.append(record)
@@ -434,8 +437,19 @@ class Trainer:
         finally:
             self.model.train(was)
 
+    def _epoch_eval(self, data: Any) -> EvalResult:
+        """fit's evaluation of `data`: `evaluate` in one process; each rank its share when data-parallel."""
+        loader = self._eval_loader(data)
+        rows = self.parallel.eval_rows(loader.n)
+        if rows is None:
+            return self.evaluate(data)
+        check_reduction(self.loss, "Trainer.evaluate")
+        return evaluate_share(self, loader, rows)
+
     def evaluate(self, data: Any, batch_size: int = 1000) -> EvalResult:
-        """Loss (with penalty), accuracy, confusion matrix and per-class scores on `data`."""
+        """Loss (with penalty), accuracy, confusion matrix and per-class scores on `data`.
+
+        The whole set, also on a rank of data-parallel training (fit's per-epoch evaluation shares it out)."""
         loader = self._eval_loader(data, batch_size)
         xp = self.backend.xp
         classify = self._is_classification(loader)
