@@ -61,18 +61,21 @@ def test_ctrl_c_stops_a_distributed_study_which_then_continues(tmp_path, study):
     from xnet.train.checkpoint import load_checkpoint
 
     long = tmp_path / "long.toml"
-    long.write_text(study.read_text().replace("epochs = 1", "epochs = 60"))
+    # batches of 2: an epoch of 128 steps takes tens of ms, so the Ctrl-C that follows the first
+    # checkpoint lands while both variants train (at the base's 4 ms an epoch, a variant could
+    # finish all its epochs, or not yet start, before the signal arrived)
+    long.write_text(study.read_text().replace("epochs = 1", "epochs = 30\nbatch_size = 2"))
     out = tmp_path / "s"
     r = interrupted(3, "compare", long, "--out", out, ready=lambda: bool(list(out.glob("*/model.npz"))))
     assert r.code == 130, r.err
     assert "xnet: error: interrupted: the running variants saved their checkpoints" in r.err
     saved = {p.parent.name: load_checkpoint(p)["trainer"]["history"] for p in out.glob("*/model.npz")}
-    assert saved and all(0 < len(h) < 60 for h in saved.values())
+    assert saved and all(0 < len(h) < 30 for h in saved.values())
     again = mpiexec(2, "compare", long, "--out", out, "-q")
     assert again.code == 0, again.err
     for name, history in saved.items():  # continued, not restarted: the epochs before Ctrl-C are as they were
         done = json.loads((out / name / "metrics.json").read_text())["epochs"]
-        assert len(done) == 60 and done[: len(history)] == history
+        assert len(done) == 30 and done[: len(history)] == history
 
 
 def test_info_says_mpi_is_here_and_the_world_size_under_mpiexec():
