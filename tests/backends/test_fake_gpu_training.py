@@ -18,17 +18,13 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from cnn_run import SEED, cnn_run, record_epoch
 from fake_cupy import needs_compiler
 
 import xnet.backends.fast_paths as fast_paths
 from xnet.backends import get_backend
-from xnet.data import Augment, DataLoader
-from xnet.losses import CrossEntropy
-from xnet.models import build_cnn
-from xnet.nn import Dropout, build_on
 from xnet.nn.conv_wide import WideConv
 from xnet.nn.fused import NormReLUPool
-from xnet.optim import Adam
 
 pytestmark = needs_compiler
 
@@ -42,40 +38,17 @@ TOLERANCE = {"float32": {"rtol": 1e-5, "atol": 2e-6}, "float64": {"rtol": 1e-12,
 FUSED = ("xnet_dropout", "xnet_softmax_ce_labels", "xnet_adam")
 
 
-def images(n: int = 8 * STEPS) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    return rng.random((n, 1, 12, 12)).astype(np.float32), rng.integers(0, 4, n)
-
-
 def train(spec: str, dtype: str, launches: list[str] | None = None) -> dict[str, list]:
-    """One epoch of STEPS batches of a BN + dropout CNN on augmented, shuffled data; what each step drew and computed
-    (and under "launched", the kernels each step launched, read from the list `launches` that the fake appends to)."""
-    backend = get_backend(spec, seed=5)
-    with build_on(backend, dtype):
-        model = build_cnn((1, 12, 12), 4, channels=(3, 4), dense=8, dropout=0.3, batch_norm=True)
-        loss = CrossEntropy()
-    opt = Adam(model.parameters(), lr=0.01)
-    dropout = next(m for m in model.modules() if isinstance(m, Dropout))
-    loader = DataLoader(*images(), 8, backend, seed=5, augment=Augment(2, 15), dtype=dtype)
+    """One epoch of STEPS batches of cnn_run's CNN; what each step drew and computed (and under
+    "launched", the kernels each step launched, read from the list `launches` that the fake appends to)."""
+    backend = get_backend(spec, seed=SEED)
+    run = cnn_run(backend, dtype, n=8 * STEPS, batch=8)
     to_np = backend.to_numpy
-    seen: dict[str, list[np.ndarray]] = {"init": [to_np(p.data).copy() for p in model.parameters()]}
-    seen.update(order=[], batch=[], mask=[], loss=[], weights=[], launched=[])
-    launches = [] if launches is None else launches
-    backend.rng.seed(5, 1)  # as the Trainer does at an epoch's start
-    loader.set_epoch(1)
-    seen["order"].append(to_np(loader.permutation(1)))
-    for xb, yb in loader:
-        before = len(launches)
-        value = loss.forward(model.forward(xb), yb)
-        opt.zero_grad()
-        model.backward(loss.backward())
-        opt.step()
-        seen["launched"].append(launches[before:])
-        seen["batch"].append(to_np(xb).copy())
-        seen["mask"].append(to_np(dropout._mask).copy())
-        seen["loss"].append(np.array(backend.item(value)))
-    seen["weights"] = [to_np(p.data).copy() for p in model.parameters()]
-    seen["running"] = [to_np(b).copy() for _, b in model.named_buffers()]
+    seen: dict[str, list] = {"init": [to_np(p.data).copy() for p in run.model.parameters()]}
+    seen.update(order=[], batch=[], mask=[], loss=[], launched=[])
+    record_epoch(run, 1, seen, [] if launches is None else launches)
+    seen["weights"] = [to_np(p.data).copy() for p in run.model.parameters()]
+    seen["running"] = [to_np(b).copy() for _, b in run.model.named_buffers()]
     return seen
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cnn_run import SEED, cnn_run, record_epoch
 from test_trainer import StopAfter
 
 from xnet.backends import get_backend
-from xnet.data import Augment, DataLoader
 from xnet.losses import CrossEntropy
-from xnet.models import build_cnn, build_mlp
-from xnet.nn import Dropout, build_on
+from xnet.models import build_mlp
+from xnet.nn import build_on
 from xnet.optim import Adam
 from xnet.train import Trainer, load_checkpoint
 
@@ -25,37 +25,15 @@ from xnet.train import Trainer, load_checkpoint
 TOLERANCE = {"float32": 2e-4, "float64": 1e-10}
 
 
-def images(n: int = 40) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    return rng.random((n, 1, 12, 12)).astype(np.float32), rng.integers(0, 4, n)
-
-
 def train_steps(spec: str, dtype: str) -> dict[str, list[np.ndarray]]:
-    """Two epochs of a BN + dropout CNN on augmented, shuffled batches; what each step drew and computed."""
+    """Two epochs of cnn_run's CNN; what each step drew and computed."""
     backend = get_backend(spec)
-    backend.rng.seed(5)  # the fixture's backend comes seeded 0
-    with build_on(backend, dtype):
-        model = build_cnn((1, 12, 12), 4, channels=(3, 4), dense=8, dropout=0.3, batch_norm=True)
-        loss = CrossEntropy()
-    opt = Adam(model.parameters(), lr=0.01)
-    dropout = next(m for m in model.modules() if isinstance(m, Dropout))
-    loader = DataLoader(*images(), 10, backend, seed=5, augment=Augment(2, 15), dtype=dtype)
+    backend.rng.seed(SEED)  # the fixture's backend comes seeded 0
+    run = cnn_run(backend, dtype, n=40, batch=10)
     seen: dict[str, list[np.ndarray]] = {"order": [], "batch": [], "mask": [], "loss": [], "weights": []}
-    to_np = backend.to_numpy
     for epoch in (1, 2):
-        backend.rng.seed(5, epoch)  # as the Trainer does at each epoch's start
-        loader.set_epoch(epoch)
-        seen["order"].append(to_np(loader.permutation(epoch)))
-        for xb, yb in loader:
-            out = model.forward(xb)
-            value = loss.forward(out, yb)
-            opt.zero_grad()
-            model.backward(loss.backward())
-            opt.step()
-            seen["batch"].append(to_np(xb))
-            seen["mask"].append(to_np(dropout._mask))
-            seen["loss"].append(np.array(backend.item(value)))
-    seen["weights"] = [to_np(p.data) for p in model.parameters()]
+        record_epoch(run, epoch, seen)
+    seen["weights"] = [backend.to_numpy(p.data) for p in run.model.parameters()]
     return seen
 
 
