@@ -1,7 +1,9 @@
 """CUDA source of the fused optimizer updates: one launch per parameter group instead of 2 to 26 operations.
 
-Optimizers reach these kernels through fast_paths.kernel_for, because they see arrays, never the
-backend. OPTIMIZER_KERNELS update a parameter, its gradient and its optimizer state in one launch
+Optimizers reach these kernels through the backend of their parameters (CupyBackend.adam_update
+and its siblings; fast_paths.py documents the door).
+
+OPTIMIZER_KERNELS update a parameter, its gradient and its optimizer state in one launch
 (Adam/AdamW, SGD, RMSprop, Adagrad), doing the floating-point operations of the Array API reference
 in xnet/optim/ in the same order, with every scalar of the array's type T (as NumPy 2 rounds a
 Python float multiplied into a float32 array). They were written from CuPy's documentation and
@@ -16,10 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from xnet.backends import kernel_check
+from xnet.backends.fast_paths import COUPLED_DECAY, DECOUPLED_DECAY, NO_DECAY
 
-# weight decay in an optimizer kernel's `decay` argument: none, coupled (added to the gradient,
-# which keeps it, as the reference's `g += wd * w` does) or decoupled (AdamW's `w *= 1 - lr * wd`)
-NO_DECAY, COUPLED_DECAY, DECOUPLED_DECAY = 0, 1, 2
+__all__ = ["COUPLED_DECAY", "DECOUPLED_DECAY", "NO_DECAY", "OPTIMIZER_KERNELS", "kernel", "launch", "probe"]
 
 # Each operation mirrors the reference body line by line; the comment names that body.
 OPTIMIZER_KERNELS: dict[str, dict[str, str]] = {
@@ -112,6 +113,12 @@ OPTIMIZER_KERNELS: dict[str, dict[str, str]] = {
 def kernel(cupy: Any, name: str) -> Any:
     """The ElementwiseKernel OPTIMIZER_KERNELS[name] (compiled by CuPy on first launch per dtype, then cached)."""
     return kernel_check.elementwise(cupy, OPTIMIZER_KERNELS[name])
+
+
+def launch(cupy: Any, name: str, arrays: tuple[Any, ...], scalars: dict[str, Any]) -> None:
+    """One launch of kernel `name` on its out_params `arrays`, its in_params taken from `scalars` by name."""
+    names = [p.split()[-1] for p in OPTIMIZER_KERNELS[name]["in_params"].split(",")]
+    kernel(cupy, name)(*(int(scalars[n]) if n == "nesterov" else scalars[n] for n in names), *arrays)
 
 
 def probe(cupy: Any, name: str, dtype: Any) -> None:

@@ -34,6 +34,7 @@ class NumpyBackend(Backend):
         self.rng = Rng(self, seed)
         self.threads = cpu_threads.threads()  # decided once per process (see cpu_threads.py)
         cpu_memory.keep_freed_memory()  # no page faults on each step's temporaries (cpu_memory.py)
+        self.remember()
 
     @property
     def device_name(self) -> str:
@@ -44,6 +45,9 @@ class NumpyBackend(Backend):
 
     def to_numpy(self, a: Any) -> np.ndarray:
         return np.asarray(a)
+
+    def owns(self, a: Any) -> bool:
+        return isinstance(a, np.ndarray)
 
     def host_buffer(self, a: np.ndarray) -> np.ndarray:
         return a

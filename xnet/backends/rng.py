@@ -35,10 +35,22 @@ import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from xnet.backends.base import Backend
+
+class Backend(Protocol):
+    """What a stream needs of its backend (xnet.backends.base.Backend has it): a protocol, so that
+    this module, which base.py imports, imports nothing of base.py back."""
+
+    xp: ModuleType
+    device: Any
+
+    def dtype(self, name: str | Any) -> Any:
+        """The namespace dtype named `name`."""
+
+    def random_words(self, key: tuple[int, int], epoch: int, start: int, n: int) -> Any:
+        """Words start..start+n-1 of the Philox stream (key, epoch): uint64 (n,) on the device."""
 
 Shape = tuple[int, ...]
 GENERATOR = "philox4x64-10"
