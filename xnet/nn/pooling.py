@@ -52,16 +52,17 @@ class _Pool2D(Module):
             )
         ph, pw = self.padding
         self.pads = (ph, ph, pw, pw)
-        self._x: Array | None = None
         self._out_shape: tuple[int, ...] | None = None  # checked against backward's gradient
-        self._pad_buf: Array | None = None
+        self._on_backend_change()
 
     def _on_backend_change(self) -> None:
-        self._x, self._pad_buf, self._codes = None, None, None
+        self._x: Array | None = None
+        self._pad_buf: Array | None = None
+        self._codes: Array | None = None
 
     def _cell_codes(self) -> Array:
         """cell_codes on this layer's backend, made once."""
-        if getattr(self, "_codes", None) is None:
+        if self._codes is None:
             self._codes = cell_codes(self.backend)
         return self._codes
 
@@ -122,6 +123,14 @@ class MaxPool2D(_Pool2D):
     kind = "maxpool2d"
     pad_value = float("-inf")
 
+    def _on_backend_change(self) -> None:
+        super()._on_backend_change()
+        # the 2x2 formulation, chosen once per backend: cell codes in a few whole-batch operations
+        # where every operation is a kernel launch (launch_bound), cache-sized chunks elsewhere
+        wide = self.backend.launch_bound
+        self._forward_quads = self._forward_quads_coded if wide else self._forward_quads_chunked
+        self._backward_quads = self._backward_quads_coded if wide else self._backward_quads_chunked
+
     def forward(self, x: Array) -> Array:
         """(N, C, H, W) -> (N, C, Ho, Wo), Ho = (H + 2*padding - kh)//stride + 1."""
         xp = self.xp
@@ -159,14 +168,17 @@ class MaxPool2D(_Pool2D):
     # only which of the four cells won each window (one byte per output), so backward reads
     # neither the input nor the output again.
 
-    def _forward_quads(self, x: Array) -> Array:
+    def _forward_quads_coded(self, x: Array) -> Array:
+        """(N, C, H, W) -> (N, C, H/2, W/2) by 2x2 windows, whole-batch; keeps the code of each winner."""
+        q, _ = self._quads(x)
+        y, code = quad_codes(self.xp, q, self._cell_codes())
+        self._x, self._arg, self._out_shape = x, code, y.shape
+        return y
+
+    def _forward_quads_chunked(self, x: Array) -> Array:
         """(N, C, H, W) -> (N, C, H/2, W/2) by 2x2 windows; keeps the winning cell of each."""
         q, (Ho, Wo) = self._quads(x)
         N, C = x.shape[0], x.shape[1]
-        if self.backend.launch_bound:
-            y, code = quad_codes(self.xp, q, self._cell_codes())
-            self._x, self._arg, self._out_shape = x, code, y.shape
-            return y
         y = self.backend.empty((N, C, Ho, Wo), x.dtype)
         winner = self.backend.empty((N, C, Ho, Wo), "uint8")
 
@@ -177,11 +189,13 @@ class MaxPool2D(_Pool2D):
         self._x, self._arg, self._out_shape = x, winner, y.shape
         return y
 
-    def _backward_quads(self, grad_out: Array, x: Array) -> Array:
+    def _backward_quads_coded(self, grad_out: Array, x: Array) -> Array:
+        """(N, C, Ho, Wo) -> (N, C, H, W) for input x, whole-batch: each window's gradient to its winner."""
+        return self._grad_input(route_by_codes(self.xp, grad_out, self._arg, self._cell_codes()), tuple(x.shape))
+
+    def _backward_quads_chunked(self, grad_out: Array, x: Array) -> Array:
         """(N, C, Ho, Wo) -> (N, C, H, W) for input x: each window's gradient to its winning cell."""
         winner = self._arg
-        if self.backend.launch_bound:
-            return self._grad_input(route_by_codes(self.xp, grad_out, winner, self._cell_codes()), tuple(x.shape))
         N, C, Ho, Wo = winner.shape
         g6 = self.backend.empty((N, C, Ho, 2, Wo, 2), grad_out.dtype)
 
