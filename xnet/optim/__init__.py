@@ -13,12 +13,8 @@ Typical use (the trainer does this):
 from xnet.optim.adagrad import Adagrad
 from xnet.optim.adam import Adam, AdamW
 from xnet.optim.clipping import clip_grad_norm, clip_grad_value, grad_norm
-from xnet.optim.factory import DEFAULT_LRS, OPTIMIZERS, get_optimizer
-from xnet.optim.optimizer import Optimizer
-from xnet.optim.regularizers import L1, L2, REGULARIZERS, Regularizer, total_penalty
-from xnet.optim.rmsprop import RMSprop
-from xnet.optim.schedules import (
-    SCHEDULES,
+from xnet.optim.factory import DEFAULT_LRS, OPTIMIZERS, SCHEDULES, get_optimizer, get_schedule, resolve_lr
+from xnet.optim.lr_schedules import (
     ConstantSchedule,
     CosineSchedule,
     CyclicSchedule,
@@ -27,10 +23,12 @@ from xnet.optim.schedules import (
     Schedule,
     StepSchedule,
     WarmupSchedule,
-    get_schedule,
     step_at_thirds,
     thirds_milestones,
 )
+from xnet.optim.optimizer import Optimizer
+from xnet.optim.regularizers import L1, L2, REGULARIZERS, Regularizer, total_penalty
+from xnet.optim.rmsprop import RMSprop
 from xnet.optim.sgd import SGD
 
 __all__ = [
@@ -60,6 +58,7 @@ __all__ = [
     "get_optimizer",
     "get_schedule",
     "grad_norm",
+    "resolve_lr",
     "step_at_thirds",
     "thirds_milestones",
     "total_penalty",
