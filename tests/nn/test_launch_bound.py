@@ -15,7 +15,8 @@ from xnet.nn.batchnorm import BatchNorm1D, BatchNorm2D
 from xnet.nn.conv import Conv2D
 from xnet.nn.dense import Dense
 from xnet.nn.module import build_on
-from xnet.nn.pooling import CELL_CODES, MaxPool2D, max_of_quads, quad_codes, route_by_codes
+from xnet.nn.pooling import MaxPool2D
+from xnet.nn.quads import CELL_CODES, max_of_quads, quad_codes, route_by_codes
 from xnet.nn.sequential import Sequential
 from xnet.nn.shape import Flatten
 

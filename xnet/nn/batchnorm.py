@@ -112,11 +112,9 @@ class _BatchNorm(Module):
         x, mean, inv_std, training, M = check_grad(self, grad_out, self._out_shape, self._cache)
         return self._input_grad(grad_out, x, mean, inv_std, training, M)
 
-    def _input_grad_whole(
-        self, grad_out: Array, x: Array, mean: Array, inv_std: Array, training: bool, M: int
-    ) -> Array:
+    def _input_grad_whole(self, g: Array, x: Array, mean: Array, inv_std: Array, training: bool, M: int) -> Array:
         """backward on a launch-bound backend: whole-batch operations."""
-        return self._input_grad_wide(grad_out, x, mean, inv_std, self.weight.data * inv_std, M, training)
+        return self._input_grad_wide(g, x, mean, inv_std, self.weight.data * inv_std, M, training)
 
     def _input_grad_chunked(
         self, grad_out: Array, x: Array, mean: Array, inv_std: Array, training: bool, M: int
@@ -246,12 +244,8 @@ class _BatchNorm(Module):
         return (g - (xc * bc(inv_std * dgamma) + bc(dbeta)) * (1.0 / M)) * bc(scale)
 
     def config(self) -> dict[str, Any]:
-        return {
-            "type": type(self).__name__.lower(),
-            self._arg: self.num_features,
-            "eps": self.eps,
-            "momentum": self.momentum,
-        }
+        return {"type": type(self).__name__.lower(), self._arg: self.num_features, "eps": self.eps,
+                "momentum": self.momentum}  # fmt: skip
 
 
 def _is_real(v: Any) -> bool:

@@ -27,7 +27,8 @@ from xnet.nn.batched import sample_bytes
 from xnet.nn.batchnorm import BatchNorm2D
 from xnet.nn.checks import check_grad
 from xnet.nn.module import Module
-from xnet.nn.pooling import MaxPool2D, cell_codes, max_of_quads, quad_codes, route_by_codes, route_to_winners
+from xnet.nn.pooling import MaxPool2D
+from xnet.nn.quads import cell_codes, max_of_quads, quad_codes, route_by_codes, route_to_winners
 
 
 class NormReLUPool:
