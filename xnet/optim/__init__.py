@@ -13,8 +13,12 @@ Typical use (the trainer does this):
 from xnet.optim.adagrad import Adagrad
 from xnet.optim.adam import Adam, AdamW
 from xnet.optim.clipping import clip_grad_norm, clip_grad_value, grad_norm
-from xnet.optim.factory import DEFAULT_LRS, OPTIMIZERS, SCHEDULES, get_optimizer, get_schedule, resolve_lr
-from xnet.optim.lr_schedules import (
+from xnet.optim.factory import DEFAULT_LRS, OPTIMIZERS, get_optimizer, resolve_lr
+from xnet.optim.optimizer import Optimizer
+from xnet.optim.regularizers import L1, L2, REGULARIZERS, Regularizer, total_penalty
+from xnet.optim.rmsprop import RMSprop
+from xnet.optim.schedules import (
+    SCHEDULES,
     ConstantSchedule,
     CosineSchedule,
     CyclicSchedule,
@@ -23,12 +27,10 @@ from xnet.optim.lr_schedules import (
     Schedule,
     StepSchedule,
     WarmupSchedule,
+    get_schedule,
     step_at_thirds,
     thirds_milestones,
 )
-from xnet.optim.optimizer import Optimizer
-from xnet.optim.regularizers import L1, L2, REGULARIZERS, Regularizer, total_penalty
-from xnet.optim.rmsprop import RMSprop
 from xnet.optim.sgd import SGD
 
 __all__ = [

@@ -10,21 +10,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from xnet.optim import lr_schedules as ls
 from xnet.optim.adagrad import Adagrad
 from xnet.optim.adam import Adam, AdamW
 from xnet.optim.checks import check_count, check_name, check_options
 from xnet.optim.groups import ParamsArg
-from xnet.optim.lr_schedules import (
-    ConstantSchedule,
-    CosineSchedule,
-    CyclicSchedule,
-    ExponentialSchedule,
-    OneCycleSchedule,
-    Schedule,
-    StepSchedule,
-    WarmupSchedule,
-    thirds_milestones,
-)
 from xnet.optim.optimizer import Optimizer
 from xnet.optim.rmsprop import RMSprop
 from xnet.optim.sgd import SGD
@@ -79,7 +69,7 @@ FINAL_FACTOR = 0.01  # default exponential decay: the last step runs at 1% of lr
 
 def get_schedule(
     name: str, lr: float, total_steps: int, steps_per_epoch: int | None = None, **kw: Any
-) -> Schedule:
+) -> ls.Schedule:
     """A schedule by name with defaults derived from the run's length; `kw` overrides them.
 
     constant:     lr throughout.
@@ -108,27 +98,27 @@ def get_schedule(
         if warmup >= total_steps:
             raise ValueError(f"{owner}: warmup_steps must be < total_steps={total_steps}, "
                              f"got {warmup!r}")
-        return WarmupSchedule(get_schedule(key, lr, total_steps, steps_per_epoch, **kw), warmup)
+        return ls.WarmupSchedule(get_schedule(key, lr, total_steps, steps_per_epoch, **kw), warmup)
     if key == "constant":
-        cls, args = ConstantSchedule, {"lr": lr}
+        cls, args = ls.ConstantSchedule, {"lr": lr}
     elif key == "step":
-        cls, args = StepSchedule, {"lr": lr, "gamma": 0.1}
+        cls, args = ls.StepSchedule, {"lr": lr, "gamma": 0.1}
         if "step_size" not in kw and "milestones" not in kw:
-            ms = thirds_milestones(total_steps)
+            ms = ls.thirds_milestones(total_steps)
             if not ms:
-                return ConstantSchedule(lr)
+                return ls.ConstantSchedule(lr)
             args["milestones"] = ms
     elif key == "exponential":
         n = total_steps if steps_per_epoch is None else math.ceil(total_steps / steps_per_epoch)
         gamma = FINAL_FACTOR ** (1.0 / (n - 1)) if n > 1 else 1.0
-        cls, args = ExponentialSchedule, {"lr": lr, "gamma": gamma, "steps_per_epoch": steps_per_epoch}
+        cls, args = ls.ExponentialSchedule, {"lr": lr, "gamma": gamma, "steps_per_epoch": steps_per_epoch}
     elif key == "cosine":
-        cls, args = CosineSchedule, {"lr": lr, "total_steps": total_steps}
+        cls, args = ls.CosineSchedule, {"lr": lr, "total_steps": total_steps}
     elif key == "cyclic":
         half = 2 * steps_per_epoch if steps_per_epoch is not None else max(1, total_steps // 8)
-        cls, args = CyclicSchedule, {"lr": lr, "step_size": half}
+        cls, args = ls.CyclicSchedule, {"lr": lr, "step_size": half}
     else:
-        cls, args = OneCycleSchedule, {"lr": lr, "total_steps": total_steps}
+        cls, args = ls.OneCycleSchedule, {"lr": lr, "total_steps": total_steps}
     check_options(owner, kw, cls, ("lr", "total_steps"), ValueError)
     args.update(kw)
     return cls(**args)

@@ -279,3 +279,17 @@ class WarmupSchedule(Schedule):
 
     def config(self) -> dict[str, Any]:
         return {**self.inner.config(), "warmup_steps": self.warmup_steps}
+
+
+__all__ = [
+    "ConstantSchedule",
+    "CosineSchedule",
+    "CyclicSchedule",
+    "ExponentialSchedule",
+    "OneCycleSchedule",
+    "Schedule",
+    "StepSchedule",
+    "WarmupSchedule",
+    "step_at_thirds",
+    "thirds_milestones",
+]
