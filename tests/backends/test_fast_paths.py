@@ -253,3 +253,28 @@ def test_default_path_matches_the_reference_on_the_device(backend, monkeypatch, 
             np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
         else:
             np.testing.assert_array_equal(g, w)
+
+
+def test_backend_of_finds_the_backend_that_made_the_arrays(backend):
+    made = get_backend(backend.name if backend.name != "numpy" else "cpu")
+    a = made.zeros((2,), "float32")
+    assert backend_of(a) is made  # the newest live backend that owns them
+    assert isinstance(backend_of(np.zeros(2)), Backend)  # NumPy arrays always have one
+    assert type(backend_of([1.0])) is Backend  # anything else: a bare backend, every fast path absent
+
+
+def test_an_optimizer_follows_its_parameters_to_another_backend():
+    from xnet.nn.dense import Dense
+    from xnet.nn.module import build_on
+
+    with build_on("cpu", "float32"):
+        model = Dense(3, 2)
+    opt = Adam(model.parameters())
+    assert opt.ops.name == "numpy"
+    strict = get_backend("strict")
+    model.to(strict)
+    for p in model.parameters():
+        p.grad[...] = strict.asarray(np.ones(p.shape), "float32")
+    opt.step()  # the flat buffer is rebuilt on the new arrays, and the backend found again
+    assert opt.ops is strict
+    assert float(strict.to_numpy(model.weight.data).max()) != 0.0

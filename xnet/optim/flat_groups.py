@@ -8,7 +8,7 @@ from typing import Any
 
 from xnet.backends import Array, Backend
 from xnet.nn.parameter import Parameter
-from xnet.optim.arrays import to_device_like, to_host
+from xnet.optim.arrays import namespace_of, to_device_like, to_host
 from xnet.optim.flat import FlatGroup, Part, can_flatten
 
 
@@ -44,9 +44,10 @@ class FlatGroups:
         """Group i as (parameters or flat slices, their states): what `_update_group` iterates over."""
         flat = self._flat[i]
         if flat is not None and not flat.intact():  # something rebound a parameter's array
+            # perhaps onto another backend (Module.to): its namespace and fast paths from now on
+            self._xp, self.ops = namespace_of(self._params[0].data), self._find_ops()
             self._flatten(i)
             flat = self._flat[i]
-            self.ops = self._find_ops()  # perhaps onto another device
         if flat is None:
             return self.param_groups[i]["params"], self._state[i]
         return flat.parts(self._flat_state[i], split)
