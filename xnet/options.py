@@ -105,6 +105,8 @@ def check_applicable(cfg: RunConfig) -> None:
             _refuse(cfg, unused, f"with {kind} {choice!r} ({users})")
     if cfg.decay_all and (cfg.weight_decay == 0 or (cfg.weight_decay is None and cfg.optimizer != "adamw")):
         _refuse(cfg, ["decay_all"], "without weight decay (--weight-decay, or adamw's default 0.01)")
+    if cfg.decoupled_weight_decay and not cfg.weight_decay:
+        _refuse(cfg, ["decoupled_weight_decay"], "without weight decay (--weight-decay)")
     if cfg.include_all and not (cfg.l1 or cfg.l2):
         _refuse(cfg, ["include_all"], "without an L1 or L2 penalty (--l1, --l2)")
     if cfg.step_size is not None and cfg.milestones is not None:
