@@ -255,7 +255,8 @@ def test_a_flag_that_is_no_number_is_one_line():
 
 
 UNREAD = [
-    (("--optimizer", "sgd", "--beta1", "0.8"), ["beta1 = 0.8", "optimizer 'sgd'", "only adam, adamw, adamax, nadam, radam, lion use beta1",
+    (("--optimizer", "sgd", "--beta1", "0.8"), ["beta1 = 0.8", "optimizer 'sgd'",
+                                                "only adam, adamw, adamax, nadam, radam, lion use beta1",
                                                  "drop --beta1"]),
     (("--optimizer", "adam", "--rho", "0.8", "--momentum", "0.5"), ["momentum = 0.5, rho = 0.8", "'adam'",
                                                                     "drop --momentum, --rho"]),

@@ -52,7 +52,7 @@ def train(
     bn_momentum: float = _opt("Batch norm: weight of each batch in the running statistics.", 0.1, "--bn-momentum",
                               MODEL),  # fmt: skip
     bn_eps: float = _opt("Batch norm: added to the variance.", 1e-5, "--bn-eps", MODEL),
-    dataset: str = _opt("mnist, idx:DIR, csv:FILE or sine.", D.dataset, "--dataset", DATA),
+    dataset: str = _opt("mnist, fashion-mnist, idx:DIR, csv:FILE or sine.", D.dataset, "--dataset", DATA),
     data_dir: str = _opt("Folder holding the dataset's files.", "$XNET_DATA_DIR, then the cache", "--data-dir", DATA),
     limit: int = _opt(
         "Use only the first N training samples and the first N//6 test samples, at least 1 (quick experiments).",
