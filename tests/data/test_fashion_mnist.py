@@ -20,15 +20,6 @@ DEBIAN = Path("/usr/share/datasets/fashion-mnist")  # apt-get install dataset-fa
 
 
 @pytest.fixture
-def isolated(monkeypatch, tmp_path):
-    """No $XNET_DATA_DIR, an empty cache, no default mirrors."""
-    monkeypatch.delenv("XNET_DATA_DIR", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv(FASHION_MNIST.mirrors_env, "")
-    return tmp_path
-
-
-@pytest.fixture
 def fake_set(tmp_path, monkeypatch):
     """A tiny set in tmp/served/fashion-mnist whose md5s replace the official Fashion-MNIST ones."""
     folder = write_digit_set(tmp_path / "served" / "fashion-mnist", 30, 12, seed=4)
@@ -39,7 +30,7 @@ def fake_set(tmp_path, monkeypatch):
     return folder
 
 
-def test_reads_the_files_under_data_dir_fashion_mnist(isolated, fake_set):
+def test_reads_the_files_under_data_dir_fashion_mnist(fashion_isolated, fake_set):
     ds = load_dataset("fashion-mnist", data_dir=fake_set.parent, normalize="none")
     images = read_idx(fake_set / "train-images-idx3-ubyte.gz")
     np.testing.assert_array_equal(ds.train.x[:, 0], images.astype(np.float32))
@@ -47,11 +38,11 @@ def test_reads_the_files_under_data_dir_fashion_mnist(isolated, fake_set):
     assert ds.name == "fashion-mnist" and str(fake_set) in ds.source
 
 
-def test_downloads_into_its_own_cache_folder(isolated, fake_set, serve):
+def test_downloads_into_its_own_cache_folder(fashion_isolated, fake_set, serve):
     ds = load_dataset("fashion-mnist", mirrors=[serve(fake_set)], timeout=5)
-    cache = isolated / "cache" / "xnet" / "fashion-mnist"
+    cache = fashion_isolated / "cache" / "xnet" / "fashion-mnist"
     assert sorted(p.name for p in cache.iterdir()) == sorted(n for _, n in FASHION_MNIST.files)
-    assert not (isolated / "cache" / "xnet" / "mnist").exists()
+    assert not (fashion_isolated / "cache" / "xnet" / "mnist").exists()
     assert len(ds.train) == 30 and "downloaded" in ds.source
 
 
@@ -70,7 +61,7 @@ def test_a_recompressed_copy_passes_on_its_content_and_a_changed_one_fails(tmp_p
 
 @pytest.mark.skipif(not DEBIAN.is_dir(), reason=f"Fashion-MNIST not found in {DEBIAN} (apt-get install "
                     "dataset-fashion-mnist)")  # fmt: skip
-def test_the_real_files_from_debian(isolated):
+def test_the_real_files_from_debian(fashion_isolated):
     """Debian's recompressed originals: 60000 + 10000 images, 6000 and 1000 of each class."""
     ds = load_dataset("fashion-mnist", data_dir=DEBIAN, normalize="none")
     assert (len(ds.train), len(ds.test), ds.input_shape) == (60000, 10000, (1, 28, 28))

@@ -1,9 +1,10 @@
-"""Arguments shared by the Adam family beyond Adam itself: a `betas` pair and the weight-decay mode."""
+"""What the Adam family beyond Adam itself shares: a `betas` pair, the weight-decay mode, the moment update."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from xnet.backends import Array
 from xnet.checks import check_bool
 from xnet.optim.checks import check_nonneg, check_unit
 
@@ -26,3 +27,18 @@ def check_betas_and_decay(owner: str, group: dict[str, Any]) -> None:
     group["weight_decay"] = check_nonneg(owner, "weight_decay", group["weight_decay"])
     if "decoupled_weight_decay" in group:
         group["decoupled_weight_decay"] = check_bool(owner, "decoupled_weight_decay", group["decoupled_weight_decay"])
+
+
+def decay_and_moments(
+    w: Array, g: Array, m: Array, v: Array, b1: float, b2: float, wd: float, lr: float, decoupled: bool, decay: bool
+) -> None:
+    """In place: weight decay (w *= 1 - lr * wd, or g += wd * w), then m and v, Adam's running means of g and g^2."""
+    if decay:
+        if decoupled:
+            w *= 1.0 - lr * wd
+        else:
+            g += wd * w
+    m *= b1
+    m += (1.0 - b1) * g
+    v *= b2
+    v += (1.0 - b2) * (g * g)

@@ -8,7 +8,7 @@ from typing import Any
 
 from xnet.backends import Array
 from xnet.optim.arrays import each_part
-from xnet.optim.betas import check_betas_and_decay, pick_betas
+from xnet.optim.betas import check_betas_and_decay, decay_and_moments, pick_betas
 from xnet.optim.checks import check_positive
 from xnet.optim.optimizer import Optimizer, ParamsArg
 from xnet.optim.regularizers import Regularizer
@@ -72,18 +72,9 @@ class RAdam(Optimizer):
         step_size = lr / (1.0 - b1**t)
         if rect is not None:
             step_size *= rect * math.sqrt(1.0 - b2**t)
-        one_minus_b1, one_minus_b2, shrink = 1.0 - b1, 1.0 - b2, 1.0 - lr * wd
 
         def update(w: Array, g: Array, m: Array, v: Array, decay: bool) -> None:
-            if decay:
-                if decoupled:
-                    w *= shrink
-                else:
-                    g += wd * w
-            m *= b1
-            m += one_minus_b1 * g
-            v *= b2
-            v += one_minus_b2 * (g * g)
+            decay_and_moments(w, g, m, v, b1, b2, wd, lr, decoupled, decay)
             if rect is None:
                 w -= step_size * m
                 return
