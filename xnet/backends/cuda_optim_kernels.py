@@ -9,8 +9,8 @@ in xnet/optim/ in the same order, with every scalar of the array's type T (as Nu
 Python float multiplied into a float32 array). They were written from CuPy's documentation and
 source (ElementwiseKernel passes an output array's element as a `T &` reference, so `param -= ...`
 updates it in place) and compared with the reference on the host by compiling the CUDA C with g++
-(tests/backends/test_fast_paths.py); not yet run on a GPU, where nvcc may contract a multiply and an
-add into one FMA, so results there may differ from the reference by a few ulps.
+(tests/backends/test_fast_paths.py), and compiled by NVRTC for sm_80 and sm_90 without a GPU
+(tests/backends/test_nvrtc_compile.py); not yet run on a GPU.
 """
 
 from __future__ import annotations
@@ -22,9 +22,13 @@ from xnet.backends.fast_paths import COUPLED_DECAY, DECOUPLED_DECAY, NO_DECAY
 
 __all__ = ["COUPLED_DECAY", "DECOUPLED_DECAY", "NO_DECAY", "OPTIMIZER_KERNELS", "kernel", "launch", "probe"]
 
+# the reference rounds each product and sum; without this NVRTC contracts `m += one_minus_b1 * grad`
+# and the like into fused multiply-adds (7 in float32 Adam), and the update differs in the last bits
+OPTIONS = ("--fmad=false",)
+
 # Each operation mirrors the reference body line by line; the comment names that body.
 OPTIMIZER_KERNELS: dict[str, dict[str, str]] = {
-    # xnet/optim/adam.py Adam._update_group (step_size and eps_hat fold in the bias corrections)
+    # xnet/optim/adam.py Adam._rule (step_size and eps_hat fold in the bias corrections)
     "adam": {
         "in_params": "T b1, T one_minus_b1, T b2, T one_minus_b2, T eps_hat, T step_size, T wd, T shrink, int32 decay",
         "out_params": "T param, T grad, T m, T v",
@@ -45,7 +49,7 @@ OPTIMIZER_KERNELS: dict[str, dict[str, str]] = {
         """,
         "name": "xnet_adam",
     },
-    # xnet/optim/sgd.py SGD._update_group without momentum
+    # xnet/optim/sgd.py SGD._rule without momentum
     "sgd": {
         "in_params": "T lr, T wd, int32 decay",
         "out_params": "T param, T grad",
@@ -56,7 +60,7 @@ OPTIMIZER_KERNELS: dict[str, dict[str, str]] = {
         """,
         "name": "xnet_sgd",
     },
-    # xnet/optim/sgd.py SGD._update_group with momentum (nesterov = 1: the look-ahead form)
+    # xnet/optim/sgd.py SGD._rule with momentum (nesterov = 1: the look-ahead form)
     "sgd_momentum": {
         "in_params": "T lr, T mu, T wd, int32 decay, int32 nesterov",
         "out_params": "T param, T grad, T velocity",
@@ -74,7 +78,7 @@ OPTIMIZER_KERNELS: dict[str, dict[str, str]] = {
         """,
         "name": "xnet_sgd_momentum",
     },
-    # xnet/optim/rmsprop.py RMSprop._update_group
+    # xnet/optim/rmsprop.py RMSprop._rule
     "rmsprop": {
         "in_params": "T lr, T rho, T one_minus_rho, T eps, T wd, int32 decay",
         "out_params": "T param, T grad, T mean_sq",
@@ -92,7 +96,7 @@ OPTIMIZER_KERNELS: dict[str, dict[str, str]] = {
         """,
         "name": "xnet_rmsprop",
     },
-    # xnet/optim/adagrad.py Adagrad._update_group
+    # xnet/optim/adagrad.py Adagrad._rule
     "adagrad": {
         "in_params": "T lr, T eps, T wd, int32 decay",
         "out_params": "T param, T grad, T sum_sq",
@@ -112,7 +116,7 @@ OPTIMIZER_KERNELS: dict[str, dict[str, str]] = {
 
 def kernel(cupy: Any, name: str) -> Any:
     """The ElementwiseKernel OPTIMIZER_KERNELS[name] (compiled by CuPy on first launch per dtype, then cached)."""
-    return kernel_check.elementwise(cupy, OPTIMIZER_KERNELS[name])
+    return kernel_check.elementwise(cupy, OPTIMIZER_KERNELS[name], options=OPTIONS)
 
 
 def launch(cupy: Any, name: str, arrays: tuple[Any, ...], scalars: dict[str, Any]) -> None:

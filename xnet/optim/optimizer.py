@@ -46,13 +46,14 @@ class UpdateRule:
 
     `fast` is a bound fast-path method of the optimizer's backend (e.g. `self.ops.adam_update`,
     see xnet/backends/fast_paths.py), called as fast(*arrays, decay=mode, **scalars) and True when
-    it did the update; `reference(*arrays, decay)` is the Array API body, in place, with `decay`
-    a bool. `arrays` are (param, grad, *state). `decay_mode` is what `fast` gets as `decay` where
-    weight decay applies (COUPLED_DECAY or DECOUPLED_DECAY). `split`: whether large NumPy
+    it did the update, or None for an optimizer that no backend has a kernel for;
+    `reference(*arrays, decay)` is the Array API body, in place, with `decay` a bool. `arrays` are
+    (param, grad, *state). `decay_mode` is what `fast` gets as `decay` where weight decay applies
+    (COUPLED_DECAY or DECOUPLED_DECAY). `split`: whether large NumPy
     updates may run in row blocks over the CPU threads (arrays.each_part).
     """
 
-    fast: Callable[..., bool]
+    fast: Callable[..., bool] | None
     reference: Callable[..., None]
     scalars: dict[str, Any] = field(default_factory=dict)
     decay_mode: int = NO_DECAY
@@ -131,7 +132,8 @@ class Optimizer(ParamGroups, FlatGroups, CheckpointState):
         for p, state in zip(params, states, strict=True):
             decay = bool(wd) and (decay_all or p.regularize)
             arrays = (p.data, p.grad, *state)
-            if rule.fast(*arrays, decay=rule.decay_mode if decay else NO_DECAY, **rule.scalars):
+            mode = rule.decay_mode if decay else NO_DECAY
+            if rule.fast is not None and rule.fast(*arrays, decay=mode, **rule.scalars):
                 continue
             if rule.split:
                 each_part(rule.reference, arrays, decay)
