@@ -40,17 +40,13 @@ from typing import Any, Protocol
 
 
 class Backend(Protocol):
-    """What a stream needs of its backend (xnet.backends.base.Backend has it): a protocol, so that
-    this module, which base.py imports, imports nothing of base.py back."""
+    """What a stream needs of its backend (base.Backend has it): a protocol, as base.py imports this module."""
 
     xp: ModuleType
     device: Any
 
-    def dtype(self, name: str | Any) -> Any:
-        """The namespace dtype named `name`."""
-
-    def random_words(self, key: tuple[int, int], epoch: int, start: int, n: int) -> Any:
-        """Words start..start+n-1 of the Philox stream (key, epoch): uint64 (n,) on the device."""
+    def dtype(self, name: str | Any) -> Any: ...
+    def random_words(self, key: tuple[int, int], epoch: int, start: int, n: int) -> Any: ...
 
 Shape = tuple[int, ...]
 GENERATOR = "philox4x64-10"
