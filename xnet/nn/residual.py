@@ -51,7 +51,7 @@ class Residual(Module):
         y = self.body.forward(x)
         s = x if self.shortcut is None else self.shortcut.forward(x)
         if tuple(y.shape) != tuple(s.shape):
-            raise ValueError(mismatch(tuple(y.shape)[1:], tuple(s.shape)[1:], self.shortcut is None))
+            raise ValueError("Residual: " + mismatch(tuple(y.shape)[1:], tuple(s.shape)[1:], self.shortcut is None))
         z = y + s
         self._out_shape = tuple(z.shape)
         return z if self.activation is None else self.activation.forward(z)
@@ -83,7 +83,7 @@ def mismatch(body: tuple[int, ...], shortcut: tuple[int, ...], identity: bool) -
     """The one-line error for a body whose output shape is not the shortcut's (per sample)."""
     what = "the identity shortcut (the block's input)" if identity else "the shortcut"
     hint = "; add a 1x1 conv shortcut with the body's out_channels and stride" if identity else ""
-    return f"Residual: the body gives shape {body} per sample but {what} gives {shortcut}{hint}"
+    return f"the body gives shape {body} per sample but {what} gives {shortcut}{hint}"
 
 
 __all__ = ["Residual"]
