@@ -34,8 +34,8 @@ def build_model(cfg: RunConfig, input_shape: tuple[int, ...], outputs: int) -> M
     from xnet.models import build_preset
     from xnet.nn.registry import model_from_config
 
-    if cfg.layers:
-        return model_from_config({"layers": cfg.layers}, "model")
+    if cfg.layers:  # sizes left out of the tables (in_features, in_channels) come from the data
+        return model_from_config({"layers": cfg.layers}, "model", input_shape)
     activation_args = {"alpha": cfg.alpha} if cfg.alpha is not None else {}
     bn_args = {k: v for k, v in (("eps", cfg.bn_eps), ("momentum", cfg.bn_momentum)) if v is not None}
     return build_preset(
