@@ -17,7 +17,10 @@ from xnet.nn.residual import Residual
 from xnet.nn.sequential import Sequential
 
 WIDTH = 100
-_DESCRIPTION = 44  # columns for the description; longer ones are cut with "..."
+_DESCRIPTION = 48  # columns for the description; longer ones are cut with "..."
+
+
+_SHORT = {"padding": "pad", "dilation": "dil"}
 
 
 def _compact(v: Any) -> str:
@@ -59,7 +62,7 @@ def describe(layer: Module) -> str:
         text += f" {_compact(cfg.pop(first))}"
     if cfg.pop("bias", True) is False:
         text += " no bias"
-    text += "".join(f" {k} {_compact(v)}" for k, v in cfg.items())
+    text += "".join(f" {_SHORT.get(k, k)} {_compact(v)}" for k, v in cfg.items())
     return text if len(text) <= _DESCRIPTION else text[: _DESCRIPTION - 3] + "..."
 
 

@@ -8,6 +8,7 @@ name or unit differs, it is converted here: `loss_reduction` is every loss's `re
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from xnet.config import RunConfig
@@ -42,6 +43,14 @@ def build_model(cfg: RunConfig, input_shape: tuple[int, ...], outputs: int) -> M
         cfg.model, input_shape, outputs, cfg.hidden, cfg.activation, cfg.init, cfg.dropout, cfg.batch_norm,
         activation_args, bn_args,
     )  # fmt: skip
+
+
+def parameter_line(model: Module) -> str:
+    """'model: 1,234,567 parameters (1,234,567 trainable)', the line a run starts with."""
+    n = model.num_parameters()
+    extra = sum(math.prod(b.shape) for _, b in model.named_buffers())
+    stats = f", plus {extra:,} running statistics" if extra else ""
+    return f"model: {n:,} parameters ({n:,} trainable{stats}); `xnet summary` lists them by layer"
 
 
 def build_loss(cfg: RunConfig, task: str) -> Module:
