@@ -117,7 +117,8 @@ def test_a_wrong_given_size_is_one_line(images, tmp_path):
     layers += "in_features = 700\nout_features = 10\n"
     line = one_line_error(xnet("train", "--config", _config(tmp_path, layers), "--dataset", f"csv:{images}",
                                "--out", tmp_path / "run"))  # fmt: skip
-    assert "layer 1 (Dense): in_features = 700 was given, but its input has 784" in line
+    assert line.startswith("xnet: error: the model does not fit the data (samples of shape (1, 28, 28)): ")
+    assert "layer 1 (Dense(700, 10)): in_features = 700 was given, but its input has 784" in line
 
 
 def test_unknown_layer_type_is_one_line(images, tmp_path):

@@ -45,13 +45,15 @@ def test_lazy_layer_materializes_at_its_first_forward():
 
 def test_a_given_wrong_size_names_the_layer_and_both_sizes():
     net = Sequential(Conv2D(1, 4, 3), Flatten(), Dense(100, 2))
-    with pytest.raises(ValueError, match=r"^layer 1 \(Dense\): in_features = 100 was given, but its input has 4 "
-                                         r"\(input shape \(4,\)\)"):
+    with pytest.raises(ValueError, match=r"^layer 1 \(Dense\(100, 2\)\): in_features = 100 was given, but its "
+                                         r"input has 4 \(input shape \(4,\)\)"):
         Sequential(Flatten(), Dense(100, 2)).build((1, 2, 2))
-    with pytest.raises(ValueError, match=r"^layer 0 \(Conv2D\): in_channels = 1 was given, but its input has 3"):
+    with pytest.raises(ValueError, match=r"^layer 0 \(Conv2D\(in_channels=1\)\): in_channels = 1 was given, "
+                                         r"but its input has 3"):
         net.build((3, 5, 5))
     nested = Sequential(Residual([LazyConv2D(2, 1), Conv2D(5, 2, 1)]))
-    with pytest.raises(ValueError, match=r"^layer 0.body.1 \(Conv2D\): in_channels = 5 was given, but its input has 2"):
+    with pytest.raises(ValueError, match=r"^layer 0.body.1 \(Conv2D\(in_channels=5\)\): in_channels = 5 was "
+                                         r"given, but its input has 2"):
         nested.build((2, 3, 3))
     with pytest.raises(ValueError, match=r"^layer 0 \(LazyDense\): needs flat samples \(features,\), its input is "
                                          r"\(1, 4, 4\); add a flatten layer first"):
@@ -90,7 +92,7 @@ def test_summary_rows_fit_in_100_columns_and_nest_residual_blocks():
     lines = text.splitlines()
     assert max(map(len, lines)) <= 100
     row = {line.split()[0]: line for line in lines if line and line[0] != "-"}
-    assert "Conv2D 1->32 3x3 padding same" in row["0"] and "(32, 28, 28)" in row["0"] and row["0"].endswith(" 320")
+    assert "Conv2D 1->32 3x3 pad same" in row["0"] and "(32, 28, 28)" in row["0"] and row["0"].endswith(" 320")
     assert row["3"].split()[1] == "Residual" and "(64, 14, 14)" in row["3"]
     assert "Conv2D 32->64 1x1 stride 2" in row["3.shortcut.0"] and row["3.shortcut.0"].endswith(" 2,112")
     assert lines.index(row["3.body.0"]) == lines.index(row["3"]) + 1 and row["3.body.0"].startswith("  3.body.0")

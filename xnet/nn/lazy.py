@@ -101,7 +101,7 @@ def infer_shapes(module: Module, input_shape: tuple[int, ...], name: str = "") -
         if module.parameters():  # layers built here: let the first trained one skip its input gradient
             module.needs_input_grad = module.needs_input_grad
         return shape
-    where = f"layer {name or '0'} ({type(module).__name__})"
+    where = f"layer {name or '0'} ({getattr(module, '_name', None) or type(module).__name__})"
     if isinstance(module, Residual):
         body = infer_shapes(module.body, shape, f"{name}.body")
         short = shape if module.shortcut is None else infer_shapes(module.shortcut, shape, f"{name}.shortcut")

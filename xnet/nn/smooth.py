@@ -72,17 +72,22 @@ class GELU(_Smooth):
         if approximate not in ("none", "tanh"):
             raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
+        self._t: Array | None = None  # forward's tanh (approximate="tanh") or Phi(x), for backward
+        self._cdf: Array | None = None
 
     def value(self, x: Array) -> Array:
         if self.approximate == "tanh":
-            return 0.5 * x * (1.0 + self.xp.tanh(_TANH_K * (x + _TANH_C * x * x * x)))
-        return x * normal_cdf(self.xp, x)
+            self._t = self.xp.tanh(_TANH_K * (x + _TANH_C * x * x * x))
+            return 0.5 * x * (1.0 + self._t)
+        # Phi costs about a hundred array operations (special.py): keep it for backward
+        self._cdf = normal_cdf(self.xp, x)
+        return x * self._cdf
 
     def slope(self, x: Array) -> Array:
         if self.approximate == "tanh":
-            t = self.xp.tanh(_TANH_K * (x + _TANH_C * x * x * x))
+            t = self._t
             return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _TANH_K * (1.0 + 3.0 * _TANH_C * x * x)
-        return normal_cdf(self.xp, x) + x * normal_pdf(self.xp, x)
+        return self._cdf + x * normal_pdf(self.xp, x)
 
     def config(self) -> dict[str, Any]:
         return {"type": "gelu", **({"approximate": "tanh"} if self.approximate == "tanh" else {})}

@@ -36,7 +36,11 @@ def build_model(cfg: RunConfig, input_shape: tuple[int, ...], outputs: int) -> M
     from xnet.nn.registry import model_from_config
 
     if cfg.layers:  # sizes left out of the tables (in_features, in_channels) come from the data
-        return model_from_config({"layers": cfg.layers}, "model", input_shape)
+        model = model_from_config({"layers": cfg.layers}, "model")
+        try:
+            return model.build(input_shape)
+        except ValueError as e:  # worded as the Trainer's own check of the first batch
+            raise ValueError(f"the model does not fit the data (samples of shape {tuple(input_shape)}): {e}") from None
     activation_args = {"alpha": cfg.alpha} if cfg.alpha is not None else {}
     bn_args = {k: v for k, v in (("eps", cfg.bn_eps), ("momentum", cfg.bn_momentum)) if v is not None}
     return build_preset(
