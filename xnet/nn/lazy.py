@@ -58,7 +58,7 @@ class _Lazy(Module):
         raise RuntimeError(f"{type(self).__name__}: backward called before forward")
 
     def config(self) -> dict[str, Any]:
-        return {"type": self.becomes.__name__.lower(), **self.kwargs}
+        return {"type": self.becomes.__name__.lower(), **{k: v for k, v in self.kwargs.items() if v is not None}}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
@@ -71,7 +71,7 @@ class LazyDense(_Lazy):
     becomes, size_name = Dense, "in_features"
 
     def __init__(self, out_features: int, bias: bool = True, init: str | Callable = "xavier_uniform",
-                 bias_init: str | Callable = "zeros"):  # fmt: skip
+                 bias_init: str | Callable | None = None):  # fmt: skip
         super().__init__(out_features=out_features, bias=bias, init=init, bias_init=bias_init)
 
 
@@ -83,7 +83,7 @@ class LazyConv2D(_Lazy):
     def __init__(self, out_channels: int, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] = 1,
                  padding: int | tuple[int, int] | str = 0, dilation: int | tuple[int, int] = 1, groups: int = 1,
                  bias: bool = True, init: str | Callable = "kaiming_uniform",
-                 bias_init: str | Callable = "zeros"):  # fmt: skip
+                 bias_init: str | Callable | None = None):  # fmt: skip
         super().__init__(out_channels=out_channels, kernel_size=kernel_size, stride=stride, padding=padding,
                          dilation=dilation, groups=groups, bias=bias, init=init, bias_init=bias_init)  # fmt: skip
 
