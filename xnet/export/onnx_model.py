@@ -14,7 +14,7 @@ from xnet.atomic import atomic_write_bytes
 from xnet.data.prepare import Normalization
 from xnet.export.graph import OPSET, Graph
 from xnet.export.layers import export_layer
-from xnet.nn.module import Module
+from xnet.nn.module import Module, float_dtype
 
 INPUT, OUTPUT = "input", "output"
 
@@ -41,11 +41,14 @@ def build_onnx(
     input_shape: Sequence[int] | int,
     normalization: Normalization | None = None,
     metadata: Mapping[str, Any] | None = None,
+    dtype: str | None = None,
 ) -> Any:
     """The checked onnx.ModelProto of `model` in evaluation mode: input (N, *input_shape) -> output (N, ...).
 
     With `normalization`, the graph takes raw values (pixels 0..255) and applies it first.
-    `metadata` values (str, or anything JSON-able) go to the model's metadata_props.
+    `metadata` values (str, or anything JSON-able) go to the model's metadata_props. `dtype`
+    ("float32" or "float64", default the model's) is the graph's float type: onnxruntime's CPU
+    provider has no float64 convolution, so a float64 CNN is exported as float32 to run there.
     """
     shape = _sample_shape(input_shape)
     was_training = model.training
@@ -53,7 +56,7 @@ def build_onnx(
     try:
         # one sample through xnet first: a shape the model does not take is xnet's clear error, not ONNX's
         out = model.forward(model.backend.asarray(np.zeros((1, *shape)), model.dtype))
-        g = Graph(np.dtype(model.dtype))
+        g = Graph(np.dtype(float_dtype(dtype or model.dtype, "to_onnx")))
         x = _normalize(g, normalization, INPUT) if normalization is not None else INPUT
         y = export_layer(g, model, x, "")
     finally:
@@ -85,9 +88,10 @@ def to_onnx(
     input_shape: Sequence[int] | int,
     normalization: Normalization | None = None,
     metadata: Mapping[str, Any] | None = None,
+    dtype: str | None = None,
 ) -> Path:
     """Write `model` (evaluation mode) as ONNX to `path`, atomically; see build_onnx for the arguments."""
-    proto = build_onnx(model, input_shape, normalization, metadata)
+    proto = build_onnx(model, input_shape, normalization, metadata, dtype)
     path = Path(path)
     atomic_write_bytes(path, proto.SerializeToString())
     return path
