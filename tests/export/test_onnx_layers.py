@@ -9,7 +9,8 @@ import pytest
 
 pytest.importorskip("onnx", reason='onnx is not installed (pip install "xnet[onnx]")')
 
-from tests.export.onnxrun import run, session  # noqa: E402
+from onnxrun import run, session  # noqa: E402
+
 from xnet.data.prepare import Normalization  # noqa: E402
 from xnet.export import ONNX_LAYERS, UnsupportedLayer, build_onnx, to_onnx  # noqa: E402
 from xnet.nn import (  # noqa: E402

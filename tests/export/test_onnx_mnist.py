@@ -10,8 +10,9 @@ import pytest
 
 pytest.importorskip("onnx", reason='onnx is not installed (pip install "xnet[onnx]")')
 
+from onnxrun import run  # noqa: E402
+
 from benchmarks.interop_check import settled_model  # noqa: E402
-from tests.export.onnxrun import run  # noqa: E402
 from xnet.data import load_dataset  # noqa: E402
 from xnet.data.prepare import fit_normalization  # noqa: E402
 from xnet.export import to_onnx  # noqa: E402
