@@ -26,13 +26,13 @@ def _metadata(path: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def bn_run(tmp_path_factory) -> Path:
-    """A bn-cnn run trained on 600 MNIST images for one epoch."""
+    """An MLP with batch norm and dropout, trained on 600 MNIST images for one epoch."""
     root = os.environ.get("XNET_DATA_DIR")
     if not root or not (Path(root) / "mnist").is_dir():
         pytest.skip("real MNIST not found: set XNET_DATA_DIR to a folder holding mnist/")
     out = tmp_path_factory.mktemp("run") / "bn"
-    r = xnet("train", "--model", "bn-cnn", "--limit", "600", "--epochs", "1", "--normalize", "standard", "--quiet",
-             "--out", out)  # fmt: skip
+    r = xnet("train", "--batch-norm", "--dropout", "0.2", "--limit", "600", "--epochs", "1", "--normalize", "standard",
+             "--quiet", "--out", out)  # fmt: skip
     assert r.code == 0, r.err
     return out
 
@@ -59,9 +59,22 @@ def test_a_run_folder_exports_with_its_scaling_and_metadata(bn_run, tmp_path):
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
     props = _metadata(tmp_path / "m.onnx")
     assert json.loads(props["class_names"]) == [str(k) for k in range(10)]
-    assert json.loads(props["xnet_config"])["model"] == "bn-cnn"
+    assert json.loads(props["xnet_config"])["batch_norm"] is True
     assert json.loads(props["normalization"]) == norm.to_dict()
     assert "the graph computes" in props["input"]
+
+
+def test_onnxruntime_confusion_matrix_is_xnet_evaluates(bn_run, tmp_path):
+    assert xnet("export", bn_run, tmp_path / "m.onnx").code == 0
+    r = xnet("evaluate", bn_run / "model.npz", "--json")
+    assert r.code == 0, r.err
+    expected = np.array(json.loads(r.out)["confusion_matrix"])
+    ds = load_dataset("mnist", normalize="none")  # the whole test set, raw pixels
+    predicted = _session(tmp_path / "m.onnx").run(None, {"input": ds.test.x})[0].argmax(1)
+    confusion = np.zeros((10, 10), np.int64)
+    np.add.at(confusion, (ds.test.y, predicted), 1)
+    assert expected.sum() == 10_000
+    np.testing.assert_array_equal(confusion, expected)
 
 
 def test_without_folding_the_inputs_are_scaled_already(sine_run, tmp_path):
