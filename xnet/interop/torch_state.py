@@ -93,12 +93,13 @@ def to_torch_state_dict(model: Module, tensors: bool = True) -> dict[str, Any]:
 
 def _host(name: str, value: Any) -> np.ndarray:
     """A torch tensor (any device, with or without grad) or array as a NumPy array."""
-    if hasattr(value, "detach") and hasattr(value, "cpu"):
-        value = value.detach().cpu().numpy()
     try:
+        if hasattr(value, "detach") and hasattr(value, "cpu"):
+            value = value.detach().cpu().numpy()  # bfloat16 has no NumPy type: refused here
         return np.asarray(value)
     except (TypeError, ValueError, RuntimeError) as e:
-        raise StateDictMismatch(f"state dict entry {name!r} is a {type(value).__name__}, not an array ({e})") from None
+        what = type(value).__name__
+        raise StateDictMismatch(f"state dict entry {name!r} ({what}) cannot become a NumPy array: {e}") from None
 
 
 def _listed(problems: list[str]) -> str:
