@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -114,14 +111,11 @@ def test_weights_made_in_torch_load_into_xnet(torch):
 
 
 @pytest.mark.parametrize("preset", ["mlp", "cnn", "bn-cnn"])
-def test_presets_on_1000_mnist_test_images(preset, torch):
-    root = os.environ.get("XNET_DATA_DIR")
-    if not root or not (Path(root) / "mnist").is_dir():
-        pytest.skip("real MNIST not found: set XNET_DATA_DIR to a folder holding mnist/")
+def test_presets_on_1000_mnist_test_images(preset, torch, mnist_dir):
     from benchmarks.interop_check import check
     from xnet.data import load_dataset
 
-    ds = load_dataset("mnist", data_dir=root)
+    ds = load_dataset("mnist", data_dir=mnist_dir)
     result = check(preset, ds.train.x[:512], ds.test.x[:1000])
     assert result["round_trip_identical"] and result["same_class"] == 1.0
     assert result["max_abs_diff"] <= 1e-5
