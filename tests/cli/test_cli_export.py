@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,7 @@ def test_a_run_folder_exports_with_its_scaling_and_metadata(bn_run, tmp_path):
 
 
 def test_onnxruntime_confusion_matrix_is_xnet_evaluates(bn_run, tmp_path):
+    pytest.importorskip("onnx", reason='onnx is not installed (pip install "xnet[onnx]")')
     assert xnet("export", bn_run, tmp_path / "m.onnx").code == 0
     r = xnet("evaluate", bn_run / "model.npz", "--json")
     assert r.code == 0, r.err
@@ -100,6 +102,13 @@ def test_torch_format(sine_run, tmp_path):
     state = torch.load(tmp_path / "s.pt")
     weights = restore(sine_run / "model.npz").model.state_dict()
     np.testing.assert_array_equal(state["1.weight"].numpy(), weights["1.weight"].T)  # nn.Linear's (out, in)
+
+
+def test_without_the_onnx_package(sine_run, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # what `import onnx` meets where it is not installed
+    line = one_line_error(xnet("export", sine_run, tmp_path / "m.onnx"))
+    assert line.endswith('ONNX export needs the onnx package: pip install "xnet[onnx]"')
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_not_a_checkpoint(tmp_path):
