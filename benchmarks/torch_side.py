@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.workloads import Layer
+from xnet.interop import to_torch_state_dict
 
 try:
     import torch
@@ -41,14 +42,7 @@ def build_model(layers: list[Layer], xnet_model: Any, device: str) -> Any:
         "dropout": nn.Dropout,
     }
     model = nn.Sequential(*[makers[kind](*args) for kind, *args in layers])
-    with torch.no_grad():
-        for tl, xl in zip(model, xnet_model.layers, strict=True):
-            if isinstance(tl, nn.Linear):  # xnet keeps W as (in, out), PyTorch as (out, in)
-                tl.weight.copy_(torch.from_numpy(xnet_model.backend.to_numpy(xl.weight.data).T.copy()))
-            elif isinstance(tl, (nn.Conv2d, nn.BatchNorm2d, nn.BatchNorm1d)):
-                tl.weight.copy_(torch.from_numpy(xnet_model.backend.to_numpy(xl.weight.data)))
-            if getattr(tl, "bias", None) is not None:
-                tl.bias.copy_(torch.from_numpy(xnet_model.backend.to_numpy(xl.bias.data)))
+    model.load_state_dict(to_torch_state_dict(xnet_model))  # PyTorch's names and layouts (nn.Linear's transposed W)
     return model.to(device)
 
 

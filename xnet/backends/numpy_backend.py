@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from xnet.backends import cpu_memory, cpu_threads, philox
+from xnet.backends import cpu_memory, cpu_threads, dlpack, philox
 from xnet.backends.base import Backend
 from xnet.backends.rng import Rng
 
@@ -40,6 +40,7 @@ class NumpyBackend(Backend):
         return "cpu"
 
     def asarray(self, a: Any, dtype: Any = None) -> np.ndarray:
+        a = dlpack.take(np.from_dlpack, a) if dlpack.foreign(a, np.ndarray) else a  # shares CPU memory
         return np.asarray(a, dtype=self.dtype(dtype) if dtype is not None else None)
 
     def to_numpy(self, a: Any) -> np.ndarray:
