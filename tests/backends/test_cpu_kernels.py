@@ -24,8 +24,14 @@ from xnet.nn.sequential import Sequential
 pytestmark = pytest.mark.skipif(loader.kernels() is None, reason=f"compiled CPU kernels off: {loader.reason()}")
 
 TOL = {"float32": {"rtol": 1e-5, "atol": 1e-6}, "float64": {"rtol": 1e-12, "atol": 1e-13}}
-FUSED = ("fused_norm_relu_pool", "fused_pool_grad_sums", "fused_pool_grad_input", "fused_dropout",
-         "fused_softmax_cross_entropy")  # fmt: skip
+FUSED = (
+    "fused_channel_moments",
+    "fused_norm_relu_pool",
+    "fused_pool_grad_sums",
+    "fused_pool_grad_input",
+    "fused_dropout",
+    "fused_softmax_cross_entropy",
+)
 
 
 def reference_backend(seed: int = 0):
@@ -71,11 +77,20 @@ def test_norm_relu_pool_gives_the_reference_step(dtype, training, norm):
     fast, ref = get_backend("cpu"), reference_backend()
     got = step(fast, block(fast, dtype, norm), x, g, training)
     want = step(ref, block(ref, dtype, norm), x, g, training)
-    np.testing.assert_array_equal(got[0], want[0])  # the pooled output: elementwise, the same bits
-    for a, b in zip(got[1:], want[1:], strict=True):
+    for a, b in zip(got, want, strict=True):
         np.testing.assert_allclose(a, b, **TOL[dtype])
-    if not norm or not training:  # no batch sums: the input gradient is elementwise too
+    if not norm or not training:  # no batch sums: output and input gradient are elementwise, the same bits
+        np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("shape", [(6, 3, 8, 10), (1, 2, 1, 3), (300, 4, 6, 6)])
+def test_channel_moments_give_the_batch_statistics(dtype, shape):
+    x = (np.random.default_rng(3).standard_normal(shape) * 3 + 10).astype(dtype)  # a mean far from 0
+    mean, var = get_backend("cpu").fused_channel_moments(x)
+    assert mean.dtype == var.dtype == x.dtype
+    np.testing.assert_allclose(mean, x.astype(np.float64).mean(axis=(0, 2, 3)), **TOL[dtype])
+    np.testing.assert_allclose(var, x.astype(np.float64).var(axis=(0, 2, 3)), **TOL[dtype])
 
 
 def test_the_kernel_gives_the_reference_winners(dtype):

@@ -149,6 +149,10 @@ class Backend:
         of CrossEntropy with `smoothing`, in one pass; or None. The caller has checked the targets."""
         return None
 
+    def fused_channel_moments(self, x: Array) -> tuple[Array, Array] | None:
+        """x (N, C, H, W) -> (mean, biased variance) per channel, (C,) each, in one pass; or None."""
+        return None
+
     def fused_norm_relu_pool(self, x: Array, scale: Array | None, shift: Array | None) -> tuple[Array, Array] | None:
         """x (N, C, H, W), H and W even -> (y, winner) of (N, C, H/2, W/2): y = 2x2 max-pool of
         ReLU(x * scale + shift) (scale, shift (C,); None: z = x), winner uint8 as nn/fused.py's

@@ -64,6 +64,10 @@ class NumpyBackend(Backend):
     # -- compiled kernels (cpu_kernels/, Numba): each returns None where it does not run, and the
     # caller's Array API reference body runs instead. Numba is imported at the first of these calls.
 
+    def fused_channel_moments(self, x: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        k = loader.kernels()
+        return None if k is None else k.channel_moments(self, x)
+
     def fused_norm_relu_pool(self, x: np.ndarray, scale: Any, shift: Any) -> tuple[np.ndarray, np.ndarray] | None:
         k = loader.kernels()
         return None if k is None else k.norm_relu_pool(self, x, scale, shift)

@@ -84,3 +84,30 @@ def grad_input(g, x, winner, mean, s, k, c, mode, dx, lo, hi):
                         o0[2 * j + 1] = d1 * sc - (r0[2 * j + 1] - mu) * kc - cc
                         o1[2 * j] = d2 * sc - (r1[2 * j] - mu) * kc - cc
                         o1[2 * j + 1] = d3 * sc - (r1[2 * j + 1] - mu) * kc - cc
+
+
+@sums
+def moments(x, mu, m2, lo, hi):
+    """Per channel over samples lo..hi-1 of x (N, C, H, W): mu = mean, m2 = sum((x - mu)^2) (float64 each).
+
+    Two reads of the range (its mean, then the squares about it) rather than E[x^2] - mean^2, which
+    would cancel badly; a range of a few samples stays in cache between the two."""
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    count = (hi - lo) * H * W
+    for ch in range(C):
+        s = 0.0
+        for n in range(lo, hi):
+            for i in range(H):
+                row = x[n, ch, i]
+                for j in range(W):
+                    s += row[j]
+        m = s / count
+        q = 0.0
+        for n in range(lo, hi):
+            for i in range(H):
+                row = x[n, ch, i]
+                for j in range(W):
+                    d = row[j] - m
+                    q += d * d
+        mu[ch] = m
+        m2[ch] = q

@@ -129,6 +129,16 @@ def _pool_grad(dtype: np.dtype) -> str | None:
     return None if _same(dx, dz * b(scale) - (x - b(mean)) * b(k) - b(c)) else "gave another input gradient"
 
 
+def _moments(dtype: np.dtype) -> str | None:
+    x, _, _ = _pool_input(dtype)
+    x[0, 0, 0, 0] = 2.5
+    mu, m2 = np.empty(2), np.empty(2)
+    norm_pool.moments(x, mu, m2, 0, x.shape[0])
+    M = x.size // 2
+    ok = _close(mu, x.mean(axis=(0, 2, 3))) and _close(m2 / M, x.var(axis=(0, 2, 3)))
+    return None if ok else "gave other means or variances"
+
+
 def _dropout(dtype: np.dtype) -> str | None:
     x = np.linspace(-2.0, 2.0, 37).astype(dtype)
     words = np.random.default_rng(7).integers(0, 2**63, 37, dtype=np.uint64) * np.uint64(2)
@@ -215,6 +225,7 @@ def _optimizer(name: str, dtype: np.dtype) -> str | None:
 PROBES: dict[str, Callable[[np.dtype], str | None]] = {
     "norm_relu_pool": _norm_relu_pool,
     "pool_grad": _pool_grad,
+    "moments": _moments,
     "dropout": _dropout,
     "softmax_cross_entropy": _softmax_cross_entropy,
 }

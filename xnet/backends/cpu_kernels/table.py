@@ -58,6 +58,28 @@ def norm_relu_pool(backend: Any, x: np.ndarray, scale: np.ndarray | None, shift:
     return y, winner
 
 
+def channel_moments(backend: Any, x: np.ndarray) -> Any:
+    """x (N, C, H, W) -> its per-channel (mean, biased variance), (C,) each in x's dtype; or None."""
+    if x.ndim != 4 or x.shape[0] == 0 or not (_fits(x) and probes.ok("moments", x.dtype)):
+        return None
+    C, per_sample = x.shape[1], x.shape[2] * x.shape[3]
+    chunks = _split(backend, x.shape[0], x[0].nbytes)
+
+    def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        mu, m2 = np.empty((C,)), np.empty((C,))
+        norm_pool.moments(x, mu, m2, lo, hi)
+        return mu, m2
+
+    parts = backend.map_chunks(part, chunks)
+    # the chunks combined in chunk order (Chan, Golub and LeVeque), as BatchNorm combines its own:
+    # mean = sum(n_i mu_i) / M, M * var = sum(M2_i + n_i (mu_i - mean)^2)
+    sizes = [(hi - lo) * per_sample for lo, hi in chunks]
+    M = sum(sizes)
+    mean = sum(mu * n for (mu, _), n in zip(parts, sizes, strict=True)) / M
+    var = sum(m2 + (mu - mean) ** 2 * n for (mu, m2), n in zip(parts, sizes, strict=True)) / M
+    return mean.astype(x.dtype), var.astype(x.dtype)
+
+
 def pool_grad_sums(backend: Any, g: np.ndarray, x: np.ndarray, winner: np.ndarray, mean: np.ndarray) -> Any:
     """(sum of dz * (x - mean), sum of dz) per channel, (C,) each, dz = g routed to the winners; or None."""
     if not (_fits(g, x, mean) and winner.flags.c_contiguous and probes.ok("pool_grad", x.dtype)):
