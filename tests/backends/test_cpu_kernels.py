@@ -25,6 +25,8 @@ pytestmark = pytest.mark.skipif(loader.kernels() is None, reason=f"compiled CPU 
 
 TOL = {"float32": {"rtol": 1e-5, "atol": 1e-6}, "float64": {"rtol": 1e-12, "atol": 1e-13}}
 FUSED = (
+    "fused_im2col",
+    "fused_col2im",
     "fused_channel_moments",
     "fused_norm_relu_pool",
     "fused_pool_grad_sums",
@@ -143,3 +145,25 @@ def test_a_large_parameter_is_updated_in_blocks_with_the_same_bits(monkeypatch):
     monkeypatch.setattr(loader, "kernels", lambda: None)
     for a, b in zip(got, run_steps(*CASES[1], make_params()), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [{}, {"padding": 1}, {"stride": 2, "padding": 2}, {"dilation": 2}, {"groups": 2, "stride": (1, 2)}],
+    ids=["plain", "padded", "strided", "dilated", "grouped"],
+)
+def test_conv_windows_give_the_reference_bits(dtype, opts):
+    from xnet.nn.conv import Conv2D
+
+    x = np.random.default_rng(4).standard_normal((5, 4, 9, 8)).astype(dtype)
+    g = None
+    outs = []
+    for backend in (get_backend("cpu"), reference_backend()):
+        with build_on(backend, dtype):
+            conv = Conv2D(4, 6, 3, **opts)
+        conv.weight.data[...] = np.random.default_rng(5).standard_normal(conv.weight.data.shape)
+        y = conv.forward(backend.asarray(x))
+        g = np.random.default_rng(6).standard_normal(y.shape).astype(dtype) if g is None else g
+        outs.append([np.array(a) for a in (y, conv.backward(g), conv.weight.grad, conv.bias.grad)])
+    for a, b in zip(*outs, strict=True):
+        np.testing.assert_array_equal(a, b)  # the same windows into the same BLAS products

@@ -149,6 +149,15 @@ class Backend:
         of CrossEntropy with `smoothing`, in one pass; or None. The caller has checked the targets."""
         return None
 
+    def fused_im2col(self, xpad: Array, stride: tuple[int, int], dilation: tuple[int, int], buf: Array) -> Array | None:
+        """buf (G, kh, kw, C/G, N, Ho, Wo) filled with the windows of the padded input (N, C, Hp, Wp),
+        as nn/windows.py's im2col fills it; or None."""
+        return None
+
+    def fused_col2im(self, cols: Array, stride: tuple[int, int], dilation: tuple[int, int], out: Array) -> Array | None:
+        """out (C, N, Hp, Wp) = windows (G, kh, kw, C/G, N, Ho, Wo) added back, as nn/windows.py's col2im; or None."""
+        return None
+
     def fused_channel_moments(self, x: Array) -> tuple[Array, Array] | None:
         """x (N, C, H, W) -> (mean, biased variance) per channel, (C,) each, in one pass; or None."""
         return None

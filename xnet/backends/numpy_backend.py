@@ -64,6 +64,14 @@ class NumpyBackend(Backend):
     # -- compiled kernels (cpu_kernels/, Numba): each returns None where it does not run, and the
     # caller's Array API reference body runs instead. Numba is imported at the first of these calls.
 
+    def fused_im2col(self, xpad: Any, stride: tuple, dilation: tuple, buf: Any) -> np.ndarray | None:
+        k = loader.kernels()
+        return None if k is None else k.im2col(xpad, stride, dilation, buf)
+
+    def fused_col2im(self, cols: Any, stride: tuple, dilation: tuple, out: Any) -> np.ndarray | None:
+        k = loader.kernels()
+        return None if k is None else k.col2im(cols, stride, dilation, out)
+
     def fused_channel_moments(self, x: Any) -> tuple[np.ndarray, np.ndarray] | None:
         k = loader.kernels()
         return None if k is None else k.channel_moments(self, x)

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from xnet.backends.cpu_kernels import norm_pool, optim, rows
+from xnet.backends.cpu_kernels import norm_pool, optim, rows, windows
 
-MODULES = ("norm_pool.", "optim.", "rows.")  # the kernel modules, as Numba names their cache files
+MODULES = ("norm_pool.", "optim.", "rows.", "windows.")  # the kernel modules, as Numba names their cache files
 _lock = threading.Lock()
 _verdicts: dict[tuple[str, Any], bool] = {}  # (kernel, dtype) -> passed
 
@@ -139,6 +139,26 @@ def _moments(dtype: np.dtype) -> str | None:
     return None if ok else "gave other means or variances"
 
 
+def _windows(dtype: np.dtype) -> str | None:
+    x = np.random.default_rng(4).standard_normal((2, 4, 7, 6)).astype(dtype)  # (N, C, Hp, Wp), 2 groups
+    (kh, kw), (sh, sw), (dh, dw) = (2, 3), (2, 1), (1, 2)
+    Ho, Wo = (7 - dh * (kh - 1) - 1) // sh + 1, (6 - dw * (kw - 1) - 1) // sw + 1
+    want = np.empty((2, kh, kw, 2, 2, Ho, Wo), dtype)
+    back = np.zeros((4, 2, 7, 6), dtype)
+    for i in range(kh):
+        for j in range(kw):
+            block = x[:, :, i * dh : i * dh + sh * (Ho - 1) + 1 : sh, j * dw : j * dw + sw * (Wo - 1) + 1 : sw]
+            want[:, i, j] = block.transpose(1, 0, 2, 3).reshape(2, 2, 2, Ho, Wo)
+            back[:, :, i * dh : i * dh + sh * (Ho - 1) + 1 : sh, j * dw : j * dw + sw * (Wo - 1) + 1 : sw] += (
+                want[:, i, j].reshape(4, 2, Ho, Wo)
+            )
+    got = np.empty_like(want)
+    windows.im2col(x, sh, sw, dh, dw, got)
+    got_back = np.empty_like(back)
+    windows.col2im(want, sh, sw, dh, dw, got_back)
+    return None if _same(got, want) and _same(got_back, back) else "gave other windows or sums"
+
+
 def _dropout(dtype: np.dtype) -> str | None:
     x = np.linspace(-2.0, 2.0, 37).astype(dtype)
     words = np.random.default_rng(7).integers(0, 2**63, 37, dtype=np.uint64) * np.uint64(2)
@@ -226,6 +246,7 @@ PROBES: dict[str, Callable[[np.dtype], str | None]] = {
     "norm_relu_pool": _norm_relu_pool,
     "pool_grad": _pool_grad,
     "moments": _moments,
+    "windows": _windows,
     "dropout": _dropout,
     "softmax_cross_entropy": _softmax_cross_entropy,
 }

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from xnet.backends import cpu_threads
-from xnet.backends.cpu_kernels import norm_pool, optim, probes, rows
+from xnet.backends.cpu_kernels import norm_pool, optim, probes, rows, windows
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 # each thread's share of a memory-bound pass: small enough that both cores get several, large
@@ -120,6 +120,22 @@ def pool_grad_input(backend: Any, g: np.ndarray, x: np.ndarray, winner: np.ndarr
         _split(backend, x.shape[0], 2 * x[0].nbytes),
     )
     return dx
+
+
+def im2col(xpad: np.ndarray, stride: tuple, dilation: tuple, buf: np.ndarray) -> np.ndarray | None:
+    """buf (G, kh, kw, C/G, N, Ho, Wo) filled with the windows of padded xpad (N, C, Hp, Wp); or None."""
+    if not (_fits(xpad, buf) and probes.ok("windows", xpad.dtype)):
+        return None
+    windows.im2col(xpad, stride[0], stride[1], dilation[0], dilation[1], buf)
+    return buf
+
+
+def col2im(cols: np.ndarray, stride: tuple, dilation: tuple, out: np.ndarray) -> np.ndarray | None:
+    """out (C, N, Hp, Wp) = the windows cols (G, kh, kw, C/G, N, Ho, Wo) added back where they overlap; or None."""
+    if not (_fits(cols, out) and probes.ok("windows", cols.dtype)):
+        return None
+    windows.col2im(cols, stride[0], stride[1], dilation[0], dilation[1], out)
+    return out
 
 
 def dropout(x: np.ndarray, words_of: Callable[[], np.ndarray], threshold: int, scale: float) -> Any:
