@@ -31,7 +31,7 @@ def build_model(layers: list[Layer], xnet_model: Any, device: str) -> Any:
     """An nn.Sequential from the layer list, holding a copy of `xnet_model`'s initial weights."""
     makers = {
         "dense": lambda a, b: nn.Linear(a, b),
-        "conv": lambda a, b, bias=True: nn.Conv2d(a, b, 3, padding=1, bias=bias),
+        "conv": lambda a, b, bias=True, padding=1: nn.Conv2d(a, b, 3, padding=padding, bias=bias),
         "bn2d": nn.BatchNorm2d,
         "bn1d": nn.BatchNorm1d,
         "relu": nn.ReLU,

@@ -22,7 +22,7 @@ def build_model(layers: list[Layer], backend: Backend, seed: int) -> Sequential:
     """A float32 Sequential on `backend` from the layer list (see workloads.py)."""
     makers = {
         "dense": lambda a, b: Dense(a, b),
-        "conv": lambda a, b, bias=True: Conv2D(a, b, 3, padding=1, bias=bias),
+        "conv": lambda a, b, bias=True, padding=1: Conv2D(a, b, 3, padding=padding, bias=bias),
         "bn2d": BatchNorm2D,
         "bn1d": BatchNorm1D,
         "relu": ReLU,
