@@ -19,7 +19,10 @@ FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 # each thread's share of a memory-bound pass: small enough that both cores get several, large
 # enough that the ~45 us hand-off to a worker thread is a small part of it
 PASS_BYTES = 1 << 21
-SPLIT_MIN_BYTES = 1 << 19  # passes over less run whole on the calling thread
+# passes over less run whole on the calling thread: a hand-off to a worker costs ~45 us on an idle
+# machine and far more on a busy one, where the worker waits for a time slice (workload 3's 1.6 MB
+# pooling backward measured 2.4 ms split, 0.4 ms whole, at load 8 on 2 cores)
+SPLIT_MIN_BYTES = 1 << 22
 # optimizer updates run ~4 values/ns on one core: below this, a hand-off to a thread costs more than it saves
 SPLIT_MIN_VALUES = 1 << 18
 
