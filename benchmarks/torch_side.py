@@ -53,9 +53,11 @@ def build_model(layers: list[Layer], xnet_model: Any, device: str) -> Any:
 
 
 def make_optimizer(name: str, lr: float, model: Any) -> Any:
-    """Adam (defaults: betas 0.9/0.999, eps 1e-8) or plain SGD, as on the xnet side."""
+    """Adam (defaults: betas 0.9/0.999, eps 1e-8), Adadelta (rho 0.9, eps 1e-6) or plain SGD, as on the xnet side."""
     if name == "adam":
         return torch.optim.Adam(model.parameters(), lr=lr)
+    if name == "adadelta":
+        return torch.optim.Adadelta(model.parameters(), lr=lr, rho=0.9, eps=1e-6)
     return torch.optim.SGD(model.parameters(), lr=lr)
 
 

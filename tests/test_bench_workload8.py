@@ -17,7 +17,7 @@ def workload_8() -> workloads.Workload:
 
 def test_workload_8_is_the_example_network_at_batch_64_and_runs_by_default():
     w = workload_8()
-    assert (w.batch, w.optimizer, w.images, w.target) == (64, "adam", True, 0.9)
+    assert (w.batch, w.optimizer, w.lr, w.images, w.target) == (64, "adadelta", 1.0, True, 0.9)
     assert 8 in selected(parse_args([])) and selected(parse_args(["--only", "8"])) == [8]
     model = xnet_side.build_model(w.layers, get_backend("cpu"), 0)
     convs = [layer for layer in model.layers if isinstance(layer, Conv2D)]
@@ -39,3 +39,12 @@ def test_pytorch_builds_the_same_network_with_xnets_weights():
     x = np.random.default_rng(0).random((3, 1, 28, 28), dtype=np.float32)
     want = twin(torch_side.torch.from_numpy(x)).detach().numpy()
     np.testing.assert_allclose(np.asarray(model.forward(x)), want, rtol=1e-4, atol=1e-5)
+
+
+def test_workload_8_trains_with_adadelta_as_the_example():
+    from xnet.optim import Adadelta
+
+    model = xnet_side.build_model(workload_8().layers, get_backend("cpu"), 0)
+    opt = xnet_side.make_optimizer("adadelta", 1.0, model)
+    assert isinstance(opt, Adadelta)
+    assert (opt.param_groups[0]["lr"], opt.param_groups[0]["rho"], opt.param_groups[0]["eps"]) == (1.0, 0.9, 1e-6)
