@@ -14,14 +14,31 @@ from xnet.backends.cpu_kernels.flags import plain
 
 
 @plain
+def _gradient(param, grad, i, wd, decay):
+    """grad[i], with coupled weight decay (decay 1) added to it in place as the reference's `g += wd * w`."""
+    g = grad[i]
+    if decay == 1:
+        g += wd * param[i]
+        grad[i] = g
+    return g
+
+
+@plain
+def _root_scaled(g, acc, eps, lr):
+    """lr * g / (sqrt(acc) + eps), rounded step by step as RMSprop's and Adagrad's bodies round it."""
+    d = np.sqrt(acc)
+    d += eps
+    d = g / d
+    d *= lr
+    return d
+
+
+@plain
 def adam(b1, one_minus_b1, b2, one_minus_b2, eps_hat, step_size, wd, shrink, decay, param, grad, m, v):
     """Adam._update_group on flat arrays (decay 1: coupled, 2: decoupled)."""
     for i in range(param.shape[0]):
-        g = grad[i]
-        if decay == 1:
-            g += wd * param[i]
-            grad[i] = g
-        elif decay == 2:
+        g = _gradient(param, grad, i, wd, decay)
+        if decay == 2:
             param[i] *= shrink
         mi = m[i] * b1
         mi += one_minus_b1 * g
@@ -41,10 +58,7 @@ def adam(b1, one_minus_b1, b2, one_minus_b2, eps_hat, step_size, wd, shrink, dec
 def sgd(lr, wd, decay, param, grad):
     """SGD._update_group without momentum."""
     for i in range(param.shape[0]):
-        g = grad[i]
-        if decay == 1:
-            g += wd * param[i]
-            grad[i] = g
+        g = _gradient(param, grad, i, wd, decay)
         param[i] -= lr * g
 
 
@@ -52,10 +66,7 @@ def sgd(lr, wd, decay, param, grad):
 def sgd_momentum(lr, mu, wd, decay, nesterov, param, grad, velocity):
     """SGD._update_group with momentum (nesterov 1: the look-ahead form)."""
     for i in range(param.shape[0]):
-        g = grad[i]
-        if decay == 1:
-            g += wd * param[i]
-            grad[i] = g
+        g = _gradient(param, grad, i, wd, decay)
         d = lr * g
         vel = velocity[i] * mu
         vel -= d
@@ -71,37 +82,23 @@ def sgd_momentum(lr, mu, wd, decay, nesterov, param, grad, velocity):
 def rmsprop(lr, rho, one_minus_rho, eps, wd, decay, param, grad, mean_sq):
     """RMSprop._update_group."""
     for i in range(param.shape[0]):
-        g = grad[i]
-        if decay == 1:
-            g += wd * param[i]
-            grad[i] = g
+        g = _gradient(param, grad, i, wd, decay)
         sq = g * g
         sq *= one_minus_rho
         ms = mean_sq[i] * rho
         ms += sq
         mean_sq[i] = ms
-        d = np.sqrt(ms)
-        d += eps
-        d = g / d
-        d *= lr
-        param[i] -= d
+        param[i] -= _root_scaled(g, ms, eps, lr)
 
 
 @plain
 def adagrad(lr, eps, wd, decay, param, grad, sum_sq):
     """Adagrad._update_group."""
     for i in range(param.shape[0]):
-        g = grad[i]
-        if decay == 1:
-            g += wd * param[i]
-            grad[i] = g
+        g = _gradient(param, grad, i, wd, decay)
         s = sum_sq[i] + g * g
         sum_sq[i] = s
-        d = np.sqrt(s)
-        d += eps
-        d = g / d
-        d *= lr
-        param[i] -= d
+        param[i] -= _root_scaled(g, s, eps, lr)
 
 
 OPTIMIZERS = {"adam": adam, "sgd": sgd, "sgd_momentum": sgd_momentum, "rmsprop": rmsprop, "adagrad": adagrad}
