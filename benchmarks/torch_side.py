@@ -32,7 +32,7 @@ def build_model(layers: list[Layer], xnet_model: Any, device: str) -> Any:
     """An nn.Sequential from the layer list, holding a copy of `xnet_model`'s initial weights."""
     makers = {
         "dense": lambda a, b: nn.Linear(a, b),
-        "conv": lambda a, b, bias=True: nn.Conv2d(a, b, 3, padding=1, bias=bias),
+        "conv": lambda a, b, bias=True, padding=1: nn.Conv2d(a, b, 3, padding=padding, bias=bias),
         "bn2d": nn.BatchNorm2d,
         "bn1d": nn.BatchNorm1d,
         "relu": nn.ReLU,
@@ -47,9 +47,11 @@ def build_model(layers: list[Layer], xnet_model: Any, device: str) -> Any:
 
 
 def make_optimizer(name: str, lr: float, model: Any) -> Any:
-    """Adam (defaults: betas 0.9/0.999, eps 1e-8) or plain SGD, as on the xnet side."""
+    """Adam (defaults: betas 0.9/0.999, eps 1e-8), Adadelta (rho 0.9, eps 1e-6) or plain SGD, as on the xnet side."""
     if name == "adam":
         return torch.optim.Adam(model.parameters(), lr=lr)
+    if name == "adadelta":
+        return torch.optim.Adadelta(model.parameters(), lr=lr, rho=0.9, eps=1e-6)
     return torch.optim.SGD(model.parameters(), lr=lr)
 
 
