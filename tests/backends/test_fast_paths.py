@@ -17,6 +17,7 @@ from fake_cupy import needs_compiler
 
 import xnet.backends.cuda_optim_kernels as cuda_optim_kernels
 from xnet.backends import Backend, backend_of, get_backend
+from xnet.backends.cpu_kernels import loader
 from xnet.backends.fast_paths import NO_DECAY
 from xnet.nn.parameter import Parameter
 from xnet.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
@@ -190,12 +191,14 @@ def test_contiguous_float_arrays_of_a_device_library_get_a_kernel(gpu, fake):
     assert fake.log["by_name"].count("xnet_adam") == 4  # per dtype: the first use's trial and the update
 
 
-def test_numpy_and_strict_arrays_take_the_reference(backend):
-    # the backend an optimizer finds for these arrays: on the CPU (and array-api-strict) no fused kernel
+def test_strict_arrays_take_the_reference_and_numpy_the_compiled_kernel(backend):
+    # the backend an optimizer finds for these arrays: array-api-strict has no fused kernel, NumPy
+    # the compiled CPU one (where Numba runs), CuPy the CUDA one
     a = [backend.zeros((3, 2), "float32") for _ in range(4)]
     ops = backend_of(a[0])
-    assert ops is backend or backend.name == "numpy"  # any NumPy backend will do: none has a kernel here
-    assert ops.adam_update(*a, **ADAM) == (backend.name == "cupy")
+    assert ops is backend or backend.name == "numpy"  # any NumPy backend will do: they share the kernels
+    compiled = backend.name == "numpy" and loader.kernels() is not None
+    assert ops.adam_update(*a, **ADAM) == (backend.name == "cupy" or compiled)
 
 
 def test_the_first_use_verdict_is_kept_per_backend(install, monkeypatch):
@@ -278,3 +281,14 @@ def test_an_optimizer_follows_its_parameters_to_another_backend():
     opt.step()  # the flat buffer is rebuilt on the new arrays, and the backend found again
     assert opt.ops is strict
     assert float(strict.to_numpy(model.weight.data).max()) != 0.0
+
+
+def test_both_kernel_sets_take_the_scalars_in_the_one_order():
+    # OPTIMIZER_SCALARS is the order both the CUDA in_params and the compiled CPU kernels take
+    from xnet.backends.cpu_kernels import optim as cpu_optim
+    from xnet.backends.fast_paths import OPTIMIZER_SCALARS
+
+    for name, spec in cuda_optim_kernels.OPTIMIZER_KERNELS.items():
+        assert [p.split()[-1] for p in spec["in_params"].split(",")] == list(OPTIMIZER_SCALARS[name]), name
+        ints = {i for i, n in enumerate(OPTIMIZER_SCALARS[name]) if n in ("decay", "nesterov")}
+        assert cpu_optim.INT_SCALARS[name] == ints, name

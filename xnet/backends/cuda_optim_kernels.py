@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from xnet.backends import kernel_check
-from xnet.backends.fast_paths import COUPLED_DECAY, DECOUPLED_DECAY, NO_DECAY
+from xnet.backends.fast_paths import COUPLED_DECAY, DECOUPLED_DECAY, NO_DECAY, scalar_args
 
 __all__ = ["COUPLED_DECAY", "DECOUPLED_DECAY", "NO_DECAY", "OPTIMIZER_KERNELS", "kernel", "launch", "probe"]
 
@@ -121,8 +121,7 @@ def kernel(cupy: Any, name: str) -> Any:
 
 def launch(cupy: Any, name: str, arrays: tuple[Any, ...], scalars: dict[str, Any]) -> None:
     """One launch of kernel `name` on its out_params `arrays`, its in_params taken from `scalars` by name."""
-    names = [p.split()[-1] for p in OPTIMIZER_KERNELS[name]["in_params"].split(",")]
-    kernel(cupy, name)(*(int(scalars[n]) if n == "nesterov" else scalars[n] for n in names), *arrays)
+    kernel(cupy, name)(*scalar_args(name, scalars), *arrays)
 
 
 def probe(cupy: Any, name: str, dtype: Any) -> None:

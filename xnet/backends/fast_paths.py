@@ -4,7 +4,8 @@ Layers, losses and optimizers all reach a fused kernel the same way: they hold t
 arrays live on (a layer its `self.backend`, an optimizer its `self.ops`, found once from its
 parameters by `xnet.backends.backend_of`) and call one of the methods below on it. The base
 Backend declares every one of them with the "absent" answer; a backend that has a kernel
-overrides the method (CupyBackend: CUDA kernels; NumpyBackend may add compiled CPU ones). Callers
+overrides the method (CupyBackend: CUDA kernels; NumpyBackend: compiled CPU kernels, cpu_kernels/,
+Numba, unless XNET_CPU_KERNELS=0). Callers
 never ask which library runs: where the answer is "absent" they run their Array API reference
 body, which stays beside them (nn/, losses/, optim/) and which the kernels are tested against.
 
@@ -12,7 +13,13 @@ Methods and what "absent" looks like (all arrays on the backend's device):
 
   fused_dropout(x, stream, keep, scale) -> (y, mask) | None
   fused_softmax_cross_entropy(z, target, smoothing, scale) -> (terms, dz) | None
+  fused_im2col(xpad, stride, dilation, buf) -> buf | None; fused_col2im(cols, stride, dilation, out)
+  fused_channel_moments(x) -> (mean, var) | None
+  fused_norm_relu_pool(x, scale, shift) -> (y, winner) | None
+  fused_pool_grad_sums(g, x, winner, mean) -> (sums, sums) | None
+  fused_pool_grad_input(g, x, winner, terms) -> dx | None
       None: absent here or not for these arrays; nothing was changed (a stream has not moved).
+      Shapes and meanings: their docstrings in base.Backend.
 
   adam_update(param, grad, m, v, *, b1, one_minus_b1, b2, one_minus_b2, eps_hat, step_size,
               wd, shrink, decay) -> bool
@@ -26,11 +33,14 @@ Methods and what "absent" looks like (all arrays on the backend's device):
       `decay` one of NO_DECAY, COUPLED_DECAY (g += wd * w, kept in grad) and DECOUPLED_DECAY
       (w *= shrink), `nesterov` a bool. True: done. False: absent here or not for these arrays
       (`fits` says which a kernel may take); nothing was changed and the caller runs its reference.
+      A kernel taking its scalars positionally gets them in OPTIMIZER_SCALARS[name] order
+      (`scalar_args`), the order of both kernel sets' arguments.
 
 First use: a kernel is checked once before its first real launch (compiled and run on small
 inputs). Where that fails, one RuntimeWarning says so and the method answers absent from then on.
-The verdict lives in the backend instance (Backend.kernel_ok, keyed by kernel name and, for the
-optimizer kernels, dtype), not in a module: each backend checks its own kernels once.
+CupyBackend keeps the verdict in the backend instance (Backend.kernel_ok, keyed by kernel name
+and, for the optimizer kernels, dtype). The compiled CPU kernels still keep theirs per process in
+cpu_kernels/probes.py (one NumPy library per process); Backend.kernel_ok is where they can move.
 
 To add a kernel to a backend: override the method on that backend class, test `fits` (or what
 your kernel needs) and `self.kernel_ok(key, probe)` first, and return the absent answer when
@@ -40,6 +50,8 @@ answer, list it here, and call it from the layer or optimizer with the reference
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +63,19 @@ NO_DECAY, COUPLED_DECAY, DECOUPLED_DECAY = 0, 1, 2
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 OPTIMIZER_FAST_PATHS = ("adam_update", "sgd_update", "sgd_momentum_update", "rmsprop_update", "adagrad_update")
+# each optimizer kernel's scalars, in the order its kernels take them (the CUDA in_params, cpu_kernels/optim.py)
+OPTIMIZER_SCALARS = {
+    "adam": ("b1", "one_minus_b1", "b2", "one_minus_b2", "eps_hat", "step_size", "wd", "shrink", "decay"),
+    "sgd": ("lr", "wd", "decay"),
+    "sgd_momentum": ("lr", "mu", "wd", "decay", "nesterov"),
+    "rmsprop": ("lr", "rho", "one_minus_rho", "eps", "wd", "decay"),
+    "adagrad": ("lr", "eps", "wd", "decay"),
+}
+
+
+def scalar_args(name: str, scalars: dict[str, Any]) -> list[Any]:
+    """The keyword scalars of optimizer fast path `name` as its kernels' positional arguments."""
+    return [int(scalars[n]) if n == "nesterov" else scalars[n] for n in OPTIMIZER_SCALARS[name]]
 
 
 def fits(arrays: tuple[Array, ...]) -> bool:
@@ -67,4 +92,6 @@ def fits(arrays: tuple[Array, ...]) -> bool:
     return True
 
 
-__all__ = ["COUPLED_DECAY", "DECOUPLED_DECAY", "NO_DECAY", "OPTIMIZER_FAST_PATHS", "fits"]
+__all__ = [
+    "COUPLED_DECAY", "DECOUPLED_DECAY", "NO_DECAY", "OPTIMIZER_FAST_PATHS", "OPTIMIZER_SCALARS", "fits", "scalar_args",
+]  # fmt: skip
