@@ -163,31 +163,36 @@ class Backend:
         of CrossEntropy with `smoothing`, in one pass; or None. The caller has checked the targets."""
         return None
 
-    # -- fused optimizer updates (fast_paths.py): True when done in place, False when absent here
+    # -- fused optimizer updates (fast_paths.py): True when done in place, False when absent here.
+    # Each passes its arrays and keyword scalars (fast_paths.OPTIMIZER_SCALARS) to optimizer_kernel,
+    # which a backend with a kernel set overrides; a backend may also override one method alone.
 
-    def adam_update(self, param: Array, grad: Array, m: Array, v: Array, *, b1: float, one_minus_b1: float,
-                    b2: float, one_minus_b2: float, eps_hat: float, step_size: float, wd: float,
-                    shrink: float, decay: int) -> bool:  # fmt: skip
-        """One Adam/AdamW step (xnet/optim/adam.py) of param, grad, m, v (one shape) in place; or False."""
-        return False
+    def adam_update(self, param: Array, grad: Array, m: Array, v: Array, **scalars: Any) -> bool:
+        """One Adam/AdamW step (xnet/optim/adam.py) in place. Scalars: b1, one_minus_b1, b2, one_minus_b2,
+        eps_hat, step_size, wd, shrink (floats), decay (NO/COUPLED/DECOUPLED_DECAY); or False."""
+        return self.optimizer_kernel("adam", (param, grad, m, v), scalars)
 
-    def sgd_update(self, param: Array, grad: Array, *, lr: float, wd: float, decay: int) -> bool:
-        """One SGD step without momentum (xnet/optim/sgd.py) in place; or False."""
-        return False
+    def sgd_update(self, param: Array, grad: Array, **scalars: Any) -> bool:
+        """One SGD step without momentum (xnet/optim/sgd.py) in place. Scalars: lr, wd, decay; or False."""
+        return self.optimizer_kernel("sgd", (param, grad), scalars)
 
-    def sgd_momentum_update(self, param: Array, grad: Array, velocity: Array, *, lr: float, mu: float,
-                            wd: float, decay: int, nesterov: bool) -> bool:  # fmt: skip
-        """One SGD step with (Nesterov) momentum (xnet/optim/sgd.py) in place; or False."""
-        return False
+    def sgd_momentum_update(self, param: Array, grad: Array, velocity: Array, **scalars: Any) -> bool:
+        """One SGD step with momentum (xnet/optim/sgd.py) in place. Scalars: lr, mu, wd, decay,
+        nesterov (bool); or False."""
+        return self.optimizer_kernel("sgd_momentum", (param, grad, velocity), scalars)
 
-    def rmsprop_update(self, param: Array, grad: Array, mean_sq: Array, *, lr: float, rho: float,
-                       one_minus_rho: float, eps: float, wd: float, decay: int) -> bool:  # fmt: skip
-        """One RMSprop step (xnet/optim/rmsprop.py) in place; or False."""
-        return False
+    def rmsprop_update(self, param: Array, grad: Array, mean_sq: Array, **scalars: Any) -> bool:
+        """One RMSprop step (xnet/optim/rmsprop.py) in place. Scalars: lr, rho, one_minus_rho, eps, wd,
+        decay; or False."""
+        return self.optimizer_kernel("rmsprop", (param, grad, mean_sq), scalars)
 
-    def adagrad_update(self, param: Array, grad: Array, sum_sq: Array, *, lr: float, eps: float, wd: float,
-                       decay: int) -> bool:  # fmt: skip
-        """One Adagrad step (xnet/optim/adagrad.py) in place; or False."""
+    def adagrad_update(self, param: Array, grad: Array, sum_sq: Array, **scalars: Any) -> bool:
+        """One Adagrad step (xnet/optim/adagrad.py) in place. Scalars: lr, eps, wd, decay; or False."""
+        return self.optimizer_kernel("adagrad", (param, grad, sum_sq), scalars)
+
+    def optimizer_kernel(self, name: str, arrays: tuple[Array, ...], scalars: dict[str, Any]) -> bool:
+        """Optimizer kernel `name` run on `arrays` (param, grad, *state; one shape) with `scalars`, in
+        place, where this backend has it and it takes these arrays: True; else False, nothing changed."""
         return False
 
     def kernel_ok(self, key: Hashable, probe: Callable[[], str | None], what: str = "", library: str = "CUDA") -> bool:

@@ -115,22 +115,7 @@ class CupyBackend(Backend):
 
     # -- the fused optimizer updates: one launch of cuda_optim_kernels.OPTIMIZER_KERNELS[name] each
 
-    def adam_update(self, param: Any, grad: Any, m: Any, v: Any, **scalars: Any) -> bool:
-        return self._optimizer_kernel("adam", (param, grad, m, v), scalars)
-
-    def sgd_update(self, param: Any, grad: Any, **scalars: Any) -> bool:
-        return self._optimizer_kernel("sgd", (param, grad), scalars)
-
-    def sgd_momentum_update(self, param: Any, grad: Any, velocity: Any, **scalars: Any) -> bool:
-        return self._optimizer_kernel("sgd_momentum", (param, grad, velocity), scalars)
-
-    def rmsprop_update(self, param: Any, grad: Any, mean_sq: Any, **scalars: Any) -> bool:
-        return self._optimizer_kernel("rmsprop", (param, grad, mean_sq), scalars)
-
-    def adagrad_update(self, param: Any, grad: Any, sum_sq: Any, **scalars: Any) -> bool:
-        return self._optimizer_kernel("adagrad", (param, grad, sum_sq), scalars)
-
-    def _optimizer_kernel(self, name: str, arrays: tuple[Any, ...], scalars: dict[str, Any]) -> bool:
+    def optimizer_kernel(self, name: str, arrays: tuple[Any, ...], scalars: dict[str, Any]) -> bool:
         """Kernel `name` launched on `arrays` with `scalars` (its in_params by name), where it takes them."""
         if not (self.owns(arrays[0]) and fits(arrays)):
             return False

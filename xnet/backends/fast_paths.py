@@ -33,8 +33,10 @@ Methods and what "absent" looks like (all arrays on the backend's device):
       `decay` one of NO_DECAY, COUPLED_DECAY (g += wd * w, kept in grad) and DECOUPLED_DECAY
       (w *= shrink), `nesterov` a bool. True: done. False: absent here or not for these arrays
       (`fits` says which a kernel may take); nothing was changed and the caller runs its reference.
-      A kernel taking its scalars positionally gets them in OPTIMIZER_SCALARS[name] order
-      (`scalar_args`), the order of both kernel sets' arguments.
+      The base methods hand (name, arrays, scalars) to `optimizer_kernel(name, arrays, scalars)
+      -> bool` (absent: False), the one method a backend with an optimizer kernel set overrides
+      (CupyBackend, NumpyBackend). A kernel taking its scalars positionally gets them in
+      OPTIMIZER_SCALARS[name] order (`scalar_args`), the order of both kernel sets' arguments.
 
 First use: a kernel is checked once before its first real launch (compiled and run on small
 inputs). Where that fails, one RuntimeWarning says so and the method answers absent from then on.

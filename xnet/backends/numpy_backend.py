@@ -94,22 +94,7 @@ class NumpyBackend(Backend):
         k = loader.kernels()
         return None if k is None else k.pool_grad_input(self, g, x, winner, terms)
 
-    def adam_update(self, param: Any, grad: Any, m: Any, v: Any, **scalars: Any) -> bool:
-        return self._optimizer_kernel("adam", (param, grad, m, v), scalars)
-
-    def sgd_update(self, param: Any, grad: Any, **scalars: Any) -> bool:
-        return self._optimizer_kernel("sgd", (param, grad), scalars)
-
-    def sgd_momentum_update(self, param: Any, grad: Any, velocity: Any, **scalars: Any) -> bool:
-        return self._optimizer_kernel("sgd_momentum", (param, grad, velocity), scalars)
-
-    def rmsprop_update(self, param: Any, grad: Any, mean_sq: Any, **scalars: Any) -> bool:
-        return self._optimizer_kernel("rmsprop", (param, grad, mean_sq), scalars)
-
-    def adagrad_update(self, param: Any, grad: Any, sum_sq: Any, **scalars: Any) -> bool:
-        return self._optimizer_kernel("adagrad", (param, grad, sum_sq), scalars)
-
-    def _optimizer_kernel(self, name: str, arrays: tuple[Any, ...], scalars: dict[str, Any]) -> bool:
+    def optimizer_kernel(self, name: str, arrays: tuple[Any, ...], scalars: dict[str, Any]) -> bool:
         """The compiled update `name` on `arrays` (cpu_kernels/optim.py) where it takes them; else False."""
         k = loader.kernels()
         launch = None if k is None or not isinstance(arrays[0], np.ndarray) else k.optimizer(name, arrays)

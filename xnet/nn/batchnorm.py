@@ -50,8 +50,7 @@ class _BatchNorm(Module):
         self._on_backend_change()
 
     def _on_backend_change(self) -> None:
-        # the formulation, chosen once per backend: a few whole-batch operations where every
-        # operation is a kernel launch (launch_bound), cache-sized chunks elsewhere
+        # chosen once per backend: whole-batch operations where each is a launch (launch_bound), else chunks
         wide = self.backend.launch_bound
         self._input_grad = self._input_grad_whole if wide else self._input_grad_chunked
         self._batch_moments = self._moments_whole if wide else self._moments_chunked
@@ -151,15 +150,13 @@ class _BatchNorm(Module):
 
     def _moments_whole(self, x: Array, M: int) -> tuple[Array, Array]:
         """The batch's (mean, biased var) per channel on a launch-bound backend."""
-        # one reduction each over the whole batch (CuPy's var is two kernels); the chunked
-        # moments are for CPU caches and cost ~12 small operations more
+        # one reduction each (CuPy's var is two kernels); the chunked moments cost ~12 small operations more
         return self.xp.mean(x, axis=self._axes), self.xp.var(x, axis=self._axes)
 
     def _moments_chunked(self, x: Array, M: int) -> tuple[Array, Array]:
         """The batch's (mean, biased var) per channel, from chunks that stay in the CPU's cache."""
         bc = self._bcast
-        fast = self.backend.fused_channel_moments(x)  # a compiled pass (the NumPy backend's, for NCHW)
-        if fast is not None:
+        if (fast := self.backend.fused_channel_moments(x)) is not None:  # a compiled pass (NumPy, NCHW)
             return fast
         per_sample = M // x.shape[0]  # values per channel in one sample
 
