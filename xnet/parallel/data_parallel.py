@@ -77,6 +77,13 @@ class SingleProcess:
         """The sums an interrupted epoch had reached, to continue from."""
         return partial["loss_sum"], partial["correct"], partial["seen"]
 
+    def partial_sums(
+        self, backend: Backend, loss_sum: Any, correct: Any, seen: int, classify: bool
+    ) -> dict[str, Any]:
+        """The unfinished epoch's sums as a checkpoint keeps them: loss_sum, correct, seen (of every rank)."""
+        total_loss, total_correct, total_seen = self.totals(backend, loss_sum, correct, seen, classify)
+        return {"loss_sum": total_loss, "correct": total_correct, "seen": total_seen}
+
     def sync_buffers(self, model: Module) -> None:
         """Nothing to agree on."""
 
@@ -193,8 +200,22 @@ class DataParallel(SingleProcess):
         return eval_share(n, self.rank, self.size)
 
     def carried(self, partial: dict[str, Any]) -> tuple[float, int, int]:
-        """Rank 0 carries an interrupted epoch's (global) sums on; the others start from zero."""
+        """Each rank its own sums when as many ranks saved them; else rank 0 the global sums, the others zero."""
+        ranks = partial.get("ranks")
+        if isinstance(ranks, list) and len(ranks) == self.size:
+            # each rank goes on adding in the order it would have without the stop: the same rounding
+            loss_sum, correct, seen = ranks[self.rank]
+            return loss_sum, correct, seen
         return super().carried(partial) if self.is_root else (0.0, 0, 0)
+
+    def partial_sums(
+        self, backend: Backend, loss_sum: Any, correct: Any, seen: int, classify: bool
+    ) -> dict[str, Any]:
+        """The global sums, and each rank's own (`ranks`), which a resume on as many ranks continues from."""
+        sums = super().partial_sums(backend, loss_sum, correct, seen, classify)
+        mine = SingleProcess.totals(self, backend, loss_sum, correct, seen, classify)
+        sums["ranks"] = [list(r) for r in self.world.allgather_objects(mine, "saving the epoch's sums")]
+        return sums
 
     def stop_signal(self, signum: int | None) -> int | None:
         """The signal that stopped training, the same on every rank: the lowest rank's that received one."""

@@ -24,20 +24,23 @@ def parse_checkpoint_every(spec: int | str | None) -> int | str | None:
     """The checkpoint cadence in its canonical form: an int of steps, a time like '10m', or None (each epoch)."""
     if spec is None:
         return None
+    bad = ConfigError(f"checkpoint_every: expected {_EXPECTED}, got {spec!r}")
     if isinstance(spec, int) and not isinstance(spec, bool):
         if spec < 1:
-            raise ConfigError(f"checkpoint_every: expected {_EXPECTED}; got {spec!r} (steps must be at least 1)")
+            raise bad
         return spec
     if not isinstance(spec, str):
-        raise ConfigError(f"checkpoint_every: expected {_EXPECTED}; got {spec!r}")
+        raise bad
     text = spec.strip().lower()
     if text == "epoch":
         return None
     if text.isdigit():
-        return parse_checkpoint_every(int(text))
+        if int(text) < 1:
+            raise bad
+        return int(text)
     match = _TIME.fullmatch(text)
     if match is None or not float(match.group(1)) > 0:
-        raise ConfigError(f"checkpoint_every: expected {_EXPECTED}; got {spec!r}")
+        raise bad
     return f"{match.group(1)}{match.group(2)}"
 
 

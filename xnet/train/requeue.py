@@ -28,7 +28,7 @@ NEW, RESUME, DONE = "new", "resume", "done"
 
 
 def _shown(value: Any) -> str:
-    return "unset" if value is None else toml_value(value)
+    return "its default" if value is None else toml_value(value)
 
 
 def first_difference(saved: RunConfig, ours: RunConfig) -> str | None:

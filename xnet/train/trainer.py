@@ -421,10 +421,9 @@ class Trainer:
         self, p: dict[str, Any], loss_sum: Any, correct: Any, seen: int, classify: bool, t0: float
     ) -> dict[str, Any]:
         """The unfinished epoch's sums as a checkpoint keeps them (over every rank; batch-norm statistics agreed)."""
-        total_loss, total_correct, total_seen = self.parallel.totals(self.backend, loss_sum, correct, seen, classify)
+        sums = self.parallel.partial_sums(self.backend, loss_sum, correct, seen, classify)
         self.parallel.sync_buffers(self.model)
-        seconds = p["seconds"] + time.perf_counter() - t0
-        return {"loss_sum": total_loss, "correct": total_correct, "seen": total_seen, "seconds": seconds, "lr": p["lr"]}
+        return {**sums, "seconds": p["seconds"] + time.perf_counter() - t0, "lr": p["lr"]}
 
     def _check_finite_data(self, loader: DataLoader, loss: float, epoch: int, step: int) -> None:
         """A NaN/inf in the data also makes the loss non-finite: say so, not "lower the learning rate".
