@@ -152,11 +152,9 @@ def train(
 ) -> None:
     """Train a model and write metrics.json, history.csv, model.npz, config.toml and curves.png.
 
-    An --out folder that already holds a run is refused unless --resume, --overwrite or --resume-if-exists says
-    what to do with it.
+    An --out folder holding a run is refused unless --resume, --overwrite or --resume-if-exists says what to do.
 
-    Ctrl-C, SIGTERM, SIGHUP and SIGUSR1 stop training after the current step, write a checkpoint that --resume
-    continues exactly and the run's files, and exit with 128 + the signal's number (130, 143, 129, 138).
+    Ctrl-C, SIGTERM, SIGHUP, SIGUSR1: training stops after the step, saves the run, exits 130, 143, 129, 138.
 
     An option that the chosen optimizer, loss, schedule or model does not read is refused; `xnet options` lists them.
     """

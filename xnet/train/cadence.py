@@ -73,11 +73,5 @@ class CheckpointCadence:
         """A checkpoint was just written: the time counts from now."""
         self.last = self.clock()
 
-    def describe(self) -> str:
-        """'every 500 steps', 'every 10m' or 'at each epoch's end'."""
-        if self.steps is not None:
-            return f"every {self.steps} step{'s' * (self.steps != 1)}"
-        return f"every {self.every}" if self.every else "at each epoch's end"
-
 
 __all__ = ["CheckpointCadence", "parse_checkpoint_every", "seconds_of"]
