@@ -61,7 +61,6 @@ PYTHON_NAMES = {
     "warmup_epochs": "warmup_steps= of get_schedule, in steps",
     "step_size": "step_size= of StepSchedule/CyclicSchedule, in steps",
     "milestones": "milestones= of StepSchedule, in steps",
-    "checkpoint_every": "Trainer(checkpoint_every=), beside its checkpoint_path=",
 }
 
 

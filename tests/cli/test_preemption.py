@@ -161,4 +161,4 @@ def test_checkpoint_every_in_toml_and_in_xnet_options(tmp_path):
     cfg.write_text('dataset = "sine"\nloss = "mse"\nepochs = 1\ncheckpoint_every = 2.5\n')
     assert "'checkpoint_every' has the wrong type" in one_line_error(xnet("train", "--config", cfg, "-q"))
     r = xnet("options", "checkpoint-every")
-    assert r.code == 0 and r.out.startswith("option checkpoint_every: read by every run; Python: Trainer(")
+    assert r.code == 0 and r.out == "option checkpoint_every: read by every run\n"

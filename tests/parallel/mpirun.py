@@ -57,17 +57,7 @@ def mpiexec(n: int, *args: object, driver: tuple[str, int, int] | None = None, e
 
 def interrupted(n: int, *args: object, ready: Callable[[], bool], timeout: float = 60) -> Result:
     """`mpiexec -n N xnet ARGS`, sent Ctrl-C (SIGINT, which mpiexec hands to every rank) once `ready()` holds."""
-    proc = subprocess.Popen([MPIEXEC, "-n", str(n), sys.executable, "-m", "xnet", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(None))  # fmt: skip
-    try:
-        deadline = time.monotonic() + timeout
-        while not ready() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=timeout)
-    finally:
-        proc.kill()
-    return Result(proc.returncode, out, err)
+    return signalled(n, *args, signum=signal.SIGINT, rank=None, ready=ready, timeout=timeout)
 
 
 def rank_pids(out: Path) -> dict[int, int]:

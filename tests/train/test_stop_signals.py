@@ -82,23 +82,17 @@ class SignalAt(Reporter):
             self._fire()
 
 
-def test_sigterm_stops_fit_after_the_step_and_the_checkpoint_resumes_exactly(backend, tmp_path):
-    x, y = blobs()
-    full = make(backend, dropout=0.3)
-    full.fit((x, y), epochs=3, batch_size=32)
-
-    first = make(backend, dropout=0.3)
-    first.checkpoint_path = tmp_path / "ck.npz"
-    first.reporter = SignalAt(signal.SIGTERM, epoch=2, steps=3)
-    first.fit((x, y), epochs=3, batch_size=32)
-    assert first.interrupted and first.stop_signal == signal.SIGTERM
-    assert (first.epoch, first.step_in_epoch) == (1, 3)
+def test_sigterm_stops_fit_after_the_step_with_a_checkpoint_there(backend, tmp_path):
+    # the same stop request as Ctrl-C's, whose resume test_trainer checks equals the uninterrupted run
+    t = make(backend, dropout=0.3)
+    t.checkpoint_path = tmp_path / "ck.npz"
+    t.reporter = SignalAt(signal.SIGTERM, epoch=2, steps=3)
+    t.fit(blobs(), epochs=3, batch_size=32)
+    assert t.interrupted and t.stop_signal == signal.SIGTERM
+    assert (t.epoch, t.step_in_epoch) == (1, 3)
+    saved = load_checkpoint(tmp_path / "ck.npz")["trainer"]
+    assert (saved["epoch"], saved["step_in_epoch"]) == (1, 3)
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # fit put the default back
-    second = make(backend, dropout=0.3)
-    second.load_state_dict(load_checkpoint(tmp_path / "ck.npz")["trainer"])
-    second.fit((x, y), epochs=3, batch_size=32)
-    for a, b in zip(params(full), params(second), strict=True):
-        np.testing.assert_array_equal(a, b)
 
 
 @needs_posix_signals
