@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mpirun import digits, mpiexec, needs_mpi, signalled, weights
+from mpirun import digits, mpiexec, needs_mpi, one_error_line, signalled, weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))  # for clirun's checkpoint reader
 from clirun import checkpoint_step  # noqa: E402
@@ -63,3 +63,15 @@ def test_sigterm_to_one_rank_stops_every_rank_after_the_same_step_and_resumes_ex
     assert done["test_loss"] == uninterrupted["test_loss"]
     for name, value in weights(full).items():
         np.testing.assert_array_equal(weights(out)[name], value, err_msg=name)
+
+
+def test_resume_if_exists_under_mpiexec_starts_then_refuses_another_configuration_with_one_line(data, tmp_path):
+    out = tmp_path / "run"
+    job = ("train", "--dataset", data, "--hidden", "8", "--batch-size", "64", "--epochs", "1", "-q",
+           "--resume-if-exists", "--out", out)  # fmt: skip
+    assert mpiexec(2, *job).code == 0
+    line = one_error_line(mpiexec(2, *job, "--seed", "1"))  # every rank finds the same: rank 0 says it once
+    assert line == (
+        f"xnet: error: --resume-if-exists: {out} holds a run of another configuration (seed = 0 there, 1 here); "
+        "choose another --out, or pass --overwrite to replace it"
+    )

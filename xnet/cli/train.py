@@ -216,17 +216,20 @@ def _train(config: Path | None, flags: dict, resume: bool, overwrite: bool, resu
 
 
 def _requeued(cfg: RunConfig, world: Any) -> bool | None:
-    """--resume-if-exists: whether to continue the run in --out (rank 0 decides for all); None: it is complete."""
-    from xnet.parallel.agree import agreement
+    """--resume-if-exists: whether to continue the run in --out; None when it is complete (said, nothing to do)."""
+    from xnet.parallel.agree import RankError, agreement
     from xnet.train.requeue import DONE, RESUME, requeue_action
 
-    action = None
-    with agreement(world, "looking for the run to continue"):
-        if world is None or world.is_root:
-            action = requeue_action(cfg)
-    if world is not None:  # ranks that do not share rank 0's folder must not decide otherwise
-        action = world.allgather_objects(action, "looking for the run to continue")[0]
-    kind, done = action
+    with agreement(world, "looking for the run to continue"):  # every rank reads the folder, as --resume does
+        kind, done = requeue_action(cfg)
+    if world is not None:  # a rank that sees another folder than rank 0's would train another model
+        seen = world.allgather_objects((kind, done), "looking for the run to continue")
+        other = next((rank for rank, found in enumerate(seen) if found != seen[0]), None)
+        if other is not None:
+            raise RankError(
+                f"--resume-if-exists: rank {other} of {world.size} finds {seen[other]} in {cfg.out}, rank 0 "
+                f"{seen[0]}: put --out on storage that every rank shares"
+            )
     if kind == DONE:
         if world is None or world.is_root:
             print(f"{cfg.out} holds this run, complete ({done} epoch{'s' * (done != 1)}): nothing to do "
