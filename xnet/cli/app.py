@@ -54,7 +54,7 @@ def _register_commands() -> None:
     # each module adds its command to `app`; imported here so `app` exists first
     from xnet.cli import info  # noqa: F401
 
-    for optional in ("train", "options", "evaluate", "predict", "plot", "compare"):
+    for optional in ("train", "options", "evaluate", "predict", "plot", "compare", "summary", "export"):
         try:
             __import__(f"xnet.cli.{optional}")
         except ModuleNotFoundError as e:
