@@ -86,6 +86,7 @@ class RunConfig:
     seed: int = 0
     early_stopping: int = 0
     sync_batch_norm: bool = False  # under mpiexec: batch norm over the global batch (xnet/parallel/)
+    checkpoint_every: int | str | None = None  # steps (500) or a time ("10m") between checkpoints; None: each epoch
     out: str | None = None
     quiet: bool = False
     layers: list[dict[str, Any]] | None = None  # a custom Sequential, from [[model.layers]]
@@ -212,6 +213,9 @@ def validate(cfg: RunConfig, training: bool = True) -> RunConfig:
         raise ConfigError(f"early_stopping: expected a patience >= 0 (0 = off), got {cfg.early_stopping!r}")
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed < SEED_LIMIT:
         raise ConfigError(f"seed: must be an integer in [0, 2**63), got {cfg.seed!r}")
+    from xnet.train.cadence import parse_checkpoint_every
+
+    cfg.checkpoint_every = parse_checkpoint_every(cfg.checkpoint_every)
     if training:
         _check_for_training(cfg)
     return cfg
