@@ -32,7 +32,7 @@ def options(
 
 def _setting(key: str, cfg: RunConfig) -> str:
     """'beta1 = 0.9' or 'gamma: so that the last epoch runs at 1% of lr'."""
-    from xnet.options import default_of
+    from xnet.config.options import default_of
 
     if key in _MODEL_DEFAULTS:
         return f"{key}: {_MODEL_DEFAULTS[key]}"
@@ -44,7 +44,7 @@ def _setting(key: str, cfg: RunConfig) -> str:
 
 def _sections() -> dict[str, list[tuple[str, str]]]:
     """Per kind, (choice, its options with defaults) rows in the order `xnet options` prints them."""
-    from xnet.options import EVERY, KINDS, MODEL_OPTIONS
+    from xnet.config.options import EVERY, KINDS, MODEL_OPTIONS
 
     sections: dict[str, list[tuple[str, str]]] = {}
     for kind, table in KINDS.items():
@@ -71,7 +71,7 @@ def _sections() -> dict[str, list[tuple[str, str]]]:
 
 
 def _python_notes() -> list[str]:
-    from xnet.options import PYTHON_NAMES
+    from xnet.config.options import PYTHON_NAMES
 
     width = max(map(len, PYTHON_NAMES))
     return [f"  {k:<{width}}  {v}" for k, v in PYTHON_NAMES.items()]
@@ -103,7 +103,7 @@ def listing(name: str | None = None) -> str:
 
 def _option_users(key: str, sections: dict[str, list[tuple[str, str]]]) -> str:
     """What reads the option `key`: the choices whose row names it."""
-    from xnet.options import PYTHON_NAMES
+    from xnet.config.options import PYTHON_NAMES
 
     users = []
     for kind, rows in sections.items():

@@ -27,7 +27,7 @@ def plot(
     ),
 ) -> None:
     """Overlay loss and accuracy per epoch of several runs in one image."""
-    from xnet.plots import have_matplotlib, image_format, plot_histories
+    from xnet.plots.curves import have_matplotlib, image_format, plot_histories
 
     if not have_matplotlib():
         raise XnetError('plotting needs matplotlib: pip install "xnet[plot]"')

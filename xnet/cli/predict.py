@@ -82,7 +82,7 @@ def _prepare(r: Any, raw: np.ndarray, source: str) -> np.ndarray:
 
 def _read_inputs(r: Any, inputs: list[Path], invert: bool) -> tuple[list[str], list[np.ndarray]]:
     """(a name per sample, prepared batches) from image files and .npy arrays."""
-    from xnet.images import mnist_like, read_image
+    from xnet.data.images import mnist_like, read_image
 
     names, batches = [], []
     for path in inputs:
@@ -112,7 +112,7 @@ def predict(
 ) -> None:
     """Predict the class of images, arrays or a CSV of pixels with a trained model."""
     from xnet.data.csv import read_pixels
-    from xnet.train.restore import restore
+    from xnet.runs.restore import restore
 
     inputs = inputs or []
     if not inputs and csv is None:

@@ -27,7 +27,7 @@ def _choices(key: str) -> str:
 
 def _uses(option: str) -> str:
     """'(adam, adamw)': which optimizers, losses or schedules read `option`, for its help line."""
-    from xnet.options import KINDS
+    from xnet.config.options import KINDS
 
     users = [c for table in KINDS.values() for c, keys in table.items() if option in keys]
     return f"({', '.join(users)})"
@@ -153,8 +153,8 @@ def train(
     world = current_world()  # None unless mpiexec started several processes (then see xnet/parallel/)
     with agreement(world, "reading the configuration"):
         cfg = resolve_config(config, flags, resume)
+    from xnet.runs.run import run_training
     from xnet.train.progress import Reporter, make_reporter
-    from xnet.train.run import run_training
 
     parallel = None
     if world is not None:
@@ -185,8 +185,8 @@ def resolve_config(config: Path | None, flags: dict, resume: bool) -> RunConfig:
     if resume:
         if "out" not in flags:
             raise typer.BadParameter("--resume needs --out DIR naming the run to continue")
+        from xnet.runs.restore import saved_config
         from xnet.train.checkpoint import load_checkpoint
-        from xnet.train.restore import saved_config
 
         path = Path(flags["out"]) / "model.npz"
         if not path.is_file():

@@ -15,7 +15,7 @@ from typing import Any
 from xnet.atomic import ensure_folder
 from xnet.config import DEFAULTS, LOCAL_KEYS, RunConfig, config_dict_from_mapping, validate
 from xnet.errors import ConfigError, DataError, DivergedError, XnetError
-from xnet.study_summary import summarize, write_summary
+from xnet.study.summary import summarize, write_summary
 from xnet.train.progress import Reporter
 
 __all__ = ["Study", "Variant", "load_study", "run_study", "run_folder_name", "finished_metrics", "summarize"]
@@ -234,7 +234,7 @@ def _resumable(checkpoint: Path, cfg: RunConfig) -> bool:
 
 def _train_variant(cfg: RunConfig, run_dir: Path, reporter: Reporter, cache: Any) -> dict[str, Any]:
     """Train (or continue an interrupted run of) one variant; a diverged run becomes a status."""
-    from xnet.train.run import RunDiverged, run_training, write_record
+    from xnet.runs.run import RunDiverged, run_training, write_record
 
     try:
         # a variant folder belongs to the study: a changed variant's old files must not outlive it
@@ -320,7 +320,7 @@ def _check_trainable(runs: list[_Run]) -> None:
     data are built one after another, so each dataset is read once and one is held at a time. The
     error reported is that of the first bad variant in the study's order.
     """
-    from xnet.train.run import DataCache, data_key, prepare_run
+    from xnet.runs.run import DataCache, data_key, prepare_run
 
     first: dict[str, _Run] = {}
     for run in runs:
@@ -383,7 +383,7 @@ def run_study(
     after every variant. `skipped(name, k)` is called for each run found finished, `written(files)`
     with the names of the summary files after each rewrite (curves.png only where it was drawn).
     """
-    from xnet.train.run import DataCache
+    from xnet.runs.run import DataCache
 
     out_dir, overrides = Path(out_dir), dict(overrides or {})
     plan = prepare_study(study, out_dir, repeat, overrides)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from xnet.config import DEFAULTS, RunConfig, toml_value
+from xnet.config.schema import DEFAULTS, RunConfig, toml_value
 from xnet.errors import ConfigError
 
 # the options only some choices read (an option every choice of a kind reads is in EVERY)

@@ -251,7 +251,7 @@ def _check_for_training(cfg: RunConfig) -> None:
             f"epoch{'s' * (cfg.epochs != 1)}; lower warmup_epochs or raise epochs"
         )
     _check_init(cfg.init)
-    from xnet.options import check_applicable
+    from xnet.config.options import check_applicable
 
     check_applicable(cfg)
 
@@ -367,7 +367,7 @@ def to_toml(cfg: RunConfig, skip: tuple[str, ...] = LOCAL_KEYS) -> str:
     Options left unset follow with the default the run used, as comments: uncommenting one pins it.
     Options this configuration's optimizer, loss, schedule and layers do not read are left out.
     """
-    from xnet.options import applicable, defaults_used, given, option_keys
+    from xnet.config.options import applicable, defaults_used, given, option_keys
 
     reads, optional = set(applicable(cfg)), option_keys()
     lines = ["# xnet run configuration: repeat this run with `xnet train --config config.toml`"]

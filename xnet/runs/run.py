@@ -22,7 +22,7 @@ from xnet.backends import Backend, get_backend
 from xnet.config import LOCAL_KEYS, RunConfig, to_toml
 from xnet.errors import ConfigError, DataError, DivergedError, XnetError
 from xnet.nn.module import Module, build_on
-from xnet.train.build import build_loss, build_model, build_optimizer, build_schedule, count
+from xnet.runs.build import build_loss, build_model, build_optimizer, build_schedule, count
 from xnet.train.checkpoint import load_checkpoint, unusable
 from xnet.train.early_stopping import EarlyStopping
 from xnet.train.progress import Reporter
@@ -378,7 +378,7 @@ def write_outputs(
     out_dir: Path, cfg: RunConfig, trainer: Trainer, ds: Any, backend: Backend, ranks: int = 1
 ) -> dict[str, Any]:
     """metrics.json, history.csv, config.toml and the plots, written atomically (`ranks`: processes that trained)."""
-    from xnet.plots import plot_histories, plot_prediction
+    from xnet.plots.curves import plot_histories, plot_prediction
 
     history = trainer.history
     last = history[-1] if history else {}

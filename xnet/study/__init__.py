@@ -1,0 +1,1 @@
+"""Studies: the study file, planning and running its variants (one process or MPI), the summary."""
