@@ -225,15 +225,14 @@ def prepare_run(
     }
     stopper = EarlyStopping("val_loss", cfg.early_stopping) if cfg.early_stopping else None
     writes = parallel is None or parallel.is_root  # rank 0 alone writes the run folder
-    if parallel is not None:
-        parallel.check_batches(loader)
     trainer = Trainer(
         model, loss, optimizer, schedule, backend, seed=cfg.seed, reporter=reporter,
         log_every=max(1, steps_per_epoch // 20), checkpoint_path=out_dir / "model.npz" if writes else None,
         best_path=out_dir / "best.npz" if stopper and writes else None, early_stopping=stopper, meta=meta,
         parallel=parallel,
     )  # fmt: skip
-    # a model that does not fit the data fails here, before anything is written or replaced
+    # a model that does not fit the data, or batches that do not split over the ranks, fail here,
+    # before anything is written or replaced (fit does not check this loader again)
     trainer.check_model(loader)
     return PreparedRun(cfg, out_dir, backend, ds, loader, trainer)
 
