@@ -7,6 +7,8 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
+from xnet.cli import compare, evaluate, info, options, plot, predict, train
+
 app = typer.Typer(
     name="xnet",
     help="Train, evaluate and compare small neural networks on NumPy (CPU) or CuPy (CUDA).",
@@ -15,13 +17,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",  # for the option groups (rich help panels) of `xnet train --help`
 )
-
-
-def help_text(text: str) -> str:
-    """`text` with its square brackets kept: rich markup would read '[default: 3]' as a style and drop it."""
-    from rich.markup import escape
-
-    return escape(text)
 
 
 @app.callback()
@@ -48,19 +43,11 @@ def fail(message: str, code: int = 2, every_rank: bool = True) -> None:
     raise SystemExit(code)
 
 
-def _register_commands() -> None:
-    # each module adds its command to `app`; imported here so `app` exists first
-    from xnet.cli import info  # noqa: F401
-
-    for optional in ("train", "options", "evaluate", "predict", "plot", "compare"):
-        try:
-            __import__(f"xnet.cli.{optional}")
-        except ModuleNotFoundError as e:
-            if e.name != f"xnet.cli.{optional}":
-                raise
-
-
-_register_commands()
+# the commands in the order `xnet --help` lists them; each module holds one command function
+for _command in (
+    info.info, train.train, options.options, evaluate.evaluate, predict.predict, plot.plot, compare.compare
+):
+    app.command()(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

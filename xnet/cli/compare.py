@@ -6,10 +6,9 @@ from pathlib import Path
 
 import typer
 
-from xnet.cli.app import app, help_text
+from xnet.cli.text import help_text
 
 
-@app.command()
 def compare(
     study_file: Path = typer.Argument(
         ..., help=help_text("A study TOML: [base] options and a [grid] or [[variants]] (any `xnet train` option).")

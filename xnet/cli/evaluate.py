@@ -9,13 +9,12 @@ from typing import Any
 import numpy as np
 import typer
 
-from xnet.cli.app import app, help_text
+from xnet.cli.text import help_text
 from xnet.errors import DataError
 
 SPLITS = ("test", "train", "val")
 
 
-@app.command()
 def evaluate(
     checkpoint: Path = typer.Argument(..., help="A model.npz written by `xnet train`."),
     dataset: str = typer.Option(

@@ -6,7 +6,7 @@ import dataclasses
 
 import typer
 
-from xnet.cli.app import app, help_text
+from xnet.cli.text import help_text
 from xnet.config import CHOICES, DEFAULTS, RunConfig, toml_value
 from xnet.errors import XnetError
 
@@ -19,7 +19,6 @@ HEADER = (
 _MODEL_DEFAULTS = {"init": "kaiming for relu and leaky_relu, xavier otherwise"}
 
 
-@app.command()
 def options(
     name: str = typer.Argument(
         None, help=help_text("An optimizer, loss, schedule, activation or model (its options), or an option "

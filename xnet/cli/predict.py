@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import typer
 
-from xnet.cli.app import app
 from xnet.errors import DataError, XnetError
 
 _NPY_MAGIC = b"\x93NUMPY"
@@ -97,7 +96,6 @@ def _read_inputs(r: Any, inputs: list[Path], invert: bool) -> tuple[list[str], l
     return names, batches
 
 
-@app.command()
 def predict(
     checkpoint: Path = typer.Argument(..., help="A model.npz written by `xnet train`."),
     inputs: list[Path] = typer.Argument(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from xnet.cli.app import app, help_text
+from xnet.cli.text import help_text
 from xnet.config import CHOICES, RunConfig
 
 D = RunConfig()
@@ -33,7 +33,6 @@ def _uses(option: str) -> str:
     return f"({', '.join(users)})"
 
 
-@app.command()
 def train(
     model: str = _opt("Model preset: mlp, cnn, lenet5, small-cnn, bn-cnn.", D.model, "--model", MODEL),
     hidden: str = _opt("Hidden layer sizes of the MLP, e.g. 256,128.", "256,128", "--hidden", MODEL),
