@@ -112,17 +112,6 @@ def _read_study_toml(path: Path) -> tuple[dict[str, Any], str]:
         raise ConfigError(f"{path.name}: not valid TOML: {e}") from None
 
 
-def _check_init(spec: str | None, where: str) -> None:
-    """Reject an unknown initialiser before any variant trains, not when its turn comes."""
-    from xnet.nn.init import parse_init
-
-    if spec is not None:
-        try:
-            parse_init(spec)
-        except ValueError as e:
-            raise ConfigError(f"{where}: init: {e}") from None
-
-
 def load_study(path: str | Path) -> Study:
     """Parse a study TOML: name, description, notes, [base], and a [grid] and/or [[variants]].
 
@@ -173,7 +162,6 @@ def load_study(path: str | Path) -> Study:
             cfg = validate(RunConfig(**{**base, **changes}))
         except ConfigError as e:
             raise ConfigError(f"{where}: {e}") from None
-        _check_init(cfg.init, where)
         study.variants.append(Variant(label, overrides, cfg))
     _check_folders([(run_folder_name(v.name), v.name) for v in study.variants], path.name)
     return study
