@@ -34,12 +34,12 @@ def test_from_imports_of_old_paths_work_in_a_fresh_interpreter():
         "from xnet.compare import load_study\n"
         "from xnet.train import run\n"
         "from xnet.options import option_keys\n"
-        "import xnet.study.compare, xnet.runs.run\n"
-        "assert load_study is xnet.study.compare.load_study and run.run_training is xnet.runs.run.run_training\n"
+        "import xnet.study.file, xnet.runs.run\n"
+        "assert load_study is xnet.study.file.load_study and run.run_training is xnet.runs.run.run_training\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "xnet.compare moved to xnet.study.compare; import it from there"
+    assert r.stdout.strip() == "xnet.compare moved to xnet.study.file and xnet.study.runner; import it from there"
 
 
 def test_an_unknown_module_is_still_missing():

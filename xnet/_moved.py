@@ -17,7 +17,7 @@ from types import ModuleType
 
 # old module -> the modules that now hold its names
 MOVED: dict[str, tuple[str, ...]] = {
-    "xnet.compare": ("xnet.study.compare",),
+    "xnet.compare": ("xnet.study.file", "xnet.study.runner"),
     "xnet.options": ("xnet.config.options",),
     "xnet.study_summary": ("xnet.study.summary",),
     "xnet.study_plots": ("xnet.plots.study",),

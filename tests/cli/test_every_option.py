@@ -30,7 +30,7 @@ from xnet.optim import (
     WarmupSchedule,
 )
 from xnet.runs.build import build_loss, build_model, build_optimizer, build_schedule
-from xnet.study.compare import load_study
+from xnet.study import load_study
 
 EPOCHS, SPE = 4, 10  # the runs below: 4 epochs of 10 steps
 TOTAL = EPOCHS * SPE

@@ -230,7 +230,7 @@ def test_a_saved_config_of_an_older_version_still_validates_for_loading():
 
 def test_every_shipped_experiment_still_validates():
     from xnet.config import config_dict_from_toml
-    from xnet.study.compare import load_study
+    from xnet.study import load_study
 
     for path in sorted(EXPERIMENTS.glob("*.toml")):
         if "[base]" in path.read_text():

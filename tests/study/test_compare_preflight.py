@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "cli"))
 from clirun import one_line_error, xnet  # noqa: E402
 
 from xnet.errors import ConfigError  # noqa: E402
-from xnet.study.compare import load_study, run_folder_name, run_study  # noqa: E402
+from xnet.study import load_study, run_folder_name, run_study  # noqa: E402
 
 MNIST_BASE = """
 name = "pre"

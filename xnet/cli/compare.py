@@ -24,7 +24,7 @@ def compare(
     """Compare variants of a base configuration; finished variants are not run again."""
     from xnet.parallel.agree import agreement
     from xnet.parallel.world import current_world
-    from xnet.study.compare import load_study, run_folder_name, run_study
+    from xnet.study import load_study, run_folder_name, run_study
     from xnet.study.summary import summary_markdown
     from xnet.train.progress import LineReporter, Reporter
 
