@@ -16,7 +16,8 @@ from typing import Any
 from benchmarks import torch_side
 from benchmarks.workloads import Layer
 from xnet.config import RunConfig, config_dict_from_toml, validate
-from xnet.runs.run import DataCache, PreparedRun, prepare_run
+from xnet.runs.data import DataCache
+from xnet.runs.run import PreparedRun, prepare_run
 from xnet.train.progress import Reporter
 
 RECIPE = Path(__file__).resolve().parent.parent / "experiments" / "speedrun.toml"

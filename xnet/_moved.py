@@ -22,7 +22,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "xnet.study_summary": ("xnet.study.summary",),
     "xnet.study_plots": ("xnet.plots.study",),
     "xnet.images": ("xnet.data.images",),
-    "xnet.train.run": ("xnet.runs.run",),
+    "xnet.train.run": ("xnet.runs.run", "xnet.runs.folder", "xnet.runs.data"),
     "xnet.train.build": ("xnet.runs.build",),
     "xnet.train.restore": ("xnet.runs.restore",),
     "xnet.parallel.study": ("xnet.study.mpi",),

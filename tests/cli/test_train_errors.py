@@ -454,7 +454,7 @@ def test_trainer_api_refuses_early_stopping_without_validation_data():
 def test_bias_correction_reaches_adamw():
     from xnet.backends import get_backend
     from xnet.nn import Dense, build_on
-    from xnet.runs.run import build_optimizer
+    from xnet.runs.build import build_optimizer
 
     with build_on(get_backend("cpu", seed=0), "float32"):
         model = Dense(2, 2)
@@ -464,11 +464,11 @@ def test_bias_correction_reaches_adamw():
 
 def test_default_out_dirs_of_runs_in_the_same_second_differ(tmp_path, monkeypatch):
     from xnet.config import RunConfig
-    from xnet.runs import run
+    from xnet.runs import folder
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(run.time, "strftime", lambda fmt: "20260101-000000")
-    first = run.default_out_dir(RunConfig())
+    monkeypatch.setattr(folder.time, "strftime", lambda fmt: "20260101-000000")
+    first = folder.default_out_dir(RunConfig())
     first.mkdir(parents=True)
-    second = run.default_out_dir(RunConfig())
+    second = folder.default_out_dir(RunConfig())
     assert second != first and second.name == first.name + "-2"

@@ -30,8 +30,8 @@ def evaluate(
 ) -> None:
     """Evaluate a saved model on a dataset split."""
     from xnet.data import load_dataset
+    from xnet.runs.build import build_loss
     from xnet.runs.restore import restore
-    from xnet.runs.run import build_loss
     from xnet.train.trainer import Trainer
 
     if split not in SPLITS:

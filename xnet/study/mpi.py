@@ -37,7 +37,7 @@ def _note_interrupt(signum: int, frame: Any) -> None:
 def train_run(cfg: RunConfig, folder: Path) -> dict[str, Any]:
     """On a worker: train (or continue) one run of a study; returns its metrics (a diverged run's status)."""
     global _cache
-    from xnet.runs.run import DataCache
+    from xnet.runs.data import DataCache
 
     if _interrupted:  # Ctrl-C reached this rank before the run did: leave it for the next `xnet compare`
         raise StudyInterrupted("interrupted before this run started")

@@ -70,7 +70,8 @@ def _resumable(checkpoint: Path, cfg: RunConfig) -> bool:
 
 def train_variant(cfg: RunConfig, run_dir: Path, reporter: Reporter, cache: Any) -> dict[str, Any]:
     """Train (or continue an interrupted run of) one variant; a diverged run becomes a status."""
-    from xnet.runs.run import RunDiverged, run_training, write_record
+    from xnet.runs.folder import write_record
+    from xnet.runs.run import RunDiverged, run_training
 
     try:
         # a variant folder belongs to the study: a changed variant's old files must not outlive it
@@ -156,7 +157,8 @@ def _check_trainable(runs: list[Run]) -> None:
     data are built one after another, so each dataset is read once and one is held at a time. The
     error reported is that of the first bad variant in the study's order.
     """
-    from xnet.runs.run import DataCache, data_key, prepare_run
+    from xnet.runs.data import DataCache, data_key
+    from xnet.runs.run import prepare_run
 
     first: dict[str, Run] = {}
     for run in runs:
@@ -219,7 +221,7 @@ def run_study(
     after every variant. `skipped(name, k)` is called for each run found finished, `written(files)`
     with the names of the summary files after each rewrite (curves.png only where it was drawn).
     """
-    from xnet.runs.run import DataCache
+    from xnet.runs.data import DataCache
 
     out_dir, overrides = Path(out_dir), dict(overrides or {})
     plan = prepare_study(study, out_dir, repeat, overrides)
