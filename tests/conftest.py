@@ -94,6 +94,15 @@ def fake_mnist(tmp_path, monkeypatch):
     return folder
 
 
+@pytest.fixture
+def fashion_isolated(monkeypatch, tmp_path):
+    """No $XNET_DATA_DIR, an empty cache, no default Fashion-MNIST mirrors: tmp_path."""
+    monkeypatch.delenv("XNET_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XNET_FASHION_MNIST_MIRRORS", "")
+    return tmp_path
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """One line per distinct skip reason (with its count) instead of one per test location."""
     reasons: dict[str, int] = {}

@@ -34,6 +34,15 @@ def default_init(activation: str) -> str:
     return "kaiming_uniform" if activation in ("relu", "leaky_relu") else "xavier_uniform"
 
 
+# the anchors' recipes define every layer of a model, the output layer too (the others keep its default)
+WHOLE_MODEL_INITS = ("torch", "keras")
+
+
+def _output_init(init: str, default: str) -> str:
+    """The output layer's initialiser: `init` for the anchors' recipes, else the layer's `default`."""
+    return init if init in WHOLE_MODEL_INITS else default
+
+
 def _size(shape: Sequence[int]) -> int:
     n = 1
     for d in shape:
@@ -51,6 +60,7 @@ def build_mlp(
     batch_norm: bool = False,
     activation_args: dict[str, Any] | None = None,
     bn_args: dict[str, Any] | None = None,
+    bias_init: str | None = None,
 ) -> Sequential:
     """MLP for inputs of `input_shape` (per sample) -> (N, outputs) scores.
 
@@ -60,14 +70,15 @@ def build_mlp(
     layers: list[Module] = [Flatten()]
     width = _size(input_shape)
     for h in hidden:
-        layers.append(Dense(width, h, init=init))
+        layers.append(Dense(width, h, init=init, bias_init=bias_init))
         if batch_norm:
             layers.append(BatchNorm1D(h, **(bn_args or {})))
         layers.append(get_activation(activation, **(activation_args or {})))
         if dropout:
             layers.append(Dropout(dropout))
         width = h
-    layers.append(Dense(width, outputs, init=init if activation != "relu" else "xavier_uniform"))
+    last = _output_init(init, init if activation != "relu" else "xavier_uniform")
+    layers.append(Dense(width, outputs, init=last, bias_init=bias_init))
     return Sequential(*layers)
 
 
@@ -81,9 +92,11 @@ def _check_image_size(name: str, input_shape: Sequence[int], least: int) -> None
 
 
 def _conv_block(
-    c_in: int, c_out: int, activation: str, init: str, batch_norm: bool, activation_args: dict, bn_args: dict
+    c_in: int, c_out: int, activation: str, init: str, batch_norm: bool, activation_args: dict, bn_args: dict,
+    bias_init: str | None = None,
 ) -> list[Module]:
-    block: list[Module] = [Conv2D(c_in, c_out, 3, padding="same", init=init, bias=not batch_norm)]
+    conv = Conv2D(c_in, c_out, 3, padding="same", init=init, bias=not batch_norm, bias_init=bias_init)
+    block: list[Module] = [conv]
     if batch_norm:
         block.append(BatchNorm2D(c_out, **bn_args))
     return [*block, get_activation(activation, **activation_args), MaxPool2D(2)]
@@ -101,6 +114,7 @@ def build_cnn(
     name: str = "cnn",
     activation_args: dict[str, Any] | None = None,
     bn_args: dict[str, Any] | None = None,
+    bias_init: str | None = None,
 ) -> Sequential:
     """Conv 3x3 same-padding blocks with 2x2 max pooling, then dense layers: (N, C, H, W) -> (N, outputs)."""
     if len(input_shape) != 3:
@@ -111,12 +125,13 @@ def build_cnn(
     c, h, w = input_shape
     layers: list[Module] = []
     for c_out in channels:
-        layers += _conv_block(c, c_out, activation, init, batch_norm, activation_args, bn_args)
+        layers += _conv_block(c, c_out, activation, init, batch_norm, activation_args, bn_args, bias_init)
         c, h, w = c_out, h // 2, w // 2
-    layers += [Flatten(), Dense(c * h * w, dense, init=init), get_activation(activation, **activation_args)]
+    layers += [Flatten(), Dense(c * h * w, dense, init=init, bias_init=bias_init),
+               get_activation(activation, **activation_args)]  # fmt: skip
     if dropout:
         layers.append(Dropout(dropout))
-    layers.append(Dense(dense, outputs))
+    layers.append(Dense(dense, outputs, init=_output_init(init, "xavier_uniform"), bias_init=bias_init))
     return Sequential(*layers)
 
 
@@ -126,6 +141,7 @@ def build_lenet5(
     activation: str = "relu",
     init: str | None = None,
     activation_args: dict[str, Any] | None = None,
+    bias_init: str | None = None,
 ) -> Sequential:
     """LeNet-5 for 28x28 images (the first convolution pads by 2, as for 32x32 inputs)."""
     if len(input_shape) != 3:
@@ -136,11 +152,13 @@ def build_lenet5(
     c, h, w = input_shape
     h2, w2 = ((h // 2) - 4) // 2, ((w // 2) - 4) // 2
     act = lambda: get_activation(activation, **(activation_args or {}))  # noqa: E731
+    b = bias_init
     return Sequential(
-        Conv2D(c, 6, 5, padding=2, init=init), act(), AvgPool2D(2),
-        Conv2D(6, 16, 5, init=init), act(), AvgPool2D(2),
-        Flatten(), Dense(16 * h2 * w2, 120, init=init), act(),
-        Dense(120, 84, init=init), act(), Dense(84, outputs),
+        Conv2D(c, 6, 5, padding=2, init=init, bias_init=b), act(), AvgPool2D(2),
+        Conv2D(6, 16, 5, init=init, bias_init=b), act(), AvgPool2D(2),
+        Flatten(), Dense(16 * h2 * w2, 120, init=init, bias_init=b), act(),
+        Dense(120, 84, init=init, bias_init=b), act(), Dense(84, outputs, init=_output_init(init, "xavier_uniform"),
+                                                             bias_init=b),
     )  # fmt: skip
 
 
@@ -155,17 +173,22 @@ def build_preset(
     batch_norm: bool = False,
     activation_args: dict[str, Any] | None = None,
     bn_args: dict[str, Any] | None = None,
+    bias_init: str | None = None,
 ) -> Sequential:
     """The preset `name` (see PRESETS) for `input_shape` -> `outputs`; the args dicts as for build_mlp."""
     act, bn = activation_args or {}, bn_args or {}
     if name == "mlp":
-        return build_mlp(input_shape, outputs, hidden, activation, init, dropout, batch_norm, act, bn)
+        return build_mlp(input_shape, outputs, hidden, activation, init, dropout, batch_norm, act, bn, bias_init)
     if name == "cnn":
-        return build_cnn(input_shape, outputs, (32, 64), 128, activation, init, dropout, batch_norm, "cnn", act, bn)
+        return build_cnn(
+            input_shape, outputs, (32, 64), 128, activation, init, dropout, batch_norm, "cnn", act, bn, bias_init
+        )
     if name == "lenet5":
-        return build_lenet5(input_shape, outputs, activation, init, act)
+        return build_lenet5(input_shape, outputs, activation, init, act, bias_init)
     if name == "small-cnn":
-        return build_cnn(input_shape, outputs, (8, 16), 128, "relu", init, 0.0, False, "small-cnn")
+        return build_cnn(input_shape, outputs, (8, 16), 128, "relu", init, 0.0, False, "small-cnn", bias_init=bias_init)
     if name == "bn-cnn":
-        return build_cnn(input_shape, outputs, (32, 64), 128, "relu", init, 0.25, True, "bn-cnn", bn_args=bn)
+        return build_cnn(
+            input_shape, outputs, (32, 64), 128, "relu", init, 0.25, True, "bn-cnn", bn_args=bn, bias_init=bias_init
+        )
     raise ValueError(f"unknown model {name!r}; expected one of {', '.join(PRESETS)}")

@@ -24,7 +24,9 @@ from xnet.optim import (
     CosineSchedule,
     CyclicSchedule,
     ExponentialSchedule,
+    NAdam,
     OneCycleSchedule,
+    RAdam,
     RMSprop,
     StepSchedule,
     WarmupSchedule,
@@ -82,6 +84,13 @@ ROWS = {
         ("--optimizer", "adagrad"), "0.1", "0.1", lambda p, lr: ("optimizer", Adagrad(p, initial_accumulator_value=0.1))
     ),
     "bias_correction": ((), None, "false", lambda p, lr: ("optimizer", Adam(p, bias_correction=False))),
+    "momentum_decay": (("--optimizer", "nadam"), "0.01", "0.01", lambda p, lr: ("optimizer", NAdam(
+        p, momentum_decay=0.01)
+    )),
+    "decoupled_weight_decay": (("--optimizer", "radam", "--weight-decay", "0.1"), None, "true", lambda p, lr: (
+        "optimizer", RAdam(p, weight_decay=0.1, decoupled_weight_decay=True)
+    )),
+    "bias_init": ((), "torch", '"torch"', lambda p, lr: ("model", _mlp(bias_init="torch"))),
     "weight_decay": (("--optimizer", "adamw"), "0", "0", lambda p, lr: ("optimizer", AdamW(p, weight_decay=0.0))),
     "clip_norm": ((), "1.5", "1.5", lambda p, lr: ("optimizer", Adam(p, clip_norm=1.5))),
     "clip_value": ((), "0.5", "0.5", lambda p, lr: ("optimizer", Adam(p, clip_value=0.5))),
@@ -211,6 +220,9 @@ BAD = [
     (("--activation", "leaky_relu", "--alpha", "inf"), "alpha: expected a finite number, got inf"),
     (("--batch-norm", "--bn-momentum", "2"), "bn_momentum: expected a value in [0, 1]"),
     (("--batch-norm", "--bn-eps", "0"), "bn_eps: expected a positive number"),
+    (("--optimizer", "nadam", "--momentum-decay", "-1"), "momentum_decay: expected a non-negative number"),
+    (("--optimizer", "adadelta", "--rho", "1"), "rho: expected a value in [0, 1)"),
+    (("--optimizer", "lion", "--beta2", "1"), "beta2: expected a value in [0, 1)"),
 ]  # fmt: skip
 
 
@@ -243,13 +255,15 @@ def test_a_flag_that_is_no_number_is_one_line():
 
 
 UNREAD = [
-    (("--optimizer", "sgd", "--beta1", "0.8"), ["beta1 = 0.8", "optimizer 'sgd'", "only adam, adamw use beta1",
+    (("--optimizer", "sgd", "--beta1", "0.8"), ["beta1 = 0.8", "optimizer 'sgd'",
+                                                "only adam, adamw, adamax, nadam, radam, lion use beta1",
                                                  "drop --beta1"]),
     (("--optimizer", "adam", "--rho", "0.8", "--momentum", "0.5"), ["momentum = 0.5, rho = 0.8", "'adam'",
                                                                     "drop --momentum, --rho"]),
     (("--optimizer", "adam", "--initial-accumulator-value", "0.1"), ["only adagrad use initial_accumulator_value"]),
     (("--optimizer", "sgd", "--no-bias-correction"), ["bias_correction = false", "drop --no-bias-correction"]),
-    (("--optimizer", "sgd", "--eps", "1e-6"), ["only adagrad, rmsprop, adam, adamw use eps"]),
+    (("--optimizer", "sgd", "--eps", "1e-6"), [
+        "only adagrad, rmsprop, adam, adamw, adadelta, adamax, nadam, radam use eps"]),
     (("--loss", "mse", "--label-smoothing", "0.1"), ["label_smoothing = 0.1", "loss 'mse'"]),
     (("--schedule", "cosine", "--gamma", "0.5"), ["gamma = 0.5", "schedule 'cosine'", "only step, exponential"]),
     (("--schedule", "step", "--floor", "0.001"), ["floor = 0.001", "only cosine use floor"]),
@@ -263,6 +277,9 @@ UNREAD = [
     (("--decay-all",), ["decay_all = true", "without weight decay", "drop --decay-all"]),
     (("--optimizer", "adamw", "--weight-decay", "0", "--decay-all"), ["without weight decay"]),
     (("--include-all",), ["include_all = true", "without an L1 or L2 penalty"]),
+    (("--optimizer", "nadam", "--decoupled-weight-decay"), ["decoupled_weight_decay = true", "without weight decay"]),
+    (("--optimizer", "adamw", "--momentum-decay", "0.01"), ["only nadam use momentum_decay"]),
+    (("--optimizer", "lion", "--rho", "0.9"), ["rho = 0.9", "only rmsprop, adadelta use rho"]),
 ]  # fmt: skip
 
 

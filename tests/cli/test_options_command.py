@@ -34,7 +34,8 @@ def test_xnet_options_lists_every_choice_with_its_defaults():
     ("name", "expected"),
     [
         ("adam", "optimizer adam: beta1 = 0.9, beta2 = 0.999, eps = 1e-08, bias_correction = true, lr = 0.001\n"),
-        ("beta1", "option beta1: read by optimizer adam, optimizer adamw\n"),
+        ("beta1", "option beta1: read by optimizer adam, optimizer adamw, optimizer adamax, optimizer nadam, "
+                  "optimizer radam, optimizer lion\n"),
         ("bn-eps", "option bn_eps: read by model mlp, model cnn, model bn-cnn; "
                    "Python: BatchNorm1D/BatchNorm2D(eps=)\n"),
         ("LR", "option lr: read by every optimizer\n"),
@@ -49,7 +50,7 @@ def test_xnet_options_name_shows_one_choice_or_what_reads_an_option(name, expect
 
 def test_xnet_options_with_an_unknown_name_is_one_line():
     line = one_line_error(xnet("options", "adamm"))
-    assert "'adamm' is neither a choice" in line and "adam, adamw" in line
+    assert "'adamm' is neither a choice" in line and "adam, adamax, adamw" in line
 
 
 def test_the_readme_shows_the_listing_as_it_is():

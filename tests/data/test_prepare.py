@@ -140,7 +140,7 @@ def test_load_dataset_saved_normalization_flatten_and_errors(tmp_path):
     plain = load_dataset(name, normalize="none", flatten=True)
     np.testing.assert_allclose(ds.train.x, (plain.train.x - 50) / 25, rtol=1e-6)
     assert "40 train / 10 test" in ds.describe()
-    with pytest.raises(DataError, match="expected one of: mnist, idx:DIR, csv:FILE, sine"):
+    with pytest.raises(DataError, match="expected one of: mnist, fashion-mnist, idx:DIR, csv:FILE, sine"):
         load_dataset("cifar10")
     with pytest.raises(DataError, match="unknown dataset"):
         load_dataset("idx:")

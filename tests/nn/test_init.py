@@ -21,6 +21,8 @@ EXPECTED = {
     "xavier_uniform": (0.0, math.sqrt(6 / 500) / math.sqrt(3), math.sqrt(6 / 500)),
     "kaiming_normal": (0.0, math.sqrt(2) / math.sqrt(FAN_IN), None),
     "kaiming_uniform": (0.0, math.sqrt(2 / FAN_IN), math.sqrt(2) * math.sqrt(3 / FAN_IN)),
+    "torch": (0.0, 1 / math.sqrt(FAN_IN) / math.sqrt(3), 1 / math.sqrt(FAN_IN)),
+    "keras": (0.0, math.sqrt(6 / 500) / math.sqrt(3), math.sqrt(6 / 500)),
 }
 
 
@@ -85,7 +87,7 @@ def test_bad_initialiser_names_and_arguments(backend, spec, fragment):
 def test_initializers_list_is_complete():
     assert set(INITIALIZERS) == {
         "zeros", "ones", "constant", "normal", "uniform",
-        "xavier_normal", "xavier_uniform", "kaiming_normal", "kaiming_uniform",
+        "xavier_normal", "xavier_uniform", "kaiming_normal", "kaiming_uniform", "torch", "keras",
     }  # fmt: skip
 
 

@@ -39,6 +39,11 @@ CONFIGS = [(name, {}) for name in OPTIMIZERS] + [
     ("adam", {"bias_correction": False}),
     ("adamw", {"weight_decay": 0.1, "regularizers": [L1(0.01)], "clip_value": 0.5}),
     ("momentum", {"weight_decay": 0.01, "regularizers": [L2(0.1)], "clip_norm": 0.3}),
+    ("adadelta", {"weight_decay": 0.01, "clip_value": 0.5}),
+    ("nadam", {"weight_decay": 0.1, "decoupled_weight_decay": True, "regularizers": [L1(0.01)], "clip_norm": 0.3}),
+    ("radam", {"weight_decay": 0.1, "regularizers": [L2(0.1)]}),
+    ("lion", {"weight_decay": 0.1, "clip_norm": 0.3}),
+    ("adamax", {"weight_decay": 0.01, "regularizers": [L2(0.1)]}),
 ]
 
 

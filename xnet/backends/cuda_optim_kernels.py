@@ -7,8 +7,8 @@ in xnet/optim/ in the same order, with every scalar of the array's type T (as Nu
 Python float multiplied into a float32 array). They were written from CuPy's documentation and
 source (ElementwiseKernel passes an output array's element as a `T &` reference, so `param -= ...`
 updates it in place) and compared with the reference on the host by compiling the CUDA C with g++
-(tests/backends/test_fast_paths.py); not yet run on a GPU, where nvcc may contract a multiply and an
-add into one FMA, so results there may differ from the reference by a few ulps.
+(tests/backends/test_fast_paths.py), and compiled by NVRTC for sm_80 and sm_90 without a GPU
+(tests/backends/test_nvrtc_compile.py); not yet run on a GPU.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from xnet.backends import kernel_check
 # weight decay in an optimizer kernel's `decay` argument: none, coupled (added to the gradient,
 # which keeps it, as the reference's `g += wd * w` does) or decoupled (AdamW's `w *= 1 - lr * wd`)
 NO_DECAY, COUPLED_DECAY, DECOUPLED_DECAY = 0, 1, 2
+# the reference rounds each product and sum; without this NVRTC contracts `m += one_minus_b1 * grad`
+# and the like into fused multiply-adds (7 in float32 Adam), and the update differs in the last bits
+OPTIONS = ("--fmad=false",)
 
 # Each operation mirrors the reference body line by line; the comment names that body.
 OPTIMIZER_KERNELS: dict[str, dict[str, str]] = {
@@ -111,7 +114,7 @@ OPTIMIZER_KERNELS: dict[str, dict[str, str]] = {
 
 def kernel(cupy: Any, name: str) -> Any:
     """The ElementwiseKernel OPTIMIZER_KERNELS[name] (compiled by CuPy on first launch per dtype, then cached)."""
-    return kernel_check.elementwise(cupy, OPTIMIZER_KERNELS[name])
+    return kernel_check.elementwise(cupy, OPTIMIZER_KERNELS[name], options=OPTIONS)
 
 
 def probe(cupy: Any, name: str, dtype: Any) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from xnet.backends import kernel_check, philox
 
 PHILOX_SOURCE = r"""
+// --fmad=false not passed: integer arithmetic only, there is no multiply-add of floats to contract
 typedef unsigned long long xnet_u64;
 
 // word `word` of the stream keyed (k0, k1) whose block b has the counter (b, epoch, 0, 0)

@@ -20,7 +20,8 @@ def evaluate(
     dataset: str = typer.Option(
         None,
         help=help_text(
-            "mnist, idx:DIR, csv:FILE or sine, used in full [default: the run's dataset, split as the run split it]"
+            "mnist, fashion-mnist, idx:DIR, csv:FILE or sine, used in full "
+            "[default: the run's dataset, split as the run split it]"
         ),
     ),
     data_dir: str = typer.Option(None, "--data-dir", help="Folder holding the dataset's files."),

@@ -16,7 +16,10 @@ HEADER = (
     "An option the chosen optimizer, loss, schedule or model does not read is refused.\n"
 )
 # the model options' defaults that are no single value
-_MODEL_DEFAULTS = {"init": "kaiming for relu and leaky_relu, xavier otherwise"}
+_MODEL_DEFAULTS = {
+    "init": "kaiming for relu and leaky_relu, xavier otherwise",
+    "bias_init": "zeros (init torch: torch)",
+}
 
 
 def options(

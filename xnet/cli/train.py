@@ -40,15 +40,18 @@ def train(
     alpha: float = _opt("Slope of leaky_relu for x < 0.", 0.01, "--alpha", MODEL),
     init: str = _opt(
         "Weight initialiser: zeros, normal, uniform, xavier_normal, xavier_uniform, kaiming_normal, "
-        "kaiming_uniform (arguments as in 'normal(std=0.02)').",
+        "kaiming_uniform (arguments as in 'normal(std=0.02)'), torch (PyTorch's default: U(+-1/sqrt(fan_in)), "
+        "biases too), keras (Keras's: glorot_uniform, zero biases).",
         "kaiming for relu, xavier otherwise", "--init", MODEL,
     ),  # fmt: skip
+    bias_init: str = _opt("Bias initialiser: any --init name, e.g. zeros, torch, constant(value=0.1).",
+                          "zeros; torch with --init torch", "--bias-init", MODEL),  # fmt: skip
     batch_norm: bool = _opt("Batch normalisation after each hidden layer.", False, "--batch-norm/--no-batch-norm",
                             MODEL),  # fmt: skip
     bn_momentum: float = _opt("Batch norm: weight of each batch in the running statistics.", 0.1, "--bn-momentum",
                               MODEL),  # fmt: skip
     bn_eps: float = _opt("Batch norm: added to the variance.", 1e-5, "--bn-eps", MODEL),
-    dataset: str = _opt("mnist, idx:DIR, csv:FILE or sine.", D.dataset, "--dataset", DATA),
+    dataset: str = _opt("mnist, fashion-mnist, idx:DIR, csv:FILE or sine.", D.dataset, "--dataset", DATA),
     data_dir: str = _opt("Folder holding the dataset's files.", "$XNET_DATA_DIR, then the cache", "--data-dir", DATA),
     limit: int = _opt(
         "Use only the first N training samples and the first N//6 test samples, at least 1 (quick experiments).",
@@ -68,15 +71,23 @@ def train(
     momentum: float = _opt(f"Momentum {_uses('momentum')}.", "0.9 for momentum and nesterov, 0 (none) for sgd",
                            "--momentum", OPTIM),  # fmt: skip
     beta1: float = _opt(f"Decay of the gradient's running mean {_uses('beta1')}.", 0.9, "--beta1", OPTIM),
-    beta2: float = _opt(f"Decay of the squared gradient's running mean {_uses('beta2')}.", 0.999, "--beta2", OPTIM),
-    eps: float = _opt(f"Added to the denominator {_uses('eps')}.", 1e-8, "--eps", OPTIM),
-    rho: float = _opt(f"Decay of the squared gradient's running mean {_uses('rho')}.", 0.9, "--rho", OPTIM),
+    beta2: float = _opt(f"Decay of the squared gradient's running mean (lion: of the momentum) {_uses('beta2')}.",
+                        "0.999; lion 0.99", "--beta2", OPTIM),  # fmt: skip
+    eps: float = _opt(f"Added to the denominator {_uses('eps')}.", "1e-8; adadelta 1e-6", "--eps", OPTIM),
+    rho: float = _opt(f"Decay of the squared gradient's (adadelta: and update's) running mean {_uses('rho')}.",
+                      0.9, "--rho", OPTIM),  # fmt: skip
     initial_accumulator_value: float = _opt(
         f"Starting value of the sum of squared gradients {_uses('initial_accumulator_value')}.", 0.0,
         "--initial-accumulator-value", OPTIM,
     ),  # fmt: skip
     bias_correction: bool = _opt(f"Correct the running means' bias towards 0 early on {_uses('bias_correction')}.",
                                  True, "--bias-correction/--no-bias-correction", OPTIM),  # fmt: skip
+    momentum_decay: float = _opt(f"NAdam's momentum schedule: mu_t = beta1 (1 - 0.96^(t momentum_decay) / 2) "
+                                 f"{_uses('momentum_decay')}.", 0.004, "--momentum-decay", OPTIM),  # fmt: skip
+    decoupled_weight_decay: bool = _opt(
+        f"Weight decay shrinks the weights (as AdamW) instead of adding to the gradient "
+        f"{_uses('decoupled_weight_decay')}.", False, "--decoupled-weight-decay/--no-decoupled-weight-decay", OPTIM,
+    ),  # fmt: skip
     epochs: int = _opt("Number of epochs.", D.epochs, "--epochs", OPTIM),
     batch_size: str = _opt("Batch size: a number, or 'full' for batch gradient descent.", D.batch_size,
                            "--batch-size", OPTIM),  # fmt: skip
@@ -105,7 +116,8 @@ def train(
     l2: float = _opt("L2 regularisation strength on weights.", D.l2, "--l2", REGULAR),
     include_all: bool = _opt("L1/L2 penalise biases and batch-norm parameters too, not weights only.", False,
                              "--include-all/--no-include-all", REGULAR),  # fmt: skip
-    weight_decay: float = _opt("Weight decay on weights (decoupled for adamw, added to the gradient otherwise).",
+    weight_decay: float = _opt("Weight decay on weights (decoupled for adamw, lion and with --decoupled-weight-decay, "
+                               "added to the gradient otherwise).",
                                "0.01 for adamw, 0 otherwise", "--weight-decay", REGULAR),  # fmt: skip
     decay_all: bool = _opt("Weight decay on biases and batch-norm parameters too (PyTorch's default).", False,
                            "--decay-all/--no-decay-all", REGULAR),  # fmt: skip

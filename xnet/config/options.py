@@ -33,6 +33,11 @@ OPTIMIZER_OPTIONS: dict[str, tuple[str, ...]] = {
     "rmsprop": ("rho", "eps"),
     "adam": ("beta1", "beta2", "eps", "bias_correction"),
     "adamw": ("beta1", "beta2", "eps", "bias_correction"),
+    "adadelta": ("rho", "eps"),
+    "adamax": ("beta1", "beta2", "eps"),
+    "nadam": ("beta1", "beta2", "eps", "momentum_decay", "decoupled_weight_decay"),
+    "radam": ("beta1", "beta2", "eps", "decoupled_weight_decay"),
+    "lion": ("beta1", "beta2"),
 }
 LOSS_OPTIONS: dict[str, tuple[str, ...]] = {"cross-entropy": ("label_smoothing",), "mse": (), "softmax-mse": ()}
 SCHEDULE_OPTIONS: dict[str, tuple[str, ...]] = {
@@ -51,14 +56,14 @@ EVERY = {
 }
 # which of the model options each model reads (custom layers set everything per layer)
 MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
-    "mlp": ("hidden", "activation", "alpha", "init", "dropout", "batch_norm", "bn_momentum", "bn_eps"),
-    "cnn": ("activation", "alpha", "init", "dropout", "batch_norm", "bn_momentum", "bn_eps"),
-    "lenet5": ("activation", "alpha", "init"),
-    "small-cnn": ("init",),
-    "bn-cnn": ("init", "bn_momentum", "bn_eps"),
+    "mlp": ("hidden", "activation", "alpha", "init", "bias_init", "dropout", "batch_norm", "bn_momentum", "bn_eps"),
+    "cnn": ("activation", "alpha", "init", "bias_init", "dropout", "batch_norm", "bn_momentum", "bn_eps"),
+    "lenet5": ("activation", "alpha", "init", "bias_init"),
+    "small-cnn": ("init", "bias_init"),
+    "bn-cnn": ("init", "bias_init", "bn_momentum", "bn_eps"),
     "custom": (),
 }
-_MODEL_KEYS = ("hidden", "activation", "alpha", "init", "dropout", "batch_norm", "bn_momentum", "bn_eps")
+_MODEL_KEYS = ("hidden", "activation", "alpha", "init", "bias_init", "dropout", "batch_norm", "bn_momentum", "bn_eps")
 # where xnet train's name or unit differs from the Python API's
 PYTHON_NAMES = {
     "loss_reduction": "reduction= on every loss",
@@ -111,6 +116,8 @@ def check_applicable(cfg: RunConfig) -> None:
             _refuse(cfg, unused, f"with {kind} {choice!r} ({users})")
     if cfg.decay_all and (cfg.weight_decay == 0 or (cfg.weight_decay is None and cfg.optimizer != "adamw")):
         _refuse(cfg, ["decay_all"], "without weight decay (--weight-decay, or adamw's default 0.01)")
+    if cfg.decoupled_weight_decay and not cfg.weight_decay:
+        _refuse(cfg, ["decoupled_weight_decay"], "without weight decay (--weight-decay)")
     if cfg.include_all and not (cfg.l1 or cfg.l2):
         _refuse(cfg, ["include_all"], "without an L1 or L2 penalty (--l1, --l2)")
     if cfg.step_size is not None and cfg.milestones is not None:
@@ -184,7 +191,8 @@ def default_of(key: str, cfg: RunConfig) -> tuple[Any, bool]:
         return DEFAULT_LRS[cfg.optimizer], True
     if key == "momentum":
         return (NAMED_MOMENTUM if cfg.optimizer in ("momentum", "nesterov") else 0.0), True
-    if key in ("weight_decay", "beta1", "beta2", "eps", "rho", "initial_accumulator_value", "bias_correction"):
+    if key in ("weight_decay", "beta1", "beta2", "eps", "rho", "initial_accumulator_value", "bias_correction",
+               "momentum_decay", "decoupled_weight_decay"):  # fmt: skip
         return _signature_default(optimizer, key), True
     classes: dict[str, tuple[type, str]] = {
         "label_smoothing": (CrossEntropy, "label_smoothing"),

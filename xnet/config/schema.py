@@ -18,7 +18,10 @@ from xnet.errors import ConfigError
 CHOICES: dict[str, tuple[str, ...]] = {
     "activation": ("relu", "leaky_relu", "sigmoid", "tanh"),
     "loss": ("cross-entropy", "mse", "softmax-mse"),
-    "optimizer": ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"),
+    "optimizer": (
+        "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "adadelta", "adamax", "nadam", "radam",
+        "lion",
+    ),  # fmt: skip
     "schedule": ("constant", "step", "exponential", "cosine", "cyclic", "onecycle"),
     "normalize": ("unit", "centered", "standard"),
     "dtype": ("float32", "float64"),
@@ -36,6 +39,7 @@ class RunConfig:
     activation: str = "relu"
     alpha: float | None = None
     init: str | None = None
+    bias_init: str | None = None  # None: zeros, or the init's own rule (init "torch")
     loss: str = "cross-entropy"
     loss_reduction: str = "mean"
     label_smoothing: float = 0.0
@@ -48,6 +52,8 @@ class RunConfig:
     rho: float | None = None
     initial_accumulator_value: float | None = None
     bias_correction: bool = True
+    momentum_decay: float | None = None
+    decoupled_weight_decay: bool = False  # nadam, radam: weight decay as AdamW's
     l1: float = 0.0
     l2: float = 0.0
     include_all: bool = False  # L1/L2 on biases and batch-norm parameters too
@@ -243,7 +249,8 @@ for _keys, _test, _text in (
     (("bn_momentum",), lambda v: 0 <= v <= 1, "a value in [0, 1]"),
     (("eps", "bn_eps", "clip_norm", "clip_value", "gamma", "step_size", "div_factor", "final_div_factor"),
      lambda v: math.isfinite(v) and v > 0, "a positive number"),
-    (("l1", "l2", "weight_decay", "warmup_epochs", "initial_accumulator_value", "floor", "base_lr"),
+    (("l1", "l2", "weight_decay", "warmup_epochs", "initial_accumulator_value", "floor", "base_lr",
+      "momentum_decay"),
      lambda v: math.isfinite(v) and v >= 0, "a non-negative number"),
     (("alpha",), math.isfinite, "a finite number"),
 ):  # fmt: skip
@@ -275,10 +282,11 @@ def _check_for_training(cfg: RunConfig) -> None:
             f"epoch{'s' * (cfg.epochs != 1)}; lower warmup_epochs or raise epochs"
         )
     check_init(cfg.init)
+    check_init(cfg.bias_init, "bias_init")
     check_applicable(cfg)
 
 
-def check_init(spec: str | None) -> None:
+def check_init(spec: str | None, key: str = "init") -> None:
     """An unknown initialiser or a bad argument is a config error before any data is read."""
     from xnet.nn.init import parse_init
 
@@ -286,4 +294,4 @@ def check_init(spec: str | None) -> None:
         try:
             parse_init(spec)
         except ValueError as e:
-            raise ConfigError(f"init: {e}") from None
+            raise ConfigError(f"{key}: {e}") from None

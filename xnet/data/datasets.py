@@ -11,8 +11,9 @@ import numpy as np
 
 from xnet.checks import check_bool, check_int
 from xnet.data.csv import image_shape, read_csv
+from xnet.data.fashion_mnist import FASHION_MNIST
 from xnet.data.idx import read_idx_pair
-from xnet.data.mnist import DATA_DIR_ENV, MNIST_FILES, data_folder, locate_mnist, read_mnist
+from xnet.data.mnist import DATA_DIR_ENV, MNIST, MNIST_FILES, IdxSet, data_folder, locate_mnist, read_mnist
 from xnet.data.prepare import (
     PIXEL_MODES,
     Normalization,
@@ -23,9 +24,12 @@ from xnet.data.prepare import (
 from xnet.data.synthetic import SINE_DEFAULTS, make_sine
 from xnet.errors import ConfigError, DataError
 
-DATASET_FORMS = ("mnist", "idx:DIR", "csv:FILE", "sine")
+DATASET_FORMS = ("mnist", "fashion-mnist", "idx:DIR", "csv:FILE", "sine")
+# the named datasets of four IDX files, found or downloaded as MNIST is (mnist.py)
+IDX_SETS: dict[str, IdxSet] = {"mnist": MNIST, "fashion-mnist": FASHION_MNIST}
 _OPTIONS = {
     "mnist": ("download", "mirrors", "timeout", "progress"),
+    "fashion-mnist": ("download", "mirrors", "timeout", "progress"),
     "idx": (),
     "csv": (),
     "sine": tuple(SINE_DEFAULTS),
@@ -87,8 +91,8 @@ def _num_classes(*labels: np.ndarray | None) -> int | None:
     return int(max(int(y.max()) for y in present)) + 1 if present else None
 
 
-def _load_mnist(data_dir: Any, options: dict[str, Any]) -> _Raw:
-    files, source = locate_mnist(data_dir, **options)
+def _load_mnist(data_dir: Any, options: dict[str, Any], spec: IdxSet = MNIST) -> _Raw:
+    files, source = locate_mnist(data_dir, spec=spec, **options)
     trx, try_, tex, tey = read_mnist(files)
     return _Raw(trx, try_, tex, tey, 10, "classification", source)
 
@@ -172,7 +176,7 @@ def _data_dir(data_dir: Any, kind: str) -> Path | None:
     if data_dir is None:
         return None
     d = data_folder(data_dir)
-    if kind != "mnist" and not d.is_dir():
+    if kind not in IDX_SETS and not d.is_dir():
         raise DataError(f"data_dir {d}: no such folder")
     return d
 
@@ -180,8 +184,8 @@ def _data_dir(data_dir: Any, kind: str) -> Path | None:
 def _read(name: str, data_dir: Path | None, seed: int, options: dict[str, Any]) -> tuple[str, _Raw]:
     kind, arg = _parse(name, options)
     data_dir = _data_dir(data_dir, kind)
-    if kind == "mnist":
-        return "mnist", _load_mnist(data_dir, options)
+    if kind in IDX_SETS:
+        return kind, _load_mnist(data_dir, options, IDX_SETS[kind])
     if kind == "sine":
         return "sine", _load_sine(seed, options)
     path = _resolve(arg, data_dir)
@@ -222,8 +226,8 @@ def check_dataset(name: str, data_dir: str | os.PathLike | None = None, **option
     """
     kind, arg = _parse(name, options)
     folder = _data_dir(data_dir, kind)
-    if kind == "mnist":
-        return locate_mnist(folder, **options)[1]
+    if kind in IDX_SETS:
+        return locate_mnist(folder, spec=IDX_SETS[kind], **options)[1]
     if kind == "sine":
         return "sine (generated)"
     path = _resolve(arg, folder)
@@ -257,7 +261,7 @@ def load_dataset(
     limit: int | None = None,
     **options: Any,
 ) -> Dataset:
-    """Load and prepare "mnist", "idx:DIR", "csv:FILE" or "sine".
+    """Load and prepare "mnist", "fashion-mnist", "idx:DIR", "csv:FILE" or "sine".
 
     A relative DIR/FILE that does not exist is looked for under data_dir if given (a folder that
     must exist, except for MNIST, which is downloaded into it), else under $XNET_DATA_DIR.

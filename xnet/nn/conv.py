@@ -9,7 +9,7 @@ from typing import Any
 from xnet.backends import Array
 from xnet.nn.checks import check_grad
 from xnet.nn.conv_wide import WideConv
-from xnet.nn.init import initialize
+from xnet.nn.init import default_bias_init, initialize
 from xnet.nn.module import Module
 from xnet.nn.parameter import Parameter
 from xnet.nn.windows import (
@@ -49,7 +49,7 @@ class Conv2D(Module):
         groups: int = 1,
         bias: bool = True,
         init: str | Callable = "kaiming_uniform",
-        bias_init: str | Callable = "zeros",
+        bias_init: str | Callable | None = None,
     ):
         super().__init__()
         for name, v in (
@@ -70,6 +70,7 @@ class Conv2D(Module):
         self.stride = pair(stride, "stride", name)
         self.dilation = pair(dilation, "dilation", name)
         self.padding = self._parse_padding(padding)
+        bias_init = default_bias_init(init) if bias_init is None else bias_init  # zeros unless init="torch"
         self.init, self.bias_init = init, bias_init
 
         kh, kw = self.kernel_size

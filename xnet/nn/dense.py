@@ -7,7 +7,7 @@ from typing import Any
 
 from xnet.backends import Array
 from xnet.nn.checks import check_grad
-from xnet.nn.init import initialize
+from xnet.nn.init import default_bias_init, initialize
 from xnet.nn.module import Module
 from xnet.nn.parameter import Parameter
 
@@ -27,13 +27,14 @@ class Dense(Module):
         out_features: int,
         bias: bool = True,
         init: str | Callable = "xavier_uniform",
-        bias_init: str | Callable = "zeros",
+        bias_init: str | Callable | None = None,
     ):
         super().__init__()
         for name, v in (("in_features", in_features), ("out_features", out_features)):
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 raise ValueError(f"Dense: {name} must be a positive int, got {v!r}")
         self.in_features, self.out_features = in_features, out_features
+        bias_init = default_bias_init(init) if bias_init is None else bias_init  # zeros unless init="torch"
         self.init, self.bias_init = init, bias_init
         fans = (in_features, out_features)
         w = initialize(init, self.backend, fans, *fans, self.dtype)

@@ -70,6 +70,13 @@ def _kaiming_uniform(backend, shape, fan_in, fan_out, dtype, gain: float = _SQRT
     return backend.rng.stream("init").uniform(shape, -bound, bound, dtype)
 
 
+def _torch(backend, shape, fan_in, fan_out, dtype) -> Array:
+    # PyTorch's default for Linear and Conv2d weights (kaiming_uniform with a=sqrt(5): bound
+    # sqrt(6 / ((1 + 5) fan_in)) = 1/sqrt(fan_in)) and for their biases alike
+    bound = 1.0 / math.sqrt(fan_in)
+    return backend.rng.stream("init").uniform(shape, -bound, bound, dtype)
+
+
 _RECIPES: dict[str, Callable[..., Array]] = {
     "zeros": _zeros,
     "ones": _ones,
@@ -80,6 +87,8 @@ _RECIPES: dict[str, Callable[..., Array]] = {
     "xavier_uniform": _xavier_uniform,
     "kaiming_normal": _kaiming_normal,
     "kaiming_uniform": _kaiming_uniform,
+    "torch": _torch,  # PyTorch's Linear/Conv2d default: weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    "keras": _xavier_uniform,  # Keras's Dense/Conv2D default: glorot_uniform weights, zero biases
 }
 # glorot/he are the other common names for the same recipes
 _ALIASES = {
@@ -143,6 +152,13 @@ def _check_args(init: str, name: str, kwargs: dict[str, float]) -> None:
             raise ValueError(f"initialiser {init!r}: uniform(a, b) needs a < b, got a={a:g}, b={b:g}")
 
 
+def default_bias_init(init: str | Callable) -> str:
+    """The bias initialiser that goes with weight initialiser `init`: its own for "torch", else zeros."""
+    if isinstance(init, str) and parse_init(init)[0] == "torch":
+        return "torch"
+    return "zeros"
+
+
 def initialize(
     init: str | Callable, backend: Backend, shape: Shape, fan_in: int, fan_out: int, dtype: str
 ) -> Array:
@@ -181,4 +197,4 @@ def _call_init(init: Callable, backend: Backend, shape: Shape, fan_in: int, fan_
     return backend.asarray(arr, dtype)
 
 
-__all__ = ["INITIALIZERS", "fans", "initialize", "parse_init"]
+__all__ = ["INITIALIZERS", "default_bias_init", "fans", "initialize", "parse_init"]

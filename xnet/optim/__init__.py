@@ -10,11 +10,16 @@ Typical use (the trainer does this):
         reported = loss + opt.penalty()   # regularisers' terms, a 0-d device array
 """
 
+from xnet.optim.adadelta import Adadelta
 from xnet.optim.adagrad import Adagrad
 from xnet.optim.adam import Adam, AdamW
+from xnet.optim.adamax import Adamax
 from xnet.optim.clipping import clip_grad_norm, clip_grad_value, grad_norm
 from xnet.optim.factory import DEFAULT_LRS, OPTIMIZERS, get_optimizer
+from xnet.optim.lion import Lion
+from xnet.optim.nadam import NAdam
 from xnet.optim.optimizer import Optimizer
+from xnet.optim.radam import RAdam
 from xnet.optim.regularizers import L1, L2, REGULARIZERS, Regularizer, total_penalty
 from xnet.optim.rmsprop import RMSprop
 from xnet.optim.schedules import (
@@ -34,9 +39,11 @@ from xnet.optim.schedules import (
 from xnet.optim.sgd import SGD
 
 __all__ = [
+    "Adadelta",
     "Adagrad",
     "Adam",
     "AdamW",
+    "Adamax",
     "ConstantSchedule",
     "CosineSchedule",
     "CyclicSchedule",
@@ -44,9 +51,12 @@ __all__ = [
     "ExponentialSchedule",
     "L1",
     "L2",
+    "Lion",
+    "NAdam",
     "OPTIMIZERS",
     "OneCycleSchedule",
     "Optimizer",
+    "RAdam",
     "REGULARIZERS",
     "RMSprop",
     "Regularizer",

@@ -16,7 +16,7 @@ from xnet.nn.module import Module
 
 # RunConfig fields that go to the optimizer under the same name, when set
 _OPTIMIZER_KEYS = ("momentum", "beta1", "beta2", "eps", "rho", "initial_accumulator_value", "weight_decay",
-                   "clip_norm", "clip_value")  # fmt: skip
+                   "clip_norm", "clip_value", "momentum_decay")  # fmt: skip
 _SCHEDULE_KEYS = ("gamma", "floor", "base_lr", "pct_start", "div_factor", "final_div_factor")
 
 
@@ -40,7 +40,7 @@ def build_model(cfg: RunConfig, input_shape: tuple[int, ...], outputs: int) -> M
     bn_args = {k: v for k, v in (("eps", cfg.bn_eps), ("momentum", cfg.bn_momentum)) if v is not None}
     return build_preset(
         cfg.model, input_shape, outputs, cfg.hidden, cfg.activation, cfg.init, cfg.dropout, cfg.batch_norm,
-        activation_args, bn_args,
+        activation_args, bn_args, cfg.bias_init,
     )  # fmt: skip
 
 
@@ -68,6 +68,8 @@ def build_optimizer(cfg: RunConfig, model: Module) -> Any:
     kwargs: dict[str, Any] = {"regularizers": regularizers, **_set(cfg, _OPTIMIZER_KEYS)}
     if cfg.optimizer in ("adam", "adamw"):
         kwargs["bias_correction"] = cfg.bias_correction
+    if cfg.optimizer in ("nadam", "radam"):
+        kwargs["decoupled_weight_decay"] = cfg.decoupled_weight_decay
     # decay_all is a param group's setting: one group holding every parameter
     params = [{"params": model.parameters(), "decay_all": True}] if cfg.decay_all else model.parameters()
     return get_optimizer(cfg.optimizer, params, lr=cfg.lr, **kwargs)
