@@ -7,7 +7,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from xnet.cli import compare, evaluate, info, options, plot, predict, train
+from xnet.cli import compare, evaluate, export, info, options, plot, predict, summary, train
 
 app = typer.Typer(
     name="xnet",
@@ -45,8 +45,9 @@ def fail(message: str, code: int = 2, every_rank: bool = True) -> None:
 
 # the commands in the order `xnet --help` lists them; each module holds one command function
 for _command in (
-    info.info, train.train, options.options, evaluate.evaluate, predict.predict, plot.plot, compare.compare
-):
+    info.info, train.train, options.options, evaluate.evaluate, predict.predict, plot.plot, compare.compare,
+    summary.summary, export.export,
+):  # fmt: skip
     app.command()(_command)
 
 

@@ -37,7 +37,9 @@ def train(
     model: str = _opt("Model preset: mlp, cnn, lenet5, small-cnn, bn-cnn.", D.model, "--model", MODEL),
     hidden: str = _opt("Hidden layer sizes of the MLP, e.g. 256,128.", "256,128", "--hidden", MODEL),
     activation: str = _opt(_choices("activation"), D.activation, "--activation", MODEL),
-    alpha: float = _opt("Slope of leaky_relu for x < 0.", 0.01, "--alpha", MODEL),
+    alpha: float = _opt(
+        "Slope of leaky_relu for x < 0, or elu's scale of its negative side (elu's default: 1).", 0.01, "--alpha", MODEL
+    ),
     init: str = _opt(
         "Weight initialiser: zeros, normal, uniform, xavier_normal, xavier_uniform, kaiming_normal, "
         "kaiming_uniform (arguments as in 'normal(std=0.02)'), torch (PyTorch's default: U(+-1/sqrt(fan_in)), "

@@ -16,7 +16,7 @@ from xnet.config.options import check_applicable
 from xnet.errors import ConfigError
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "activation": ("relu", "leaky_relu", "sigmoid", "tanh"),
+    "activation": ("relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "elu", "softplus"),
     "loss": ("cross-entropy", "mse", "softmax-mse"),
     "optimizer": (
         "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "adadelta", "adamax", "nadam", "radam",

@@ -69,6 +69,16 @@ def config_dict_from_mapping(raw: dict[str, Any], text: str = "", where: str = "
     return out
 
 
+def layer_toml(layer: dict[str, Any], header: str) -> list[str]:
+    """One [[header]] layer table; a residual block's own layer lists follow as [[header.layers]] etc."""
+    nested = {k: v for k, v in layer.items() if isinstance(v, list) and v and all(isinstance(t, dict) for t in v)}
+    lines = [f"\n[[{header}]]", *(f"{k} = {toml_value(v)}" for k, v in layer.items() if k not in nested)]
+    for key, tables in nested.items():
+        for table in tables:
+            lines += layer_toml(table, f"{header}.{key}")
+    return lines
+
+
 def to_toml(cfg: RunConfig, skip: tuple[str, ...] = LOCAL_KEYS) -> str:
     """The fully resolved configuration as TOML that `--config` reads back to the same run.
 
@@ -89,6 +99,5 @@ def to_toml(cfg: RunConfig, skip: tuple[str, ...] = LOCAL_KEYS) -> str:
     if defaults:
         lines += ["", "# defaults this run used (the chosen optimizer's, loss's, schedule's and layers'):", *defaults]
     for layer in cfg.layers or []:
-        lines.append("\n[[model.layers]]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in layer.items()]
+        lines += layer_toml(layer, "model.layers")
     return "\n".join(lines) + "\n"

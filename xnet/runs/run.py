@@ -15,7 +15,7 @@ from xnet.backends import Backend, get_backend
 from xnet.config import LOCAL_KEYS, RunConfig, to_toml
 from xnet.errors import DivergedError, XnetError
 from xnet.nn.module import Module, build_on
-from xnet.runs.build import build_loss, build_model, build_optimizer, build_schedule, count
+from xnet.runs.build import build_loss, build_model, build_optimizer, build_schedule, count, parameter_line
 from xnet.runs.data import DataCache, check_dataset
 from xnet.runs.folder import (
     check_out_dir,
@@ -93,6 +93,7 @@ def prepare_run(
         backend.rng.seed(cfg.seed)
         model = build_model(cfg, tuple(ds.input_shape), outputs)
         loss = build_loss(cfg, ds.task)
+    reporter.message(parameter_line(model))
     optimizer = build_optimizer(cfg, model)
     n_train = ds.train.x.shape[0]
     batch = n_train if cfg.batch_size == "full" else min(int(cfg.batch_size), n_train)
