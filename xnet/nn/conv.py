@@ -12,6 +12,7 @@ from xnet.nn.conv_wide import WideConv
 from xnet.nn.init import default_bias_init, initialize
 from xnet.nn.module import Module
 from xnet.nn.parameter import Parameter
+from xnet.nn.shapes import check_given, sample_size
 from xnet.nn.windows import (
     Pads,
     check_nchw,
@@ -37,6 +38,7 @@ class Conv2D(Module):
     """
 
     needs_input_grad = True
+    sample_rank = 3  # its samples are images: (in_channels, H, W)
 
     def __init__(
         self,
@@ -173,6 +175,10 @@ class Conv2D(Module):
         # for (128, 1, 28, 28) -> 32 channels once sized by the larger of the two)
         rows = max(self.in_channels * kh * kw, self.out_channels)
         return self.backend.batch_chunks(N, rows * out_hw[0] * out_hw[1] * itemsize)
+
+    def check_input_shape(self, shape: tuple[int, ...], where: str) -> None:
+        """ValueError unless `shape` is (in_channels, H, W)."""
+        check_given("in_channels", self.in_channels, sample_size(shape, self.sample_rank, where), shape, where)
 
     def forward(self, x: Array) -> Array:
         """(N, C_in, H, W) -> (N, C_out, Ho, Wo), Ho = (H + pad - dil*(kh-1) - 1)//stride + 1."""

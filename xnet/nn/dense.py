@@ -10,6 +10,7 @@ from xnet.nn.checks import check_grad
 from xnet.nn.init import default_bias_init, initialize
 from xnet.nn.module import Module
 from xnet.nn.parameter import Parameter
+from xnet.nn.shapes import check_given, sample_size
 
 
 class Dense(Module):
@@ -20,6 +21,7 @@ class Dense(Module):
     """
 
     needs_input_grad = True
+    sample_rank = 1  # its samples are flat: (in_features,)
 
     def __init__(
         self,
@@ -50,6 +52,10 @@ class Dense(Module):
     def _name(self) -> str:
         """How errors name this layer (a property: Module.train() scans the instance's attributes)."""
         return f"Dense({self.in_features}, {self.out_features})"
+
+    def check_input_shape(self, shape: tuple[int, ...], where: str) -> None:
+        """ValueError unless `shape` is (in_features,)."""
+        check_given("in_features", self.in_features, sample_size(shape, self.sample_rank, where), shape, where)
 
     def forward(self, x: Array) -> Array:
         """(N, in_features) -> (N, out_features)."""

@@ -12,19 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from xnet.nn.conv import Conv2D
 from xnet.nn.dense import Dense
 from xnet.nn.module import Module, build_on
-from xnet.nn.residual import Residual, mismatch
-from xnet.nn.sequential import Sequential
+from xnet.nn.shapes import sample_size
 
 
 class _Lazy(Module):
     """A layer whose input size is not known yet; `materialize(size)` makes it the plain layer."""
 
-    becomes: type[Module] = Module
+    becomes: type[Dense] | type[Conv2D] = Dense
     size_name = ""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -46,6 +43,13 @@ class _Lazy(Module):
                 raise
         del self.kwargs
         self.training = training
+
+    def check_input_shape(self, shape: tuple[int, ...], where: str) -> None:
+        """Become the plain layer with the size `shape` gives (shape inference walks on through it)."""
+        try:
+            self.materialize(sample_size(shape, self.becomes.sample_rank, where))
+        except (TypeError, ValueError) as e:
+            raise ValueError(e if str(e).startswith(where) else f"{where}: {e}") from None
 
     def forward(self, x: Any) -> Any:
         """Materialize from x's shape, then run the plain layer's forward."""
@@ -92,64 +96,9 @@ def infer_shapes(module: Module, input_shape: tuple[int, ...], name: str = "") -
     """Build `module`'s lazy layers for per-sample `input_shape` and check given sizes; the output shape.
 
     Errors are ValueErrors naming the layer by its parameter path ("3.body.0"), the size its
-    input has and the size it was given.
+    input has and the size it was given. Each module walks itself (Module.infer_shape).
     """
-    shape = tuple(int(d) for d in input_shape)
-    if isinstance(module, Sequential):
-        for i, layer in enumerate(module.layers):
-            shape = infer_shapes(layer, shape, f"{name}.{i}" if name else str(i))
-        if module.parameters():  # layers built here: let the first trained one skip its input gradient
-            module.needs_input_grad = module.needs_input_grad
-        return shape
-    where = f"layer {name or '0'} ({getattr(module, '_name', None) or type(module).__name__})"
-    if isinstance(module, Residual):
-        body = infer_shapes(module.body, shape, f"{name}.body")
-        short = shape if module.shortcut is None else infer_shapes(module.shortcut, shape, f"{name}.shortcut")
-        if body != short:
-            raise ValueError(f"{where}: " + mismatch(body, short, module.shortcut is None))
-        return body if module.activation is None else _leaf_shape(module.activation, body, where)
-    if isinstance(module, _Lazy):
-        try:
-            module.materialize(_input_size(module.becomes, shape, where))
-        except (TypeError, ValueError) as e:
-            raise ValueError(e if str(e).startswith(where) else f"{where}: {e}") from None
-    elif isinstance(module, (Dense, Conv2D)):
-        _check_given(module, shape, where)
-    return _leaf_shape(module, shape, where)
-
-
-def _input_size(kind: type[Module], shape: tuple[int, ...], where: str) -> int:
-    """The in_features / in_channels a Dense / Conv2D takes from a per-sample `shape`."""
-    if kind is Dense and len(shape) != 1:
-        raise ValueError(f"{where}: needs flat samples (features,), its input is {shape}; add a flatten layer first")
-    if kind is Conv2D and len(shape) != 3:
-        raise ValueError(f"{where}: needs image samples (C, H, W), its input is {shape}")
-    return shape[0]
-
-
-def _check_given(layer: Dense | Conv2D, shape: tuple[int, ...], where: str) -> None:
-    """A given in_features / in_channels must be the size the layer's input has."""
-    kind, given = (Dense, layer.in_features) if isinstance(layer, Dense) else (Conv2D, layer.in_channels)
-    expected = _input_size(kind, shape, where)
-    if given != expected:
-        key = "in_features" if kind is Dense else "in_channels"
-        raise ValueError(
-            f"{where}: {key} = {given} was given, but its input has {expected} (input shape {shape}); "
-            f"fix {key} or leave it out to take it from the data"
-        )
-
-
-def _leaf_shape(layer: Module, shape: tuple[int, ...], where: str) -> tuple[int, ...]:
-    """Per-sample output shape of one layer: a zero sample through it, in evaluation mode."""
-    training = layer.training
-    layer.eval()
-    try:
-        out = layer.forward(layer.backend.asarray(np.zeros((1, *shape)), layer.dtype))
-    except ValueError as e:
-        raise ValueError(f"{where}: {e}") from None
-    finally:
-        layer.train(training)
-    return tuple(int(d) for d in out.shape[1:])
+    return module.infer_shape(tuple(int(d) for d in input_shape), name)
 
 
 __all__ = ["LazyConv2D", "LazyDense", "infer_shapes"]

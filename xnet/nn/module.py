@@ -3,52 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-from xnet.backends import Array, Backend, default_backend, get_backend
+from xnet.backends import Array, Backend, get_backend
+from xnet.nn.building import accepted_arguments, build_on, current_build, float_dtype
 from xnet.nn.parameter import Parameter, dtype_name, is_floating
+from xnet.nn.shapes import leaf_shape, where_of
 
-_build_stack: list[tuple[Backend, str]] = []
 _set_attribute = object.__setattr__
 # inputs __call__ turns into an array of the model's dtype, as Keras does; arrays pass as they are
 _CONVERTIBLE = (list, tuple, int, float, np.generic)
-
-
-def float_dtype(dtype: Any, where: str) -> str:
-    """'float32' or 'float64' for that name or NumPy dtype; ValueError naming `where` otherwise."""
-    name = dtype if isinstance(dtype, str) else None
-    if name is None and dtype is not None:
-        with contextlib.suppress(TypeError):
-            name = np.dtype(dtype).name  # np.float64, np.dtype("f4"), ...
-    if name not in ("float32", "float64"):
-        raise ValueError(f"{where}: dtype must be 'float32' or 'float64', got {dtype!r}")
-    return name
-
-
-def accepted_arguments(cls: type) -> list[str]:
-    """The keyword arguments `cls(...)` takes, in order (for 'unknown argument' messages)."""
-    return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-
-
-@contextlib.contextmanager
-def build_on(backend: Backend | str, dtype: str = "float32") -> Iterator[Backend]:
-    """Modules created inside this block put their parameters on `backend` with `dtype`."""
-    b = get_backend(backend)
-    dtype = float_dtype(dtype, "build_on")
-    _build_stack.append((b, dtype))
-    try:
-        yield b
-    finally:
-        _build_stack.pop()
-
-
-def current_build() -> tuple[Backend, str]:
-    """The (backend, dtype) new modules are built on: the innermost `build_on`, else numpy float32."""
-    return _build_stack[-1] if _build_stack else (default_backend(), "float32")
 
 
 class Module:
@@ -161,6 +128,25 @@ class Module:
     def num_parameters(self) -> int:
         """Total number of trainable scalars."""
         return sum(p.size for p in self.parameters())
+
+    # -- shapes (per sample, no batch axis) ------------------------------------------------------
+
+    def infer_shape(self, shape: tuple[int, ...], name: str = "") -> tuple[int, ...]:
+        """Output shape for input `shape`, building lazy sizes and checking given ones (lazy.py).
+
+        `name` is the layer's parameter path, for errors. A leaf runs a zero sample; a container
+        overrides this to walk its children."""
+        where = where_of(self, name)
+        self.check_input_shape(shape, where)
+        return leaf_shape(self, shape, where)
+
+    def check_input_shape(self, shape: tuple[int, ...], where: str) -> None:
+        """ValueError when a size this layer was given is not its input's (Dense, Conv2D); lazy layers build here."""
+
+    def shape_rows(self, shape: tuple[int, ...], path: str, depth: int) -> tuple[list[tuple], tuple[int, ...]]:
+        """(rows, output shape) for a summary: rows are (path, depth, module, output shape), nested blocks deeper."""
+        out = self.infer_shape(shape, path)
+        return [(path, depth, self, out)], out
 
     # -- modes and gradients ---------------------------------------------------------------------
 
@@ -304,3 +290,6 @@ def _check_state(state: Any) -> None:
             raise TypeError(f"load_state_dict: {name!r} is a {type(value).__name__}, expected an array")
         if not is_floating(value, numeric=True):
             raise TypeError(f"load_state_dict: {name!r} holds {dtype_name(value.dtype)} values, expected numbers")
+
+
+__all__ = ["Module", "accepted_arguments", "build_on", "current_build", "float_dtype"]

@@ -7,6 +7,7 @@ from typing import Any
 from xnet.backends import Array
 from xnet.nn.module import Module
 from xnet.nn.sequential import Sequential
+from xnet.nn.shapes import leaf_shape, where_of
 
 
 def _as_sequential(layers: Module | list[Module] | tuple[Module, ...], what: str) -> Sequential:
@@ -73,6 +74,23 @@ class Residual(Module):
             # a plain activation is its name; one with arguments (elu's alpha) its table
             cfg["activation"] = act["type"] if len(act) == 1 else act
         return cfg
+
+    def infer_shape(self, shape: tuple[int, ...], name: str = "") -> tuple[int, ...]:
+        """The body's output shape, after checking that the shortcut gives the same."""
+        where = where_of(self, name)
+        body = self.body.infer_shape(shape, f"{name}.body")
+        short = shape if self.shortcut is None else self.shortcut.infer_shape(shape, f"{name}.shortcut")
+        if body != short:
+            raise ValueError(f"{where}: " + mismatch(body, short, self.shortcut is None))
+        return body if self.activation is None else leaf_shape(self.activation, body, where)
+
+    def shape_rows(self, shape: tuple[int, ...], path: str, depth: int) -> tuple[list[tuple], tuple[int, ...]]:
+        """The block's row, then its body's and shortcut's rows one level deeper."""
+        out = self.infer_shape(shape, path)
+        rows = [(path, depth, self, out), *self.body.shape_rows(shape, f"{path}.body", depth + 1)[0]]
+        if self.shortcut is not None:
+            rows += self.shortcut.shape_rows(shape, f"{path}.shortcut", depth + 1)[0]
+        return rows, out
 
     def __repr__(self) -> str:
         short = "identity" if self.shortcut is None else f"{len(self.shortcut)} layers"

@@ -8,6 +8,7 @@ from typing import Any
 from xnet.backends import Array
 from xnet.nn.fused import NormReLUPool
 from xnet.nn.module import Module
+from xnet.nn.summary import summary_table
 
 
 class Sequential(Module):
@@ -116,12 +117,10 @@ class Sequential(Module):
 
         Call before making the optimizer, so it sees every parameter (xnet/nn/lazy.py).
         """
-        from xnet.nn.lazy import infer_shapes
-
         shape = _sample_shape(input_shape, "build")
         was_training = self.training
         try:
-            infer_shapes(self, shape)
+            self.infer_shape(shape)
         finally:
             self.train(was_training)
         self.input_shape = shape
@@ -133,11 +132,25 @@ class Sequential(Module):
         `input_shape` excludes the batch axis, e.g. (784,) or (1, 28, 28); an int n means (n,);
         None: the shape given to build(). Residual blocks list their layers nested below them.
         """
-        from xnet.nn.summary import summary_table
-
         if input_shape is None:
             input_shape = getattr(self, "input_shape", None)
         return summary_table(self, _sample_shape(input_shape))
+
+    def infer_shape(self, shape: tuple[int, ...], name: str = "") -> tuple[int, ...]:
+        """The layers' shapes one after another; the last one's output shape."""
+        for i, layer in enumerate(self.layers):
+            shape = layer.infer_shape(shape, f"{name}.{i}" if name else str(i))
+        if self.parameters():  # layers built here: let the first trained one skip its input gradient
+            self.needs_input_grad = self.needs_input_grad
+        return shape
+
+    def shape_rows(self, shape: tuple[int, ...], path: str, depth: int) -> tuple[list[tuple], tuple[int, ...]]:
+        """A row per layer, at this depth (a Sequential has no row of its own)."""
+        rows: list[tuple] = []
+        for i, layer in enumerate(self.layers):
+            inner, shape = layer.shape_rows(shape, f"{path}.{i}" if path else str(i), depth)
+            rows += inner
+        return rows, shape
 
     def __repr__(self) -> str:
         inner = "\n".join(f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers))

@@ -11,10 +11,7 @@ import inspect
 import math
 from typing import Any
 
-from xnet.nn.lazy import infer_shapes
 from xnet.nn.module import Module
-from xnet.nn.residual import Residual
-from xnet.nn.sequential import Sequential
 
 WIDTH = 100
 _DESCRIPTION = 48  # columns for the description; longer ones are cut with "..."
@@ -37,14 +34,15 @@ def _defaults(layer: Module) -> dict[str, Any]:
 
 def describe(layer: Module) -> str:
     """A short description of one layer: 'Dense 784->128', 'Conv2D 1->32 3x3 padding same', 'ELU 0.5'."""
-    if isinstance(layer, Residual):
-        short = "identity" if layer.shortcut is None else "projection"
-        act = "" if layer.activation is None else f", then {layer.activation.config()['type']}"
-        return f"Residual ({short} shortcut{act})"
     try:
         cfg = dict(layer.config())
     except NotImplementedError:
         return type(layer).__name__
+    if cfg.get("type") == "residual":  # a block: its layers get rows of their own below it
+        short = "projection" if "shortcut" in cfg else "identity"
+        act = cfg.get("activation")
+        then = "" if act is None else f", then {act if isinstance(act, str) else act['type']}"
+        return f"Residual ({short} shortcut{then})"
     cfg.pop("type", None)
     defaults = _defaults(layer)
     for key, value in list(cfg.items()):
@@ -66,36 +64,18 @@ def describe(layer: Module) -> str:
     return text if len(text) <= _DESCRIPTION else text[: _DESCRIPTION - 3] + "..."
 
 
-def _rows(module: Module, shape: tuple[int, ...], path: str, depth: int) -> tuple[list[tuple], tuple[int, ...]]:
-    """(rows, output shape) for `module` given per-sample input `shape`; rows are (name, text, shape, params)."""
-    if isinstance(module, Sequential):
-        rows: list[tuple] = []
-        for i, layer in enumerate(module.layers):
-            inner, shape = _rows(layer, shape, f"{path}.{i}" if path else str(i), depth)
-            rows += inner
-        return rows, shape
-    if isinstance(module, Residual):
-        out = infer_shapes(module, shape, path)
-        rows = [(path, depth, describe(module), out, module.num_parameters())]
-        rows += _rows(module.body, shape, f"{path}.body", depth + 1)[0]
-        if module.shortcut is not None:
-            rows += _rows(module.shortcut, shape, f"{path}.shortcut", depth + 1)[0]
-        return rows, out
-    out = infer_shapes(module, shape, path)
-    return [(path, depth, describe(module), out, module.num_parameters())], out
-
-
 def summary_table(model: Module, input_shape: tuple[int, ...]) -> str:
     """The summary of `model` for per-sample `input_shape` (no batch axis), as text."""
     was_training = model.training
     model.eval()
     try:
-        rows, _ = _rows(model, tuple(input_shape), "", 0)
+        rows, _ = model.shape_rows(tuple(input_shape), "", 0)
     finally:
         model.train(was_training)
     cells = [("input", "", str(tuple(input_shape)), "")]
-    for path, depth, text, shape, n in rows:
-        cells.append(("  " * depth + path, text, str(shape), f"{n:,}" if n else "-"))
+    for path, depth, layer, shape in rows:
+        n = layer.num_parameters()
+        cells.append(("  " * depth + path, describe(layer), str(shape), f"{n:,}" if n else "-"))
     w_name = max(6, *(len(c[0]) for c in cells))
     w_shape = max(12, *(len(c[2]) for c in cells))
     w_params = max(6, *(len(c[3]) for c in cells))
