@@ -174,7 +174,7 @@ def default_of(key: str, cfg: RunConfig) -> tuple[Any, bool]:
     from xnet.losses import CrossEntropy
     from xnet.nn.activations import ELU, LeakyReLU
     from xnet.nn.batchnorm import BatchNorm1D
-    from xnet.optim import DEFAULT_LRS, CosineSchedule, OneCycleSchedule
+    from xnet.optim import CosineSchedule, OneCycleSchedule, resolve_lr
     from xnet.optim.factory import NAMED_MOMENTUM, OPTIMIZER_CLASSES
 
     optimizer = OPTIMIZER_CLASSES[cfg.optimizer]
@@ -190,7 +190,7 @@ def default_of(key: str, cfg: RunConfig) -> tuple[Any, bool]:
     if (cfg.schedule, key) == ("step", "gamma"):
         return 0.1, True  # get_schedule's, as PyTorch's StepLR
     if key == "lr":
-        return DEFAULT_LRS[cfg.optimizer], True
+        return resolve_lr(cfg.optimizer), True
     if key == "momentum":
         return (NAMED_MOMENTUM if cfg.optimizer in ("momentum", "nesterov") else 0.0), True
     if key in ("weight_decay", "beta1", "beta2", "eps", "rho", "initial_accumulator_value", "bias_correction",

@@ -72,9 +72,11 @@ def build_loss(cfg: RunConfig, task: str) -> Module:
     return get_loss(name, **kwargs)
 
 
-def build_optimizer(cfg: RunConfig, model: Module) -> Any:
-    """The optimizer with L1/L2 regularisers, clipping, weight decay and its own hyper-parameters."""
-    from xnet.optim import L1, L2, get_optimizer
+def build_optimizer(cfg: RunConfig, model: Module, lr: float | None = None) -> Any:
+    """The optimizer with L1/L2 regularisers, clipping, weight decay and its own hyper-parameters.
+
+    `lr` is the run's rate as `resolve_lr` gave it (None: resolve it from cfg here)."""
+    from xnet.optim import L1, L2, get_optimizer, resolve_lr
 
     every = cfg.include_all
     regularizers = ([L1(cfg.l1, every)] if cfg.l1 else []) + ([L2(cfg.l2, every)] if cfg.l2 else [])
@@ -85,7 +87,8 @@ def build_optimizer(cfg: RunConfig, model: Module) -> Any:
         kwargs["decoupled_weight_decay"] = cfg.decoupled_weight_decay
     # decay_all is a param group's setting: one group holding every parameter
     params = [{"params": model.parameters(), "decay_all": True}] if cfg.decay_all else model.parameters()
-    return get_optimizer(cfg.optimizer, params, lr=cfg.lr, **kwargs)
+    lr = resolve_lr(cfg.optimizer, cfg.lr) if lr is None else lr
+    return get_optimizer(cfg.optimizer, params, lr=lr, **kwargs)
 
 
 def _steps(key: str, epochs: float, steps_per_epoch: int) -> int:

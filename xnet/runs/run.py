@@ -15,6 +15,7 @@ from xnet.backends import Backend, get_backend
 from xnet.config import LOCAL_KEYS, RunConfig, to_toml
 from xnet.errors import DivergedError, XnetError
 from xnet.nn.module import Module, build_on
+from xnet.optim.factory import resolve_lr
 from xnet.runs.build import build_loss, build_model, build_optimizer, build_schedule, count, parameter_line
 from xnet.runs.data import DataCache, check_dataset
 from xnet.runs.folder import (
@@ -95,7 +96,8 @@ def prepare_run(
         model = build_model(cfg, tuple(ds.input_shape), outputs)
         loss = build_loss(cfg, ds.task)
     reporter.message(parameter_line(model))
-    optimizer = build_optimizer(cfg, model)
+    lr = resolve_lr(cfg.optimizer, cfg.lr)  # decided once: the optimizer starts from it, the schedule shapes it
+    optimizer = build_optimizer(cfg, model, lr)
     n_train = ds.train.x.shape[0]
     batch = n_train if cfg.batch_size == "full" else min(int(cfg.batch_size), n_train)
     augment = Augment(backend=backend) if cfg.augment else None
@@ -104,7 +106,7 @@ def prepare_run(
         augment=augment, dtype=cfg.dtype,
     )  # fmt: skip
     steps_per_epoch = len(loader)  # the steps the trainer runs: it skips a last batch of one sample
-    schedule = build_schedule(cfg, optimizer.lr, steps_per_epoch)
+    schedule = build_schedule(cfg, lr, steps_per_epoch)
     meta = {
         "xnet_version": xnet.__version__,
         "model_spec": model.config(),
