@@ -55,7 +55,7 @@ def mpiexec(n: int, *args: object, driver: tuple[str, int, int] | None = None, e
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-def interrupted(n: int, *args: object, ready: Callable[[], bool], timeout: float = 60) -> Result:
+def interrupted(n: int, *args: object, ready: Callable[[], bool], timeout: float = 300) -> Result:
     """`mpiexec -n N xnet ARGS`, sent Ctrl-C (SIGINT, which mpiexec hands to every rank) once `ready()` holds."""
     return signalled(n, *args, signum=signal.SIGINT, rank=None, ready=ready, timeout=timeout)
 
@@ -77,14 +77,22 @@ def rank_pids(out: Path) -> dict[int, int]:
 
 
 def signalled(n: int, *args: object, signum: int, rank: int | None, ready: Callable[[], bool],
-              timeout: float = 60) -> Result:  # fmt: skip
-    """`mpiexec -n N xnet ARGS`, sent `signum` once `ready()` holds: to mpiexec (rank None) or to one rank alone."""
+              timeout: float = 300) -> Result:  # fmt: skip
+    """`mpiexec -n N xnet ARGS`, sent `signum` once `ready()` holds: to mpiexec (rank None) or to one rank alone.
+
+    The wait is generous (a loaded machine starts ranks slowly) and ends as soon as `ready()` holds; a
+    run that never gets ready fails the test here, rather than being signalled at a moment it did not choose."""
     proc = subprocess.Popen([MPIEXEC, "-n", str(n), sys.executable, "-m", "xnet", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(None))  # fmt: skip
     try:
         deadline = time.monotonic() + timeout
         while not ready() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.01)
+        if not ready():
+            proc.kill()
+            out, err = proc.communicate()
+            code = proc.returncode
+            raise AssertionError(f"not ready to be signalled after {timeout:g} s (exit code {code}): {err[-2000:]}")
         if rank is None:
             proc.send_signal(signum)
         else:
