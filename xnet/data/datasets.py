@@ -11,9 +11,9 @@ import numpy as np
 
 from xnet.checks import check_bool, check_int
 from xnet.data.csv import image_shape, read_csv
-from xnet.data.fashion_mnist import FASHION_MNIST
 from xnet.data.idx import read_idx_pair
-from xnet.data.mnist import DATA_DIR_ENV, MNIST, MNIST_FILES, IdxSet, data_folder, locate_mnist, read_mnist
+from xnet.data.mnist import MNIST, IdxSet, locate_mnist, read_mnist
+from xnet.data.names import DATASET_FORMS, IDX_SETS, check_dataset, data_dir_of, idx_files, parse_name, resolve_path
 from xnet.data.prepare import (
     PIXEL_MODES,
     Normalization,
@@ -23,17 +23,6 @@ from xnet.data.prepare import (
 )
 from xnet.data.synthetic import SINE_DEFAULTS, make_sine
 from xnet.errors import ConfigError, DataError
-
-DATASET_FORMS = ("mnist", "fashion-mnist", "idx:DIR", "csv:FILE", "sine")
-# the named datasets of four IDX files, found or downloaded as MNIST is (mnist.py)
-IDX_SETS: dict[str, IdxSet] = {"mnist": MNIST, "fashion-mnist": FASHION_MNIST}
-_OPTIONS = {
-    "mnist": ("download", "mirrors", "timeout", "progress"),
-    "fashion-mnist": ("download", "mirrors", "timeout", "progress"),
-    "idx": (),
-    "csv": (),
-    "sine": tuple(SINE_DEFAULTS),
-}
 
 
 @dataclass
@@ -97,33 +86,8 @@ def _load_mnist(data_dir: Any, options: dict[str, Any], spec: IdxSet = MNIST) ->
     return _Raw(trx, try_, tex, tey, 10, "classification", source)
 
 
-def _idx_file(folder: Path, gz_name: str) -> Path | None:
-    """A file in `folder` named like MNIST's (also the dotted 'train-images.idx3-ubyte')."""
-    raw = gz_name[:-3]
-    dotted = raw.replace("-idx", ".idx")
-    for name in (gz_name, raw, dotted + ".gz", dotted):
-        if (folder / name).is_file():
-            return folder / name
-    return None
-
-
-def _idx_files(folder: Path) -> dict[str, Path | None]:
-    """The IDX files of an idx:DIR dataset by role (the test pair may be absent); DataError if unusable."""
-    if not folder.is_dir():
-        raise DataError(f"idx:{folder}: no such folder")
-    f = {role: _idx_file(folder, name) for role, name in MNIST_FILES.items()}
-    if f["train_images"] is None or f["train_labels"] is None:
-        raise DataError(
-            f"{folder}: expected {MNIST_FILES['train_images']} and {MNIST_FILES['train_labels']} "
-            "(.gz or decompressed; t10k-* test files optional) in this folder"
-        )
-    if (f["test_images"] is None) != (f["test_labels"] is None):
-        raise DataError(f"{folder}: found only one of the two t10k-* test files; need both or none")
-    return f
-
-
 def _load_idx(folder: Path) -> _Raw:
-    f = _idx_files(folder)
+    f = idx_files(folder)
     trx, trl = read_idx_pair(f["train_images"], f["train_labels"])
     tex = tel = None
     if f["test_images"] is not None:
@@ -156,85 +120,15 @@ def _load_sine(seed: int, options: dict[str, Any]) -> _Raw:
     return _Raw(x, y, xt, yt, None, "regression", source)
 
 
-def _parse(name: Any, options: dict[str, Any]) -> tuple[str, str]:
-    """(kind, argument) of a dataset name such as "csv:train.csv"; an unknown form or option is an error."""
-    if not isinstance(name, str):
-        raise DataError(f"dataset name must be a string, got {type(name).__name__}")
-    kind, sep, arg = name.strip().partition(":")
-    kind = kind.lower()
-    if kind not in _OPTIONS or bool(sep) != (kind in ("idx", "csv")) or (sep and not arg):
-        raise DataError(f"unknown dataset {name!r}; expected one of: {', '.join(DATASET_FORMS)}")
-    unknown = sorted(set(options) - set(_OPTIONS[kind]))
-    if unknown:
-        valid = ", ".join(_OPTIONS[kind]) or "none"
-        raise ConfigError(f"dataset {kind}: unknown option(s) {', '.join(unknown)}; valid: {valid}")
-    return kind, arg
-
-
-def _data_dir(data_dir: Any, kind: str) -> Path | None:
-    """An explicit data folder, checked: never a file, and it must exist unless MNIST is downloaded into it."""
-    if data_dir is None:
-        return None
-    d = data_folder(data_dir)
-    if kind not in IDX_SETS and not d.is_dir():
-        raise DataError(f"data_dir {d}: no such folder")
-    return d
-
-
 def _read(name: str, data_dir: Path | None, seed: int, options: dict[str, Any]) -> tuple[str, _Raw]:
-    kind, arg = _parse(name, options)
-    data_dir = _data_dir(data_dir, kind)
+    kind, arg = parse_name(name, options)
+    data_dir = data_dir_of(data_dir, kind)
     if kind in IDX_SETS:
         return kind, _load_mnist(data_dir, options, IDX_SETS[kind])
     if kind == "sine":
         return "sine", _load_sine(seed, options)
-    path = _resolve(arg, data_dir)
+    path = resolve_path(arg, data_dir)
     return name.strip(), _load_idx(path) if kind == "idx" else _load_csv(path)
-
-
-def _resolve(arg: str, data_dir: Path | None) -> Path:
-    """A relative path as given when it exists, else under data_dir if one is given, else under $XNET_DATA_DIR."""
-    p = Path(arg).expanduser()
-    if p.is_absolute() or p.exists():
-        return p
-    if data_dir is not None:  # an explicit data folder is the only other place looked in
-        return data_dir / p
-    env = os.environ.get(DATA_DIR_ENV)
-    if env and (Path(env).expanduser() / p).exists():
-        return Path(env).expanduser() / p
-    return p
-
-
-def _check_readable(path: Path) -> None:
-    """DataError unless `path` is a file this process can open."""
-    try:
-        with open(path, "rb") as f:
-            f.read(1)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: a folder, not a file") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
-
-
-def check_dataset(name: str, data_dir: str | os.PathLike | None = None, **options: Any) -> str:
-    """Check cheaply that `name` can be loaded, without reading it; returns where its data is.
-
-    The name and options must be known, an explicit data_dir a folder, the CSV or IDX files
-    present and readable; MNIST is located and md5-verified (downloaded if absent and allowed).
-    """
-    kind, arg = _parse(name, options)
-    folder = _data_dir(data_dir, kind)
-    if kind in IDX_SETS:
-        return locate_mnist(folder, spec=IDX_SETS[kind], **options)[1]
-    if kind == "sine":
-        return "sine (generated)"
-    path = _resolve(arg, folder)
-    files = [path] if kind == "csv" else [p for p in _idx_files(path).values() if p is not None]
-    for p in files:
-        _check_readable(p)
-    return str(path)
 
 
 def _check_args(seed: Any, flatten: Any) -> None:
@@ -307,3 +201,7 @@ def load_dataset(
     val = None if val_idx is None else prepared(trx, tr_y, val_idx)
     test = None if tex is None else prepared(tex, te_y, None)
     return Dataset(dname, train, val, test, raw.num_classes, shape, raw.task, source, norm)
+
+
+# DATASET_FORMS and check_dataset live in names.py; imported from here too, as before
+__all__ = ["DATASET_FORMS", "Dataset", "Split", "check_dataset", "load_dataset"]

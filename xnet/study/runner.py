@@ -130,7 +130,7 @@ def _check_runnable(runs: list[Run]) -> None:
     """Check the device and the dataset of every run still to train, so a bad variant stops the
     study before any trains: each distinct device is started once, each dataset located, not read."""
     from xnet.backends import BackendUnavailable, get_backend
-    from xnet.data.datasets import check_dataset
+    from xnet.data.names import check_dataset
 
     devices: set[str] = set()
     datasets: set[tuple[str, str | None]] = set()
