@@ -26,6 +26,8 @@ Each consumer has its own stream, so adding a dropout layer does not change the 
 "split" (the validation split), "sine" (the synthetic set) and "default" (Rng's own draws, for
 users' code). A stream's position is the number of words it has used; each draw starts at a
 multiple of 4 (a Philox block). The state of an Rng is the seed, the epoch and the positions.
+
+Past 300 lines only by this specification of every draw, kept beside the code that implements it.
 """
 
 from __future__ import annotations
