@@ -8,7 +8,7 @@ from typing import Any
 from xnet.data.datasets import class_names as dataset_class_names
 from xnet.errors import XnetError
 from xnet.export.onnx_model import to_onnx
-from xnet.train.restore import Restored, restore
+from xnet.runs.restore import Restored, restore
 
 FORMATS = ("onnx", "torch")
 
