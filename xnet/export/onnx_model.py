@@ -49,7 +49,8 @@ def build_onnx(
     With `normalization`, the graph takes raw values (pixels 0..255) and applies it first.
     `metadata` values (str, or anything JSON-able) go to the model's metadata_props. `dtype`
     ("float32" or "float64", default the model's) is the graph's float type: onnxruntime's CPU
-    provider has no float64 convolution, so a float64 CNN is exported as float32 to run there.
+    provider has no float64 Conv, pooling, Erf, Elu or Softplus, so a float64 model holding one is
+    exported as float32 to run there.
     """
     shape = _sample_shape(input_shape)
     # the forward pass below would build a lazy layer with fresh random weights: not the trained model
