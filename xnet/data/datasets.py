@@ -213,4 +213,4 @@ def load_dataset(
 
 
 # DATASET_FORMS and check_dataset live in names.py; imported from here too, as before
-__all__ = ["DATASET_FORMS", "Dataset", "Split", "check_dataset", "load_dataset"]
+__all__ = ["DATASET_FORMS", "Dataset", "Split", "check_dataset", "class_names", "load_dataset"]
