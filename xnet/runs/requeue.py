@@ -57,9 +57,9 @@ def requeue_action(cfg: RunConfig) -> tuple[str, int]:
     """(NEW, 0), (RESUME, epochs done) or (DONE, epochs done) for the run `cfg` and its --out folder.
 
     XnetError when the folder holds another run, or a run with no checkpoint to continue."""
+    from xnet.runs.folder import holds_run
+    from xnet.runs.restore import saved_config
     from xnet.train.checkpoint import load_checkpoint
-    from xnet.train.restore import saved_config
-    from xnet.train.run import holds_run
 
     if not cfg.out:
         raise XnetError("--resume-if-exists needs --out DIR: the folder to continue when the job runs again")
