@@ -20,6 +20,7 @@ from xnet.nn.batchnorm import BatchNorm2D
 from xnet.nn.module import build_on
 from xnet.nn.pooling import MaxPool2D
 from xnet.nn.sequential import Sequential
+from xnet.optim import Adadelta
 
 pytestmark = pytest.mark.skipif(loader.kernels() is None, reason=f"compiled CPU kernels off: {loader.reason()}")
 
@@ -122,10 +123,25 @@ def test_a_nan_in_a_window_gives_nan_and_takes_the_gradient_at_cell_3(dtype):
         np.testing.assert_array_equal(a, b)  # NaNs in the same places
 
 
-@pytest.mark.parametrize("case", CASES, ids=case_id)
+# optimizers with a compiled CPU kernel but no CUDA one (test_fast_paths.CASES holds those with both)
+CPU_CASES = [(Adadelta, {}), (Adadelta, {"lr": 0.5, "rho": 0.8, "eps": 1e-3, "weight_decay": 0.05})]
+
+
+@pytest.mark.parametrize("case", CASES + CPU_CASES, ids=case_id)
 def test_optimizer_kernels_give_the_reference_bits(monkeypatch, case, dtype):
+    from xnet.backends.cpu_kernels import table
+
     cls, opts = case
+    taken, optimizer = [], table.optimizer
+
+    def spy(name, arrays):
+        launch = optimizer(name, arrays)
+        taken.append(launch is not None)
+        return launch
+
+    monkeypatch.setattr(table, "optimizer", spy)
     got = run_steps(cls, opts, make_params(dtype=dtype))
+    assert taken and all(taken)  # the kernel ran for every parameter
     monkeypatch.setattr(loader, "kernels", lambda: None)  # the Array API bodies
     want = run_steps(cls, opts, make_params(dtype=dtype))
     for a, b in zip(got, want, strict=True):

@@ -69,7 +69,7 @@ def kernel_for(name: str, *arrays: Array) -> Callable[..., None] | None:
             return None
         cpu = loader.kernels()  # the NumPy backend's compiled kernels (cpu_kernels/, Numba)
         return None if cpu is None else cpu.optimizer(name, arrays)
-    if not _fits(arrays):
+    if not _fits(arrays) or name not in cuda_optim_kernels.OPTIMIZER_KERNELS:
         return None
     key = (name, arrays[0].dtype)
     if key not in _checked:

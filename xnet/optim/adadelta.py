@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from xnet.backends import Array
+from xnet.backends.fast_paths import COUPLED_DECAY, NO_DECAY, kernel_for
 from xnet.optim.arrays import each_part
 from xnet.optim.checks import check_nonneg, check_positive, check_unit
 from xnet.optim.optimizer import Optimizer, ParamsArg
@@ -65,4 +66,9 @@ class Adadelta(Optimizer):
             w -= d
 
         for p, (sq, acc) in zip(params, states, strict=True):
-            each_part(update, (p.data, p.grad, sq, acc), bool(wd) and (decay_all or p.regularize))
+            decay = bool(wd) and (decay_all or p.regularize)
+            fast = kernel_for("adadelta", p.data, p.grad, sq, acc)  # the compiled CPU kernel, else None
+            if fast is not None:
+                fast(lr, rho, one_minus_rho, eps, wd, COUPLED_DECAY if decay else NO_DECAY)
+            else:
+                each_part(update, (p.data, p.grad, sq, acc), decay)

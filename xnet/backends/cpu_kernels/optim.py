@@ -14,13 +14,18 @@ from xnet.backends.cpu_kernels.flags import plain
 
 
 @plain
-def _gradient(param, grad, i, wd, decay):
-    """grad[i], with coupled weight decay (decay 1) added to it in place as the reference's `g += wd * w`."""
-    g = grad[i]
+def _decay(param, grad, wd, shrink, decay):
+    """Weight decay as its own pass before the update, as the reference does it: coupled (decay 1)
+    `g += wd * w` kept in grad, decoupled (decay 2) `w *= shrink`.
+
+    A separate loop, not a branch in the update's: a conditional store in the loop body kept LLVM
+    from vectorising it (Adam over 200,704 float32 values: 0.48 ms with it, 0.07 ms without)."""
     if decay == 1:
-        g += wd * param[i]
-        grad[i] = g
-    return g
+        for i in range(param.shape[0]):
+            grad[i] += wd * param[i]
+    elif decay == 2:
+        for i in range(param.shape[0]):
+            param[i] *= shrink
 
 
 @plain
@@ -36,10 +41,9 @@ def _root_scaled(g, acc, eps, lr):
 @plain
 def adam(b1, one_minus_b1, b2, one_minus_b2, eps_hat, step_size, wd, shrink, decay, param, grad, m, v):
     """Adam._update_group on flat arrays (decay 1: coupled, 2: decoupled)."""
+    _decay(param, grad, wd, shrink, decay)
     for i in range(param.shape[0]):
-        g = _gradient(param, grad, i, wd, decay)
-        if decay == 2:
-            param[i] *= shrink
+        g = grad[i]
         mi = m[i] * b1
         mi += one_minus_b1 * g
         sq = g * g
@@ -57,32 +61,37 @@ def adam(b1, one_minus_b1, b2, one_minus_b2, eps_hat, step_size, wd, shrink, dec
 @plain
 def sgd(lr, wd, decay, param, grad):
     """SGD._update_group without momentum."""
+    _decay(param, grad, wd, wd, decay)
     for i in range(param.shape[0]):
-        g = _gradient(param, grad, i, wd, decay)
-        param[i] -= lr * g
+        param[i] -= lr * grad[i]
 
 
 @plain
 def sgd_momentum(lr, mu, wd, decay, nesterov, param, grad, velocity):
     """SGD._update_group with momentum (nesterov 1: the look-ahead form)."""
-    for i in range(param.shape[0]):
-        g = _gradient(param, grad, i, wd, decay)
-        d = lr * g
-        vel = velocity[i] * mu
-        vel -= d
-        velocity[i] = vel
-        if nesterov:
+    _decay(param, grad, wd, wd, decay)
+    if nesterov:  # two loops, so that neither has a branch
+        for i in range(param.shape[0]):
+            d = lr * grad[i]
+            vel = velocity[i] * mu
+            vel -= d
+            velocity[i] = vel
             p = param[i] - d
             param[i] = p + mu * vel
-        else:
+    else:
+        for i in range(param.shape[0]):
+            vel = velocity[i] * mu
+            vel -= lr * grad[i]
+            velocity[i] = vel
             param[i] += vel
 
 
 @plain
 def rmsprop(lr, rho, one_minus_rho, eps, wd, decay, param, grad, mean_sq):
     """RMSprop._update_group."""
+    _decay(param, grad, wd, wd, decay)
     for i in range(param.shape[0]):
-        g = _gradient(param, grad, i, wd, decay)
+        g = grad[i]
         sq = g * g
         sq *= one_minus_rho
         ms = mean_sq[i] * rho
@@ -94,13 +103,44 @@ def rmsprop(lr, rho, one_minus_rho, eps, wd, decay, param, grad, mean_sq):
 @plain
 def adagrad(lr, eps, wd, decay, param, grad, sum_sq):
     """Adagrad._update_group."""
+    _decay(param, grad, wd, wd, decay)
     for i in range(param.shape[0]):
-        g = _gradient(param, grad, i, wd, decay)
+        g = grad[i]
         s = sum_sq[i] + g * g
         sum_sq[i] = s
         param[i] -= _root_scaled(g, s, eps, lr)
 
 
-OPTIMIZERS = {"adam": adam, "sgd": sgd, "sgd_momentum": sgd_momentum, "rmsprop": rmsprop, "adagrad": adagrad}
+@plain
+def adadelta(lr, rho, one_minus_rho, eps, wd, decay, param, grad, square_avg, acc_delta):
+    """Adadelta._update_group (optim/adadelta.py) on flat arrays, rounding as its body does step by step."""
+    _decay(param, grad, wd, wd, decay)
+    for i in range(param.shape[0]):
+        g = grad[i]
+        sq = g * g
+        sq *= one_minus_rho
+        s = square_avg[i] * rho
+        s += sq
+        square_avg[i] = s
+        d = np.sqrt(acc_delta[i] + eps)
+        d /= np.sqrt(s + eps)
+        d *= g
+        dd = d * d
+        dd *= one_minus_rho
+        a = acc_delta[i] * rho
+        a += dd
+        acc_delta[i] = a
+        d *= lr
+        param[i] -= d
+
+
+OPTIMIZERS = {
+    "adam": adam,
+    "sgd": sgd,
+    "sgd_momentum": sgd_momentum,
+    "rmsprop": rmsprop,
+    "adagrad": adagrad,
+    "adadelta": adadelta,
+}
 # which of a kernel's arguments are integers (the rest of the scalars take the arrays' dtype)
-INT_SCALARS = {"adam": {8}, "sgd": {2}, "sgd_momentum": {3, 4}, "rmsprop": {5}, "adagrad": {3}}
+INT_SCALARS = {"adam": {8}, "sgd": {2}, "sgd_momentum": {3, 4}, "rmsprop": {5}, "adagrad": {3}, "adadelta": {5}}

@@ -188,10 +188,12 @@ def _softmax_cross_entropy(dtype: np.dtype) -> str | None:
 # the reference bodies of xnet/optim, written out with NumPy for the probe's small arrays
 def _optimizer(name: str, dtype: np.dtype) -> str | None:
     rng = np.random.default_rng(9)
-    count = {"adam": 4, "sgd": 2, "sgd_momentum": 3, "rmsprop": 3, "adagrad": 3}[name]
+    count = {"adam": 4, "sgd": 2, "sgd_momentum": 3, "rmsprop": 3, "adagrad": 3, "adadelta": 4}[name]
     arrays = [rng.standard_normal(19).astype(dtype) for _ in range(count)]
-    if name in ("adam", "rmsprop", "adagrad"):
+    if name in ("adam", "rmsprop", "adagrad", "adadelta"):
         arrays[-1] = np.abs(arrays[-1])  # squares' averages and sums are not negative
+    if name == "adadelta":
+        arrays[-2] = np.abs(arrays[-2])
     want = [a.copy() for a in arrays]
     w, g, *st = want
     wd = 0.01
@@ -210,6 +212,18 @@ def _optimizer(name: str, dtype: np.dtype) -> str | None:
         d *= 0.003
         w -= d
         scalars = (0.9, 0.1, 0.999, 0.001, 1e-8, 0.003, wd, 1.0, 1)
+    elif name == "adadelta":
+        sq, acc = st
+        sq *= 0.9
+        sq += 0.1 * (g * g)
+        d = np.sqrt(acc + 1e-6)
+        d /= np.sqrt(sq + 1e-6)
+        d *= g
+        acc *= 0.9
+        acc += 0.1 * (d * d)
+        d *= 0.5
+        w -= d
+        scalars = (0.5, 0.9, 0.1, 1e-6, wd, 1)
     elif name == "sgd":
         w -= 0.1 * g
         scalars = (0.1, wd, 1)
