@@ -34,6 +34,8 @@ FUSED = (
     "fused_pool_grad_input",
     "fused_dropout",
     "fused_softmax_cross_entropy",
+    "fused_conv2d",
+    "fused_conv2d_backward",
 )
 
 
@@ -183,3 +185,63 @@ def test_conv_windows_give_the_reference_bits(dtype, opts):
         outs.append([np.array(a) for a in (y, conv.backward(g), conv.weight.grad, conv.bias.grad)])
     for a, b in zip(*outs, strict=True):
         np.testing.assert_array_equal(a, b)  # the same windows into the same BLAS products
+
+
+@pytest.mark.parametrize(
+    "shape, opts",
+    [
+        ((3, 1, 7, 6), {"padding": 1}),
+        ((2, 3, 5, 8), {"padding": "same", "kernel_size": (2, 3), "bias": False}),  # uneven padding
+        ((2, 2, 6, 5), {"padding": 0}),
+    ],
+    ids=["one-channel", "rgb-same-nobias", "unpadded"],
+)
+def test_the_direct_convolution_gives_the_reference_step(dtype, shape, opts):
+    from xnet.nn.conv import Conv2D
+
+    opts = {"kernel_size": 3, **opts}
+    x = np.random.default_rng(4).standard_normal(shape).astype(dtype)
+    outs, taken = [], []
+    for backend in (get_backend("cpu"), reference_backend()):
+        with build_on(backend, dtype):
+            conv = Conv2D(shape[1], 4, **opts)
+        conv.weight.data[...] = np.random.default_rng(5).standard_normal(conv.weight.data.shape)
+        if conv.bias is not None:
+            conv.bias.data[...] = [0.5, -1.0, 0.25, 2.0]
+        y = conv.forward(backend.asarray(x))
+        taken.append(conv._direct)
+        g = np.random.default_rng(6).standard_normal(y.shape).astype(dtype)
+        params = [conv.weight.grad] + ([] if conv.bias is None else [conv.bias.grad])
+        outs.append([np.array(a) for a in (y, conv.backward(g), *params)])
+    assert taken == [True, False]
+    for a, b in zip(*outs, strict=True):
+        np.testing.assert_allclose(a, b, **TOL[dtype])
+
+
+def test_the_direct_convolution_is_left_to_im2col_where_it_does_not_apply():
+    backend = get_backend("cpu")
+    x, w = np.ones((2, 4, 6, 6)), np.ones((5, 4, 3, 3))  # 36 input taps: the BLAS product wins
+    assert backend.fused_conv2d(x, w, None, (1, 1), (1, 1), 1, (4, 4)) is None
+    x, w = np.ones((2, 1, 6, 6)), np.ones((5, 1, 3, 3))
+    assert backend.fused_conv2d(x, w, None, (2, 2), (1, 1), 1, (2, 2)) is None  # strided
+    assert backend.fused_conv2d(x, w, None, (1, 1), (2, 2), 1, (2, 2)) is None  # dilated
+    assert backend.fused_conv2d(x, w, None, (1, 1), (1, 1), 1, (4, 4)).shape == (2, 5, 4, 4)
+
+
+def test_a_direct_convolution_shared_out_over_threads_gives_the_same_sums(monkeypatch):
+    from xnet.backends.cpu_kernels import table
+
+    backend = get_backend("cpu")
+    rng = np.random.default_rng(7)
+    xpad, w, b = rng.standard_normal((5, 2, 6, 6)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
+    g = rng.standard_normal((5, 3, 4, 4))
+    whole = [backend.fused_conv2d(xpad, w, b, (1, 1), (1, 1), 1, (4, 4))]
+    whole += backend.fused_conv2d_backward(xpad, w, g, (1, 1, 1, 1), (5, 2, 4, 4), True)
+    monkeypatch.setattr(table, "DIRECT_SPLIT_MACS", 1)  # one chunk per thread
+    monkeypatch.setattr(backend, "threads", 3)
+    split = [backend.fused_conv2d(xpad, w, b, (1, 1), (1, 1), 1, (4, 4))]
+    split += backend.fused_conv2d_backward(xpad, w, g, (1, 1, 1, 1), (5, 2, 4, 4), True)
+    np.testing.assert_array_equal(split[0], whole[0])  # per sample: the same sums
+    np.testing.assert_array_equal(split[1], whole[1])
+    for a, b in zip(split[2:], whole[2:], strict=True):  # summed over chunks: to rounding
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

@@ -158,6 +158,22 @@ class Backend:
         """out (C, N, Hp, Wp) = windows (G, kh, kw, C/G, N, Ho, Wo) added back, as nn/windows.py's col2im; or None."""
         return None
 
+    def fused_conv2d(
+        self, xpad: Array, w: Array, bias: Array | None, stride: tuple, dilation: tuple, groups: int, out_hw: tuple
+    ) -> Array | None:
+        """Padded input (N, C, Hp, Wp), weight (Co, C/G, kh, kw), bias (Co,) or None -> (N, Co, Ho, Wo),
+        the convolution nn/conv.py computes, in another formulation (a direct one where channels are
+        few); or None."""
+        return None
+
+    def fused_conv2d_backward(
+        self, xpad: Array, w: Array, g: Array, pads: tuple, x_shape: tuple, want_dx: bool
+    ) -> tuple[Array | None, Array, Array] | None:
+        """For the output gradient g of the fused_conv2d that took xpad and w (pads top, bottom, left,
+        right): (input gradient of x_shape or None unless want_dx, weight gradient, bias gradient (Co,));
+        or None, where fused_conv2d did not run either."""
+        return None
+
     def fused_channel_moments(self, x: Array) -> tuple[Array, Array] | None:
         """x (N, C, H, W) -> (mean, biased variance) per channel, (C,) each, in one pass; or None."""
         return None

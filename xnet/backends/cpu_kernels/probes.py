@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from xnet.backends.cpu_kernels import norm_pool, optim, rows, windows
+from xnet.backends.cpu_kernels import direct_conv, norm_pool, optim, rows, windows
 
-MODULES = ("norm_pool.", "optim.", "rows.", "windows.")  # the kernel modules, as Numba names their cache files
+# the kernel modules, as Numba names their cache files
+MODULES = ("direct_conv.", "norm_pool.", "optim.", "rows.", "windows.")
 _lock = threading.Lock()
 _verdicts: dict[tuple[str, Any], bool] = {}  # (kernel, dtype) -> passed
 
@@ -159,6 +160,30 @@ def _windows(dtype: np.dtype) -> str | None:
     return None if _same(got, want) and _same(got_back, back) else "gave other windows or sums"
 
 
+def _direct_conv(dtype: np.dtype) -> str | None:
+    rng = np.random.default_rng(3)
+    x = rng.integers(-2, 3, (2, 2, 5, 6)).astype(dtype)  # small integers: exact sums in either order
+    w, b = rng.integers(-2, 3, (3, 2, 2, 3)).astype(dtype), np.array([0.5, -1.0, 0.0], dtype)
+    xpad = np.zeros((2, 2, 7, 7), dtype)
+    xpad[:, :, 1:6, 0:6] = x  # pads: top 1, bottom 1, left 0, right 1
+    Ho, Wo = 6, 5
+    # (N, C, 6 taps, Ho, Wo)
+    cols = np.stack([xpad[:, :, i : i + Ho, j : j + Wo] for i in range(2) for j in range(3)], axis=2)
+    want = np.einsum("ncthw,oct->nohw", cols, w.reshape(3, 2, 6)) + b.reshape(1, 3, 1, 1)
+    y = np.empty((2, 3, Ho, Wo), dtype)
+    direct_conv.forward(xpad, w, b, y, 0, 2)
+    g = rng.integers(-2, 3, y.shape).astype(dtype)
+    want_dw = np.einsum("nohw,ncthw->oct", g, cols).reshape(w.shape)
+    dcols = np.einsum("nohw,oct->ncthw", g, w.reshape(3, 2, 6))
+    dxpad = np.zeros_like(xpad)
+    for t, (i, j) in enumerate((i, j) for i in range(2) for j in range(3)):
+        dxpad[:, :, i : i + Ho, j : j + Wo] += dcols[:, :, t]
+    dw, db, dx = np.empty_like(w), np.empty(3, dtype), np.empty_like(x)
+    direct_conv.backward(xpad, w, g, 1, 0, dw, db, dx, True, 0, 2)
+    ok = _same(y, want) and _same(dw, want_dw) and _same(db, g.sum(axis=(0, 2, 3))) and _same(dx, dxpad[:, :, 1:6, 0:6])
+    return None if ok else "gave other outputs or gradients"
+
+
 def _dropout(dtype: np.dtype) -> str | None:
     x = np.linspace(-2.0, 2.0, 37).astype(dtype)
     words = np.random.default_rng(7).integers(0, 2**63, 37, dtype=np.uint64) * np.uint64(2)
@@ -261,6 +286,7 @@ PROBES: dict[str, Callable[[np.dtype], str | None]] = {
     "pool_grad": _pool_grad,
     "moments": _moments,
     "windows": _windows,
+    "direct_conv": _direct_conv,
     "dropout": _dropout,
     "softmax_cross_entropy": _softmax_cross_entropy,
 }
