@@ -245,3 +245,17 @@ def test_a_direct_convolution_shared_out_over_threads_gives_the_same_sums(monkey
     np.testing.assert_array_equal(split[1], whole[1])
     for a, b in zip(split[2:], whole[2:], strict=True):  # summed over chunks: to rounding
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_a_forward_pass_checks_only_the_kernels_it_runs(monkeypatch):
+    from xnet.backends.cpu_kernels import probes
+    from xnet.nn.conv import Conv2D
+
+    monkeypatch.setattr(probes, "_verdicts", {})
+    backend = get_backend("cpu")
+    with build_on(backend, "float32"):
+        model = Sequential(Conv2D(1, 2, 3, padding=1), Conv2D(2, 14, 2), ReLU(), MaxPool2D(2))  # 8 taps, 18 taps
+        wide = Conv2D(14, 2, 2)  # 56 taps: im2col
+    wide.forward(model.forward(np.ones((2, 1, 7, 7), np.float32)))
+    checked = {name for name, _ in probes._verdicts}
+    assert checked == {"direct_conv", "norm_relu_pool", "im2col"}  # no backward kernel, no optimizer

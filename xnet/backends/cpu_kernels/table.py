@@ -139,7 +139,7 @@ def pool_grad_input(backend: Any, g: np.ndarray, x: np.ndarray, winner: np.ndarr
 
 def im2col(xpad: np.ndarray, stride: tuple, dilation: tuple, buf: np.ndarray) -> np.ndarray | None:
     """buf (G, kh, kw, C/G, N, Ho, Wo) filled with the windows of padded xpad (N, C, Hp, Wp); or None."""
-    if not (_fits(xpad, buf) and probes.ok("windows", xpad.dtype)):
+    if not (_fits(xpad, buf) and probes.ok("im2col", xpad.dtype)):
         return None
     windows.im2col(xpad, stride[0], stride[1], dilation[0], dilation[1], buf)
     return buf
@@ -147,7 +147,7 @@ def im2col(xpad: np.ndarray, stride: tuple, dilation: tuple, buf: np.ndarray) ->
 
 def col2im(cols: np.ndarray, stride: tuple, dilation: tuple, out: np.ndarray) -> np.ndarray | None:
     """out (C, N, Hp, Wp) = the windows cols (G, kh, kw, C/G, N, Ho, Wo) added back where they overlap; or None."""
-    if not (_fits(cols, out) and probes.ok("windows", cols.dtype)):
+    if not (_fits(cols, out) and probes.ok("col2im", cols.dtype)):
         return None
     windows.col2im(cols, stride[0], stride[1], dilation[0], dilation[1], out)
     return out
@@ -181,7 +181,9 @@ def conv2d_backward(backend: Any, xpad: np.ndarray, w: np.ndarray, g: np.ndarray
                     want_dx: bool) -> Any:  # fmt: skip
     """(dx (N, C, H, W) or None, dw like w, db (Co,)) of conv2d's output gradient g; or None."""
     C, kh, kw = w.shape[1], w.shape[2], w.shape[3]
-    if C * kh * kw > DIRECT_MAX_TAPS or g.ndim != 4 or not (_fits(xpad, w, g) and probes.ok("direct_conv", g.dtype)):
+    if C * kh * kw > DIRECT_MAX_TAPS or g.ndim != 4 or not _fits(xpad, w, g):
+        return None
+    if not probes.ok("direct_conv_backward", g.dtype):
         return None
     N, Co = g.shape[0], g.shape[1]
     dx = np.empty(x_shape, g.dtype) if want_dx else np.empty((1, 1, 1, 1), g.dtype)
