@@ -173,12 +173,12 @@ def test_a_large_parameter_is_updated_in_blocks_with_the_same_bits(monkeypatch):
 def test_conv_windows_give_the_reference_bits(dtype, opts):
     from xnet.nn.conv import Conv2D
 
-    x = np.random.default_rng(4).standard_normal((5, 4, 9, 8)).astype(dtype)
+    x = np.random.default_rng(4).standard_normal((5, 10, 9, 8)).astype(dtype)  # 90 taps: im2col, not direct
     g = None
     outs = []
     for backend in (get_backend("cpu"), reference_backend()):
         with build_on(backend, dtype):
-            conv = Conv2D(4, 6, 3, **opts)
+            conv = Conv2D(10, 6, 3, **opts)
         conv.weight.data[...] = np.random.default_rng(5).standard_normal(conv.weight.data.shape)
         y = conv.forward(backend.asarray(x))
         g = np.random.default_rng(6).standard_normal(y.shape).astype(dtype) if g is None else g
@@ -188,15 +188,15 @@ def test_conv_windows_give_the_reference_bits(dtype, opts):
 
 
 @pytest.mark.parametrize(
-    "shape, opts",
+    "shape, out, opts",
     [
-        ((3, 1, 7, 6), {"padding": 1}),
-        ((2, 3, 5, 8), {"padding": "same", "kernel_size": (2, 3), "bias": False}),  # uneven padding
-        ((2, 2, 6, 5), {"padding": 0}),
+        ((3, 1, 7, 6), 6, {"padding": 1}),  # a block of four output channels and two more
+        ((2, 3, 5, 8), 4, {"padding": "same", "kernel_size": (2, 3), "bias": False}),  # uneven padding
+        ((2, 2, 6, 5), 3, {"padding": 0}),  # fewer than four
     ],
     ids=["one-channel", "rgb-same-nobias", "unpadded"],
 )
-def test_the_direct_convolution_gives_the_reference_step(dtype, shape, opts):
+def test_the_direct_convolution_gives_the_reference_step(dtype, shape, out, opts):
     from xnet.nn.conv import Conv2D
 
     opts = {"kernel_size": 3, **opts}
@@ -204,10 +204,10 @@ def test_the_direct_convolution_gives_the_reference_step(dtype, shape, opts):
     outs, taken = [], []
     for backend in (get_backend("cpu"), reference_backend()):
         with build_on(backend, dtype):
-            conv = Conv2D(shape[1], 4, **opts)
+            conv = Conv2D(shape[1], out, **opts)
         conv.weight.data[...] = np.random.default_rng(5).standard_normal(conv.weight.data.shape)
         if conv.bias is not None:
-            conv.bias.data[...] = [0.5, -1.0, 0.25, 2.0]
+            conv.bias.data[...] = np.linspace(-1.0, 2.0, out)
         y = conv.forward(backend.asarray(x))
         taken.append(conv._direct)
         g = np.random.default_rng(6).standard_normal(y.shape).astype(dtype)
@@ -220,7 +220,7 @@ def test_the_direct_convolution_gives_the_reference_step(dtype, shape, opts):
 
 def test_the_direct_convolution_is_left_to_im2col_where_it_does_not_apply():
     backend = get_backend("cpu")
-    x, w = np.ones((2, 4, 6, 6)), np.ones((5, 4, 3, 3))  # 36 input taps: the BLAS product wins
+    x, w = np.ones((2, 9, 6, 6)), np.ones((5, 9, 3, 3))  # 81 input taps: the BLAS product wins
     assert backend.fused_conv2d(x, w, None, (1, 1), (1, 1), 1, (4, 4)) is None
     x, w = np.ones((2, 1, 6, 6)), np.ones((5, 1, 3, 3))
     assert backend.fused_conv2d(x, w, None, (2, 2), (1, 1), 1, (2, 2)) is None  # strided
@@ -254,8 +254,8 @@ def test_a_forward_pass_checks_only_the_kernels_it_runs(monkeypatch):
     monkeypatch.setattr(probes, "_verdicts", {})
     backend = get_backend("cpu")
     with build_on(backend, "float32"):
-        model = Sequential(Conv2D(1, 2, 3, padding=1), Conv2D(2, 14, 2), ReLU(), MaxPool2D(2))  # 8 taps, 18 taps
-        wide = Conv2D(14, 2, 2)  # 56 taps: im2col
+        model = Sequential(Conv2D(1, 2, 3, padding=1), Conv2D(2, 20, 2), ReLU(), MaxPool2D(2))  # 9 taps, 8 taps
+        wide = Conv2D(20, 2, 2)  # 80 taps: im2col
     wide.forward(model.forward(np.ones((2, 1, 7, 7), np.float32)))
     checked = {name for name, _ in probes._verdicts}
     assert checked == {"direct_conv", "norm_relu_pool", "im2col"}  # no backward kernel, no optimizer

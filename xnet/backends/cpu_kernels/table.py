@@ -25,11 +25,11 @@ PASS_BYTES = 1 << 21
 SPLIT_MIN_BYTES = 1 << 22
 # optimizer updates run ~4 values/ns on one core: below this, a hand-off to a thread costs more than it saves
 SPLIT_MIN_VALUES = 1 << 18
-# the direct convolution takes layers of at most this many input taps (C_in * kh * kw): first layers
-# (1 or 3 channels, 3x3). Measured on (64, 1, 28, 28) -> 8 channels: forward 0.76 vs 1.17 ms,
-# backward 0.78 vs 1.71 (im2col); on (64, 8, 14, 14) -> 16 (72 taps) backward 5.9 vs 4.0: wider ones
-# run im2col and the BLAS product, which wins once its window matrix is thick
-DIRECT_MAX_TAPS = 27
+# the direct convolution takes layers of at most this many input taps (C_in * kh * kw: 8 channels
+# 3x3). CPU ms, forward + backward, float32, direct vs im2col and BLAS, on a loaded 2-core machine:
+# (64, 1, 28, 28) -> 8: 0.79 vs 1.97; (64, 8, 14, 14) -> 16: 3.6 vs 4.5; (128, 1, 28, 28) -> 32: 6.8
+# vs 10.3. Wider layers run im2col and the BLAS product, which wins once its window matrix is thick.
+DIRECT_MAX_TAPS = 72
 # multiply-adds per thread before a direct convolution is shared out (~1 ms of one core's work)
 DIRECT_SPLIT_MACS = 1 << 22
 
