@@ -39,6 +39,16 @@ def _root_scaled(g, acc, eps, lr):
 
 
 @plain
+def _decayed_square(avg, g, rho, one_minus_rho):
+    """avg * rho + (1 - rho) * g^2, rounded step by step as RMSprop's and Adadelta's bodies round it."""
+    sq = g * g
+    sq *= one_minus_rho
+    a = avg * rho
+    a += sq
+    return a
+
+
+@plain
 def adam(b1, one_minus_b1, b2, one_minus_b2, eps_hat, step_size, wd, shrink, decay, param, grad, m, v):
     """Adam._update_group on flat arrays (decay 1: coupled, 2: decoupled)."""
     _decay(param, grad, wd, shrink, decay)
@@ -92,10 +102,7 @@ def rmsprop(lr, rho, one_minus_rho, eps, wd, decay, param, grad, mean_sq):
     _decay(param, grad, wd, wd, decay)
     for i in range(param.shape[0]):
         g = grad[i]
-        sq = g * g
-        sq *= one_minus_rho
-        ms = mean_sq[i] * rho
-        ms += sq
+        ms = _decayed_square(mean_sq[i], g, rho, one_minus_rho)
         mean_sq[i] = ms
         param[i] -= _root_scaled(g, ms, eps, lr)
 
@@ -117,19 +124,12 @@ def adadelta(lr, rho, one_minus_rho, eps, wd, decay, param, grad, square_avg, ac
     _decay(param, grad, wd, wd, decay)
     for i in range(param.shape[0]):
         g = grad[i]
-        sq = g * g
-        sq *= one_minus_rho
-        s = square_avg[i] * rho
-        s += sq
+        s = _decayed_square(square_avg[i], g, rho, one_minus_rho)
         square_avg[i] = s
         d = np.sqrt(acc_delta[i] + eps)
         d /= np.sqrt(s + eps)
         d *= g
-        dd = d * d
-        dd *= one_minus_rho
-        a = acc_delta[i] * rho
-        a += dd
-        acc_delta[i] = a
+        acc_delta[i] = _decayed_square(acc_delta[i], d, rho, one_minus_rho)
         d *= lr
         param[i] -= d
 
