@@ -15,7 +15,7 @@ from xnet.optim.adagrad import Adagrad
 from xnet.optim.adam import Adam, AdamW
 from xnet.optim.adamax import Adamax
 from xnet.optim.clipping import clip_grad_norm, clip_grad_value, grad_norm
-from xnet.optim.factory import DEFAULT_LRS, OPTIMIZERS, get_optimizer
+from xnet.optim.factory import DEFAULT_LRS, OPTIMIZERS, get_optimizer, resolve_lr
 from xnet.optim.lion import Lion
 from xnet.optim.nadam import NAdam
 from xnet.optim.optimizer import Optimizer
@@ -70,6 +70,7 @@ __all__ = [
     "get_optimizer",
     "get_schedule",
     "grad_norm",
+    "resolve_lr",
     "step_at_thirds",
     "thirds_milestones",
     "total_penalty",

@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from xnet.backends import Array
-from xnet.backends.fast_paths import COUPLED_DECAY, NO_DECAY, kernel_for
-from xnet.optim.arrays import each_part
+from xnet.backends.fast_paths import COUPLED_DECAY
 from xnet.optim.checks import check_nonneg, check_positive, check_unit
-from xnet.optim.optimizer import Optimizer, ParamsArg
+from xnet.optim.optimizer import Optimizer, ParamsArg, UpdateRule
 from xnet.optim.regularizers import Regularizer
 
 
@@ -46,10 +45,10 @@ class Adadelta(Optimizer):
         group["eps"] = check_positive("Adadelta", "eps", group["eps"])
         group["weight_decay"] = check_nonneg("Adadelta", "weight_decay", group["weight_decay"])
 
-    def _update_group(self, group, params, states) -> None:
+    def _rule(self, group: dict[str, Any]) -> UpdateRule:
         xp = self._xp
         lr, rho, eps = group["lr"], group["rho"], group["eps"]
-        wd, decay_all = group["weight_decay"], group["decay_all"]
+        wd = group["weight_decay"]
         one_minus_rho = 1.0 - rho
 
         def update(w: Array, g: Array, sq: Array, acc: Array, decay: bool) -> None:
@@ -65,10 +64,5 @@ class Adadelta(Optimizer):
             d *= lr
             w -= d
 
-        for p, (sq, acc) in zip(params, states, strict=True):
-            decay = bool(wd) and (decay_all or p.regularize)
-            fast = kernel_for("adadelta", p.data, p.grad, sq, acc)  # the compiled CPU kernel, else None
-            if fast is not None:
-                fast(lr, rho, one_minus_rho, eps, wd, COUPLED_DECAY if decay else NO_DECAY)
-            else:
-                each_part(update, (p.data, p.grad, sq, acc), decay)
+        scalars = {"lr": lr, "rho": rho, "one_minus_rho": one_minus_rho, "eps": eps, "wd": wd}
+        return UpdateRule(self.ops.adadelta_update, update, scalars, COUPLED_DECAY)  # a compiled CPU kernel

@@ -1,9 +1,9 @@
 """Fused optimizer updates over flat arrays: the operations of xnet/optim/*.py in the same order.
 
-Same arguments as cuda_optim_kernels.OPTIMIZER_KERNELS (scalars first, of the arrays' dtype, then
-the arrays it updates in place), so fast_paths.kernel_for hands out either. Each element sees the
-reference's roundings one by one (no FMA: Numba does not contract without fastmath), so results
-are bit-identical to the Array API body.
+Same arguments as cuda_optim_kernels.OPTIMIZER_KERNELS (scalars first, in fast_paths.OPTIMIZER_SCALARS
+order and of the arrays' dtype, then the arrays it updates in place); NumpyBackend.adam_update and
+its siblings launch them. Each element sees the reference's roundings one by one (no FMA: Numba
+does not contract without fastmath), so results are bit-identical to the Array API body.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def _decayed_square(avg, g, rho, one_minus_rho):
 
 @plain
 def adam(b1, one_minus_b1, b2, one_minus_b2, eps_hat, step_size, wd, shrink, decay, param, grad, m, v):
-    """Adam._update_group on flat arrays (decay 1: coupled, 2: decoupled)."""
+    """Adam._rule's reference on flat arrays (decay 1: coupled, 2: decoupled)."""
     _decay(param, grad, wd, shrink, decay)
     for i in range(param.shape[0]):
         g = grad[i]
@@ -70,7 +70,7 @@ def adam(b1, one_minus_b1, b2, one_minus_b2, eps_hat, step_size, wd, shrink, dec
 
 @plain
 def sgd(lr, wd, decay, param, grad):
-    """SGD._update_group without momentum."""
+    """SGD._rule's reference without momentum."""
     _decay(param, grad, wd, wd, decay)
     for i in range(param.shape[0]):
         param[i] -= lr * grad[i]
@@ -78,7 +78,7 @@ def sgd(lr, wd, decay, param, grad):
 
 @plain
 def sgd_momentum(lr, mu, wd, decay, nesterov, param, grad, velocity):
-    """SGD._update_group with momentum (nesterov 1: the look-ahead form)."""
+    """SGD._rule's reference with momentum (nesterov 1: the look-ahead form)."""
     _decay(param, grad, wd, wd, decay)
     if nesterov:  # two loops, so that neither has a branch
         for i in range(param.shape[0]):
@@ -98,7 +98,7 @@ def sgd_momentum(lr, mu, wd, decay, nesterov, param, grad, velocity):
 
 @plain
 def rmsprop(lr, rho, one_minus_rho, eps, wd, decay, param, grad, mean_sq):
-    """RMSprop._update_group."""
+    """RMSprop._rule's reference."""
     _decay(param, grad, wd, wd, decay)
     for i in range(param.shape[0]):
         g = grad[i]
@@ -109,7 +109,7 @@ def rmsprop(lr, rho, one_minus_rho, eps, wd, decay, param, grad, mean_sq):
 
 @plain
 def adagrad(lr, eps, wd, decay, param, grad, sum_sq):
-    """Adagrad._update_group."""
+    """Adagrad._rule's reference."""
     _decay(param, grad, wd, wd, decay)
     for i in range(param.shape[0]):
         g = grad[i]
@@ -120,7 +120,7 @@ def adagrad(lr, eps, wd, decay, param, grad, sum_sq):
 
 @plain
 def adadelta(lr, rho, one_minus_rho, eps, wd, decay, param, grad, square_avg, acc_delta):
-    """Adadelta._update_group (optim/adadelta.py) on flat arrays, rounding as its body does step by step."""
+    """Adadelta._rule's reference (optim/adadelta.py) on flat arrays."""
     _decay(param, grad, wd, wd, decay)
     for i in range(param.shape[0]):
         g = grad[i]
