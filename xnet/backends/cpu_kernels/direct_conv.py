@@ -8,7 +8,9 @@ it, so each (channel, tap) is one long unit-stride multiply-add that LLVM vector
 j >= Wo of that layout are never read (forward) or hold zeros (backward), so they add nothing.
 
 Sums run in another order than the BLAS product of the reference (nn/conv.py), so results equal
-it to rounding (float64) or within float32 tolerance. Each kernel handles samples lo..hi-1, so the
+it to rounding (float64) or within float32 tolerance. One difference: an infinite input value
+meets the zero columns in the weight gradient's sums (0 * inf), which then say NaN where the
+reference says inf. Each kernel handles samples lo..hi-1, so the
 backend's threads can share a batch out.
 """
 
