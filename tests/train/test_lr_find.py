@@ -9,7 +9,7 @@ import pytest
 from test_trainer import blobs, make, params
 
 from xnet.data.loader import DataLoader
-from xnet.train.lr_find import check_bounds, range_test, smooth, suggest, sweep_lrs
+from xnet.train.lr_find import check_bounds, ema, range_test, smooth, suggest, sweep_lrs
 
 
 def test_sweep_is_evenly_spaced_in_log_lr():
@@ -17,9 +17,22 @@ def test_sweep_is_evenly_spaced_in_log_lr():
     assert lrs == pytest.approx([1e-4, 1e-3, 1e-2, 1e-1, 1.0])
 
 
-def test_smoothing_is_a_bias_corrected_moving_average():
+def test_the_stopping_average_is_a_bias_corrected_moving_average():
     # beta 0.5: avg 0.5, 1.25, 1.625; corrections 1 - 0.5, 1 - 0.25, 1 - 0.125
-    assert smooth([1.0, 2.0, 2.0], 0.5) == pytest.approx([1.0, 1.25 / 0.75, 1.625 / 0.875])
+    assert ema([1.0, 2.0, 2.0], 0.5) == pytest.approx([1.0, 1.25 / 0.75, 1.625 / 0.875])
+
+
+def test_smoothing_is_centred_in_log_lr_and_skips_non_finite_losses():
+    lrs = [1e-3, 1e-2, 1e-1, 1.0]
+    # width 1 decade: the weights of neighbours one decade away are exp(-1/2), two decades exp(-2)
+    a, b, c = math.exp(-0.5), math.exp(-2.0), math.exp(-4.5)
+    got = smooth(lrs, [1.0, 2.0, 3.0, math.nan], width=1.0)
+    assert got[0] == pytest.approx((1.0 + 2.0 * a + 3.0 * b) / (1 + a + b))  # the NaN at 3 decades: no weight
+    assert got[1] == pytest.approx((a * 1.0 + 2.0 + a * 3.0) / (1 + 2 * a))
+    assert got[3] == pytest.approx((c * 1.0 + b * 2.0 + a * 3.0) / (c + b + a))
+    # a straight line stays where it is away from the ends: no lag
+    line = smooth(sweep_lrs(1e-6, 1.0, 61), [float(i) for i in range(61)], width=0.2)
+    assert line[30] == pytest.approx(30.0)
 
 
 def test_suggestion_steepest_and_minimum_on_a_known_curve():
@@ -29,7 +42,7 @@ def test_suggestion_steepest_and_minimum_on_a_known_curve():
     curve = 2.0 - 1.5 / (1.0 + np.exp(-3.0 * (x + 3.0))) + np.where(x > -1, 5.0 * (x + 1) ** 2, 0.0)
     got = suggest(lrs, list(curve))
     assert got["steepest"] == pytest.approx(1e-3)
-    assert got["minimum"] == pytest.approx(1e-2)  # the lr at the minimum over 10
+    assert got["minimum"] == pytest.approx(1e-1, rel=0.3)
 
 
 @pytest.mark.parametrize(
@@ -74,8 +87,12 @@ def test_range_test_finds_a_working_lr_and_stops_when_the_loss_blows_up(backend)
     assert result.stopped == "diverged" and len(result.lrs) < 60
     assert result.lrs == pytest.approx(sweep_lrs(1e-5, 100.0, 60)[: len(result.lrs)])
     assert min(result.smoothed) < 0.5 * result.smoothed[0]  # the loss did fall on the way
-    # Adam on these blobs learns from about 1e-3 to 1e-1: the suggestion falls in that range
-    assert 1e-3 <= result.suggestion <= 0.3, result.candidates
+    assert result.candidates["steepest"] < result.suggestion == result.candidates["minimum"]
+    # the suggestion trains: a fresh model at that lr learns the blobs in two epochs
+    fresh = make(backend, lr=result.suggestion)
+    assert fresh.fit((x, y), epochs=2, batch_size=32, verbose=0)[-1]["train_accuracy"] > 0.95
+    # past the minimum the loss rose: that is where the sweep stopped
+    assert result.smoothed[-1] > min(result.smoothed)
     csv_lines = result.to_csv().splitlines()
     assert csv_lines[0] == "step,lr,loss,smoothed_loss" and len(csv_lines) == len(result.lrs) + 1
 

@@ -19,15 +19,15 @@ import numpy as np
 from xnet.checks import check_int
 from xnet.data.loader import DataLoader
 
-SUGGESTIONS = ("steepest", "minimum")
+SUGGESTIONS = ("minimum", "steepest")
 
 
 @dataclass
 class LRFindResult:
     """One range test: the lr of each step, its loss, the smoothed loss, and the suggested peak lr.
 
-    `suggestion` is the lr where the smoothed loss falls fastest per decade of lr (`method`
-    "steepest"), or a tenth of the lr at its minimum ("minimum"); `candidates` holds both.
+    `suggestion` is the lr at the lowest smoothed loss (`method` "minimum"), or where the smoothed
+    loss falls fastest per decade of lr ("steepest"); `candidates` holds both (see `suggest`).
     `stopped` says why the sweep ended ("end_lr", "diverged", "epoch").
     """
 
@@ -70,8 +70,11 @@ def sweep_lrs(start_lr: float, end_lr: float, steps: int) -> list[float]:
     return [start_lr * ratio ** (i / (steps - 1)) for i in range(steps)]
 
 
-def smooth(losses: list[float], beta: float) -> list[float]:
-    """Bias-corrected exponential moving average: avg_i / (1 - beta^(i+1)), avg_i = beta avg_(i-1) + (1-beta) loss_i."""
+def ema(losses: list[float], beta: float) -> list[float]:
+    """Bias-corrected exponential moving average: avg_i / (1 - beta^(i+1)), avg_i = beta avg_(i-1) + (1-beta) loss_i.
+
+    What the sweep watches to stop (it needs only the past); it lags by about beta / (1 - beta) steps,
+    so the curve a suggestion is read from is `smooth`'s instead."""
     out, avg = [], 0.0
     for i, loss in enumerate(losses):
         avg = beta * avg + (1.0 - beta) * loss
@@ -79,19 +82,33 @@ def smooth(losses: list[float], beta: float) -> list[float]:
     return out
 
 
-def suggest(lrs: list[float], smoothed: list[float]) -> dict[str, float]:
-    """The candidates for a peak lr from a sweep: "steepest" and "minimum" (see LRFindResult).
+def smooth(lrs: list[float], losses: list[float], width: float = 0.2) -> list[float]:
+    """The loss averaged around each lr with Gaussian weights in log10(lr) (standard deviation `width` decades).
 
-    Steepest descent is measured as the slope of the smoothed loss against log10(lr), over the points
-    up to the minimum (past it the loss is rising towards divergence), leaving out the first tenth of
-    the sweep, where the moving average is still settling.
+    Centred, so it does not lag: a moving average shifts the curve right by a number of steps, which
+    moves its minimum by a different amount of lr for a sweep of 50 steps than for one of 100.
+    Non-finite losses (a step that diverged) get no weight."""
+    x = np.log10(np.asarray(lrs, dtype=np.float64))
+    y = np.asarray(losses, dtype=np.float64)
+    ok = np.isfinite(y)
+    w = np.exp(-0.5 * ((x[:, None] - x[None, :]) / width) ** 2) * ok[None, :]  # (steps, steps)
+    return list((w @ np.where(ok, y, 0.0)) / w.sum(axis=1))
+
+
+def suggest(lrs: list[float], smoothed: list[float]) -> dict[str, float]:
+    """The candidates for a peak lr from a sweep: "minimum" and "steepest" (see LRFindResult).
+
+    "minimum" is the lr at the lowest smoothed loss: the largest lr at which the loss still falls,
+    Smith's choice for the peak of a one-cycle or cyclic schedule. "steepest" is where the smoothed
+    loss falls fastest per decade of lr, over the points up to the minimum, leaving out the first
+    tenth of the sweep: a cautious constant lr.
     """
     sm = np.asarray(smoothed, dtype=np.float64)
     finite = np.isfinite(sm)
     if not finite.any():
         raise ValueError("lr_find: every loss of the sweep was NaN or infinite; lower start_lr")
-    lowest = int(np.nanargmin(np.where(finite, sm, np.inf)))
-    out = {"minimum": lrs[lowest] / 10.0}
+    lowest = int(np.argmin(np.where(finite, sm, np.inf)))
+    out = {"minimum": lrs[lowest]}
     first = min(len(lrs) // 10, max(lowest - 1, 0))
     if lowest - first < 2:  # too few points before the minimum to take a slope
         out["steepest"] = out["minimum"]
@@ -110,12 +127,15 @@ def range_test(
     steps: int = 100,
     beta: float = 0.9,
     diverge: float = 4.0,
-    method: str = "steepest",
+    method: str = "minimum",
+    width: float = 0.2,
 ) -> LRFindResult:
     """Sweep `trainer`'s optimizer lr over `loader` (at most one epoch of it) and restore everything after.
 
     `loader` is a training DataLoader (shuffled); `steps` the number of lrs tried (capped at the epoch's
-    steps). Returns the sweep and the suggested peak lr.
+    steps). The sweep stops once the moving average of the loss (`beta`) exceeds `diverge` times its
+    lowest; the suggestion is read from the loss smoothed over `width` decades of lr (`smooth`).
+    Returns the sweep and the suggested peak lr.
     """
     start_lr, end_lr = check_bounds(start_lr, end_lr)
     check_int("lr_find", "steps", steps, minimum=2)
@@ -123,6 +143,8 @@ def range_test(
         raise ValueError(f"lr_find: beta (the smoothing) must be in [0, 1), got {beta!r}")
     if isinstance(diverge, bool) or not isinstance(diverge, (int, float)) or not diverge > 1:
         raise ValueError(f"lr_find: diverge must be a number > 1 (a factor over the best loss), got {diverge!r}")
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
+        raise ValueError(f"lr_find: width (of the smoothing, in decades of lr) must be > 0, got {width!r}")
     if method not in SUGGESTIONS:
         raise ValueError(f"lr_find: method must be one of {', '.join(SUGGESTIONS)}, got {method!r}")
     if getattr(trainer.parallel, "size", 1) != 1:
@@ -133,7 +155,7 @@ def range_test(
     saved = (model.state_dict(), opt.state_dict(), backend.rng.state_dict(), loader.epoch, model.training)
     input_grad = getattr(model, "needs_input_grad", None)
     losses: list[float] = []
-    smoothed: list[float] = []
+    averaged: list[float] = []  # ema(losses, beta), one step at a time
     avg = 0.0
     stopped = "end_lr" if n == steps else "epoch"
     try:
@@ -150,9 +172,9 @@ def range_test(
                 model.backward(loss.backward())
                 opt.step()
                 losses.append(float(backend.item(value)) * float(loss.mean_factor()))
-                avg = beta * avg + (1.0 - beta) * losses[-1]  # as smooth() does, one step at a time
-                smoothed.append(avg / (1.0 - beta ** len(losses)))
-                if not math.isfinite(smoothed[-1]) or smoothed[-1] > diverge * min(smoothed):
+                avg = beta * avg + (1.0 - beta) * losses[-1]
+                averaged.append(avg / (1.0 - beta ** len(losses)))
+                if not math.isfinite(averaged[-1]) or averaged[-1] > diverge * min(averaged):
                     stopped = "diverged"
                     break
     finally:
@@ -169,7 +191,7 @@ def range_test(
             f"lr_find: the loss diverged at the first steps (lr {lrs[0]:.3g}); lower start_lr"
             if losses else "lr_find: the training data gave no batch"
         )
-    candidates = suggest(lrs[: len(losses)], smoothed)
-    return LRFindResult(
-        lrs[: len(losses)], losses, smoothed, candidates[method], method, stopped, candidates
-    )
+    lrs = lrs[: len(losses)]
+    smoothed = smooth(lrs, losses, width)
+    candidates = suggest(lrs, smoothed)
+    return LRFindResult(lrs, losses, smoothed, candidates[method], method, stopped, candidates)
