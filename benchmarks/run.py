@@ -6,10 +6,11 @@
     python -m benchmarks.run --only 1,3          # chosen workloads, merged into results/cpu.*
     python -m benchmarks.run --device cuda       # xnet on CuPy against PyTorch CUDA
 
-Workloads 1-4 time one training epoch (xnet through its Trainer and DataLoader, PyTorch as an
+Workloads 1-4 and 8 time one training epoch (xnet through its Trainer and DataLoader, PyTorch as an
 idiomatic loop over pre-loaded tensors); 5 is the time to 99 % test accuracy on real MNIST;
 6 is the peak resident memory of the default `xnet train`; 7 is the speedrun, the recipe of
-experiments/speedrun.toml in both frameworks (speedrun.py). See workloads.py for the models.
+experiments/speedrun.toml in both frameworks (speedrun.py); 8 is pytorch/examples' MNIST network.
+See workloads.py for the models.
 With --device cuda, each row of xnet in this process also gets the peak of CuPy's memory pool.
 """
 
@@ -34,7 +35,7 @@ from xnet.backends import BackendUnavailable, get_backend
 from xnet.errors import XnetError
 
 QUICK = (1, 2, 3)
-ALL = (1, 2, 3, 4, 5, 6, 7)
+ALL = (1, 2, 3, 4, 5, 6, 7, 8)
 
 
 def median(values: list[float]) -> float | None:

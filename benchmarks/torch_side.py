@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.workloads import Layer
+from xnet.interop import to_torch_state_dict
 
 try:
     import torch
@@ -31,7 +32,7 @@ def build_model(layers: list[Layer], xnet_model: Any, device: str) -> Any:
     """An nn.Sequential from the layer list, holding a copy of `xnet_model`'s initial weights."""
     makers = {
         "dense": lambda a, b: nn.Linear(a, b),
-        "conv": lambda a, b, bias=True: nn.Conv2d(a, b, 3, padding=1, bias=bias),
+        "conv": lambda a, b, bias=True, padding=1: nn.Conv2d(a, b, 3, padding=padding, bias=bias),
         "bn2d": nn.BatchNorm2d,
         "bn1d": nn.BatchNorm1d,
         "relu": nn.ReLU,
@@ -41,21 +42,16 @@ def build_model(layers: list[Layer], xnet_model: Any, device: str) -> Any:
         "dropout": nn.Dropout,
     }
     model = nn.Sequential(*[makers[kind](*args) for kind, *args in layers])
-    with torch.no_grad():
-        for tl, xl in zip(model, xnet_model.layers, strict=True):
-            if isinstance(tl, nn.Linear):  # xnet keeps W as (in, out), PyTorch as (out, in)
-                tl.weight.copy_(torch.from_numpy(xnet_model.backend.to_numpy(xl.weight.data).T.copy()))
-            elif isinstance(tl, (nn.Conv2d, nn.BatchNorm2d, nn.BatchNorm1d)):
-                tl.weight.copy_(torch.from_numpy(xnet_model.backend.to_numpy(xl.weight.data)))
-            if getattr(tl, "bias", None) is not None:
-                tl.bias.copy_(torch.from_numpy(xnet_model.backend.to_numpy(xl.bias.data)))
+    model.load_state_dict(to_torch_state_dict(xnet_model))  # PyTorch's names and layouts (nn.Linear's transposed W)
     return model.to(device)
 
 
 def make_optimizer(name: str, lr: float, model: Any) -> Any:
-    """Adam (defaults: betas 0.9/0.999, eps 1e-8) or plain SGD, as on the xnet side."""
+    """Adam (defaults: betas 0.9/0.999, eps 1e-8), Adadelta (rho 0.9, eps 1e-6) or plain SGD, as on the xnet side."""
     if name == "adam":
         return torch.optim.Adam(model.parameters(), lr=lr)
+    if name == "adadelta":
+        return torch.optim.Adadelta(model.parameters(), lr=lr, rho=0.9, eps=1e-6)
     return torch.optim.SGD(model.parameters(), lr=lr)
 
 

@@ -1,9 +1,10 @@
 """The benchmark workloads: each model as one layer list that both xnet and PyTorch build from.
 
 A layer is a tuple: ("dense", in, out), ("conv", in, out) (3x3, padding 1; a 4th item False
-means no bias), ("bn2d", C), ("bn1d", C), ("relu",), ("sigmoid",), ("maxpool",) (2x2), ("flatten",),
-("dropout", p). Building both frameworks' models from one list keeps them identical, and the
-PyTorch model copies xnet's initial weights, so both start from the same point.
+means no bias, a 5th another padding), ("bn2d", C), ("bn1d", C), ("relu",), ("sigmoid",),
+("maxpool",) (2x2), ("flatten",), ("dropout", p). Building both frameworks' models from one list
+keeps them identical, and the PyTorch model copies xnet's initial weights, so both start from the
+same point.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ BN_CNN = [
     ("flatten",), ("dense", 3136, 128), ("relu",), ("dropout", 0.25), ("dense", 128, 10),
 ]  # fmt: skip
 
+# pytorch/examples' own MNIST network (mnist/main.py): two unpadded 3x3 convolutions, one pool, two dropouts
+TORCH_EXAMPLE = [
+    ("conv", 1, 32, True, 0), ("relu",), ("conv", 32, 64, True, 0), ("relu",), ("maxpool",), ("dropout", 0.25),
+    ("flatten",), ("dense", 9216, 128), ("relu",), ("dropout", 0.5), ("dense", 128, 10),
+]  # fmt: skip
+
 
 @dataclass
 class Workload:
@@ -42,7 +49,7 @@ class Workload:
     id: int
     name: str
     layers: list[Layer]
-    optimizer: str  # "adam" (lr 1e-3, betas 0.9/0.999, eps 1e-8) or "sgd" (plain)
+    optimizer: str  # "adam" (betas 0.9/0.999, eps 1e-8), "adadelta" (rho 0.9, eps 1e-6) or "sgd" (plain)
     lr: float
     batch: int
     images: bool  # (N, 1, 28, 28) inputs; else flattened (N, 784)
@@ -57,6 +64,9 @@ EPOCH_WORKLOADS = [
     Workload(2, "MLP 784-128-64-64-10 sigmoid, SGD 0.02, batch 16, 1 epoch", MLP_2, "sgd", 0.02, 16, False, 5, 1, 0.3),
     Workload(3, "small CNN 8/16 ch, Adam, batch 64, 1 epoch", SMALL_CNN, "adam", 1e-3, 64, True, 3, 1, 0.8),
     Workload(4, "BN CNN 32/64 ch, dropout, Adam, batch 128, 1 epoch", BN_CNN, "adam", 1e-3, 128, True, 2, 1, 1.0),
+    # as the example trains it: Adadelta, lr 1.0
+    Workload(8, "pytorch/examples MNIST net (conv 32/64, pool, dropout, dense 9216-128-10), Adadelta, batch 64",
+             TORCH_EXAMPLE, "adadelta", 1.0, 64, True, 1, 1, 0.9),
 ]  # fmt: skip
 
 # Workload 5: time to 99.0 % test accuracy on real MNIST: the BN CNN of workload 4 with Adam at

@@ -13,7 +13,7 @@ from xnet.data.loader import DataLoader
 from xnet.losses import CrossEntropy
 from xnet.nn import BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential, Sigmoid
 from xnet.nn.module import build_on
-from xnet.optim import SGD, Adam
+from xnet.optim import SGD, Adadelta, Adam
 from xnet.train import Trainer
 from xnet.train.progress import Reporter
 
@@ -22,7 +22,7 @@ def build_model(layers: list[Layer], backend: Backend, seed: int) -> Sequential:
     """A float32 Sequential on `backend` from the layer list (see workloads.py)."""
     makers = {
         "dense": lambda a, b: Dense(a, b),
-        "conv": lambda a, b, bias=True: Conv2D(a, b, 3, padding=1, bias=bias),
+        "conv": lambda a, b, bias=True, padding=1: Conv2D(a, b, 3, padding=padding, bias=bias),
         "bn2d": BatchNorm2D,
         "bn1d": BatchNorm1D,
         "relu": ReLU,
@@ -37,9 +37,11 @@ def build_model(layers: list[Layer], backend: Backend, seed: int) -> Sequential:
 
 
 def make_optimizer(name: str, lr: float, model: Sequential) -> Any:
-    """Adam (PyTorch's defaults) or plain SGD."""
+    """Adam (PyTorch's defaults), Adadelta (rho 0.9, eps 1e-6, as PyTorch) or plain SGD."""
     if name == "adam":
         return Adam(model.parameters(), lr=lr, beta1=0.9, beta2=0.999, eps=1e-8)
+    if name == "adadelta":
+        return Adadelta(model.parameters(), lr=lr, rho=0.9, eps=1e-6)
     return SGD(model.parameters(), lr=lr)
 
 

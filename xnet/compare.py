@@ -195,8 +195,9 @@ def _same_config(saved: dict[str, Any] | None, cfg: RunConfig) -> bool:
     """Whether a finished run was trained with `cfg` (where it was written and device aside)."""
     if not isinstance(saved, dict):
         return False
-    # a variant trains in one process, where sync_batch_norm changes nothing (studies saved before it existed lack it)
-    ignore = {*LOCAL_KEYS, "device", "sync_batch_norm"}
+    # a variant trains in one process, where sync_batch_norm changes nothing (studies saved before it existed lack it);
+    # checkpoint_every says when a run saves, not what it computes
+    ignore = {*LOCAL_KEYS, "device", "sync_batch_norm", "checkpoint_every"}
     ours = {k: v for k, v in cfg.to_dict().items() if k not in ignore}
     # an option newer than the saved run was at its default there
     return all(saved.get(k, getattr(DEFAULTS, k)) == v for k, v in ours.items())

@@ -14,7 +14,7 @@ from xnet.backends.rng import SEED_LIMIT
 from xnet.errors import ConfigError
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "activation": ("relu", "leaky_relu", "sigmoid", "tanh"),
+    "activation": ("relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "elu", "softplus"),
     "loss": ("cross-entropy", "mse", "softmax-mse"),
     "optimizer": (
         "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "adadelta", "adamax", "nadam", "radam",
@@ -86,6 +86,7 @@ class RunConfig:
     seed: int = 0
     early_stopping: int = 0
     sync_batch_norm: bool = False  # under mpiexec: batch norm over the global batch (xnet/parallel/)
+    checkpoint_every: int | str | None = None  # steps (500) or a time ("10m") between checkpoints; None: each epoch
     out: str | None = None
     quiet: bool = False
     layers: list[dict[str, Any]] | None = None  # a custom Sequential, from [[model.layers]]
@@ -212,6 +213,9 @@ def validate(cfg: RunConfig, training: bool = True) -> RunConfig:
         raise ConfigError(f"early_stopping: expected a patience >= 0 (0 = off), got {cfg.early_stopping!r}")
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed < SEED_LIMIT:
         raise ConfigError(f"seed: must be an integer in [0, 2**63), got {cfg.seed!r}")
+    from xnet.train.cadence import parse_checkpoint_every
+
+    cfg.checkpoint_every = parse_checkpoint_every(cfg.checkpoint_every)
     if training:
         _check_for_training(cfg)
     return cfg
@@ -366,7 +370,19 @@ def toml_value(v: Any) -> str:
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):  # an inline table, e.g. a residual block's activation = {type = "elu", alpha = 0.5}
+        return "{" + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + "}"
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def layer_toml(layer: dict[str, Any], header: str) -> list[str]:
+    """One [[header]] layer table; a residual block's own layer lists follow as [[header.layers]] etc."""
+    nested = {k: v for k, v in layer.items() if isinstance(v, list) and v and all(isinstance(t, dict) for t in v)}
+    lines = [f"\n[[{header}]]", *(f"{k} = {toml_value(v)}" for k, v in layer.items() if k not in nested)]
+    for key, tables in nested.items():
+        for table in tables:
+            lines += layer_toml(table, f"{header}.{key}")
+    return lines
 
 
 def to_toml(cfg: RunConfig, skip: tuple[str, ...] = LOCAL_KEYS) -> str:
@@ -391,6 +407,5 @@ def to_toml(cfg: RunConfig, skip: tuple[str, ...] = LOCAL_KEYS) -> str:
     if defaults:
         lines += ["", "# defaults this run used (the chosen optimizer's, loss's, schedule's and layers'):", *defaults]
     for layer in cfg.layers or []:
-        lines.append("\n[[model.layers]]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in layer.items()]
+        lines += layer_toml(layer, "model.layers")
     return "\n".join(lines) + "\n"

@@ -21,6 +21,20 @@ class ConfigError(XnetError, ValueError):
     """A configuration file or option value is invalid; the message names the key."""
 
 
+class SignalStop(BaseException):
+    """A stop signal (SIGTERM, SIGHUP, SIGUSR1) outside training: like KeyboardInterrupt, not an Exception.
+
+    During training these signals stop the run after its current step instead (xnet/train/stop_signals.py).
+    """
+
+    def __init__(self, signum: int):
+        import signal
+
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+        self.exit_code = 128 + signum  # what a shell reports for a process the signal ended
+
+
 def error_line(error: BaseException) -> tuple[str, int] | None:
     """The one line and exit code the CLI shows for `error`; None for an internal error (a bug)."""
     from xnet.backends.base import BackendUnavailable  # imported here: the backends import this module
@@ -35,6 +49,8 @@ def error_line(error: BaseException) -> tuple[str, int] | None:
         return (f"{error.strerror or error}: {error.filename}" if error.filename else str(error)), 2
     if isinstance(error, (ValueError, TypeError)):
         return str(error), 2
+    if isinstance(error, SignalStop):
+        return str(error), error.exit_code
     if isinstance(error, KeyboardInterrupt):
         return "interrupted", 130
     return None

@@ -30,8 +30,8 @@ PRESETS = {
 
 
 def default_init(activation: str) -> str:
-    """Kaiming for ReLU-family stacks, Xavier otherwise."""
-    return "kaiming_uniform" if activation in ("relu", "leaky_relu") else "xavier_uniform"
+    """Kaiming for ReLU-family stacks (GELU, SiLU and ELU are ReLU-like), Xavier otherwise."""
+    return "kaiming_uniform" if activation in ("relu", "leaky_relu", "gelu", "silu", "elu") else "xavier_uniform"
 
 
 # the anchors' recipes define every layer of a model, the output layer too (the others keep its default)

@@ -52,11 +52,13 @@ MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
     "bn-cnn": ("init", "bias_init", "bn_momentum", "bn_eps"),
     "custom": (),
 }
+# the activations that read --alpha: LeakyReLU's slope, ELU's scale of the negative side
+ALPHA_ACTIVATIONS = ("leaky_relu", "elu")
 _MODEL_KEYS = ("hidden", "activation", "alpha", "init", "bias_init", "dropout", "batch_norm", "bn_momentum", "bn_eps")
 # where xnet train's name or unit differs from the Python API's
 PYTHON_NAMES = {
     "loss_reduction": "reduction= on every loss",
-    "alpha": "LeakyReLU(alpha=)",
+    "alpha": "LeakyReLU(alpha=) or ELU(alpha=)",
     "bn_momentum": "BatchNorm1D/BatchNorm2D(momentum=)",
     "bn_eps": "BatchNorm1D/BatchNorm2D(eps=)",
     "l1": "regularizers=[L1(...)] on the optimizer",
@@ -127,8 +129,8 @@ def _check_model_options(cfg: RunConfig) -> None:
             else f"on the {cfg.model} preset (it reads only {', '.join(uses)})"
         )
         _refuse(cfg, unused, why)
-    if given(cfg, "alpha") and cfg.activation != "leaky_relu":
-        _refuse(cfg, ["alpha"], f"with activation {cfg.activation!r} (only leaky_relu has a slope alpha)")
+    if given(cfg, "alpha") and cfg.activation not in ALPHA_ACTIVATIONS:
+        _refuse(cfg, ["alpha"], f"with activation {cfg.activation!r} (only leaky_relu and elu have an alpha)")
     bn_unused = [k for k in ("bn_momentum", "bn_eps") if given(cfg, k)]
     if bn_unused and cfg.model != "bn-cnn" and not cfg.batch_norm:
         _refuse(cfg, bn_unused, "without batch norm (--batch-norm, or the bn-cnn preset)")
@@ -159,7 +161,7 @@ def _signature_default(cls: type, name: str) -> Any:
 def default_of(key: str, cfg: RunConfig) -> tuple[Any, bool]:
     """(the value `key` takes in this configuration when it is not set, True) or (a description, False)."""
     from xnet.losses import CrossEntropy
-    from xnet.nn.activations import LeakyReLU
+    from xnet.nn.activations import ELU, LeakyReLU
     from xnet.nn.batchnorm import BatchNorm1D
     from xnet.optim import DEFAULT_LRS, CosineSchedule, OneCycleSchedule
     from xnet.optim.factory import NAMED_MOMENTUM, OPTIMIZER_CLASSES
@@ -185,7 +187,7 @@ def default_of(key: str, cfg: RunConfig) -> tuple[Any, bool]:
         return _signature_default(optimizer, key), True
     classes: dict[str, tuple[type, str]] = {
         "label_smoothing": (CrossEntropy, "label_smoothing"),
-        "alpha": (LeakyReLU, "alpha"),
+        "alpha": (ELU if cfg.activation == "elu" else LeakyReLU, "alpha"),
         "bn_momentum": (BatchNorm1D, "momentum"),
         "bn_eps": (BatchNorm1D, "eps"),
         "floor": (CosineSchedule, "floor"),
@@ -203,7 +205,7 @@ def applicable(cfg: RunConfig) -> list[str]:
     keys = {k for kind, table in KINDS.items() for k in (*EVERY[kind], *table[getattr(cfg, kind)])}
     keys |= {"clip_norm", "clip_value"}
     model = set(MODEL_OPTIONS.get(cfg.model, ()))
-    if cfg.activation != "leaky_relu":
+    if cfg.activation not in ALPHA_ACTIVATIONS:
         model.discard("alpha")
     if cfg.model != "bn-cnn" and not cfg.batch_norm:
         model -= {"bn_momentum", "bn_eps"}

@@ -143,3 +143,62 @@ def test_split_gives_the_calling_thread_the_larger_block(size, parts, macs):
     # the extra is what one core does while a worker wakes: a small share of a large product
     if macs > 100 * cpu_threads.HANDOFF_MACS:
         assert sizes[0] - sizes[1] <= 0.02 * size + 8
+
+
+# -- usable cores: affinity and the cgroup v2 CPU quota ------------------------------------------------
+
+
+def fake_cgroup(tmp_path, limits: dict[str, str], own: str = "/docker/abc", v2: bool = True):
+    """A cgroup v2 tree under tmp_path/cg with cpu.max files {relative folder: content}, and a /proc/self/cgroup."""
+    root = tmp_path / "cg"
+    (root / own.lstrip("/")).mkdir(parents=True)
+    for folder, content in limits.items():
+        (root / folder / "cpu.max").write_text(content + "\n")
+    proc = tmp_path / "cgroup"
+    proc.write_text(f"0::{own}\n" if v2 else f"4:cpu,cpuacct:{own}\n3:memory:{own}\n")
+    return root, proc
+
+
+def test_a_2_cpu_quota_on_a_64_core_host_gives_2_workers(tmp_path, monkeypatch):
+    root, proc = fake_cgroup(tmp_path, {"docker/abc": "200000 100000"})
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert cpu_threads.usable_cores(root, proc) == 2
+    # and the thread decision takes it: 2 workers
+    monkeypatch.setattr(cpu_threads, "CGROUP_ROOT", root)
+    monkeypatch.setattr(cpu_threads, "PROC_CGROUP", proc)
+    for name in ("XNET_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(cpu_threads, "_blas_to_one_thread", lambda: True)
+    assert cpu_threads._decide() == 2
+
+
+@pytest.mark.parametrize(
+    ("limits", "v2", "expected"),
+    [
+        ({"docker/abc": "150000 100000"}, True, 2),  # 1.5 CPUs: two threads keep the quota busy
+        ({"docker": "300000 100000", "docker/abc": "max 100000"}, True, 3),  # a parent's quota counts
+        ({"docker": "400000 100000", "docker/abc": "100000 100000"}, True, 1),  # the tightest wins
+        ({"docker/abc": "max 100000"}, True, None),  # no limit
+        ({}, True, None),  # no cpu.max at all
+        ({"docker/abc": "200000 100000"}, False, None),  # cgroup v1: not read
+    ],
+)
+def test_cgroup_cpus_reads_the_quota(tmp_path, limits, v2, expected):
+    root, proc = fake_cgroup(tmp_path, limits, v2=v2)
+    assert cpu_threads.cgroup_cpus(root, proc) == expected
+
+
+def test_no_cgroup_file_counts_the_affinity(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert cpu_threads.usable_cores(tmp_path, tmp_path / "absent") == 3
+
+
+def test_blas_goes_to_one_thread_through_threadpoolctl(monkeypatch):
+    import threadpoolctl
+
+    calls = []
+    monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda: [{"user_api": "blas", "internal_api": "mkl"}])
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", lambda limits, user_api: calls.append((limits, user_api)))
+    assert cpu_threads._blas_to_one_thread() and calls == [(1, "blas")]  # MKL too, not only OpenBLAS
+    monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda: [])
+    assert not cpu_threads._blas_to_one_thread()

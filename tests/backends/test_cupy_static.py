@@ -147,6 +147,7 @@ VERIFIED = {
     "cupy.cuda.runtime.getDeviceCount",
     "cupy.cuda.runtime.getDeviceProperties",
     "cupy.empty",
+    "cupy.from_dlpack",  # since CuPy 10: any __dlpack__ producer, zero-copy on the same GPU
     "cupy.get_default_memory_pool",  # a cupy.cuda.MemoryPool: free_all_blocks(), total_bytes()
     "cupy.ndarray",  # the array class, with .flags.c_contiguous
     "cupy.zeros",

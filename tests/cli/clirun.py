@@ -6,7 +6,10 @@ import contextlib
 import io
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -46,3 +49,30 @@ def one_line_error(r: Result, code: int = 2) -> str:
     assert "Traceback" not in r.err
     assert lines[0].startswith("xnet: error: ")
     return lines[0]
+
+
+def xnet_signalled(*args: str, signum: int, ready: Callable[[], bool], timeout: float = 120) -> Result:
+    """`python -m xnet ARGS` as a child process, sent `signum` once `ready()` holds (training known to run)."""
+    proc = subprocess.Popen([sys.executable, "-m", "xnet", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        proc.kill()
+    return Result(proc.returncode, out, err)
+
+
+def checkpoint_step(run: Path) -> tuple[int, int, int] | None:
+    """(epochs done, steps into the next, steps of the run) of the checkpoint in `run`; None before the first."""
+    from xnet.errors import XnetError
+    from xnet.train.checkpoint import load_checkpoint
+
+    try:
+        trainer = load_checkpoint(run / "model.npz")["trainer"]
+    except XnetError:
+        return None
+    return trainer["epoch"], trainer["step_in_epoch"], trainer["global_step"]

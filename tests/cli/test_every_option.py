@@ -271,7 +271,7 @@ UNREAD = [
     (("--schedule", "exponential", "--step-size", "2"), ["step_size = 2.0", "only step, cyclic use step_size"]),
     (("--schedule", "step", "--step-size", "2", "--milestones", "1"), ["step_size and milestones both set"]),
     (("--schedule", "onecycle", "--warmup-epochs", "1"), ["onecycle schedule warms up by itself"]),
-    (("--alpha", "0.2",), ["alpha = 0.2", "activation 'relu'", "only leaky_relu"]),
+    (("--alpha", "0.2",), ["alpha = 0.2", "activation 'relu'", "only leaky_relu and elu"]),
     (("--model", "small-cnn", "--alpha", "0.2"), ["alpha = 0.2", "small-cnn preset"]),
     (("--bn-eps", "0.001",), ["bn_eps = 0.001", "without batch norm"]),
     (("--decay-all",), ["decay_all = true", "without weight decay", "drop --decay-all"]),

@@ -24,7 +24,7 @@ def test_xnet_options_lists_every_choice_with_its_defaults():
     assert "momentum = 0.9" in rows["nesterov"] and "momentum = 0.0" in rows["sgd"]
     assert "label_smoothing = 0.0" in rows["cross-entropy"]
     assert "pct_start = 0.3" in rows["onecycle"] and "floor = 0.0" in rows["cosine"]
-    assert "alpha = 0.01" in rows["leaky_relu"]
+    assert "alpha = 0.01" in rows["leaky_relu"] and "alpha = 1.0" in rows["elu"]
     assert "bn_eps" in rows["bn-cnn"] and "alpha" not in rows["bn-cnn"]
     for line in ("loss_reduction  reduction= on every loss", "milestones      milestones= of StepSchedule, in steps"):
         assert line in r.out

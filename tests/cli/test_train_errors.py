@@ -257,7 +257,8 @@ def test_early_stopping_without_a_validation_split_fails_before_training(tmp_pat
 
 
 LAYER_MISMATCH = [
-    ([{"type": "dense", "in_features": 5, "out_features": 1}], "Dense(5, 1): expected input (N, 5)"),
+    ([{"type": "dense", "in_features": 5, "out_features": 1}],
+     "Dense(5, 1)): in_features = 5 was given, but its input has 1"),
     ([{"type": "dense", "in_features": 1, "out_features": 4}, {"type": "dense", "in_features": 3, "out_features": 1}],
      "Dense(3, 1)"),
 ]  # fmt: skip

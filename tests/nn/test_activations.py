@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from gradcheck import gradient_check
@@ -18,6 +20,7 @@ from xnet.nn.activations import (
     get_activation,
 )
 from xnet.nn.module import build_on
+from xnet.nn.smooth import ELU, GELU, SiLU, Softplus
 
 
 def _softmax_ref(x):
@@ -32,6 +35,11 @@ REFERENCES = {
     "tanh": (Tanh, np.tanh),
     "identity": (Identity, lambda x: x),
     "softmax": (Softmax, _softmax_ref),
+    # the new smooth ones, from their textbook formulas (math.erf: an erf xnet does not use)
+    "gelu": (GELU, lambda x: x * 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))),
+    "silu": (SiLU, lambda x: x / (1 + np.exp(-x))),
+    "elu": (ELU, lambda x: np.where(x > 0, x, np.exp(np.minimum(x, 0)) - 1)),
+    "softplus": (Softplus, lambda x: np.log1p(np.exp(x))),
 }
 
 
@@ -109,7 +117,9 @@ def test_softmax_rows_sum_to_one_and_backward_is_jacobian_product(backend):
 
 
 def test_get_activation_and_config(backend):
-    assert set(ACTIVATIONS) == {"relu", "leaky_relu", "sigmoid", "tanh", "identity", "softmax"}
+    assert set(ACTIVATIONS) == {
+        "relu", "leaky_relu", "sigmoid", "tanh", "identity", "softmax", "gelu", "silu", "elu", "softplus"
+    }  # fmt: skip
     with build_on(backend):
         for name in ACTIVATIONS:
             layer = get_activation(name)
@@ -120,8 +130,8 @@ def test_get_activation_and_config(backend):
         assert get_activation(leaky.config()["type"]).alpha == 0.01
         assert Tanh().config() == {"type": "tanh"} and Softmax().config() == {"type": "softmax"}
         assert repr(leaky) == "LeakyReLU(alpha=0.2)"
-    with pytest.raises(ValueError, match="unknown activation 'gelu'; valid names: relu, leaky"):
-        get_activation("gelu")
+    with pytest.raises(ValueError, match="unknown activation 'mish'; valid names: relu, leaky"):
+        get_activation("mish")
 
 
 def test_backward_before_forward_is_a_clear_error(backend):

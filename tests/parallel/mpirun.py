@@ -57,13 +57,39 @@ def mpiexec(n: int, *args: object, driver: tuple[str, int, int] | None = None, e
 
 def interrupted(n: int, *args: object, ready: Callable[[], bool], timeout: float = 60) -> Result:
     """`mpiexec -n N xnet ARGS`, sent Ctrl-C (SIGINT, which mpiexec hands to every rank) once `ready()` holds."""
+    return signalled(n, *args, signum=signal.SIGINT, rank=None, ready=ready, timeout=timeout)
+
+
+def rank_pids(out: Path) -> dict[int, int]:
+    """{rank: pid} of the xnet processes whose command line names `out` (Linux: read from /proc)."""
+    found = {}
+    for folder in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (folder / "cmdline").read_bytes().split(b"\0")
+            env = (folder / "environ").read_bytes().split(b"\0")
+        except OSError:  # ended meanwhile, or another user's
+            continue
+        if b"xnet" in command and str(out).encode() in command:
+            ranks = [v.split(b"=", 1)[1] for v in env if v.startswith(b"PMI_RANK=")]
+            if ranks:
+                found[int(ranks[0])] = int(folder.name)
+    return found
+
+
+def signalled(n: int, *args: object, signum: int, rank: int | None, ready: Callable[[], bool],
+              timeout: float = 60) -> Result:  # fmt: skip
+    """`mpiexec -n N xnet ARGS`, sent `signum` once `ready()` holds: to mpiexec (rank None) or to one rank alone."""
     proc = subprocess.Popen([MPIEXEC, "-n", str(n), sys.executable, "-m", "xnet", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(None))  # fmt: skip
     try:
         deadline = time.monotonic() + timeout
         while not ready() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
+            time.sleep(0.01)
+        if rank is None:
+            proc.send_signal(signum)
+        else:
+            folder = Path(str(args[args.index("--out") + 1]))
+            os.kill(rank_pids(folder)[rank], signum)
         out, err = proc.communicate(timeout=timeout)
     finally:
         proc.kill()

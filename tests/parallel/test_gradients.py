@@ -39,8 +39,8 @@ def test_the_optimizers_gradients_live_in_one_buffer_and_keep_their_values(backe
         p.grad += float(i + 1)
     buf = GradientBuffer(opt, backend)
     flat = backend.to_numpy(buf.flat)
-    assert flat.shape == (4 * 3 + 4 + 4 * 2 + 2 + 1,)  # 26 gradients and the stop flag
-    assert sorted(flat[:-1]) == sorted(np.concatenate([np.full(p.size, float(i + 1)) for i, p in enumerate(params)]))
+    assert flat.shape == (4 * 3 + 4 + 4 * 2 + 2 + 2,)  # 26 gradients, the stop and the checkpoint flags
+    assert sorted(flat[:-2]) == sorted(np.concatenate([np.full(p.size, float(i + 1)) for i, p in enumerate(params)]))
     before = backend.to_numpy(buf.flat).copy()
     params[2].grad += 10.0  # a layer adding into its gradient writes the buffer
     assert (backend.to_numpy(buf.flat) - before).sum() == 10.0 * params[2].size
@@ -55,14 +55,18 @@ def test_all_reduce_averages_the_ranks_gradients_and_shares_a_stop_request(backe
     buf = GradientBuffer(opt, backend)
     for p in params:
         p.grad += 2.0
-    other = np.full(buf.count + 1, 4.0)  # the other rank's gradients 4.0, times its weight 0.5
-    other[:-1] *= 0.5
-    other[-1] = 0.0  # it was not asked to stop
-    assert buf.all_reduce(0.5, False, _as_if_two_ranks(other, backend)) is False
+    other = np.full(buf.count + 2, 4.0)  # the other rank's gradients 4.0, times its weight 0.5
+    other[:-2] *= 0.5
+    other[-2:] = 0.0  # it was not asked to stop, nor is its checkpoint due
+    assert buf.all_reduce(0.5, False, _as_if_two_ranks(other, backend)) == (False, False)
     for p in params:
         np.testing.assert_array_equal(backend.to_numpy(p.grad), np.full(p.shape, 3.0))  # mean of 2 and 4
-    other[-1] = 1.0  # now it was
-    assert buf.all_reduce(1.0, False, _as_if_two_ranks(other, backend)) is True
+    other[-2] = 1.0  # now it was asked to stop
+    assert buf.all_reduce(1.0, False, _as_if_two_ranks(other, backend)) == (True, False)
+    other[-2:] = [0.0, 1.0]  # its checkpoint is due (on its clock), and this rank's is not
+    assert buf.all_reduce(1.0, False, _as_if_two_ranks(other, backend)) == (False, True)
+    other[-2:] = 0.0  # this rank's requests count as much
+    assert buf.all_reduce(1.0, True, _as_if_two_ranks(other, backend), checkpoint=True) == (True, True)
 
 
 def test_gradients_given_new_arrays_are_put_back_with_their_values(backend):

@@ -101,7 +101,7 @@ class StopAfter(Reporter):
 
     def steps_done(self, step, loss, rate):
         if self.current == self.epoch and step >= self.steps:
-            self.trainer._stop_requested = True
+            self.trainer.request_stop()
 
 
 def test_interrupt_mid_epoch_then_resume_equals_uninterrupted(backend, tmp_path):

@@ -149,6 +149,35 @@ class Backend:
         of CrossEntropy with `smoothing`, in one pass; or None. The caller has checked the targets."""
         return None
 
+    def fused_im2col(self, xpad: Array, stride: tuple[int, int], dilation: tuple[int, int], buf: Array) -> Array | None:
+        """buf (G, kh, kw, C/G, N, Ho, Wo) filled with the windows of the padded input (N, C, Hp, Wp),
+        as nn/windows.py's im2col fills it; or None."""
+        return None
+
+    def fused_col2im(self, cols: Array, stride: tuple[int, int], dilation: tuple[int, int], out: Array) -> Array | None:
+        """out (C, N, Hp, Wp) = windows (G, kh, kw, C/G, N, Ho, Wo) added back, as nn/windows.py's col2im; or None."""
+        return None
+
+    def fused_channel_moments(self, x: Array) -> tuple[Array, Array] | None:
+        """x (N, C, H, W) -> (mean, biased variance) per channel, (C,) each, in one pass; or None."""
+        return None
+
+    def fused_norm_relu_pool(self, x: Array, scale: Array | None, shift: Array | None) -> tuple[Array, Array] | None:
+        """x (N, C, H, W), H and W even -> (y, winner) of (N, C, H/2, W/2): y = 2x2 max-pool of
+        ReLU(x * scale + shift) (scale, shift (C,); None: z = x), winner uint8 as nn/fused.py's
+        NormReLUPool keeps it (cell 0..3 of the first maximum, + 4 where the ReLU is off); or None."""
+        return None
+
+    def fused_pool_grad_sums(self, g: Array, x: Array, winner: Array, mean: Array) -> tuple[Array, Array] | None:
+        """Pooled gradient g (N, C, H/2, W/2) routed to the winners as dz (N, C, H, W) -> per channel
+        (sum(dz * (x - mean)), sum(dz)), (C,) each; or None."""
+        return None
+
+    def fused_pool_grad_input(self, g: Array, x: Array, winner: Array, terms: tuple[Array, ...] | None) -> Array | None:
+        """dx (N, C, H, W) from the pooled gradient: dz when terms is None, dz * s for (s,), and
+        dz * s - (x - mean) * k - c for (mean, s, k, c), each (C,); or None."""
+        return None
+
     def copy_into(self, dst: Array, src: Array) -> None:
         """dst[...] = src, in place."""
         dst[...] = src

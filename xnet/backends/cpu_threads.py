@@ -1,11 +1,15 @@
-"""How the NumPy backend uses the CPU cores: OpenBLAS on one thread, large products split by xnet.
+"""How the NumPy backend uses the CPU cores: BLAS on one thread, large products split by xnet.
 
 OpenBLAS's own worker threads spin while they wait for work. On a machine whose cores are all
 busy (other trainings, a browser, a second `xnet train`), a spinning worker waits for a time
 slice on every matrix product, and one epoch measured 20x slower than on one thread (MLP,
-2 cores, load 5). So xnet asks OpenBLAS for one thread and splits the large products itself
-over worker threads that sleep when idle: on an idle machine the cores still share the work, on a
-busy one the parts simply run one after the other.
+2 cores, load 5). So xnet asks BLAS for one thread (through threadpoolctl, which knows OpenBLAS,
+MKL, BLIS and FlexiBLAS) and splits the large products itself over worker threads that sleep
+when idle: on an idle machine the cores still share the work, on a busy one the parts simply run
+one after the other. The compiled CPU kernels (cpu_kernels/) run on the same threads.
+
+The cores counted are those the process may use: its CPU affinity, and its cgroup v2 CPU quota
+(cpu.max: a container limited to 2 CPUs on a 64-core host gets 2 threads, not 64).
 
 Set XNET_NUM_THREADS=1 to keep everything on one thread. An OPENBLAS_NUM_THREADS or
 OMP_NUM_THREADS already set in the environment is respected: then xnet leaves BLAS alone and
@@ -14,7 +18,6 @@ splits nothing.
 
 from __future__ import annotations
 
-import ctypes
 import math
 import os
 import threading
@@ -22,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import threadpoolctl
 
 # products below this many multiply-adds take ~100 us on one core: handing half of one to
 # another thread would cost a good part of what it saves
@@ -31,7 +35,7 @@ PARALLEL_MIN_MACS = 1 << 22
 # that much more of a split product and all blocks end together: 128x784 @ 784x256 took 256-265
 # instead of 268-277 us on 2 cores (one core: 418-426 us)
 HANDOFF_MACS = 5 << 19
-_SETTER_NAMES = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_", "openblas_set_num_threads")
+CGROUP_ROOT, PROC_CGROUP = Path("/sys/fs/cgroup"), Path("/proc/self/cgroup")
 
 _lock = threading.Lock()
 _threads: int | None = None  # decided on first use
@@ -39,40 +43,55 @@ _busy = threading.Lock()  # held while the workers run a split product
 _workers: list[_Worker] = []
 
 
-def _cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+def usable_cores(cgroup_root: Path | None = None, proc_cgroup: Path | None = None) -> int:
+    """How many cores this process may keep busy: its affinity, capped by its cgroup v2 CPU quota."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = cgroup_cpus(cgroup_root or CGROUP_ROOT, proc_cgroup or PROC_CGROUP)
+    return max(1, min(cores, quota)) if quota is not None else cores
+
+
+def cgroup_cpus(cgroup_root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> int | None:
+    """The CPUs the cgroup v2 quota allows (ceil of quota / period, the tightest of the process's
+    cgroup and its parents), or None where there is no quota or no cgroup v2 (not Linux, v1)."""
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    # cgroup v2 has one line "0::/path"; v1 lines name their controllers
+    paths = [line[3:] for line in lines if line.startswith("0::")]
+    if not paths:
+        return None
+    folder, best = cgroup_root / paths[0].strip().lstrip("/"), None
+    while True:
+        cpus = _quota_cpus(folder / "cpu.max")
+        if cpus is not None:
+            best = cpus if best is None else min(best, cpus)
+        if folder == cgroup_root or cgroup_root not in folder.parents:
+            return best
+        folder = folder.parent
+
+
+def _quota_cpus(cpu_max: Path) -> int | None:
+    """cpu.max holds "<quota> <period>" in microseconds, or "max <period>" for no limit."""
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        return max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError, ZeroDivisionError):  # absent, "max", or not numbers
+        return None
 
 
 def openblas_libraries() -> list[str]:
-    """Paths of the OpenBLAS libraries NumPy loaded (its wheels bundle one)."""
-    found = []
-    try:
-        with open("/proc/self/maps") as maps:
-            found = [line.split()[-1] for line in maps if "openblas" in line.lower()]
-    except OSError:  # not Linux: look beside NumPy, where its wheels keep the library
-        root = Path(np.__file__).parent
-        for folder in (root.parent / "numpy.libs", root / ".dylibs"):
-            found += [str(p) for p in folder.glob("*openblas*")] if folder.is_dir() else []
-    return list(dict.fromkeys(p for p in found if os.path.isfile(p)))
+    """Paths of the OpenBLAS libraries loaded in this process (NumPy's wheels bundle one)."""
+    return [info["filepath"] for info in threadpoolctl.threadpool_info() if info.get("internal_api") == "openblas"]
 
 
 def _blas_to_one_thread() -> bool:
-    """Ask NumPy's OpenBLAS for one thread; False when there is none or it has no such call."""
-    done = False
-    for path in openblas_libraries():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for name in _SETTER_NAMES:
-            setter = getattr(lib, name, None)
-            if setter is not None:
-                setter(1)
-                done = True
-                break
-    return done
+    """Ask every BLAS loaded (OpenBLAS, MKL, BLIS, FlexiBLAS) for one thread; False when none is known."""
+    found = [info for info in threadpoolctl.threadpool_info() if info.get("user_api") == "blas"]
+    if not found:
+        return False
+    threadpoolctl.threadpool_limits(limits=1, user_api="blas")  # kept: not used as a context manager
+    return True
 
 
 def threads() -> int:
@@ -91,12 +110,12 @@ def _decide() -> int:
         try:
             n = max(1, int(wanted))
         except ValueError:
-            n = _cores()
+            n = usable_cores()
     elif os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS"):
         return 1  # the user chose BLAS's threading: leave it as it is
     else:
-        n = _cores()
-    # without an OpenBLAS we can switch to one thread (MKL, Accelerate), its threads stay in charge
+        n = usable_cores()
+    # without a BLAS threadpoolctl can switch to one thread (Accelerate), its threads stay in charge
     return n if _blas_to_one_thread() else 1
 
 

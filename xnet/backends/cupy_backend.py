@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from xnet.backends import cuda_nn_kernels, cuda_philox, kernel_check, philox
+from xnet.backends import cuda_nn_kernels, cuda_philox, dlpack, kernel_check, philox
 from xnet.backends.base import Backend, BackendUnavailable
 from xnet.backends.rng import Rng, Stream
 
@@ -79,6 +79,8 @@ class CupyBackend(Backend):
     def asarray(self, a: Any, dtype: Any = None) -> Any:
         dt = self.dtype(dtype) if dtype is not None else None
         with self.device:
+            if dlpack.foreign(a, self._cp.ndarray) and a.__dlpack_device__()[0] == dlpack.CUDA:
+                a = dlpack.take(self._cp.from_dlpack, a)  # a GPU tensor of another library: shared
             return self._cp.asarray(a, dtype=dt)
 
     def to_numpy(self, a: Any) -> np.ndarray:

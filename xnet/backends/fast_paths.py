@@ -3,10 +3,11 @@
 Optimizers ask here, with the arrays they are about to update, because they see parameters and
 arrays, never the backend (layers and losses hold theirs and ask it: Backend.fused_dropout and
 friends in base.py). A CuPy array set that a kernel can take gets a launcher of the fused CUDA
-kernel (cuda_optim_kernels.OPTIMIZER_KERNELS), anything else None, and the caller runs its Array
-API body, which stays the reference. A kernel takes only what it computes exactly as that body
-does: CuPy arrays of one shape and one dtype, float32 or float64, each C-contiguous. NumPy arrays
-are turned away by the first check, so the CPU pays one isinstance per call. A kernel is launched
+kernel (cuda_optim_kernels.OPTIMIZER_KERNELS), a NumPy array set the compiled CPU kernel of the
+same arguments (cpu_kernels/optim.py, Numba, unless XNET_CPU_KERNELS=0), anything else None, and
+the caller runs its Array API body, which stays the reference. A kernel takes only what it
+computes exactly as that body does: arrays of one shape and one dtype, float32 or float64, each
+C-contiguous. A kernel is launched
 once on scratch arrays at its first use for a dtype; if CuPy cannot compile it, a warning says so
 and the reference body runs from then on (kernel_check.py, as for the backend's kernels).
 
@@ -26,6 +27,7 @@ import numpy as np
 
 from xnet.backends import cuda_optim_kernels, kernel_check
 from xnet.backends.base import Array
+from xnet.backends.cpu_kernels import loader
 from xnet.backends.cuda_optim_kernels import COUPLED_DECAY, DECOUPLED_DECAY, NO_DECAY
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -62,7 +64,12 @@ def kernel_for(name: str, *arrays: Array) -> Callable[..., None] | None:
     argument is NO_DECAY, COUPLED_DECAY or DECOUPLED_DECAY); the arrays are its out_params, in order.
     """
     cupy = _device_library(arrays[0])
-    if cupy is None or not _fits(arrays):
+    if cupy is None:
+        if not isinstance(arrays[0], np.ndarray):
+            return None
+        cpu = loader.kernels()  # the NumPy backend's compiled kernels (cpu_kernels/, Numba)
+        return None if cpu is None else cpu.optimizer(name, arrays)
+    if not _fits(arrays):
         return None
     key = (name, arrays[0].dtype)
     if key not in _checked:

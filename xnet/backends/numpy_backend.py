@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from xnet.backends import cpu_memory, cpu_threads, philox
+from xnet.backends import cpu_memory, cpu_threads, dlpack, philox
 from xnet.backends.base import Backend
-from xnet.backends.rng import Rng
+from xnet.backends.cpu_kernels import loader
+from xnet.backends.rng import Rng, Stream, bernoulli_threshold
 
 
 class NumpyBackend(Backend):
@@ -40,6 +41,7 @@ class NumpyBackend(Backend):
         return "cpu"
 
     def asarray(self, a: Any, dtype: Any = None) -> np.ndarray:
+        a = dlpack.take(np.from_dlpack, a) if dlpack.foreign(a, np.ndarray) else a  # shares CPU memory
         return np.asarray(a, dtype=self.dtype(dtype) if dtype is not None else None)
 
     def to_numpy(self, a: Any) -> np.ndarray:
@@ -59,3 +61,42 @@ class NumpyBackend(Backend):
 
     def run_chunks(self, fn: Callable[[int, int], None], count: int) -> None:
         cpu_threads.run_chunks(fn, count)
+
+    # -- compiled kernels (cpu_kernels/, Numba): each returns None where it does not run, and the
+    # caller's Array API reference body runs instead. Numba is imported at the first of these calls.
+
+    def fused_im2col(self, xpad: Any, stride: tuple, dilation: tuple, buf: Any) -> np.ndarray | None:
+        k = loader.kernels()
+        return None if k is None else k.im2col(xpad, stride, dilation, buf)
+
+    def fused_col2im(self, cols: Any, stride: tuple, dilation: tuple, out: Any) -> np.ndarray | None:
+        k = loader.kernels()
+        return None if k is None else k.col2im(cols, stride, dilation, out)
+
+    def fused_channel_moments(self, x: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        k = loader.kernels()
+        return None if k is None else k.channel_moments(self, x)
+
+    def fused_norm_relu_pool(self, x: np.ndarray, scale: Any, shift: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        k = loader.kernels()
+        return None if k is None else k.norm_relu_pool(self, x, scale, shift)
+
+    def fused_pool_grad_sums(self, g: Any, x: Any, winner: Any, mean: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        k = loader.kernels()
+        return None if k is None else k.pool_grad_sums(self, g, x, winner, mean)
+
+    def fused_pool_grad_input(self, g: Any, x: Any, winner: Any, terms: tuple | None) -> np.ndarray | None:
+        k = loader.kernels()
+        return None if k is None else k.pool_grad_input(self, g, x, winner, terms)
+
+    def fused_dropout(self, x: Any, stream: Stream, keep: float, scale: float) -> tuple[np.ndarray, np.ndarray] | None:
+        k = loader.kernels()
+        if k is None:
+            return None
+        shape = tuple(x.shape)
+        words = lambda: self.random_words(stream.key, stream.epoch, stream.take(shape), x.size)  # noqa: E731
+        return k.dropout(x, words, bernoulli_threshold(keep), scale)
+
+    def fused_softmax_cross_entropy(self, z: Any, target: Any, smoothing: float, scale: float) -> Any:
+        k = loader.kernels()
+        return None if k is None else k.softmax_cross_entropy(self, z, target, smoothing, scale)

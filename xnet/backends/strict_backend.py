@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from xnet.backends import dlpack
 from xnet.backends.base import Backend, BackendUnavailable
 from xnet.backends.rng import Rng
 
@@ -37,6 +38,8 @@ class StrictBackend(Backend):
 
     def asarray(self, a: Any, dtype: Any = None) -> Any:
         dt = self.dtype(dtype) if dtype is not None else None
+        if dlpack.foreign(a, (self.xp._array_object.Array, np.ndarray)):
+            a = dlpack.take(self.xp.from_dlpack, a, device=self.device)
         if isinstance(a, self.xp._array_object.Array):
             # moving between devices is an explicit transfer, as on a GPU
             a = self.xp.asarray(a, copy=True, device=self.device) if a.device != self.device else a

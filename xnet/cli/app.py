@@ -7,6 +7,8 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
+from xnet.errors import SignalStop
+
 app = typer.Typer(
     name="xnet",
     help="Train, evaluate and compare small neural networks on NumPy (CPU) or CuPy (CUDA).",
@@ -52,7 +54,7 @@ def _register_commands() -> None:
     # each module adds its command to `app`; imported here so `app` exists first
     from xnet.cli import info  # noqa: F401
 
-    for optional in ("train", "options", "evaluate", "predict", "plot", "compare"):
+    for optional in ("train", "options", "evaluate", "predict", "plot", "compare", "summary", "export"):
         try:
             __import__(f"xnet.cli.{optional}")
         except ModuleNotFoundError as e:
@@ -80,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as e:
         raise SystemExit(e.exit_code) from None
     except Exception as e:
+        _fail_with(e)
+    except SignalStop as e:  # SIGTERM, SIGHUP or SIGUSR1 outside training (xnet/train/stop_signals.py)
         _fail_with(e)
     except KeyboardInterrupt as e:  # a second Ctrl-C under mpiexec, where a traceback would leave ranks waiting
         from xnet.parallel.world import started_world

@@ -38,6 +38,7 @@ def info_lines() -> list[str]:
         f"xnet     {xnet.__version__}",
         f"python   {platform.python_version()} ({sys.executable})",
         f"numpy    {np.__version__} (BLAS: {_blas_name()})",
+        f"kernels  {cpu_kernels_line()}",
         "backends:",
     ]
     for status in available_backends():
@@ -48,6 +49,13 @@ def info_lines() -> list[str]:
     lines += gpus
     lines += mpi_lines()
     return lines
+
+
+def cpu_kernels_line() -> str:
+    """The NumPy backend's compiled kernels: Numba's version and cache, or why the reference runs."""
+    from xnet.backends.cpu_kernels import loader
+
+    return f"compiled CPU kernels: {loader.describe()}"
 
 
 def mpi_lines() -> list[str]:

@@ -17,7 +17,7 @@ HEADER = (
 )
 # the model options' defaults that are no single value
 _MODEL_DEFAULTS = {
-    "init": "kaiming for relu and leaky_relu, xavier otherwise",
+    "init": "kaiming for relu, leaky_relu, gelu, silu and elu; xavier otherwise",
     "bias_init": "zeros (init torch: torch)",
 }
 
@@ -63,12 +63,21 @@ def _sections() -> dict[str, list[tuple[str, str]]]:
             rows.append((choice, ", ".join(_setting(k, cfg) for k in keys) or "no options of its own"))
         sections[kind] = rows
     leaky = dataclasses.replace(DEFAULTS, activation="leaky_relu")
-    sections["activation"] = [("leaky_relu", _setting("alpha", leaky)), ("others", "no options of their own")]
+    elu = dataclasses.replace(DEFAULTS, activation="elu")
+    sections["activation"] = [
+        ("leaky_relu", _setting("alpha", leaky)),
+        ("elu", _setting("alpha", elu)),
+        ("gelu", 'the exact form; layer tables take approximate = "tanh"'),
+        ("softplus", "beta 1, threshold 20 (layer tables set them)"),
+        ("others", "no options of their own"),
+    ]
     model_rows = []
     for model, keys in MODEL_OPTIONS.items():
         text = ", ".join(keys) if keys else "each [[model.layers]] table sets its layer's arguments"
         model_rows.append((model, text))
-    model_rows.append(("", "alpha needs activation leaky_relu; bn_momentum and bn_eps need batch_norm (or bn-cnn)"))
+    model_rows.append(
+        ("", "alpha needs activation leaky_relu or elu; bn_momentum and bn_eps need batch_norm (or bn-cnn)")
+    )
     sections["model"] = model_rows
     return sections
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -10,6 +12,7 @@ from xnet.cli.app import app, help_text
 from xnet.config import CHOICES, RunConfig
 
 D = RunConfig()
+NOT_CONFIG = ("config", "resume", "overwrite", "resume_if_exists")  # the flags that are no RunConfig option
 MODEL, DATA, OPTIM, SCHEDULE, REGULAR, RUN = (
     "Model", "Data", "Loss and optimisation", "Learning-rate schedule", "Regularisation", "Run",
 )  # fmt: skip
@@ -38,7 +41,9 @@ def train(
     model: str = _opt("Model preset: mlp, cnn, lenet5, small-cnn, bn-cnn.", D.model, "--model", MODEL),
     hidden: str = _opt("Hidden layer sizes of the MLP, e.g. 256,128.", "256,128", "--hidden", MODEL),
     activation: str = _opt(_choices("activation"), D.activation, "--activation", MODEL),
-    alpha: float = _opt("Slope of leaky_relu for x < 0.", 0.01, "--alpha", MODEL),
+    alpha: float = _opt(
+        "Slope of leaky_relu for x < 0, or elu's scale of its negative side (elu's default: 1).", 0.01, "--alpha", MODEL
+    ),
     init: str = _opt(
         "Weight initialiser: zeros, normal, uniform, xavier_normal, xavier_uniform, kaiming_normal, "
         "kaiming_uniform (arguments as in 'normal(std=0.02)'), torch (PyTorch's default: U(+-1/sqrt(fan_in)), "
@@ -136,6 +141,10 @@ def train(
         "Under mpiexec: batch norm normalises over the global batch (as one process), not each rank's shard.",
         False, "--sync-batch-norm/--no-sync-batch-norm", RUN,
     ),  # fmt: skip
+    checkpoint_every: str = _opt(
+        "Also checkpoint every N steps (500) or every span of time (30s, 10m, 2h), so that a hard kill loses at "
+        "most that much.", "at each epoch's end", "--checkpoint-every", RUN,
+    ),  # fmt: skip
     config: Path = typer.Option(None, "--config", help="TOML file with any of these options; flags override it.",
                                 rich_help_panel=RUN),  # fmt: skip
     out: str = _opt("Output folder.", "runs/<timestamp>-<model>", "--out", RUN),
@@ -146,25 +155,48 @@ def train(
         help="Replace the run already in --out (its files stay if the new run fails before writing its own).",
         rich_help_panel=RUN,
     ),  # fmt: skip
+    resume_if_exists: bool = typer.Option(
+        False, "--resume-if-exists",
+        help="Start the run in --out, or continue it if --out holds it already: a job script can be requeued as is. "
+        "--epochs (raise it to train on), --device, --checkpoint-every, --quiet and --data-dir may differ from the "
+        "saved run; a folder holding a run of any other configuration is refused.",
+        rich_help_panel=RUN,
+    ),  # fmt: skip
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary.", rich_help_panel=RUN),
 ) -> None:
     """Train a model and write metrics.json, history.csv, model.npz, config.toml and curves.png.
 
-    An --out folder that already holds a run is refused unless --resume or --overwrite says what to do with it.
+    An --out folder holding a run is refused unless --resume, --overwrite or --resume-if-exists says what to do.
+
+    Ctrl-C, SIGTERM, SIGHUP, SIGUSR1: training stops after the step, saves the run, exits 130, 143, 129, 138.
 
     An option that the chosen optimizer, loss, schedule or model does not read is refused; `xnet options` lists them.
     """
-    flags = {k: v for k, v in locals().items() if k not in ("config", "resume", "overwrite") and v is not None}
-    if resume and overwrite:
+    flags = {k: v for k, v in locals().items() if k not in NOT_CONFIG and v is not None}
+    given = [name for name, on in (("--resume", resume), ("--overwrite", overwrite),
+                                   ("--resume-if-exists", resume_if_exists)) if on]  # fmt: skip
+    if len(given) > 1:
         from xnet.errors import XnetError
 
-        raise XnetError("--resume continues the run in --out and --overwrite replaces it: pass one of them")
+        raise XnetError(f"{' and '.join(given)} each say what to do with the run in --out: pass one of them")
+    from xnet.train.stop_signals import raising_stop_signals
+
+    with raising_stop_signals():  # SIGTERM before or after training: one line, exit 143 (fit stops after a step)
+        _train(config, flags, resume, overwrite, resume_if_exists)
+
+
+def _train(config: Path | None, flags: dict, resume: bool, overwrite: bool, resume_if_exists: bool) -> None:
+    """`xnet train` once its flags are read: resolve the configuration, train, report."""
     from xnet.parallel.agree import agreement
     from xnet.parallel.world import current_world
 
     world = current_world()  # None unless mpiexec started several processes (then see xnet/parallel/)
     with agreement(world, "reading the configuration"):
         cfg = resolve_config(config, flags, resume)
+    if resume_if_exists:
+        resume = _requeued(cfg, world)
+        if resume is None:
+            return
     from xnet.train.progress import Reporter, make_reporter
     from xnet.train.run import run_training
 
@@ -179,14 +211,48 @@ def train(
     result = run_training(cfg, reporter, resume=resume, existing=existing, parallel=parallel)
     if root:
         print(summary_line(result.metrics, result.out_dir))
-    if result.interrupted and not root:
-        raise typer.Exit(130)
     if result.interrupted:
-        print(
-            f"interrupted: checkpoint saved to {result.out_dir / 'model.npz'}; resume with: "
-            f"xnet train --resume --out {result.out_dir}"
-        )
-        raise typer.Exit(130)
+        if root:
+            print(stopped_line(result.trainer, result.out_dir, resume_if_exists))
+        raise typer.Exit(128 + (result.trainer.stop_signal or signal.SIGINT))
+
+
+def _requeued(cfg: RunConfig, world: Any) -> bool | None:
+    """--resume-if-exists: whether to continue the run in --out; None when it is complete (said, nothing to do)."""
+    from xnet.parallel.agree import RankError, agreement
+    from xnet.train.requeue import DONE, RESUME, requeue_action
+
+    with agreement(world, "looking for the run to continue"):  # every rank reads the folder, as --resume does
+        kind, done = requeue_action(cfg)
+    if world is not None:  # a rank that sees another folder than rank 0's would train another model
+        seen = world.allgather_objects((kind, done), "looking for the run to continue")
+        other = next((rank for rank, found in enumerate(seen) if found != seen[0]), None)
+        if other is not None:
+            raise RankError(
+                f"--resume-if-exists: rank {other} of {world.size} finds {seen[other]} in {cfg.out}, rank 0 "
+                f"{seen[0]}: put --out on storage that every rank shares"
+            )
+    if kind == DONE:
+        if world is None or world.is_root:
+            print(f"{cfg.out} holds this run, complete ({done} epoch{'s' * (done != 1)}): nothing to do "
+                  "(raise --epochs to train on)")  # fmt: skip
+        return None
+    return kind == RESUME
+
+
+def stopped_line(trainer: Any, out_dir: Path, requeue: bool = False) -> str:
+    """The one line saying why training stopped, where its checkpoint is and how to continue."""
+    from xnet.train.stop_signals import signal_name
+
+    signum = trainer.stop_signal
+    why = "interrupted" if signum in (None, signal.SIGINT) else f"stopped by {signal_name(signum)}"
+    step, epoch = trainer.step_in_epoch, trainer.epoch
+    at = f"epoch {epoch + 1}, step {step}" if step else f"the end of epoch {epoch}"
+    again = " (or run the same command again)" if requeue else ""
+    return (
+        f"{why}: checkpoint saved to {out_dir / 'model.npz'} ({at}); resume with: "
+        f"xnet train --resume --out {out_dir}{again}"
+    )
 
 
 def resolve_config(config: Path | None, flags: dict, resume: bool) -> RunConfig:
@@ -217,12 +283,14 @@ def summary_line(metrics: dict, out_dir: Path) -> str:
     """The final one-line summary."""
     n = metrics["epochs_completed"]
     secs = metrics["train_seconds"]
+    ranks = metrics.get("ranks", 1)
+    where = metrics["device"] if ranks == 1 else f"{ranks} ranks ({metrics['device']} each)"
+    if not metrics["epochs"]:  # stopped in its first epoch: no loss or accuracy recorded yet
+        return f"stopped before its first epoch ended, on {where}; outputs in {out_dir}"
     if metrics["task"] == "regression":
         head = f"test MSE {metrics['test_loss']:.4g}"
     elif metrics["test_accuracy"] is not None:
         head = f"test accuracy {metrics['test_accuracy']:.2%} (loss {metrics['test_loss']:.4f})"
     else:
         head = f"train accuracy {metrics['train_accuracy']:.2%}"
-    ranks = metrics.get("ranks", 1)
-    where = metrics["device"] if ranks == 1 else f"{ranks} ranks ({metrics['device']} each)"
     return f"{head} after {n} epoch{'s' * (n != 1)} in {secs:.1f}s on {where}; outputs in {out_dir}"

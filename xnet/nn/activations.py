@@ -10,6 +10,7 @@ from xnet.backends import Array
 from xnet.nn.batched import map_batch
 from xnet.nn.checks import check_grad
 from xnet.nn.module import Module, accepted_arguments
+from xnet.nn.smooth import ELU, GELU, SiLU, Softplus
 
 
 class _Elementwise(Module):
@@ -203,17 +204,21 @@ class Softmax(_Elementwise):
         return softmax_backward(self.xp, y, grad_out)
 
 
-_ACTIVATIONS: dict[str, type[_Elementwise]] = {
+_ACTIVATIONS: dict[str, type[Module]] = {
     "relu": ReLU,
     "leaky_relu": LeakyReLU,
     "sigmoid": Sigmoid,
     "tanh": Tanh,
     "identity": Identity,
     "softmax": Softmax,
+    "gelu": GELU,
+    "silu": SiLU,
+    "elu": ELU,
+    "softplus": Softplus,
 }
 ACTIVATIONS: tuple[str, ...] = tuple(_ACTIVATIONS)
 # config() writes the lowercase class name; accept it and a few common spellings too
-_ALIASES = {"leakyrelu": "leaky_relu", "linear": "identity", "none": "identity"}
+_ALIASES = {"leakyrelu": "leaky_relu", "linear": "identity", "none": "identity", "swish": "silu"}
 
 
 def get_activation(name: str, **kwargs: Any) -> Module:

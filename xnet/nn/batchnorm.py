@@ -134,6 +134,9 @@ class _BatchNorm(Module):
             # one reduction each over the whole batch (CuPy's var is two kernels); the chunked
             # moments below are for CPU caches and cost ~12 small operations more
             return self._update_running(self.xp.mean(x, axis=self._axes), self.xp.var(x, axis=self._axes), M)
+        fast = self.backend.fused_channel_moments(x)  # a compiled pass (the NumPy backend's, for NCHW)
+        if fast is not None:
+            return self._update_running(*fast, M)
         per_sample = M // x.shape[0]  # values per channel in one sample
 
         def moments(lo: int, hi: int) -> tuple[Array, Array]:

@@ -72,11 +72,19 @@ class NormReLUPool:
         if backend.launch_bound:
             return self._forward_wide(x)
         N, C, H, W = x.shape
+        channel_scale = channel_shift = None
         if bn is not None:
             bn._check(x)
             mean, inv_std, M = bn._statistics(x)
-            scale, shift = (bn._bcast(v) for v in bn._scale_shift(mean, inv_std))
+            channel_scale, channel_shift = bn._scale_shift(mean, inv_std)
+            scale, shift = bn._bcast(channel_scale), bn._bcast(channel_shift)
+        stats = (mean, inv_std, scale, shift, bn.training, M) if bn is not None else None
         out_shape = (N, C, H // 2, W // 2) if pool is not None else (N, C, H, W)
+        # a backend's compiled kernel (the NumPy backend's, cpu_kernels/) does the loop below in one pass
+        fast = backend.fused_norm_relu_pool(x, channel_scale, channel_shift) if pool is not None else None
+        if fast is not None:
+            self._cache, self._out_shape = (x, fast[1], stats), out_shape
+            return fast[0]
         y = backend.empty(out_shape, x.dtype)
         winner = backend.empty(out_shape, "uint8") if pool is not None else None
 
@@ -92,7 +100,6 @@ class NormReLUPool:
             winner[lo:hi, ...] = cell + xp.astype(m <= 0, xp.uint8) * 4
 
         backend.map_chunks(run, backend.pass_chunks(N, 3 * sample_bytes(backend, x)))
-        stats = (mean, inv_std, scale, shift, bn.training, M) if bn is not None else None
         self._cache, self._out_shape = (x, winner, stats), out_shape
         return y
 
@@ -109,6 +116,10 @@ class NormReLUPool:
         if backend.launch_bound:
             return self._backward_wide(grad_out)
         x, winner, stats = self._cache
+        if winner is not None:
+            fast = self._backward_compiled(grad_out, x, winner, stats)
+            if fast is not None:
+                return fast
         N, C, H, W = x.shape
         chunks = backend.pass_chunks(N, 4 * sample_bytes(backend, x))
         # the gradient at the ReLU's input: pooled gradients routed to the winning cells (winner
@@ -146,6 +157,20 @@ class NormReLUPool:
 
         backend.map_chunks(grad, chunks)
         return dx
+
+    def _backward_compiled(self, grad_out: Array, x: Array, winner: Array, stats: tuple | None) -> Array | None:
+        """backward through the backend's compiled pooling-gradient kernels (two passes, no dz
+        written); None where the backend has none, before anything was accumulated."""
+        backend = self.layers[0].backend
+        if stats is None:
+            return backend.fused_pool_grad_input(grad_out, x, winner, None)
+        mean, inv_std, _, _, training, M = stats
+        sums = backend.fused_pool_grad_sums(grad_out, x, winner, mean)
+        if sums is None:
+            return None
+        s, k, c = self.bn._grad_terms([sums], inv_std, M, training)
+        # the backend that took these arrays for the sums takes them here too (base.py)
+        return backend.fused_pool_grad_input(grad_out, x, winner, (s,) if k is None else (mean, s, k, c))
 
     # -- launch-bound backends: whole-batch operations, as few as possible -----------------------
 

@@ -111,30 +111,33 @@ class Sequential(Module):
     def config(self) -> dict[str, Any]:
         return {"type": "sequential", "layers": [layer.config() for layer in self.layers]}
 
-    def summary(self, input_shape: tuple[int, ...] | int) -> str:
-        """A table of layers, output shapes (per sample) and parameter counts for `input_shape`.
+    def build(self, input_shape: tuple[int, ...] | int) -> Sequential:
+        """Take lazy sizes (LazyDense, LazyConv2D) from per-sample `input_shape` and check given ones; returns self.
 
-        `input_shape` excludes the batch axis, e.g. (784,) or (1, 28, 28); an int n means (n,).
+        Call before making the optimizer, so it sees every parameter (xnet/nn/lazy.py).
         """
-        input_shape = _sample_shape(input_shape)
+        from xnet.nn.lazy import infer_shapes
+
+        shape = _sample_shape(input_shape, "build")
         was_training = self.training
-        self.eval()
-        x = self.backend.zeros((1, *input_shape), self.dtype)
-        rows = [("input", str(tuple(input_shape)), "")]
         try:
-            for i, layer in enumerate(self.layers):
-                x = layer.forward(x)
-                n = layer.num_parameters()
-                rows.append((f"{i}: {layer!r}", str(tuple(x.shape[1:])), f"{n:,}" if n else "-"))
+            infer_shapes(self, shape)
         finally:
             self.train(was_training)
-        w0 = max(len(r[0]) for r in rows)
-        w1 = max(len(r[1]) for r in rows + [("", "output shape", "")])
-        lines = [f"{'layer':<{w0}}  {'output shape':<{w1}}  params"]
-        lines.append("-" * len(lines[0]))
-        lines += [f"{a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows]
-        lines.append(f"total trainable parameters: {self.num_parameters():,}")
-        return "\n".join(lines)
+        self.input_shape = shape
+        return self
+
+    def summary(self, input_shape: tuple[int, ...] | int | None = None) -> str:
+        """A table of layers, output shapes (per sample) and parameter counts for `input_shape`.
+
+        `input_shape` excludes the batch axis, e.g. (784,) or (1, 28, 28); an int n means (n,);
+        None: the shape given to build(). Residual blocks list their layers nested below them.
+        """
+        from xnet.nn.summary import summary_table
+
+        if input_shape is None:
+            input_shape = getattr(self, "input_shape", None)
+        return summary_table(self, _sample_shape(input_shape))
 
     def __repr__(self) -> str:
         inner = "\n".join(f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
@@ -148,7 +151,7 @@ def _check_layer(layer: Any, what: str) -> None:
         raise TypeError(f"{what} is a {type(layer).__name__}, not a Module{hint}")
 
 
-def _sample_shape(shape: Any) -> tuple[int, ...]:
+def _sample_shape(shape: Any, method: str = "summary") -> tuple[int, ...]:
     """summary's input_shape as a tuple of positive ints; an int n is (n,), as Keras accepts."""
     if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
         shape = (shape,)
@@ -156,11 +159,11 @@ def _sample_shape(shape: Any) -> tuple[int, ...]:
         isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in shape
     ):
         raise TypeError(
-            "Sequential.summary: input_shape must be a tuple of ints per sample, without the batch axis, "
+            f"Sequential.{method}: input_shape must be a tuple of ints per sample, without the batch axis, "
             f"such as (784,) or (1, 28, 28); got {shape!r}"
         )
     if any(d <= 0 for d in shape):
-        raise ValueError(f"Sequential.summary: input_shape must hold positive sizes, got {tuple(shape)}")
+        raise ValueError(f"Sequential.{method}: input_shape must hold positive sizes, got {tuple(shape)}")
     return tuple(int(d) for d in shape)
 
 

@@ -124,6 +124,8 @@ def im2col(
     shape = (G, kh, kw, C // G, N, Ho, Wo)
     if buf is None or tuple(buf.shape) != shape or buf.dtype != xpad.dtype:
         buf = backend.zeros(shape, xpad.dtype)
+    if backend.fused_im2col(xpad, stride, dilation, buf) is not None:  # one compiled pass (NumPy backend)
+        return buf
     xp = backend.xp
     xt = xp.permute_dims(xpad, (1, 0, 2, 3))  # (C, N, Hp, Wp), a view: only read from
     if G > 1:
@@ -151,6 +153,8 @@ def col2im(
     memory in the same order; the caller moves it to NCHW once, after cropping the padding.
     """
     G, kh, kw, Cg, N, Ho, Wo = cols.shape
+    if backend.fused_col2im(cols, stride, dilation, out) is not None:  # one compiled pass (NumPy backend)
+        return out
     xp = backend.xp
     out[...] = 0
     for k, rows, cols_ in window_slices(kernel, stride, dilation, (Ho, Wo)):

@@ -5,14 +5,15 @@ ranks' collectives always pair up:
 
 - `shard(loader)` once: the loader serves this rank's equal part of every global batch;
 - `sync_gradients(...)` once per step, between backward and the optimizer's update: one
-  all-reduce of the flat gradient buffer (which also carries Ctrl-C), so every rank applies the
-  same update and the weights stay bit-identical;
+  all-reduce of the flat gradient buffer (which also carries stop signals and checkpoint
+  requests), so every rank applies the same update and the weights stay bit-identical;
 - `totals(...)` at each progress report: the running loss and accuracy of the global batches;
 - `eval_rows(n)` and `totals(...)` at each evaluation in `fit`: each rank evaluates its
   contiguous share of the set and one all-reduce adds up the ranks' sums, so every rank gets
   the same result (and so the same records, early-stopping decisions and checkpoints);
 - `sync_buffers(model)` at the end of each epoch, before evaluation and checkpoints: batch
-  norm's running statistics, which per-rank statistics let drift apart, averaged over the ranks.
+  norm's running statistics, which per-rank statistics let drift apart, averaged over the ranks;
+- `stop_signal(signum)` when training stops: which signal stopped it, as one rank received it.
 """
 
 from __future__ import annotations
@@ -50,9 +51,9 @@ class SingleProcess:
     def start(self, model: Module, optimizer: Any) -> None:
         """Nothing to prepare."""
 
-    def sync_gradients(self, stop: bool, loader: DataLoader, loss: Any) -> bool:
-        """No other rank: the gradients are the batch's, the stop request this process's."""
-        return stop
+    def sync_gradients(self, stop: bool, loader: DataLoader, loss: Any, checkpoint: bool = False) -> tuple[bool, bool]:
+        """No other rank: the gradients are the batch's, the stop and checkpoint requests this process's."""
+        return stop, checkpoint
 
     def stop_after_step(self, agreed: bool, requested: bool) -> bool:
         """Whether to stop after this step: one process heeds a Ctrl-C that came at any time in it."""
@@ -76,8 +77,19 @@ class SingleProcess:
         """The sums an interrupted epoch had reached, to continue from."""
         return partial["loss_sum"], partial["correct"], partial["seen"]
 
+    def partial_sums(
+        self, backend: Backend, loss_sum: Any, correct: Any, seen: int, classify: bool
+    ) -> dict[str, Any]:
+        """The unfinished epoch's sums as a checkpoint keeps them: loss_sum, correct, seen (of every rank)."""
+        total_loss, total_correct, total_seen = self.totals(backend, loss_sum, correct, seen, classify)
+        return {"loss_sum": total_loss, "correct": total_correct, "seen": total_seen}
+
     def sync_buffers(self, model: Module) -> None:
         """Nothing to agree on."""
+
+    def stop_signal(self, signum: int | None) -> int | None:
+        """The signal that stopped training: this process's."""
+        return signum
 
 
 class DataParallel(SingleProcess):
@@ -162,11 +174,12 @@ class DataParallel(SingleProcess):
                 if isinstance(m, _BatchNorm):
                     m.sync = sync
 
-    def sync_gradients(self, stop: bool, loader: DataLoader, loss: Any) -> bool:
-        """One all-reduce: the global batch's gradient in every `p.grad`; True when any rank asked to stop."""
+    def sync_gradients(self, stop: bool, loader: DataLoader, loss: Any, checkpoint: bool = False) -> tuple[bool, bool]:
+        """One all-reduce: the global batch's gradient in every `p.grad`; (any rank asked to stop, any rank's
+        checkpoint is due)."""
         # mean-reduced losses: the global mean is the mean of the equal shards' means
         weight = 1.0 / self.size if loss_reduction(loss) == "mean" else 1.0
-        return self.grads.all_reduce(weight, stop, self._reduce)
+        return self.grads.all_reduce(weight, stop, self._reduce, checkpoint)
 
     def stop_after_step(self, agreed: bool, requested: bool) -> bool:
         """What every rank agreed in this step's all-reduce: a Ctrl-C that came later counts at the next step."""
@@ -187,8 +200,26 @@ class DataParallel(SingleProcess):
         return eval_share(n, self.rank, self.size)
 
     def carried(self, partial: dict[str, Any]) -> tuple[float, int, int]:
-        """Rank 0 carries an interrupted epoch's (global) sums on; the others start from zero."""
+        """Each rank its own sums when as many ranks saved them; else rank 0 the global sums, the others zero."""
+        ranks = partial.get("ranks")
+        if isinstance(ranks, list) and len(ranks) == self.size:
+            # each rank goes on adding in the order it would have without the stop: the same rounding
+            loss_sum, correct, seen = ranks[self.rank]
+            return loss_sum, correct, seen
         return super().carried(partial) if self.is_root else (0.0, 0, 0)
+
+    def partial_sums(
+        self, backend: Backend, loss_sum: Any, correct: Any, seen: int, classify: bool
+    ) -> dict[str, Any]:
+        """The global sums, and each rank's own (`ranks`), which a resume on as many ranks continues from."""
+        sums = super().partial_sums(backend, loss_sum, correct, seen, classify)
+        mine = SingleProcess.totals(self, backend, loss_sum, correct, seen, classify)
+        sums["ranks"] = [list(r) for r in self.world.allgather_objects(mine, "saving the epoch's sums")]
+        return sums
+
+    def stop_signal(self, signum: int | None) -> int | None:
+        """The signal that stopped training, the same on every rank: the lowest rank's that received one."""
+        return next((s for s in self.world.allgather_objects(signum, "agreeing on the stop signal") if s), None)
 
     def sync_buffers(self, model: Module) -> None:
         """Average batch norm's running statistics over the ranks (identical already when synchronised)."""

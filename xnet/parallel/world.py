@@ -99,7 +99,9 @@ def share_cores(ranks_here: int) -> None:
     (unless XNET_NUM_THREADS says otherwise): N ranks with all cores each would oversubscribe them."""
     if "XNET_NUM_THREADS" in os.environ:
         return
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    from xnet.backends.cpu_threads import usable_cores
+
+    cores = usable_cores()  # affinity and cgroup CPU quota
     os.environ["XNET_NUM_THREADS"] = str(max(1, cores // max(1, ranks_here)))
 
 

@@ -8,6 +8,7 @@ name or unit differs, it is converted here: `loss_reduction` is every loss's `re
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from xnet.config import RunConfig
@@ -34,14 +35,26 @@ def build_model(cfg: RunConfig, input_shape: tuple[int, ...], outputs: int) -> M
     from xnet.models import build_preset
     from xnet.nn.registry import model_from_config
 
-    if cfg.layers:
-        return model_from_config({"layers": cfg.layers}, "model")
+    if cfg.layers:  # sizes left out of the tables (in_features, in_channels) come from the data
+        model = model_from_config({"layers": cfg.layers}, "model")
+        try:
+            return model.build(input_shape)
+        except ValueError as e:  # worded as the Trainer's own check of the first batch
+            raise ValueError(f"the model does not fit the data (samples of shape {tuple(input_shape)}): {e}") from None
     activation_args = {"alpha": cfg.alpha} if cfg.alpha is not None else {}
     bn_args = {k: v for k, v in (("eps", cfg.bn_eps), ("momentum", cfg.bn_momentum)) if v is not None}
     return build_preset(
         cfg.model, input_shape, outputs, cfg.hidden, cfg.activation, cfg.init, cfg.dropout, cfg.batch_norm,
         activation_args, bn_args, cfg.bias_init,
     )  # fmt: skip
+
+
+def parameter_line(model: Module) -> str:
+    """'model: 1,234,567 parameters (1,234,567 trainable)', the line a run starts with."""
+    n = model.num_parameters()
+    extra = sum(math.prod(b.shape) for _, b in model.named_buffers())
+    stats = f", plus {extra:,} running statistics" if extra else ""
+    return f"model: {n:,} parameters ({n:,} trainable{stats}); `xnet summary` lists them by layer"
 
 
 def build_loss(cfg: RunConfig, task: str) -> Module:

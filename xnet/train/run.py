@@ -22,10 +22,11 @@ from xnet.backends import Backend, get_backend
 from xnet.config import LOCAL_KEYS, RunConfig, to_toml
 from xnet.errors import ConfigError, DataError, DivergedError, XnetError
 from xnet.nn.module import Module, build_on
-from xnet.train.build import build_loss, build_model, build_optimizer, build_schedule, count
+from xnet.train.build import build_loss, build_model, build_optimizer, build_schedule, count, parameter_line
 from xnet.train.checkpoint import load_checkpoint, unusable
 from xnet.train.early_stopping import EarlyStopping
 from xnet.train.progress import Reporter
+from xnet.train.stop_signals import signal_name
 from xnet.train.trainer import Trainer
 
 HISTORY_COLUMNS = (
@@ -200,6 +201,7 @@ def prepare_run(
         backend.rng.seed(cfg.seed)
         model = build_model(cfg, tuple(ds.input_shape), outputs)
         loss = build_loss(cfg, ds.task)
+    reporter.message(parameter_line(model))
     optimizer = build_optimizer(cfg, model)
     n_train = ds.train.x.shape[0]
     batch = n_train if cfg.batch_size == "full" else min(int(cfg.batch_size), n_train)
@@ -231,7 +233,7 @@ def prepare_run(
         model, loss, optimizer, schedule, backend, seed=cfg.seed, reporter=reporter,
         log_every=max(1, steps_per_epoch // 20), checkpoint_path=out_dir / "model.npz" if writes else None,
         best_path=out_dir / "best.npz" if stopper and writes else None, early_stopping=stopper, meta=meta,
-        parallel=parallel,
+        parallel=parallel, checkpoint_every=cfg.checkpoint_every,
     )  # fmt: skip
     # a model that does not fit the data fails here, before anything is written or replaced
     trainer.check_model(loader)
@@ -396,6 +398,7 @@ def write_outputs(
         "epochs": history,
         "epochs_completed": trainer.epoch,
         "interrupted": trainer.interrupted,
+        "stop_signal": signal_name(trainer.stop_signal) if trainer.stop_signal else None,
         "stopped_early": trainer.stopped_early,
         "train_seconds": sum(r["seconds"] for r in history),
         "task": ds.task,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,12 +18,14 @@ from xnet.errors import DataError, DivergedError
 from xnet.nn.batchnorm import BatchNorm1D
 from xnet.nn.module import Module
 from xnet.parallel.data_parallel import SingleProcess
+from xnet.train.cadence import CheckpointCadence
 from xnet.train.checkpoint import save_checkpoint
 from xnet.train.early_stopping import METRICS, EarlyStopping
 from xnet.train.history import History
 from xnet.train.metrics import ClassReport, EvalResult, confusion_matrix
 from xnet.train.progress import Reporter, reporter_for
 from xnet.train.sharded_eval import evaluate_share
+from xnet.train.stop_signals import StopRequests
 from xnet.train.trainer_checks import check_parts, check_reduction, check_usable, data_pair
 
 
@@ -41,6 +41,11 @@ class Trainer:
     batch, as the summed objective (sum of the batch's terms + penalty) is. A "none" loss is refused.
 
     `reporter` shows progress; without one, `fit` shows it as its `verbose` says (a bar by default).
+
+    `checkpoint_path` gets a checkpoint at each epoch's end, and also every `checkpoint_every` steps
+    (500) or time ("10m") when given. Ctrl-C, SIGTERM, SIGHUP and SIGUSR1 (or `request_stop()`) stop
+    `fit` after the current step with a mid-epoch checkpoint that resumes exactly; `interrupted` and
+    `stop_signal` say so afterwards.
 
     The training pass never runs a last batch of one sample (it is skipped, see `fit`);
     evaluation always covers every sample. `optimizer` may be None for a trainer that only
@@ -64,6 +69,7 @@ class Trainer:
         early_stopping: EarlyStopping | None = None,
         meta: dict[str, Any] | None = None,
         parallel: SingleProcess | None = None,
+        checkpoint_every: int | str | None = None,
     ):
         check_parts(model, loss, optimizer, schedule, early_stopping)
         check_int("Trainer", "seed", seed)
@@ -89,9 +95,12 @@ class Trainer:
         self.history = History()
         self._batch_terms = 1  # the loss terms in one training batch (known once fit has seen the data)
         self.interrupted = False
+        self.stop_signal: int | None = None  # the signal that interrupted fit (None: none, or request_stop)
         self.stopped_early = False
         self._partial = {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0, "lr": None}
-        self._stop_requested = False
+        self.cadence = CheckpointCadence(checkpoint_every)
+        self._stop = StopRequests()
+        self._stop_at_boundary = False  # every rank agreed, in an epoch's last step, to stop at its end
         self._eval_loaders: dict[int, tuple[Any, DataLoader]] = {}
 
     # -- data ------------------------------------------------------------------------------------
@@ -255,7 +264,9 @@ class Trainer:
             if data is not None:
                 self._eval_loader(data, what=f"Trainer.fit: {name}")
         self.parallel.start(self.model, self.optimizer)
-        previous = self._install_interrupt_handler()
+        self._stop.install()
+        self.interrupted, self.stop_signal, self._stop_at_boundary = False, None, False
+        self.cadence.saved()  # a time cadence counts from the start of training
         saved_reporter, self.reporter = self.reporter, reporter
         # the input is data: no gradient for it (the first layer skips its input gradient)
         input_grad = getattr(self.model, "needs_input_grad", None)
@@ -267,7 +278,7 @@ class Trainer:
                 for epoch in range(self.epoch + 1, epochs + 1):
                     record = self._train_epoch(loader, epoch, epochs)
                     if record is None:
-                        self.interrupted = True
+                        self._interrupt()
                         self.save(self.checkpoint_path)
                         break
                     for name, data in (("val", val), ("test", test)):
@@ -279,10 +290,13 @@ class Trainer:
                     self.reporter.epoch_end(record)
                     if self._end_of_epoch_checks(record):
                         break
+                    if epoch < epochs and self.parallel.stop_after_step(self._stop_at_boundary, self._stop.requested):
+                        self._interrupt()  # a stop asked for in the epoch's last step: its checkpoint is written
+                        break
         finally:
             if input_grad is not None:
                 self.model.needs_input_grad = input_grad
-            self._restore_interrupt_handler(previous)
+            self._stop.restore()
             self.reporter.close()
             self.reporter = saved_reporter
         return self.history
@@ -307,6 +321,7 @@ class Trainer:
     def _end_of_epoch_checks(self, record: dict[str, Any]) -> bool:
         """Save checkpoints, update early stopping; True when training should stop."""
         self.save(self.checkpoint_path)
+        self.cadence.saved()
         if self.early_stopping is None:
             return False
         improved, stop = self.early_stopping.update(record)
@@ -351,8 +366,9 @@ class Trainer:
             value = loss.forward(out, yb)
             opt.zero_grad()
             model.backward(loss.backward())
-            # every rank learns here whether any was asked to stop (one process: whether it was so far)
-            stop = par.sync_gradients(self._stop_requested, loader, loss)
+            # every rank learns here whether any was asked to stop or is due a checkpoint (one process: its own)
+            due = self.checkpoint_path is not None and self.cadence.due(self.global_step + 1)
+            stop, save = par.sync_gradients(self._stop.requested, loader, loss, due)
             opt.step()
             n = xb.shape[0]
             # accumulated on the device; read back once per reporting interval
@@ -377,17 +393,17 @@ class Trainer:
                 now = time.perf_counter()
                 self.reporter.steps_done(i + 1, running, total_seen / max(now - t0, 1e-9))
                 t_report = now
-            if par.stop_after_step(stop, self._stop_requested) and not last:
-                total_loss, total_correct, total_seen = par.totals(backend, loss_sum, correct, seen, classify)
-                par.sync_buffers(model)
-                self._partial = {
-                    "loss_sum": total_loss,
-                    "correct": total_correct,
-                    "seen": total_seen,
-                    "seconds": p["seconds"] + time.perf_counter() - t0,
-                    "lr": p["lr"],
-                }
-                return None
+            if par.stop_after_step(stop, self._stop.requested):
+                if last:  # the epoch ends anyway: fit stops after its checkpoint
+                    self._stop_at_boundary = True
+                else:
+                    self._partial = self._in_epoch(p, loss_sum, correct, seen, classify, t0)
+                    return None
+            elif save and not last:  # the epoch's end writes its own checkpoint
+                self._partial = self._in_epoch(p, loss_sum, correct, seen, classify, t0)
+                self.save(self.checkpoint_path)
+                self.cadence.saved()
+                self._partial = p  # the epoch goes on from its own sums
         del t_report
         total_loss, total_correct, total_seen = par.totals(backend, loss_sum, correct, seen, classify)
         par.sync_buffers(model)
@@ -400,6 +416,14 @@ class Trainer:
             "lr_end": float(opt.lr),
             "seconds": p["seconds"] + time.perf_counter() - t0,
         }
+
+    def _in_epoch(
+        self, p: dict[str, Any], loss_sum: Any, correct: Any, seen: int, classify: bool, t0: float
+    ) -> dict[str, Any]:
+        """The unfinished epoch's sums as a checkpoint keeps them (over every rank; batch-norm statistics agreed)."""
+        sums = self.parallel.partial_sums(self.backend, loss_sum, correct, seen, classify)
+        self.parallel.sync_buffers(self.model)
+        return {**sums, "seconds": p["seconds"] + time.perf_counter() - t0, "lr": p["lr"]}
 
     def _check_finite_data(self, loader: DataLoader, loss: float, epoch: int, step: int) -> None:
         """A NaN/inf in the data also makes the loss non-finite: say so, not "lower the learning rate".
@@ -510,21 +534,13 @@ class Trainer:
         if path is not None:
             save_checkpoint(path, {**self.meta, "trainer": self.state_dict()})
 
-    # -- Ctrl-C ----------------------------------------------------------------------------------
+    # -- stopping (Ctrl-C, SIGTERM, ...: xnet/train/stop_signals.py) -----------------------------------
 
-    def _install_interrupt_handler(self) -> Any:
-        """First Ctrl-C: stop after the current step; a second one interrupts at once."""
-        if threading.current_thread() is not threading.main_thread():
-            return None
+    def request_stop(self) -> None:
+        """Ask a running `fit` to stop after its current step, with a checkpoint, as Ctrl-C does."""
+        self._stop.request()
 
-        def handler(signum: int, frame: Any) -> None:
-            if self._stop_requested:
-                raise KeyboardInterrupt
-            self._stop_requested = True
-
-        self._stop_requested = False
-        return signal.signal(signal.SIGINT, handler)
-
-    def _restore_interrupt_handler(self, previous: Any) -> None:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+    def _interrupt(self) -> None:
+        """fit stops here, on every rank at the same step: note why."""
+        self.interrupted = True
+        self.stop_signal = self.parallel.stop_signal(self._stop.signum)

@@ -1,0 +1,169 @@
+"""The NumPy backend's compiled CPU kernels (cpu_kernels/, Numba) against the Array API reference bodies.
+
+Each test runs the same layer, loss or optimizer twice on the NumPy backend: once with the kernels,
+once with them refused (the reference body, which defines the numbers). Elementwise kernels must
+give the same bits; sums may differ by rounding (float64 to 1e-12, float32 to 1e-5); winners,
+masks and indices exactly. The kernels compile once per test session (and come from Numba's disk
+cache after that), shared by every test here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_fast_paths import CASES, case_id, make_params, run_steps
+
+from xnet.backends import cpu_threads, get_backend
+from xnet.backends.cpu_kernels import loader
+from xnet.nn.activations import ReLU
+from xnet.nn.batchnorm import BatchNorm2D
+from xnet.nn.module import build_on
+from xnet.nn.pooling import MaxPool2D
+from xnet.nn.sequential import Sequential
+
+pytestmark = pytest.mark.skipif(loader.kernels() is None, reason=f"compiled CPU kernels off: {loader.reason()}")
+
+TOL = {"float32": {"rtol": 1e-5, "atol": 1e-6}, "float64": {"rtol": 1e-12, "atol": 1e-13}}
+FUSED = (
+    "fused_im2col",
+    "fused_col2im",
+    "fused_channel_moments",
+    "fused_norm_relu_pool",
+    "fused_pool_grad_sums",
+    "fused_pool_grad_input",
+    "fused_dropout",
+    "fused_softmax_cross_entropy",
+)
+
+
+def reference_backend(seed: int = 0):
+    """A NumPy backend whose compiled kernels all decline: every caller runs its reference body."""
+    backend = get_backend("cpu", seed)
+    for name in FUSED:
+        setattr(backend, name, lambda *args: None)
+    return backend
+
+
+def block(backend, dtype: str, norm: bool) -> Sequential:
+    """[BatchNorm2D(3) ->] ReLU -> MaxPool2D(2), gamma and beta away from 1 and 0."""
+    with build_on(backend, dtype):
+        model = Sequential(*([BatchNorm2D(3)] if norm else []), ReLU(), MaxPool2D(2))
+    rng = np.random.default_rng(0)
+    for p in model.parameters():
+        p.data = backend.asarray(rng.standard_normal(tuple(p.data.shape)) * 0.5 + 0.3, dtype)
+    return model
+
+
+def step(backend, model, x, g, training: bool) -> list[np.ndarray]:
+    """Output, input gradient, parameter gradients and running statistics after one forward and backward."""
+    model.train(training)
+    model.zero_grad()
+    y = model.forward(backend.asarray(x))
+    dx = model.backward(backend.asarray(g))
+    return [np.array(a) for a in [y, dx, *(p.grad for p in model.parameters()), *(b for _, b in model.named_buffers())]]
+
+
+def windows_input(dtype: str, nan: bool = False) -> np.ndarray:
+    """(6, 3, 8, 10) values on a coarse grid: windows with ties, and negative windows the ReLU turns off."""
+    x = np.round(np.random.default_rng(1).standard_normal((6, 3, 8, 10)) * 2) / 2
+    if nan:
+        x[1, 2, 4, 7] = np.nan  # one window of sample 1, channel 2
+    return x.astype(dtype)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("norm", [True, False], ids=["bn-relu-pool", "relu-pool"])
+def test_norm_relu_pool_gives_the_reference_step(dtype, training, norm):
+    x = windows_input(dtype)
+    g = np.random.default_rng(2).standard_normal((6, 3, 4, 5)).astype(dtype)
+    fast, ref = get_backend("cpu"), reference_backend()
+    got = step(fast, block(fast, dtype, norm), x, g, training)
+    want = step(ref, block(ref, dtype, norm), x, g, training)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, **TOL[dtype])
+    if not norm or not training:  # no batch sums: output and input gradient are elementwise, the same bits
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("shape", [(6, 3, 8, 10), (1, 2, 1, 3), (300, 4, 6, 6)])
+def test_channel_moments_give_the_batch_statistics(dtype, shape):
+    x = (np.random.default_rng(3).standard_normal(shape) * 3 + 10).astype(dtype)  # a mean far from 0
+    mean, var = get_backend("cpu").fused_channel_moments(x)
+    assert mean.dtype == var.dtype == x.dtype
+    np.testing.assert_allclose(mean, x.astype(np.float64).mean(axis=(0, 2, 3)), **TOL[dtype])
+    np.testing.assert_allclose(var, x.astype(np.float64).var(axis=(0, 2, 3)), **TOL[dtype])
+
+
+def test_the_kernel_gives_the_reference_winners(dtype):
+    backend = get_backend("cpu")
+    x = windows_input(dtype, nan=True)
+    scale, shift = np.array([0.5, -1.0, 2.0], dtype), np.array([0.25, 0.0, -0.5], dtype)
+    y, winner = backend.fused_norm_relu_pool(x, scale, shift)
+    z = x * scale.reshape(1, 3, 1, 1) + shift.reshape(1, 3, 1, 1)
+    q = z.reshape(6, 3, 4, 2, 5, 2).transpose(0, 1, 2, 4, 3, 5).reshape(6, 3, 4, 5, 4)
+    with np.errstate(invalid="ignore"):
+        first = np.argmax(q, axis=-1)  # argmax: the first maximum in row-major order (NaN counts as it)
+        m = np.max(q, axis=-1)
+    want_winner = np.where(np.isnan(m), 3, first) + 4 * (m <= 0)
+    np.testing.assert_array_equal(winner, want_winner)
+    np.testing.assert_array_equal(y, np.where(m > 0, m, 0 * m))
+
+
+def test_a_nan_in_a_window_gives_nan_and_takes_the_gradient_at_cell_3(dtype):
+    x = windows_input(dtype, nan=True)
+    g = np.ones((6, 3, 4, 5), dtype)
+    fast, ref = get_backend("cpu"), reference_backend()
+    got = step(fast, block(fast, dtype, False), x, g, True)
+    want = step(ref, block(ref, dtype, False), x, g, True)
+    assert np.isnan(got[0][1, 2, 2, 3]) and np.isnan(got[0]).sum() == 1  # the NaN is passed on, to its window only
+    np.testing.assert_array_equal(got[1][1, 2, 4:6, 6:8], [[0, 0], [0, 1]])  # cell 3 of that window
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)  # NaNs in the same places
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_optimizer_kernels_give_the_reference_bits(monkeypatch, case, dtype):
+    cls, opts = case
+    got = run_steps(cls, opts, make_params(dtype=dtype))
+    monkeypatch.setattr(loader, "kernels", lambda: None)  # the Array API bodies
+    want = run_steps(cls, opts, make_params(dtype=dtype))
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_large_parameter_is_updated_in_blocks_with_the_same_bits(monkeypatch):
+    from xnet.backends.cpu_kernels import table
+
+    monkeypatch.setattr(table, "SPLIT_MIN_VALUES", 4)  # the (7, 5) weight in 3 blocks
+    monkeypatch.setattr(cpu_threads, "_threads", 3)
+    calls = []
+    run_chunks = cpu_threads.run_chunks
+    monkeypatch.setattr(cpu_threads, "run_chunks", lambda fn, n: calls.append(n) or run_chunks(fn, n))
+    got = run_steps(*CASES[1], make_params())
+    assert 3 in calls
+    monkeypatch.setattr(loader, "kernels", lambda: None)
+    for a, b in zip(got, run_steps(*CASES[1], make_params()), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [{}, {"padding": 1}, {"stride": 2, "padding": 2}, {"dilation": 2}, {"groups": 2, "stride": (1, 2)}],
+    ids=["plain", "padded", "strided", "dilated", "grouped"],
+)
+def test_conv_windows_give_the_reference_bits(dtype, opts):
+    from xnet.nn.conv import Conv2D
+
+    x = np.random.default_rng(4).standard_normal((5, 4, 9, 8)).astype(dtype)
+    g = None
+    outs = []
+    for backend in (get_backend("cpu"), reference_backend()):
+        with build_on(backend, dtype):
+            conv = Conv2D(4, 6, 3, **opts)
+        conv.weight.data[...] = np.random.default_rng(5).standard_normal(conv.weight.data.shape)
+        y = conv.forward(backend.asarray(x))
+        g = np.random.default_rng(6).standard_normal(y.shape).astype(dtype) if g is None else g
+        outs.append([np.array(a) for a in (y, conv.backward(g), conv.weight.grad, conv.bias.grad)])
+    for a, b in zip(*outs, strict=True):
+        np.testing.assert_array_equal(a, b)  # the same windows into the same BLAS products

@@ -1,0 +1,12 @@
+"""Compiled CPU kernels (Numba) for the NumPy backend: fused passes the Array API reference does in many.
+
+Nothing here imports Numba until the NumPy backend first asks for a kernel (loader.kernels()), so
+`import xnet` stays as fast as before. Each kernel is a serial `@njit(nogil=True, cache=True)`
+function over NumPy arrays; the backend gives each of its worker threads a share of the batch
+(cpu_threads.run_chunks), because Numba's own parallel threads (GNU OpenMP in pip's wheels) keep
+spinning after a kernel and take the core from the BLAS product that follows.
+
+Files: loader.py (import, cache directory, on/off), norm_pool.py (batch norm + ReLU + 2x2 max-pool),
+optim.py (Adam, SGD, RMSprop, Adagrad updates), dropout.py, softmax_ce.py, probes.py (first-use
+checks against the reference).
+"""

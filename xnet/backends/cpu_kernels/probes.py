@@ -1,0 +1,258 @@
+"""First-use checks: each kernel, per dtype, run once on a small input against NumPy doing the reference's steps.
+
+Compiling happens here (or loading from Numba's cache). A kernel that raises or gives other numbers
+warns once, naming itself and XNET_CPU_KERNELS=0, and the reference body runs from then on. A
+cache that fails to load (a corrupt or foreign file) is dropped and the kernel compiled afresh
+before it counts as failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from xnet.backends.cpu_kernels import norm_pool, optim, rows, windows
+
+MODULES = ("norm_pool.", "optim.", "rows.", "windows.")  # the kernel modules, as Numba names their cache files
+_lock = threading.Lock()
+_verdicts: dict[tuple[str, Any], bool] = {}  # (kernel, dtype) -> passed
+
+
+def ok(name: str, dtype: Any) -> bool:
+    """Whether kernel `name` may run on `dtype`: probed once per process, warned once when not."""
+    key = (name, np.dtype(dtype))
+    verdict = _verdicts.get(key)
+    if verdict is None:
+        with _lock:
+            if key not in _verdicts:
+                _verdicts[key] = _check(name, key[1])
+            verdict = _verdicts[key]
+    return verdict
+
+
+def _check(name: str, dtype: np.dtype) -> bool:
+    probe = PROBES.get(name) or (lambda dt: _optimizer(name, dt))
+    try:
+        problem = _with_fresh_cache_on_error(name, lambda: probe(dtype))
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [""])[0]
+        problem = f"failed ({e.__class__.__name__}: {first})"
+    if problem is None:
+        return True
+    warnings.warn(
+        f"xnet's compiled CPU kernel {name} ({dtype}) {problem}; the Array API reference runs instead "
+        "(XNET_CPU_KERNELS=0 turns the compiled kernels off)",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+    return False
+
+
+def _with_fresh_cache_on_error(name: str, run: Callable[[], str | None]) -> str | None:
+    """run(); if it raises (a corrupt or foreign cache file fails to load), delete the kernels'
+    cache files, so that Numba compiles afresh and writes new ones, and run once more."""
+    try:
+        return run()
+    except Exception:
+        # Numba's cache folder for this package (a Dispatcher's _cache._cache_path, numba/core/caching.py)
+        folder = getattr(getattr(norm_pool.forward, "_cache", None), "_cache_path", None)
+        if folder and os.path.isdir(folder):
+            for file in os.listdir(folder):
+                if file.startswith(MODULES) and file.endswith((".nbi", ".nbc")):
+                    with contextlib.suppress(OSError):
+                        os.remove(os.path.join(folder, file))
+        return run()
+
+
+def _same(got: np.ndarray, want: np.ndarray) -> bool:
+    return got.shape == want.shape and bool(np.array_equal(got, want, equal_nan=True))
+
+
+def _close(got: np.ndarray, want: np.ndarray) -> bool:
+    rtol = 1e-4 if np.float32 in (got.dtype, want.dtype) else 1e-10
+    return got.shape == want.shape and bool(np.allclose(got, want, rtol=rtol, atol=rtol, equal_nan=True))
+
+
+def _pool_input(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(5)
+    x = rng.integers(-3, 4, (3, 2, 4, 6)).astype(dtype)  # small integers: ties in windows
+    x[0, 0, 0, 0] = np.nan
+    return x, np.array([0.5, -1.5], dtype), np.array([0.25, 1.0], dtype)
+
+
+def _reference_pool(x: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    z = x * scale.reshape(1, -1, 1, 1) + shift.reshape(1, -1, 1, 1)
+    N, C, H, W = x.shape
+    q = z.reshape(N, C, H // 2, 2, W // 2, 2)
+    a, b, c, d = q[:, :, :, 0, :, 0], q[:, :, :, 0, :, 1], q[:, :, :, 1, :, 0], q[:, :, :, 1, :, 1]
+    m = np.maximum(np.maximum(a, b), np.maximum(c, d))
+    na, nb, nc = ((v != m).astype(np.uint8) for v in (a, b, c))
+    winner = na * (nb * (nc + 1) + 1) + (m <= 0).astype(np.uint8) * 4
+    return m * (m > 0).astype(m.dtype), winner
+
+
+def _norm_relu_pool(dtype: np.dtype) -> str | None:
+    x, scale, shift = _pool_input(dtype)
+    want_y, want_w = _reference_pool(x, scale, shift)
+    y, w = np.empty_like(want_y), np.empty_like(want_w)
+    norm_pool.forward(x, scale, shift, True, y, w, 0, x.shape[0])
+    return None if _same(y, want_y) and _same(w, want_w) else "gave other maxima or winners"
+
+
+def _routed(g: np.ndarray, winner: np.ndarray) -> np.ndarray:
+    N, C, Ho, Wo = g.shape
+    dz = np.empty((N, C, Ho, 2, Wo, 2), g.dtype)
+    for k, (i, j) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        dz[:, :, :, i, :, j] = g * (winner == k).astype(g.dtype)
+    return dz.reshape(N, C, 2 * Ho, 2 * Wo)
+
+
+def _pool_grad(dtype: np.dtype) -> str | None:
+    x, scale, shift = _pool_input(dtype)
+    x[0, 0, 0, 0] = 1.0
+    _, winner = _reference_pool(x, scale, shift)
+    g = np.random.default_rng(6).standard_normal(winner.shape).astype(dtype)
+    mean, k, c = np.array([0.1, -0.2], dtype), np.array([0.3, 0.7], dtype), np.array([-0.05, 0.02], dtype)
+    dz, b = _routed(g, winner), (lambda v: v.reshape(1, -1, 1, 1))
+    dot, total = np.empty(2), np.empty(2)
+    norm_pool.grad_sums(g, x, winner, mean, dot, total, 0, x.shape[0])
+    if not (_close(dot, np.sum(dz * (x - b(mean)), axis=(0, 2, 3))) and _close(total, np.sum(dz, axis=(0, 2, 3)))):
+        return "gave other gradient sums"
+    dx = np.empty_like(x)
+    norm_pool.grad_input(g, x, winner, mean, scale, k, c, 2, dx, 0, x.shape[0])
+    return None if _same(dx, dz * b(scale) - (x - b(mean)) * b(k) - b(c)) else "gave another input gradient"
+
+
+def _moments(dtype: np.dtype) -> str | None:
+    x, _, _ = _pool_input(dtype)
+    x[0, 0, 0, 0] = 2.5
+    mu, m2 = np.empty(2), np.empty(2)
+    norm_pool.moments(x, mu, m2, 0, x.shape[0])
+    M = x.size // 2
+    ok = _close(mu, x.mean(axis=(0, 2, 3))) and _close(m2 / M, x.var(axis=(0, 2, 3)))
+    return None if ok else "gave other means or variances"
+
+
+def _windows(dtype: np.dtype) -> str | None:
+    x = np.random.default_rng(4).standard_normal((2, 4, 7, 6)).astype(dtype)  # (N, C, Hp, Wp), 2 groups
+    (kh, kw), (sh, sw), (dh, dw) = (2, 3), (2, 1), (1, 2)
+    Ho, Wo = (7 - dh * (kh - 1) - 1) // sh + 1, (6 - dw * (kw - 1) - 1) // sw + 1
+    want = np.empty((2, kh, kw, 2, 2, Ho, Wo), dtype)
+    back = np.zeros((4, 2, 7, 6), dtype)
+    for i in range(kh):
+        for j in range(kw):
+            block = x[:, :, i * dh : i * dh + sh * (Ho - 1) + 1 : sh, j * dw : j * dw + sw * (Wo - 1) + 1 : sw]
+            want[:, i, j] = block.transpose(1, 0, 2, 3).reshape(2, 2, 2, Ho, Wo)
+            back[:, :, i * dh : i * dh + sh * (Ho - 1) + 1 : sh, j * dw : j * dw + sw * (Wo - 1) + 1 : sw] += (
+                want[:, i, j].reshape(4, 2, Ho, Wo)
+            )
+    got = np.empty_like(want)
+    windows.im2col(x, sh, sw, dh, dw, got)
+    got_back = np.empty_like(back)
+    windows.col2im(want, sh, sw, dh, dw, got_back)
+    return None if _same(got, want) and _same(got_back, back) else "gave other windows or sums"
+
+
+def _dropout(dtype: np.dtype) -> str | None:
+    x = np.linspace(-2.0, 2.0, 37).astype(dtype)
+    words = np.random.default_rng(7).integers(0, 2**63, 37, dtype=np.uint64) * np.uint64(2)
+    threshold, scale = int(0.7 * 2.0**53), 1.0 / 0.7
+    want = ((words >> np.uint64(11)) < threshold).astype(dtype)
+    want *= scale
+    y, mask = np.empty_like(x), np.empty_like(x)
+    rows.dropout(x, words, np.uint64(threshold), dtype.type(scale), y, mask)
+    return None if _same(mask, want) and _same(y, x * want) else "gave another mask or output"
+
+
+def _softmax_cross_entropy(dtype: np.dtype) -> str | None:
+    z = np.random.default_rng(8).standard_normal((5, 7)).astype(dtype) * 4
+    labels = np.array([0, 6, 3, 3, 1], np.int64)
+    s, scale = 0.1, 0.2
+    q = np.eye(7, dtype=dtype)[labels] * (1.0 - s) + s / 7
+    shifted = z - z.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    se = e.sum(axis=1, keepdims=True)
+    want_t, want_g = np.log(se[:, 0]) - np.sum(q * shifted, axis=1), (e / se - q) * scale
+    t = dtype.type
+    terms, grad = np.empty((5,), dtype), np.empty((5, 7), dtype)
+    rows.ce_labels(z, labels, t(1.0 - s), t(s / 7), t(scale), terms, grad, 0, 5)
+    return None if _close(terms, want_t) and _close(grad, want_g) else "gave other terms or gradients"
+
+
+# the reference bodies of xnet/optim, written out with NumPy for the probe's small arrays
+def _optimizer(name: str, dtype: np.dtype) -> str | None:
+    rng = np.random.default_rng(9)
+    count = {"adam": 4, "sgd": 2, "sgd_momentum": 3, "rmsprop": 3, "adagrad": 3}[name]
+    arrays = [rng.standard_normal(19).astype(dtype) for _ in range(count)]
+    if name in ("adam", "rmsprop", "adagrad"):
+        arrays[-1] = np.abs(arrays[-1])  # squares' averages and sums are not negative
+    want = [a.copy() for a in arrays]
+    w, g, *st = want
+    wd = 0.01
+    g += wd * w
+    if name == "adam":
+        m, v = st
+        m *= 0.9
+        m += 0.1 * g
+        sq = g * g
+        sq *= 0.001
+        v *= 0.999
+        v += sq
+        d = np.sqrt(v)
+        d += 1e-8
+        d = m / d
+        d *= 0.003
+        w -= d
+        scalars = (0.9, 0.1, 0.999, 0.001, 1e-8, 0.003, wd, 1.0, 1)
+    elif name == "sgd":
+        w -= 0.1 * g
+        scalars = (0.1, wd, 1)
+    elif name == "sgd_momentum":
+        (vel,) = st
+        d = 0.1 * g
+        vel *= 0.9
+        vel -= d
+        w += vel
+        scalars = (0.1, 0.9, wd, 1, 0)
+    else:
+        (acc,) = st
+        if name == "rmsprop":
+            sq = g * g
+            sq *= 0.01
+            acc *= 0.99
+            acc += sq
+            scalars = (0.01, 0.99, 0.01, 1e-8, wd, 1)
+        else:
+            acc += g * g
+            scalars = (0.01, 1e-10, wd, 1)
+        d = np.sqrt(acc)
+        d += scalars[-3]
+        d = g / d
+        d *= 0.01
+        w -= d
+    ints = optim.INT_SCALARS[name]
+    typed = [int(v) if i in ints else dtype.type(v) for i, v in enumerate(scalars)]
+    optim.OPTIMIZERS[name](*typed, *arrays)
+    return None if all(_same(a, b) for a, b in zip(arrays, want, strict=True)) else "gave other updates"
+
+
+PROBES: dict[str, Callable[[np.dtype], str | None]] = {
+    "norm_relu_pool": _norm_relu_pool,
+    "pool_grad": _pool_grad,
+    "moments": _moments,
+    "windows": _windows,
+    "dropout": _dropout,
+    "softmax_cross_entropy": _softmax_cross_entropy,
+}
+
+
+def reset() -> None:
+    """Forget the verdicts (tests)."""
+    with _lock:
+        _verdicts.clear()

@@ -1,0 +1,50 @@
+"""Dropout's mask and product, and softmax cross-entropy on integer labels: one pass each.
+
+Dropout takes the Philox words the reference draws (NumPy's own Philox makes them) and does the
+threshold, the cast, the rescaling and the product in one loop. Cross-entropy does a row's
+maximum, exponentials, sums, term and gradient in one walk over the row, with the reference's
+roundings (q rounded to the dtype as `onehot * (1 - s) + s / K` rounds it); its sums are
+reassociated, so float32 matches the reference within a few ulps, float64 to rounding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xnet.backends.cpu_kernels.flags import plain, sums
+
+
+@plain
+def dropout(x, words, threshold, scale, y, mask):
+    """Flat x, words (uint64) -> mask = [words >> 11 < threshold] * scale, y = x * mask (scale of x's dtype)."""
+    zero = scale * 0
+    for i in range(x.shape[0]):
+        keep = (words[i] >> np.uint64(11)) < threshold
+        mv = scale if keep else zero
+        mask[i] = mv
+        y[i] = x[i] * mv
+
+
+@sums
+def ce_labels(z, labels, hi, lo, scale, terms, grad, r0, r1):
+    """Rows r0..r1-1 of logits z (N, K) and labels (N,) -> terms (N,), grad (N, K) = (softmax - q) * scale.
+
+    hi = 1 - s and lo = s / K, rounded to z's dtype; a row holding NaN gives NaN."""
+    K = z.shape[1]
+    for n in range(r0, r1):
+        row, g = z[n], grad[n]
+        m = row[0]
+        for k in range(1, K):
+            v = row[k]
+            m = v if (v > m or v != v) else m
+        se = row[0] * 0
+        for k in range(K):
+            se += np.exp(row[k] - m)
+        dot = se * 0
+        label = labels[n]
+        for k in range(K):
+            q = (hi if k == label else hi * 0) + lo
+            shifted = row[k] - m
+            dot += q * shifted
+            g[k] = (np.exp(shifted) / se - q) * scale
+        terms[n] = np.log(se) - dot

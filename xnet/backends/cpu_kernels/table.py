@@ -1,0 +1,202 @@
+"""The compiled kernels as the NumPy backend calls them: outputs allocated, the batch shared out over threads.
+
+Imported only by loader.kernels() (it imports Numba). Every entry point returns None where its
+kernel does not take the arrays (another dtype, not C-contiguous) or failed its first-use check
+(probes.py), and the caller then runs its Array API reference body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from xnet.backends import cpu_threads
+from xnet.backends.cpu_kernels import norm_pool, optim, probes, rows, windows
+
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+# each thread's share of a memory-bound pass: small enough that both cores get several, large
+# enough that the ~45 us hand-off to a worker thread is a small part of it
+PASS_BYTES = 1 << 21
+# passes over less run whole on the calling thread: a hand-off to a worker costs ~45 us on an idle
+# machine and far more on a busy one, where the worker waits for a time slice (workload 3's 1.6 MB
+# pooling backward measured 2.4 ms split, 0.4 ms whole, at load 8 on 2 cores)
+SPLIT_MIN_BYTES = 1 << 22
+# optimizer updates run ~4 values/ns on one core: below this, a hand-off to a thread costs more than it saves
+SPLIT_MIN_VALUES = 1 << 18
+
+
+def _fits(*arrays: np.ndarray) -> bool:
+    """Whether the kernels take these arrays: NumPy, one float dtype, C-contiguous."""
+    first = arrays[0]
+    return first.dtype in FLOATS and all(
+        type(a) is np.ndarray and a.dtype == first.dtype and a.flags.c_contiguous for a in arrays
+    )
+
+
+def _split(backend: Any, n: int, bytes_per_item: int) -> list[tuple[int, int]]:
+    """Batch ranges for the threads; one range for a small pass, which a hand-off would only delay
+    (a (128, 10) cross-entropy took 250 us split in two, 155 us as the reference's one pass)."""
+    if n * bytes_per_item <= SPLIT_MIN_BYTES:
+        return [(0, n)]
+    return backend.batch_chunks(n, bytes_per_item, PASS_BYTES)
+
+
+def norm_relu_pool(backend: Any, x: np.ndarray, scale: np.ndarray | None, shift: np.ndarray | None) -> Any:
+    """x (N, C, H, W), H and W even -> (y (N, C, H/2, W/2), winner uint8) of max-pool(ReLU(x * scale + shift)); or None.
+
+    scale and shift (C,) are batch norm's; None for none (then z = x exactly)."""
+    affine = scale is not None
+    if affine:
+        if not _fits(x, scale, shift):
+            return None
+    elif not _fits(x):
+        return None
+    if not probes.ok("norm_relu_pool", x.dtype):
+        return None
+    N, C, H, W = x.shape
+    if not affine:
+        scale = shift = np.zeros((C,), x.dtype)
+    y = np.empty((N, C, H // 2, W // 2), x.dtype)
+    winner = np.empty((N, C, H // 2, W // 2), np.uint8)
+    backend.map_chunks(
+        lambda lo, hi: norm_pool.forward(x, scale, shift, affine, y, winner, lo, hi), _split(backend, N, x[0].nbytes)
+    )
+    return y, winner
+
+
+def channel_moments(backend: Any, x: np.ndarray) -> Any:
+    """x (N, C, H, W) -> its per-channel (mean, biased variance), (C,) each in x's dtype; or None."""
+    if x.ndim != 4 or x.shape[0] == 0 or not (_fits(x) and probes.ok("moments", x.dtype)):
+        return None
+    C, per_sample = x.shape[1], x.shape[2] * x.shape[3]
+    chunks = _split(backend, x.shape[0], x[0].nbytes)
+
+    def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        mu, m2 = np.empty((C,)), np.empty((C,))
+        norm_pool.moments(x, mu, m2, lo, hi)
+        return mu, m2
+
+    parts = backend.map_chunks(part, chunks)
+    # the chunks combined in chunk order (Chan, Golub and LeVeque), as BatchNorm combines its own:
+    # mean = sum(n_i mu_i) / M, M * var = sum(M2_i + n_i (mu_i - mean)^2)
+    sizes = [(hi - lo) * per_sample for lo, hi in chunks]
+    M = sum(sizes)
+    mean = sum(mu * n for (mu, _), n in zip(parts, sizes, strict=True)) / M
+    var = sum(m2 + (mu - mean) ** 2 * n for (mu, m2), n in zip(parts, sizes, strict=True)) / M
+    return mean.astype(x.dtype), var.astype(x.dtype)
+
+
+def pool_grad_sums(backend: Any, g: np.ndarray, x: np.ndarray, winner: np.ndarray, mean: np.ndarray) -> Any:
+    """(sum of dz * (x - mean), sum of dz) per channel, (C,) each, dz = g routed to the winners; or None."""
+    if not (_fits(g, x, mean) and winner.flags.c_contiguous and probes.ok("pool_grad", x.dtype)):
+        return None
+    C = x.shape[1]
+
+    def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        dot, total = np.empty((C,)), np.empty((C,))
+        norm_pool.grad_sums(g, x, winner, mean, dot, total, lo, hi)
+        return dot, total
+
+    parts = backend.map_chunks(part, _split(backend, x.shape[0], x[0].nbytes))
+    dot, total = parts[0]
+    for d, t in parts[1:]:  # in chunk order: the same sums whatever thread ran which chunk
+        dot, total = dot + d, total + t
+    return dot.astype(x.dtype), total.astype(x.dtype)
+
+
+def pool_grad_input(backend: Any, g: np.ndarray, x: np.ndarray, winner: np.ndarray, terms: tuple | None) -> Any:
+    """dx (N, C, H, W) from the pooled gradient g: terms None -> dz (routed), (s,) -> dz * s,
+    (mean, s, k, c) -> dz * s - (x - mean) * k - c, per channel (C,) each; or None."""
+    if not (_fits(g, x) and winner.flags.c_contiguous and probes.ok("pool_grad", x.dtype)):
+        return None
+    C = x.shape[1]
+    none = np.zeros((C,), x.dtype)
+    # (C,) each, in x's dtype and contiguous, so that after pool_grad_sums took these arrays this
+    # takes them too (the caller has then already accumulated batch norm's parameter gradients)
+    terms = tuple(np.ascontiguousarray(t, x.dtype) for t in terms or ())
+    if not terms:
+        mode, (mean, s, k, c) = 0, (none, none, none, none)
+    elif len(terms) == 1:
+        mode, (mean, s, k, c) = 1, (none, terms[0], none, none)
+    else:
+        mode, (mean, s, k, c) = 2, terms
+    dx = np.empty(x.shape, x.dtype)
+    backend.map_chunks(
+        lambda lo, hi: norm_pool.grad_input(g, x, winner, mean, s, k, c, mode, dx, lo, hi),
+        _split(backend, x.shape[0], 2 * x[0].nbytes),
+    )
+    return dx
+
+
+def im2col(xpad: np.ndarray, stride: tuple, dilation: tuple, buf: np.ndarray) -> np.ndarray | None:
+    """buf (G, kh, kw, C/G, N, Ho, Wo) filled with the windows of padded xpad (N, C, Hp, Wp); or None."""
+    if not (_fits(xpad, buf) and probes.ok("windows", xpad.dtype)):
+        return None
+    windows.im2col(xpad, stride[0], stride[1], dilation[0], dilation[1], buf)
+    return buf
+
+
+def col2im(cols: np.ndarray, stride: tuple, dilation: tuple, out: np.ndarray) -> np.ndarray | None:
+    """out (C, N, Hp, Wp) = the windows cols (G, kh, kw, C/G, N, Ho, Wo) added back where they overlap; or None."""
+    if not (_fits(cols, out) and probes.ok("windows", cols.dtype)):
+        return None
+    windows.col2im(cols, stride[0], stride[1], dilation[0], dilation[1], out)
+    return out
+
+
+def dropout(x: np.ndarray, words_of: Callable[[], np.ndarray], threshold: int, scale: float) -> Any:
+    """(x * mask, mask), mask = [words >> 11 < threshold] * scale, words = words_of() (uint64, one per
+    element: called only once the kernel takes x, as it advances a random stream); or None."""
+    if not (_fits(x) and probes.ok("dropout", x.dtype)):
+        return None
+    words = words_of()
+    y, mask = np.empty(x.shape, x.dtype), np.empty(x.shape, x.dtype)
+    rows.dropout(x.reshape(-1), words, np.uint64(threshold), x.dtype.type(scale), y.reshape(-1), mask.reshape(-1))
+    return y, mask
+
+
+def softmax_cross_entropy(backend: Any, z: np.ndarray, labels: np.ndarray, smoothing: float, scale: float) -> Any:
+    """Logits (N, K), integer labels (N,) -> (terms (N,), (softmax - q) * scale (N, K)); or None (soft targets too)."""
+    if z.ndim != 2 or labels.shape != (z.shape[0],) or not _fits(z):
+        return None
+    if labels.dtype not in (np.dtype(np.int32), np.dtype(np.int64)) or not labels.flags.c_contiguous:
+        return None
+    if not probes.ok("softmax_cross_entropy", z.dtype):
+        return None
+    N, K = z.shape
+    t = z.dtype.type
+    hi, lo, sc = t(1.0 - smoothing), t(smoothing / K), t(scale)
+    terms, grad = np.empty((N,), z.dtype), np.empty((N, K), z.dtype)
+    labels = labels.astype(np.int64, copy=False)
+    backend.map_chunks(
+        lambda r0, r1: rows.ce_labels(z, labels, hi, lo, sc, terms, grad, r0, r1),
+        _split(backend, N, 3 * z[0].nbytes),
+    )
+    return terms, grad
+
+
+def optimizer(name: str, arrays: tuple[np.ndarray, ...]) -> Callable[..., None] | None:
+    """fn(*scalars) updating `arrays` (one shape) in place as optim's `name` body does; or None."""
+    if name not in optim.OPTIMIZERS or not _fits(*arrays) or len({a.shape for a in arrays}) != 1:
+        return None
+    dtype = arrays[0].dtype
+    if not probes.ok(name, dtype):
+        return None
+    kernel, ints, flat = optim.OPTIMIZERS[name], optim.INT_SCALARS[name], [a.reshape(-1) for a in arrays]
+    size = flat[0].shape[0]
+    # a large parameter in one block per thread (elementwise: the blocks give the same numbers)
+    parts = min(cpu_threads.threads(), max(1, size // SPLIT_MIN_VALUES))
+    bounds = [size * k // parts for k in range(parts + 1)]
+
+    def launch(*scalars: Any) -> None:
+        typed = [int(v) if i in ints else dtype.type(v) for i, v in enumerate(scalars)]
+        if parts == 1:
+            kernel(*typed, *flat)
+            return
+        cpu_threads.run_chunks(
+            lambda k, worker: kernel(*typed, *(a[bounds[k] : bounds[k + 1]] for a in flat)), parts
+        )
+
+    return launch

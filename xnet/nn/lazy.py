@@ -1,0 +1,155 @@
+"""Sizes taken from the data: LazyDense / LazyConv2D and `infer_shapes`, as Keras and PyTorch's Lazy layers.
+
+A lazy layer is given everything but its input size; `infer_shapes(model, input_shape)` (which
+`Sequential.build` and the TOML reader call) walks the model with the per-sample shape, turns
+each lazy layer into the plain Dense / Conv2D it stands for, and checks every size that was
+given. A lazy layer left unbuilt becomes its plain layer at its first forward, as in PyTorch;
+an optimizer made before then does not see its parameters, so build first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from xnet.nn.conv import Conv2D
+from xnet.nn.dense import Dense
+from xnet.nn.module import Module, build_on
+from xnet.nn.residual import Residual, mismatch
+from xnet.nn.sequential import Sequential
+
+
+class _Lazy(Module):
+    """A layer whose input size is not known yet; `materialize(size)` makes it the plain layer."""
+
+    becomes: type[Module] = Module
+    size_name = ""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self.kwargs = kwargs
+
+    def materialize(self, size: int) -> None:
+        """Become `becomes(size, **kwargs)` in place, on the backend and dtype this layer was made on."""
+        lazy, kwargs, training = type(self), self.kwargs, self.training
+        becomes, size_name = lazy.becomes, lazy.size_name
+        with build_on(self.backend, self.dtype):
+            # as PyTorch's lazy modules: the same object becomes the plain layer, so containers,
+            # parameter names and config() see a Dense / Conv2D from now on
+            self.__class__ = becomes
+            try:
+                becomes.__init__(self, **{size_name: size}, **kwargs)
+            except BaseException:
+                self.__class__ = lazy  # a bad argument leaves the lazy layer as it was
+                raise
+        del self.kwargs
+        self.training = training
+
+    def forward(self, x: Any) -> Any:
+        """Materialize from x's shape, then run the plain layer's forward."""
+        if x.ndim < 2:
+            raise ValueError(f"{type(self).__name__}: expected input (N, ...), got shape {tuple(x.shape)}")
+        self.materialize(int(x.shape[1]))
+        return self.forward(x)
+
+    def backward(self, grad_out: Any) -> Any:
+        raise RuntimeError(f"{type(self).__name__}: backward called before forward")
+
+    def config(self) -> dict[str, Any]:
+        return {"type": self.becomes.__name__.lower(), **{k: v for k, v in self.kwargs.items() if v is not None}}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
+        return f"{type(self).__name__}({args})"
+
+
+class LazyDense(_Lazy):
+    """Dense whose in_features comes from the data: (N, ?) -> (N, out_features)."""
+
+    becomes, size_name = Dense, "in_features"
+
+    def __init__(self, out_features: int, bias: bool = True, init: str | Callable = "xavier_uniform",
+                 bias_init: str | Callable | None = None):  # fmt: skip
+        super().__init__(out_features=out_features, bias=bias, init=init, bias_init=bias_init)
+
+
+class LazyConv2D(_Lazy):
+    """Conv2D whose in_channels comes from the data: (N, ?, H, W) -> (N, out_channels, Ho, Wo)."""
+
+    becomes, size_name = Conv2D, "in_channels"
+
+    def __init__(self, out_channels: int, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] = 1,
+                 padding: int | tuple[int, int] | str = 0, dilation: int | tuple[int, int] = 1, groups: int = 1,
+                 bias: bool = True, init: str | Callable = "kaiming_uniform",
+                 bias_init: str | Callable | None = None):  # fmt: skip
+        super().__init__(out_channels=out_channels, kernel_size=kernel_size, stride=stride, padding=padding,
+                         dilation=dilation, groups=groups, bias=bias, init=init, bias_init=bias_init)  # fmt: skip
+
+
+def infer_shapes(module: Module, input_shape: tuple[int, ...], name: str = "") -> tuple[int, ...]:
+    """Build `module`'s lazy layers for per-sample `input_shape` and check given sizes; the output shape.
+
+    Errors are ValueErrors naming the layer by its parameter path ("3.body.0"), the size its
+    input has and the size it was given.
+    """
+    shape = tuple(int(d) for d in input_shape)
+    if isinstance(module, Sequential):
+        for i, layer in enumerate(module.layers):
+            shape = infer_shapes(layer, shape, f"{name}.{i}" if name else str(i))
+        if module.parameters():  # layers built here: let the first trained one skip its input gradient
+            module.needs_input_grad = module.needs_input_grad
+        return shape
+    where = f"layer {name or '0'} ({getattr(module, '_name', None) or type(module).__name__})"
+    if isinstance(module, Residual):
+        body = infer_shapes(module.body, shape, f"{name}.body")
+        short = shape if module.shortcut is None else infer_shapes(module.shortcut, shape, f"{name}.shortcut")
+        if body != short:
+            raise ValueError(f"{where}: " + mismatch(body, short, module.shortcut is None))
+        return body if module.activation is None else _leaf_shape(module.activation, body, where)
+    if isinstance(module, _Lazy):
+        try:
+            module.materialize(_input_size(module.becomes, shape, where))
+        except (TypeError, ValueError) as e:
+            raise ValueError(e if str(e).startswith(where) else f"{where}: {e}") from None
+    elif isinstance(module, (Dense, Conv2D)):
+        _check_given(module, shape, where)
+    return _leaf_shape(module, shape, where)
+
+
+def _input_size(kind: type[Module], shape: tuple[int, ...], where: str) -> int:
+    """The in_features / in_channels a Dense / Conv2D takes from a per-sample `shape`."""
+    if kind is Dense and len(shape) != 1:
+        raise ValueError(f"{where}: needs flat samples (features,), its input is {shape}; add a flatten layer first")
+    if kind is Conv2D and len(shape) != 3:
+        raise ValueError(f"{where}: needs image samples (C, H, W), its input is {shape}")
+    return shape[0]
+
+
+def _check_given(layer: Dense | Conv2D, shape: tuple[int, ...], where: str) -> None:
+    """A given in_features / in_channels must be the size the layer's input has."""
+    kind, given = (Dense, layer.in_features) if isinstance(layer, Dense) else (Conv2D, layer.in_channels)
+    expected = _input_size(kind, shape, where)
+    if given != expected:
+        key = "in_features" if kind is Dense else "in_channels"
+        raise ValueError(
+            f"{where}: {key} = {given} was given, but its input has {expected} (input shape {shape}); "
+            f"fix {key} or leave it out to take it from the data"
+        )
+
+
+def _leaf_shape(layer: Module, shape: tuple[int, ...], where: str) -> tuple[int, ...]:
+    """Per-sample output shape of one layer: a zero sample through it, in evaluation mode."""
+    training = layer.training
+    layer.eval()
+    try:
+        out = layer.forward(layer.backend.asarray(np.zeros((1, *shape)), layer.dtype))
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+    finally:
+        layer.train(training)
+    return tuple(int(d) for d in out.shape[1:])
+
+
+__all__ = ["LazyConv2D", "LazyDense", "infer_shapes"]
