@@ -23,6 +23,7 @@ train: $(BIN)/.xnet-installed
 
 test: $(BIN)/.xnet-dev-installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports  # the layering of ARCHITECTURE.md (contracts in pyproject.toml)
 	$(BIN)/python -m pytest -q
 
 # Benchmarks against PyTorch (CPU build) in their own environment, never part of the tests.
@@ -42,6 +43,7 @@ bench-quick: $(BENCH_VENV)/bin/.bench-installed
 
 lint: $(BIN)/.xnet-dev-installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -2,7 +2,7 @@
 in PyTorch beside it (same layers and initial weights, same Adam, the lr of xnet's schedule every step, same
 batch size, epochs and training split), both timed for training only, then tested.
 
-The recipe is read through xnet's own config loader and built by xnet.train.run.prepare_run, the code
+The recipe is read through xnet's own config loader and built by xnet.runs.run.prepare_run, the code
 `xnet train` runs, so the benchmark and the file cannot drift apart.
 """
 
@@ -16,8 +16,9 @@ from typing import Any
 from benchmarks import torch_side
 from benchmarks.workloads import Layer
 from xnet.config import RunConfig, config_dict_from_toml, validate
+from xnet.runs.data import DataCache
+from xnet.runs.run import PreparedRun, prepare_run
 from xnet.train.progress import Reporter
-from xnet.train.run import DataCache, PreparedRun, prepare_run
 
 RECIPE = Path(__file__).resolve().parent.parent / "experiments" / "speedrun.toml"
 ACCURACY = 0.99  # the speedrun's goal: test accuracy after the recipe's last epoch

@@ -43,3 +43,18 @@ def test_errors_name_the_target_not_the_temporary(tmp_path):
     assert e.value.filename == str(tmp_path / "afile")
     with pytest.raises(NotADirectoryError):
         ensure_folder(tmp_path / "afile")
+
+
+def test_the_file_and_then_its_folder_are_synced(tmp_path, monkeypatch):
+    from xnet import atomic
+
+    synced = []
+    real = os.fsync
+
+    def spy(fd):
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        real(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", spy)
+    atomic.atomic_write_text(tmp_path / "a.txt", "x")
+    assert synced == [False, True]  # the data, then the rename in its folder

@@ -12,7 +12,7 @@ from benchmarks import report, speedrun, torch_side
 from benchmarks.run import measured, parse_args, selected
 from xnet.cli.train import resolve_config
 from xnet.nn import build_on
-from xnet.train.run import build_model, build_optimizer, build_schedule
+from xnet.runs.build import build_model, build_optimizer, build_schedule
 
 needs_torch = pytest.mark.skipif(torch_side.torch is None, reason="PyTorch is not installed (the bench extra)")
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from xnet.backends import get_backend
-from xnet.compare import TOP_LEVEL_KEYS, load_study
 from xnet.config import RunConfig, config_dict_from_toml, validate
 from xnet.nn.module import build_on
-from xnet.train.run import build_loss, build_model, build_optimizer
+from xnet.runs.build import build_loss, build_model, build_optimizer
+from xnet.study.file import TOP_LEVEL_KEYS, load_study
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 FILES = sorted(EXPERIMENTS.glob("*.toml"))

@@ -1,7 +1,8 @@
 """Atomic file writes: a temporary file beside the target, renamed over it when complete.
 
 A reader sees the old file or the new one, never half of one, and a failed write leaves
-nothing behind. Errors name the target, not the temporary file.
+nothing behind. The file is synced before the rename and its folder after it, so a power cut
+leaves the old file or the whole new one. Errors name the target, not the temporary file.
 """
 
 from __future__ import annotations
@@ -56,6 +57,24 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename durable: a power cut after it could otherwise lose the new directory entry (POSIX).
+
+    Skipped where a folder cannot be opened or synced (Windows, some network file systems): the
+    rename has happened either way, it is only not yet forced to disk."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

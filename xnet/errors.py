@@ -37,7 +37,7 @@ class SignalStop(BaseException):
 
 def error_line(error: BaseException) -> tuple[str, int] | None:
     """The one line and exit code the CLI shows for `error`; None for an internal error (a bug)."""
-    from xnet.backends.base import BackendUnavailable  # imported here: the backends import this module
+    from xnet.backends.base import BackendUnavailable  # imported here: `import xnet.errors` stays light
 
     if isinstance(error, XnetError):
         return str(error), error.exit_code

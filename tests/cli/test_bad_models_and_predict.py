@@ -279,7 +279,7 @@ def test_predict_regression_shapes_and_unscaled_values(reg, tmp_path):
     r = xnet("predict", reg, tmp_path / "xs.npy")
     assert r.code == 0, r.err
     printed = [float(line.split(": ")[1]) for line in r.out.strip().splitlines()]
-    from xnet.train.restore import restore
+    from xnet.runs.restore import restore
 
     m = restore(reg)
     expected = m.model.forward(m.backend.asarray(np.array([[0.5], [127.5]]), "float32"))

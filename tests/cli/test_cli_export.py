@@ -12,7 +12,7 @@ import pytest
 from clirun import one_line_error, xnet
 
 from xnet.data import load_dataset
-from xnet.train.restore import restore
+from xnet.runs.restore import restore
 
 
 def _session(path: Path):

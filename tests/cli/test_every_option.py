@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 from clirun import one_line_error, xnet
 
-from xnet.compare import load_study
 from xnet.config import DEFAULTS, RunConfig, config_dict_from_toml, to_toml, validate
 from xnet.losses import CrossEntropy
 from xnet.models import build_mlp
@@ -32,7 +31,8 @@ from xnet.optim import (
     StepSchedule,
     WarmupSchedule,
 )
-from xnet.train.build import build_loss, build_model, build_optimizer, build_schedule
+from xnet.runs.build import build_loss, build_model, build_optimizer, build_schedule
+from xnet.study import load_study
 
 EPOCHS, SPE = 4, 10  # the runs below: 4 epochs of 10 steps
 TOTAL = EPOCHS * SPE
@@ -50,7 +50,7 @@ class Captured(Exception):
 @pytest.fixture
 def captured(monkeypatch):
     """cli(*args) -> the RunConfig `xnet train ARGS` would train with (nothing is trained or written)."""
-    from xnet.train import run
+    from xnet.runs import run
 
     def fake_run_training(cfg, *args, **kwargs):
         raise Captured(cfg)

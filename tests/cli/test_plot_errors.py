@@ -43,7 +43,7 @@ def ok_run(tmp_path) -> Path:
 @pytest.fixture
 def captured(monkeypatch):
     """The histories `xnet plot` hands to the figure writer, by label (the file is still written)."""
-    from xnet import plots
+    from xnet.plots import curves as plots
 
     seen: dict = {}
     real = plots.plot_histories
@@ -101,7 +101,7 @@ def test_malformed_run_among_good_ones_keeps_the_old_image(tmp_path, ok_run):
 
 
 def test_negative_loss_is_plotted_on_a_linear_axis_without_warnings(tmp_path, monkeypatch):
-    from xnet import plots
+    from xnet.plots import curves as plots
 
     scales = []
     real_save = plots._save
@@ -232,8 +232,8 @@ def test_figures_are_closed_when_saving_fails(tmp_path):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from xnet.plots import plot_histories, plot_prediction
-    from xnet.study_plots import plot_regression_fits, plot_study
+    from xnet.plots.curves import plot_histories, plot_prediction
+    from xnet.plots.study import plot_regression_fits, plot_study
 
     afile = tmp_path / "afile"
     afile.write_text("x")
@@ -256,7 +256,7 @@ def test_figures_are_closed_when_saving_fails(tmp_path):
 def test_study_figures_use_the_suffix_format(tmp_path):
     import matplotlib.pyplot as plt
 
-    from xnet.study_plots import plot_study
+    from xnet.plots.study import plot_study
 
     history = [epoch(1, 1.0, test_loss=1.0, test_accuracy=0.5), epoch(2, 0.5, test_loss=0.8, test_accuracy=0.6)]
     out = tmp_path / "study.svg"

@@ -229,8 +229,8 @@ def test_a_saved_config_of_an_older_version_still_validates_for_loading():
 
 
 def test_every_shipped_experiment_still_validates():
-    from xnet.compare import load_study
     from xnet.config import config_dict_from_toml
+    from xnet.study import load_study
 
     for path in sorted(EXPERIMENTS.glob("*.toml")):
         if "[base]" in path.read_text():
@@ -382,8 +382,8 @@ def test_resume_and_overwrite_together_is_an_error(tmp_path):
 
 
 def test_run_training_keeps_its_old_behaviour_for_compare(tmp_path):
+    from xnet.runs.run import run_training
     from xnet.train.progress import Reporter
-    from xnet.train.run import run_training
 
     out = tmp_path / "variant"
     cfg = validate(RunConfig(dataset="sine", loss="mse", hidden=[8], epochs=1, quiet=True, out=str(out)))
@@ -455,7 +455,7 @@ def test_trainer_api_refuses_early_stopping_without_validation_data():
 def test_bias_correction_reaches_adamw():
     from xnet.backends import get_backend
     from xnet.nn import Dense, build_on
-    from xnet.train.run import build_optimizer
+    from xnet.runs.build import build_optimizer
 
     with build_on(get_backend("cpu", seed=0), "float32"):
         model = Dense(2, 2)
@@ -465,11 +465,11 @@ def test_bias_correction_reaches_adamw():
 
 def test_default_out_dirs_of_runs_in_the_same_second_differ(tmp_path, monkeypatch):
     from xnet.config import RunConfig
-    from xnet.train import run
+    from xnet.runs import folder
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(run.time, "strftime", lambda fmt: "20260101-000000")
-    first = run.default_out_dir(RunConfig())
+    monkeypatch.setattr(folder.time, "strftime", lambda fmt: "20260101-000000")
+    first = folder.default_out_dir(RunConfig())
     first.mkdir(parents=True)
-    second = run.default_out_dir(RunConfig())
+    second = folder.default_out_dir(RunConfig())
     assert second != first and second.name == first.name + "-2"

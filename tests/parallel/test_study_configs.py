@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from xnet.compare import finished_metrics
 from xnet.config import RunConfig
+from xnet.study import finished_metrics
 
 
 def test_a_run_saved_without_sync_batch_norm_counts_as_finished(tmp_path):

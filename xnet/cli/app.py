@@ -7,6 +7,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
+from xnet.cli import compare, evaluate, export, info, options, plot, predict, summary, train
 from xnet.errors import SignalStop
 
 app = typer.Typer(
@@ -17,13 +18,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",  # for the option groups (rich help panels) of `xnet train --help`
 )
-
-
-def help_text(text: str) -> str:
-    """`text` with its square brackets kept: rich markup would read '[default: 3]' as a style and drop it."""
-    from rich.markup import escape
-
-    return escape(text)
 
 
 @app.callback()
@@ -50,19 +44,12 @@ def fail(message: str, code: int = 2, every_rank: bool = True) -> None:
     raise SystemExit(code)
 
 
-def _register_commands() -> None:
-    # each module adds its command to `app`; imported here so `app` exists first
-    from xnet.cli import info  # noqa: F401
-
-    for optional in ("train", "options", "evaluate", "predict", "plot", "compare", "summary", "export"):
-        try:
-            __import__(f"xnet.cli.{optional}")
-        except ModuleNotFoundError as e:
-            if e.name != f"xnet.cli.{optional}":
-                raise
-
-
-_register_commands()
+# the commands in the order `xnet --help` lists them; each module holds one command function
+for _command in (
+    info.info, train.train, options.options, evaluate.evaluate, predict.predict, plot.plot, compare.compare,
+    summary.summary, export.export,
+):  # fmt: skip
+    app.command()(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

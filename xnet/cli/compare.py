@@ -6,10 +6,9 @@ from pathlib import Path
 
 import typer
 
-from xnet.cli.app import app, help_text
+from xnet.cli.text import help_text
 
 
-@app.command()
 def compare(
     study_file: Path = typer.Argument(
         ..., help=help_text("A study TOML: [base] options and a [grid] or [[variants]] (any `xnet train` option).")
@@ -23,13 +22,13 @@ def compare(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final table."),
 ) -> None:
     """Compare variants of a base configuration; finished variants are not run again."""
-    from xnet.compare import load_study, run_folder_name, run_study
     from xnet.parallel.agree import agreement
     from xnet.parallel.world import current_world
-    from xnet.study_summary import summary_markdown
+    from xnet.study import load_study, run_folder_name, run_study
+    from xnet.study.summary import summary_markdown
     from xnet.train.progress import LineReporter, Reporter
 
-    world = current_world()  # under mpiexec: the runs spread over the ranks, rank 0 prints (xnet/parallel/study.py)
+    world = current_world()  # under mpiexec: the runs spread over the ranks, rank 0 prints (xnet/study/mpi.py)
     with agreement(world, "reading the study"):
         study = load_study(study_file)
     overrides = {k: v for k, v in {"device": device, "epochs": epochs, "limit": limit, "data_dir": data_dir}.items()
@@ -57,7 +56,7 @@ def compare(
     if world is None:
         rows = run_study(study, out_dir, repeat, overrides, reporter_factory, skipped, written)
     else:
-        from xnet.parallel.study import run_study_mpi
+        from xnet.study.mpi import run_study_mpi
         from xnet.train.progress import format_record
 
         def finished(name: str, k: int, metrics: dict) -> None:

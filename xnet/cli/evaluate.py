@@ -9,13 +9,12 @@ from typing import Any
 import numpy as np
 import typer
 
-from xnet.cli.app import app, help_text
+from xnet.cli.text import help_text
 from xnet.errors import DataError
 
 SPLITS = ("test", "train", "val")
 
 
-@app.command()
 def evaluate(
     checkpoint: Path = typer.Argument(..., help="A model.npz written by `xnet train`."),
     dataset: str = typer.Option(
@@ -32,8 +31,8 @@ def evaluate(
 ) -> None:
     """Evaluate a saved model on a dataset split."""
     from xnet.data import load_dataset
-    from xnet.train.restore import restore
-    from xnet.train.run import build_loss
+    from xnet.runs.build import build_loss
+    from xnet.runs.restore import restore
     from xnet.train.trainer import Trainer
 
     if split not in SPLITS:

@@ -6,10 +6,7 @@ from pathlib import Path
 
 import typer
 
-from xnet.cli.app import app
 
-
-@app.command()
 def export(
     source: Path = typer.Argument(..., help="A run folder or the model.npz that `xnet train` wrote."),
     out: Path = typer.Argument(..., help="The file to write: model.onnx, or model.pt with --format torch."),

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import typer
 
-from xnet.cli.app import app
-
 
 def _blas_name() -> str:
     import numpy as np
@@ -114,7 +112,6 @@ def _gpu_lines() -> list[str]:
     return out
 
 
-@app.command()
 def info(
     device: str = typer.Option(
         None, help="Also check that this device (cpu, cuda, cuda:N, auto) can run; exit 2 if not."

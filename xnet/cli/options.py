@@ -6,7 +6,7 @@ import dataclasses
 
 import typer
 
-from xnet.cli.app import app, help_text
+from xnet.cli.text import help_text
 from xnet.config import CHOICES, DEFAULTS, RunConfig, toml_value
 from xnet.errors import XnetError
 
@@ -22,7 +22,6 @@ _MODEL_DEFAULTS = {
 }
 
 
-@app.command()
 def options(
     name: str = typer.Argument(
         None, help=help_text("An optimizer, loss, schedule, activation or model (its options), or an option "
@@ -35,7 +34,7 @@ def options(
 
 def _setting(key: str, cfg: RunConfig) -> str:
     """'beta1 = 0.9' or 'gamma: so that the last epoch runs at 1% of lr'."""
-    from xnet.options import default_of
+    from xnet.config.options import default_of
 
     if key in _MODEL_DEFAULTS:
         return f"{key}: {_MODEL_DEFAULTS[key]}"
@@ -47,7 +46,7 @@ def _setting(key: str, cfg: RunConfig) -> str:
 
 def _sections() -> dict[str, list[tuple[str, str]]]:
     """Per kind, (choice, its options with defaults) rows in the order `xnet options` prints them."""
-    from xnet.options import EVERY, KINDS, MODEL_OPTIONS
+    from xnet.config.options import EVERY, KINDS, MODEL_OPTIONS
 
     sections: dict[str, list[tuple[str, str]]] = {}
     for kind, table in KINDS.items():
@@ -83,7 +82,7 @@ def _sections() -> dict[str, list[tuple[str, str]]]:
 
 
 def _python_notes() -> list[str]:
-    from xnet.options import PYTHON_NAMES
+    from xnet.config.options import PYTHON_NAMES
 
     width = max(map(len, PYTHON_NAMES))
     return [f"  {k:<{width}}  {v}" for k, v in PYTHON_NAMES.items()]
@@ -115,7 +114,7 @@ def listing(name: str | None = None) -> str:
 
 def _option_users(key: str, sections: dict[str, list[tuple[str, str]]]) -> str:
     """What reads the option `key`: the choices whose row names it."""
-    from xnet.options import PYTHON_NAMES
+    from xnet.config.options import PYTHON_NAMES
 
     users = []
     for kind, rows in sections.items():

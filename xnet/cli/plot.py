@@ -12,14 +12,12 @@ from typing import Any
 
 import typer
 
-from xnet.cli.app import app
 from xnet.errors import XnetError
 
 # the per-epoch values `xnet plot` draws; every other key of an epoch record is ignored
 PLOTTED = tuple(f"{split}_{metric}" for split in ("train", "val", "test") for metric in ("loss", "accuracy"))
 
 
-@app.command()
 def plot(
     runs: list[Path] = typer.Argument(..., help="Run folders written by `xnet train --out`."),
     output: Path = typer.Option(
@@ -27,7 +25,7 @@ def plot(
     ),
 ) -> None:
     """Overlay loss and accuracy per epoch of several runs in one image."""
-    from xnet.plots import have_matplotlib, image_format, plot_histories
+    from xnet.plots.curves import have_matplotlib, image_format, plot_histories
 
     if not have_matplotlib():
         raise XnetError('plotting needs matplotlib: pip install "xnet[plot]"')

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import typer
 
-from xnet.cli.app import app
 from xnet.errors import DataError, XnetError
 
 _NPY_MAGIC = b"\x93NUMPY"
@@ -82,7 +81,7 @@ def _prepare(r: Any, raw: np.ndarray, source: str) -> np.ndarray:
 
 def _read_inputs(r: Any, inputs: list[Path], invert: bool) -> tuple[list[str], list[np.ndarray]]:
     """(a name per sample, prepared batches) from image files and .npy arrays."""
-    from xnet.images import mnist_like, read_image
+    from xnet.data.images import mnist_like, read_image
 
     names, batches = [], []
     for path in inputs:
@@ -97,7 +96,6 @@ def _read_inputs(r: Any, inputs: list[Path], invert: bool) -> tuple[list[str], l
     return names, batches
 
 
-@app.command()
 def predict(
     checkpoint: Path = typer.Argument(..., help="A model.npz written by `xnet train`."),
     inputs: list[Path] = typer.Argument(
@@ -112,7 +110,7 @@ def predict(
 ) -> None:
     """Predict the class of images, arrays or a CSV of pixels with a trained model."""
     from xnet.data.csv import read_pixels
-    from xnet.train.restore import restore
+    from xnet.runs.restore import restore
 
     inputs = inputs or []
     if not inputs and csv is None:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from xnet.cli.app import app
 from xnet.errors import XnetError
 
 
@@ -18,7 +17,7 @@ def _from_config(path: Path) -> tuple[str, str]:
     from xnet.config import RunConfig, config_dict_from_toml, validate
     from xnet.data import load_dataset
     from xnet.nn.module import build_on
-    from xnet.train.build import build_model
+    from xnet.runs.build import build_model
 
     cfg = validate(RunConfig(**config_dict_from_toml(path)), training=False)
     # a few samples tell the input shape and the number of outputs; the rest is not needed
@@ -33,7 +32,7 @@ def _from_config(path: Path) -> tuple[str, str]:
 
 def _from_checkpoint(path: Path) -> tuple[str, str]:
     """(heading, table) for the model a checkpoint holds, on its recorded input shape."""
-    from xnet.train.restore import restore
+    from xnet.runs.restore import restore
 
     r = restore(path)
     heading = f"{path}: {r.describe()} trained on {r.dataset.get('name', '?')}, input {r.input_shape}"
@@ -59,7 +58,6 @@ def summary_text(target: Path) -> str:
     return f"{heading}\n{table}"
 
 
-@app.command()
 def summary(
     target: Path = typer.Argument(..., help="A config file (.toml), a checkpoint (model.npz) or a run folder."),
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from xnet.cli.app import app, help_text
+from xnet.cli.text import help_text
 from xnet.config import CHOICES, RunConfig
 
 D = RunConfig()
@@ -30,13 +30,12 @@ def _choices(key: str) -> str:
 
 def _uses(option: str) -> str:
     """'(adam, adamw)': which optimizers, losses or schedules read `option`, for its help line."""
-    from xnet.options import KINDS
+    from xnet.config.options import KINDS
 
     users = [c for table in KINDS.values() for c, keys in table.items() if option in keys]
     return f"({', '.join(users)})"
 
 
-@app.command()
 def train(
     model: str = _opt("Model preset: mlp, cnn, lenet5, small-cnn, bn-cnn.", D.model, "--model", MODEL),
     hidden: str = _opt("Hidden layer sizes of the MLP, e.g. 256,128.", "256,128", "--hidden", MODEL),
@@ -193,12 +192,12 @@ def _train(config: Path | None, flags: dict, resume: bool, overwrite: bool, resu
     world = current_world()  # None unless mpiexec started several processes (then see xnet/parallel/)
     with agreement(world, "reading the configuration"):
         cfg = resolve_config(config, flags, resume)
+    from xnet.runs.run import run_training
     if resume_if_exists:
         resume = _requeued(cfg, world)
         if resume is None:
             return
     from xnet.train.progress import Reporter, make_reporter
-    from xnet.train.run import run_training
 
     parallel = None
     if world is not None:
@@ -220,7 +219,7 @@ def _train(config: Path | None, flags: dict, resume: bool, overwrite: bool, resu
 def _requeued(cfg: RunConfig, world: Any) -> bool | None:
     """--resume-if-exists: whether to continue the run in --out; None when it is complete (said, nothing to do)."""
     from xnet.parallel.agree import RankError, agreement
-    from xnet.train.requeue import DONE, RESUME, requeue_action
+    from xnet.runs.requeue import DONE, RESUME, requeue_action
 
     with agreement(world, "looking for the run to continue"):  # every rank reads the folder, as --resume does
         kind, done = requeue_action(cfg)
@@ -263,8 +262,8 @@ def resolve_config(config: Path | None, flags: dict, resume: bool) -> RunConfig:
     if resume:
         if "out" not in flags:
             raise typer.BadParameter("--resume needs --out DIR naming the run to continue")
+        from xnet.runs.restore import saved_config
         from xnet.train.checkpoint import load_checkpoint
-        from xnet.train.restore import saved_config
 
         path = Path(flags["out"]) / "model.npz"
         if not path.is_file():

@@ -7,7 +7,7 @@ from typing import Any
 
 from xnet.errors import XnetError
 from xnet.export.onnx_model import to_onnx
-from xnet.train.restore import Restored, restore
+from xnet.runs.restore import Restored, restore
 
 FORMATS = ("onnx", "torch")
 

@@ -181,6 +181,18 @@ class Module:
         """Evaluation mode (dropout off, batch norm uses running statistics)."""
         return self.train(False)
 
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[Module]:
+        """`with model.evaluating():` evaluation mode inside the block; every module's own mode is back after it
+        (also when the block raises)."""
+        modes = [(m, m.training) for m in self.modules()]
+        self.eval()
+        try:
+            yield self
+        finally:
+            for m, mode in modes:
+                m.training = mode
+
     def zero_grad(self) -> None:
         """Set every parameter gradient to zero, in place."""
         for p in self.parameters():

@@ -70,6 +70,9 @@ class SingleProcess:
         """The rows of an evaluation set of `n` samples this process evaluates: None, the whole set as always."""
         return None
 
+    def check_batches(self, loader: DataLoader) -> None:
+        """Any batch size suits one process."""
+
     def check_batch_norm(self, model: Module, batch: int) -> None:
         """Nothing to add to the Trainer's own check: one process normalises over the whole batch."""
 
@@ -150,8 +153,7 @@ class DataParallel(SingleProcess):
                 )
 
     def shard(self, loader: DataLoader) -> DataLoader:
-        """A copy of `loader` that serves this rank's shard of every global batch."""
-        self.check_batches(loader)
+        """A copy of `loader` that serves this rank's shard of every global batch (`check_batches` it first)."""
         return loader.sharded(self.rank, self.size)
 
     def start(self, model: Module, optimizer: Any) -> None:

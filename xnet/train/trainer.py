@@ -1,8 +1,13 @@
-"""Trainer: the training loop, evaluation, divergence and interrupt handling, resumable state."""
+"""Trainer: the epoch loop and the state it resumes from (weights, optimizer, RNG, history), divergence and Ctrl-C.
+
+About 400 lines, over the usual 300: the loop, its resumable state and its Ctrl-C handling share the
+same counters (epoch, step in epoch, the partial sums of an interrupted epoch) and are one thing to
+read. What fit does before step one is in preflight.py, the evaluation loop in evaluation.py, the
+argument checks in trainer_checks.py.
+"""
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from pathlib import Path
@@ -14,17 +19,26 @@ from xnet.backends import Array, Backend, get_backend
 from xnet.backends.rng import check_seed
 from xnet.checks import check_int
 from xnet.data.loader import DataLoader
-from xnet.errors import DataError, DivergedError
-from xnet.nn.batchnorm import BatchNorm1D
+from xnet.errors import DivergedError
 from xnet.nn.module import Module
 from xnet.parallel.data_parallel import SingleProcess
 from xnet.train.cadence import CheckpointCadence
 from xnet.train.checkpoint import save_checkpoint
-from xnet.train.early_stopping import METRICS, EarlyStopping
+from xnet.train.early_stopping import EarlyStopping
+from xnet.train.evaluation import evaluate_loader
 from xnet.train.history import History
-from xnet.train.metrics import ClassReport, EvalResult, confusion_matrix
+from xnet.train.metrics import EvalResult
+from xnet.train.preflight import (
+    check_batch_norm_batches,
+    check_finite_data,
+    check_monitor,
+    check_outputs,
+    forward_one,
+    is_classification,
+    make_loader,
+    training_loader,
+)
 from xnet.train.progress import Reporter, reporter_for
-from xnet.train.sharded_eval import evaluate_share
 from xnet.train.stop_signals import StopRequests
 from xnet.train.trainer_checks import check_parts, check_reduction, check_usable, data_pair
 
@@ -102,48 +116,22 @@ class Trainer:
         self._stop = StopRequests()
         self._stop_at_boundary = False  # every rank agreed, in an epoch's last step, to stop at its end
         self._eval_loaders: dict[int, tuple[Any, DataLoader]] = {}
+        self._checked: tuple[DataLoader | None, int] = (None, 0)  # the training loader check_model passed
 
-    # -- data ------------------------------------------------------------------------------------
+    # -- before step one (xnet/train/preflight.py) ---------------------------------------------------
 
-    def _loader(
-        self, data: Any, batch_size: int | str | None, shuffle: bool, drop_last: bool | str = False, what: str = "data"
-    ) -> DataLoader:
-        """A DataLoader for `data` (a DataLoader, a Split, or an (x, y) pair of host arrays)."""
-        if isinstance(data, DataLoader):
-            return data
-        x, y = data_pair(data, what)
-        return DataLoader(
-            x, y, batch_size, self.backend, shuffle=shuffle, seed=self.seed, drop_last=drop_last,
-            dtype=self.model.dtype,
-        )  # fmt: skip
-
-    def _train_loader(self, data: Any, batch_size: int | str | None) -> DataLoader:
-        """The training pass's loader: shuffled, and skipping a last batch of exactly one sample.
-
-        Batch norm cannot train on one sample (its batch variance is undefined), so a training set
-        of 57 in batches of 7 would fail at the end of the first epoch. The order is reshuffled every
-        epoch, so the sample left out differs from epoch to epoch and every sample is still trained on
-        (a DataLoader given with shuffle=False leaves out the same last sample every epoch).
-        """
-        loader = self._loader(data, batch_size, shuffle=True, drop_last="single", what="Trainer.fit: train")
-        check_usable(loader, "Trainer.fit: train")
-        if loader.drop_last is False:  # a DataLoader given as is: a copy, so the caller's keeps its setting
-            loader = copy.copy(loader)
-            loader.drop_last = "single"
-        return loader
+    def _is_classification(self, loader: DataLoader) -> bool:
+        return is_classification(self.loss, loader)
 
     def _eval_loader(self, data: Any, batch_size: int = 1000, what: str = "Trainer.evaluate: data") -> DataLoader:
         # cached so evaluation data crosses to the device once, not every epoch
         key = id(data)
         if key not in self._eval_loaders:
-            loader = self._loader(data, batch_size, shuffle=False, what=what)
+            loader = make_loader(data, batch_size, self.backend, self.seed, self.model.dtype, shuffle=False, what=what)
             check_usable(loader, what)
             self._check_targets_once(loader)
             self._eval_loaders[key] = (data, loader)
         return self._eval_loaders[key][1]
-
-    def _is_classification(self, loader: DataLoader) -> bool:
-        return loader.y is not None and self.loss.classifies(loader.y)
 
     def _check_targets_once(self, loader: DataLoader, width: int | None = None) -> None:
         """Check a data set's targets once (label range, BCE's [0, 1], soft targets finite and >= 0), so
@@ -151,77 +139,34 @@ class Trainer:
         if loader.y is None:
             return
         if width is None:
-            width = int(math.prod(self._forward_one(loader).shape[1:]))
+            width = int(math.prod(forward_one(self.model, loader).shape[1:]))
         k = self.meta.get("num_classes")
         classes = width if k is None else min(int(k), width)
         self.loss.check_targets(loader.y, classes, "Trainer")
         self.loss.check_labels = False
 
-    def _forward_one(self, loader: DataLoader) -> Array:
-        """The model's output for the first sample, in evaluation mode (no dropout draw, no batch-norm update)."""
-        was = self.model.training
-        self.model.eval()
-        try:
-            return self.model.forward(loader.x[:1, ...])
-        except ValueError as e:
-            shape = tuple(loader.x.shape[1:])
-            raise ValueError(f"the model does not fit the data (samples of shape {shape}): {e}") from None
-        finally:
-            self.model.train(was)
-
     def check_model(self, data: Any) -> int:
         """Forward one sample before training: the layers fit the data and a classifier has one output per class.
 
-        Returns the model's outputs per sample."""
+        Given the training DataLoader, also checks that its batches suit batch norm and split over the
+        ranks of a data-parallel run; fit does not repeat the checks for that loader. Returns the
+        model's outputs per sample."""
         if not isinstance(data, DataLoader):  # one sample is enough: do not move the whole set to the device
             x, y = data_pair(data, "Trainer.check_model: data")
             data = (x[:1], None if y is None else y[:1])
-        loader = self._loader(data, 1, shuffle=False)
-        check_usable(loader, "Trainer.check_model: data", targets=False)
+        what = "Trainer.check_model: data"
+        loader = make_loader(data, 1, self.backend, self.seed, self.model.dtype, shuffle=False, what=what)
+        check_usable(loader, what, targets=False)
         if isinstance(data, DataLoader):
-            self._check_batch_norm_batches(data)
-        out = self._forward_one(loader)  # evaluation mode: the run is unchanged
+            self.parallel.check_batches(data)
+            check_batch_norm_batches(self.model, data)
+        out = forward_one(self.model, loader)  # evaluation mode: the run is unchanged
         if isinstance(data, DataLoader):  # batch norm's input shapes are known after that forward
             self.parallel.check_batch_norm(self.model, min(data.batch_size, data.n))
-        width = int(math.prod(out.shape[1:]))
-        if not self._is_classification(loader):
-            if loader.y is None:
-                return width
-            wanted = math.prod(loader.y.shape[1:])
-            if width != wanted:
-                raise ValueError(
-                    f"the model outputs {width} values per sample but the targets have {wanted}; "
-                    f"its last layer needs {wanted} outputs"
-                )
-            return width
-        if len(out.shape) != 2:
-            raise ValueError(
-                f"the model outputs shape {tuple(out.shape[1:])} per sample; a classifier must output one score "
-                "per class (end with a flatten and a dense layer)"
-            )
-        k = self.meta.get("num_classes")
-        if k is not None and int(out.shape[1]) != k:
-            raise ValueError(
-                f"the model outputs {int(out.shape[1])} values but the dataset has {k} classes; "
-                f"its last layer needs {k} outputs"
-            )
+        width = check_outputs(out, self.loss, loader, self.meta.get("num_classes"))
+        if isinstance(data, DataLoader):
+            self._checked = (data, width)
         return width
-
-    def _check_batch_norm_batches(self, loader: DataLoader) -> None:
-        """A model with BatchNorm1D cannot train on batches of one sample: say why before training starts.
-
-        A last batch of one is skipped (see `_train_loader`); a batch size of 1 or a one-sample training
-        set leaves only such batches. (BatchNorm2D averages over the pixels too, so one image is enough.)
-        """
-        if min(loader.batch_size, loader.n) != 1:
-            return
-        if not any(isinstance(m, BatchNorm1D) for m in self.model.modules()):
-            return
-        why = "the training data holds 1 sample" if loader.n == 1 else "the batch size is 1"
-        raise ValueError(
-            f"batch norm (BatchNorm1D) needs at least 2 samples per training batch (it normalises each "
-            f"feature over the batch), but {why}"
-        )
 
     # -- training ------------------------------------------------------------------------------------
 
@@ -254,10 +199,13 @@ class Trainer:
             raise ValueError(f"epochs must be a positive int, got {epochs!r}")
         check_reduction(self.loss, "Trainer.fit")
         reporter = reporter_for(verbose, self.reporter)
-        loader = self.parallel.shard(self._train_loader(train, batch_size))
-        self._check_monitor(loader, val, test)
-        width = self.check_model(loader)
+        loader = training_loader(train, batch_size, self.backend, self.seed, self.model.dtype)
+        check_monitor(self.early_stopping, self.loss, loader, val, test)
+        checked, width = self._checked
+        if checked is not loader:  # not yet checked by the caller (run_training checks before it writes)
+            width = self.check_model(loader)
         self._check_targets_once(loader, width)  # one forward of one sample for both
+        loader = self.parallel.shard(loader)
         self._batch_terms = min(loader.batch_size, loader.n) * self.loss.terms_per_sample(width)
         # the evaluation data too is checked (and moved to the device) before the first epoch, not after it
         for name, data in (("val", val), ("test", test)):
@@ -300,23 +248,6 @@ class Trainer:
             self.reporter.close()
             self.reporter = saved_reporter
         return self.history
-
-    def _check_monitor(self, loader: DataLoader, val: Any, test: Any) -> None:
-        """Early stopping's metric must be one that this fit records: its split given, accuracy for a classifier."""
-        if self.early_stopping is None:
-            return
-        monitor = self.early_stopping.monitor
-        if monitor not in METRICS:
-            raise ValueError(f"EarlyStopping: monitor must be one of {', '.join(METRICS)}; got {monitor!r}")
-        if val is None and monitor.startswith("val_"):
-            raise ValueError(f"EarlyStopping: monitors {monitor!r}, but fit() was given no validation data (val=)")
-        if test is None and monitor.startswith("test_"):
-            raise ValueError(f"EarlyStopping: monitors {monitor!r}, but fit() was given no test data (test=)")
-        if monitor.endswith("_accuracy") and not self._is_classification(loader):
-            raise ValueError(
-                f"EarlyStopping: monitors {monitor!r}, but {type(self.loss).__name__} on these targets is no "
-                "classification, so no accuracy is recorded; monitor a loss"
-            )
 
     def _end_of_epoch_checks(self, record: dict[str, Any]) -> bool:
         """Save checkpoints, update early stopping; True when training should stop."""
@@ -385,7 +316,7 @@ class Trainer:
                 total_loss, total_correct, total_seen = par.totals(backend, loss_sum, correct, seen, classify)
                 running = total_loss / total_seen
                 if not math.isfinite(running):
-                    self._check_finite_data(loader, running, epoch, i + 1)
+                    check_finite_data(backend, loader, running, epoch, i + 1)
                     raise DivergedError(
                         f"training diverged: the loss became {running} at epoch {epoch}, "
                         f"step {i + 1} of {steps}; try a lower learning rate (--lr)"
@@ -425,20 +356,6 @@ class Trainer:
         self.parallel.sync_buffers(self.model)
         return {**sums, "seconds": p["seconds"] + time.perf_counter() - t0, "lr": p["lr"]}
 
-    def _check_finite_data(self, loader: DataLoader, loss: float, epoch: int, step: int) -> None:
-        """A NaN/inf in the data also makes the loss non-finite: say so, not "lower the learning rate".
-
-        Only runs once training has gone non-finite, so it costs nothing per step.
-        """
-        xp, item = self.backend.xp, self.backend.item
-        arrays = [("inputs", loader.x)] + ([("targets", loader.y)] if loader.y is not None else [])
-        for what, a in arrays:
-            if "float" in str(a.dtype) and not item(xp.all(xp.isfinite(a))):
-                raise DataError(
-                    f"the training {what} contain NaN or infinite values (the loss became {loss} at epoch {epoch}, "
-                    f"step {step}); fix or drop those samples"
-                )
-
     def penalty(self) -> float:
         """The regularisation penalty of the current weights (0 without regularizers)."""
         regs = getattr(self.optimizer, "regularizers", None) or ()
@@ -454,12 +371,8 @@ class Trainer:
 
     def predict(self, x: Array) -> Array:
         """Model outputs for a device batch, in evaluation mode: (N, ...) -> (N, K)."""
-        was = self.model.training
-        self.model.eval()
-        try:
+        with self.model.evaluating():
             return self.model.forward(x)
-        finally:
-            self.model.train(was)
 
     def _epoch_eval(self, data: Any) -> EvalResult:
         """fit's evaluation of `data`: `evaluate` in one process; each rank its share when data-parallel."""
@@ -467,39 +380,21 @@ class Trainer:
         rows = self.parallel.eval_rows(loader.n)
         if rows is None:
             return self.evaluate(data)
-        check_reduction(self.loss, "Trainer.evaluate")
-        return evaluate_share(self, loader, rows)
+        return self._evaluate(loader, rows)
 
     def evaluate(self, data: Any, batch_size: int = 1000) -> EvalResult:
         """Loss (with penalty), accuracy, confusion matrix and per-class scores on `data`.
 
         The whole set, also on a rank of data-parallel training (fit's per-epoch evaluation shares it out)."""
-        loader = self._eval_loader(data, batch_size)
-        xp = self.backend.xp
-        classify = self._is_classification(loader)
+        return self._evaluate(self._eval_loader(data, batch_size), None)
+
+    def _evaluate(self, loader: DataLoader, rows: tuple[int, int] | None) -> EvalResult:
         check_reduction(self.loss, "Trainer.evaluate")
-        was = self.model.training
-        self.model.eval()
-        loss_sum, n, preds = 0.0, 0, []
-        try:
-            for xb, yb in loader.eval_batches():  # every sample, in order, even from a training loader
-                out = self.model.forward(xb)
-                value = self.loss.forward(out, yb)
-                loss_sum = loss_sum + value * (xb.shape[0] * self.loss.mean_factor())  # per term, as in fit
-                n += xb.shape[0]
-                if classify:
-                    preds.append(self.loss.predict(out))
-        finally:
-            self.model.train(was)
-        result = EvalResult(loss=self.backend.item(loss_sum) / n + self._reported_penalty())
-        if classify:
-            y_pred = self.backend.to_numpy(xp.concat(preds))
-            y_true = self.backend.to_numpy(self.loss.target_classes(loader.y)).astype(np.int64)
-            k = int(self.meta.get("num_classes") or max(y_true.max(), y_pred.max()) + 1)
-            cm = confusion_matrix(y_true, y_pred, k)
-            result.accuracy = float(np.trace(cm) / n)
-            result.confusion, result.report, result.predictions = cm, ClassReport.from_confusion(cm), y_pred
-        return result
+        return evaluate_loader(
+            self.model, self.loss, self.backend, loader, classify=self._is_classification(loader),
+            penalty=self._reported_penalty(), num_classes=self.meta.get("num_classes"), rows=rows,
+            parallel=self.parallel,
+        )  # fmt: skip
 
     # -- state ---------------------------------------------------------------------------------------
 

@@ -1,16 +1,18 @@
-"""Run configuration: defaults, TOML experiment files, validation, and writing it back out."""
+"""The run configuration: RunConfig, its fields' choices and defaults, and their validation.
+
+One file, because RunConfig.replace validates: the schema and its checks cannot live apart without
+importing each other.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import re
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from xnet.backends.rng import SEED_LIMIT
+from xnet.config.options import check_applicable
 from xnet.errors import ConfigError
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -160,6 +162,28 @@ def parse_batch_size(spec: str | int) -> int | str:
     return spec
 
 
+def type_ok(name: str, value: Any) -> bool:
+    """Whether `value` has a type RunConfig's field `name` takes (None only where the field allows it)."""
+    kind = FIELDS[name].type
+    if value is None:  # TOML has no null; a saved config holds None for unset options
+        return "None" in kind
+    if name == "hidden":
+        return isinstance(value, (list, str))
+    if name == "batch_size":
+        return isinstance(value, (int, str)) and not isinstance(value, bool)
+    if name == "milestones":
+        return isinstance(value, (list, str))
+    if isinstance(value, bool):
+        return "bool" in kind
+    if isinstance(value, int):
+        return "int" in kind or "float" in kind
+    if isinstance(value, float):
+        return "float" in kind
+    if isinstance(value, str):
+        return "str" in kind
+    return False
+
+
 def _check_model(cfg: RunConfig) -> None:
     """A preset name, or "custom" with a non-empty [[model.layers]] list."""
     from xnet.models import PRESETS
@@ -261,14 +285,12 @@ def _check_for_training(cfg: RunConfig) -> None:
             f"warmup_epochs: a warmup of {cfg.warmup_epochs:g} epochs is not shorter than the run's {cfg.epochs} "
             f"epoch{'s' * (cfg.epochs != 1)}; lower warmup_epochs or raise epochs"
         )
-    _check_init(cfg.init)
-    _check_init(cfg.bias_init, "bias_init")
-    from xnet.options import check_applicable
-
+    check_init(cfg.init)
+    check_init(cfg.bias_init, "bias_init")
     check_applicable(cfg)
 
 
-def _check_init(spec: str | None, key: str = "init") -> None:
+def check_init(spec: str | None, key: str = "init") -> None:
     """An unknown initialiser or a bad argument is a config error before any data is read."""
     from xnet.nn.init import parse_init
 
@@ -277,135 +299,3 @@ def _check_init(spec: str | None, key: str = "init") -> None:
             parse_init(spec)
         except ValueError as e:
             raise ConfigError(f"{key}: {e}") from None
-
-
-# -- TOML ------------------------------------------------------------------------------------------
-
-
-def _line_of(text: str, key: str) -> str:
-    for i, line in enumerate(text.splitlines(), 1):
-        if re.match(rf"\s*{re.escape(key)}\s*=", line) or re.match(rf"\s*\[+\s*{re.escape(key)}\s*\]+", line):
-            return f"line {i}"
-    return "somewhere"
-
-
-def type_ok(name: str, value: Any) -> bool:
-    """Whether `value` has a type RunConfig's field `name` takes (None only where the field allows it)."""
-    kind = FIELDS[name].type
-    if value is None:  # TOML has no null; a saved config holds None for unset options
-        return "None" in kind
-    if name == "hidden":
-        return isinstance(value, (list, str))
-    if name == "batch_size":
-        return isinstance(value, (int, str)) and not isinstance(value, bool)
-    if name == "milestones":
-        return isinstance(value, (list, str))
-    if isinstance(value, bool):
-        return "bool" in kind
-    if isinstance(value, int):
-        return "int" in kind or "float" in kind
-    if isinstance(value, float):
-        return "float" in kind
-    if isinstance(value, str):
-        return "str" in kind
-    return False
-
-
-def config_dict_from_toml(path: str | Path) -> dict[str, Any]:
-    """Read an experiment file into RunConfig keyword arguments (unknown keys and types named)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # utf-8-sig: a BOM (Windows editors) is not TOML
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"config file {path} is not UTF-8 text (byte {e.start}: {e.reason})") from None
-    except OSError as e:
-        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path.name}: not valid TOML: {e}") from None
-    return config_dict_from_mapping(raw, text, path.name)
-
-
-def config_dict_from_mapping(raw: dict[str, Any], text: str = "", where: str = "config") -> dict[str, Any]:
-    """Validate keys and value types of a parsed TOML mapping; return RunConfig arguments."""
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        name = key.replace("-", "_")
-        if name == "model" and isinstance(value, dict):
-            extra = set(value) - {"layers"}
-            if extra or not isinstance(value.get("layers"), list):
-                raise ConfigError(
-                    f"{where} {_line_of(text, 'model')}: a [model] table takes only 'layers' "
-                    f"([[model.layers]] tables), got {sorted(extra) or 'no layers'}"
-                )
-            out["layers"] = value["layers"]
-            out["model"] = "custom"
-            continue
-        if name not in FIELDS or name == "layers":
-            raise ConfigError(
-                f"{where} {_line_of(text, key)}: unknown key {key!r} (valid keys: "
-                f"{', '.join(k for k in FIELDS if k != 'layers')})"
-            )
-        if not type_ok(name, value):
-            raise ConfigError(
-                f"{where} {_line_of(text, key)}: {key!r} has the wrong type "
-                f"({type(value).__name__}; expected {FIELDS[name].type})"
-            )
-        if isinstance(value, int) and not isinstance(value, bool) and FIELDS[name].type.startswith("float"):
-            value = float(value)
-        out[name] = value
-    return out
-
-
-def toml_value(v: Any) -> str:
-    """`v` as a TOML value: true, 0.5, "text", [1, 2]."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):  # an inline table, e.g. a residual block's activation = {type = "elu", alpha = 0.5}
-        return "{" + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + "}"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
-def layer_toml(layer: dict[str, Any], header: str) -> list[str]:
-    """One [[header]] layer table; a residual block's own layer lists follow as [[header.layers]] etc."""
-    nested = {k: v for k, v in layer.items() if isinstance(v, list) and v and all(isinstance(t, dict) for t in v)}
-    lines = [f"\n[[{header}]]", *(f"{k} = {toml_value(v)}" for k, v in layer.items() if k not in nested)]
-    for key, tables in nested.items():
-        for table in tables:
-            lines += layer_toml(table, f"{header}.{key}")
-    return lines
-
-
-def to_toml(cfg: RunConfig, skip: tuple[str, ...] = LOCAL_KEYS) -> str:
-    """The fully resolved configuration as TOML that `--config` reads back to the same run.
-
-    Options left unset follow with the default the run used, as comments: uncommenting one pins it.
-    Options this configuration's optimizer, loss, schedule and layers do not read are left out.
-    """
-    from xnet.options import applicable, defaults_used, given, option_keys
-
-    reads, optional = set(applicable(cfg)), option_keys()
-    lines = ["# xnet run configuration: repeat this run with `xnet train --config config.toml`"]
-    for name, value in cfg.to_dict().items():
-        if name in skip or name == "layers" or value is None:
-            continue
-        if name == "model" and cfg.layers:
-            continue
-        if name in optional and name not in reads and not given(cfg, name):
-            continue
-        lines.append(f"{name} = {toml_value(value)}")
-    defaults = defaults_used(cfg)
-    if defaults:
-        lines += ["", "# defaults this run used (the chosen optimizer's, loss's, schedule's and layers'):", *defaults]
-    for layer in cfg.layers or []:
-        lines += layer_toml(layer, "model.layers")
-    return "\n".join(lines) + "\n"

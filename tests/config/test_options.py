@@ -5,10 +5,10 @@ from __future__ import annotations
 import inspect
 
 from xnet.config import RunConfig, config_dict_from_toml, to_toml, validate
+from xnet.config.options import LOSS_OPTIONS, OPTIMIZER_OPTIONS, SCHEDULE_OPTIONS, default_of, defaults_used
 from xnet.losses import CrossEntropy
 from xnet.optim import OneCycleSchedule, get_schedule
 from xnet.optim.factory import OPTIMIZER_CLASSES
-from xnet.options import LOSS_OPTIONS, OPTIMIZER_OPTIONS, SCHEDULE_OPTIONS, default_of, defaults_used
 
 
 def _arguments(cls) -> set[str]:

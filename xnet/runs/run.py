@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import math
-import os
 import shutil
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,21 +13,24 @@ import xnet
 from xnet.atomic import atomic_write_text
 from xnet.backends import Backend, get_backend
 from xnet.config import LOCAL_KEYS, RunConfig, to_toml
-from xnet.errors import ConfigError, DataError, DivergedError, XnetError
+from xnet.errors import DivergedError, XnetError
 from xnet.nn.module import Module, build_on
-from xnet.train.build import build_loss, build_model, build_optimizer, build_schedule, count, parameter_line
+from xnet.runs.build import build_loss, build_model, build_optimizer, build_schedule, count, parameter_line
+from xnet.runs.data import DataCache, check_dataset
+from xnet.runs.folder import (
+    check_out_dir,
+    default_out_dir,
+    diverged_metrics,
+    holds_run,
+    put_back_run_files,
+    set_aside_run_files,
+    write_record,
+)
 from xnet.train.checkpoint import load_checkpoint, unusable
 from xnet.train.early_stopping import EarlyStopping
 from xnet.train.progress import Reporter
 from xnet.train.stop_signals import signal_name
 from xnet.train.trainer import Trainer
-
-HISTORY_COLUMNS = (
-    "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-    "test_loss", "test_accuracy", "lr", "lr_end", "seconds",
-)  # fmt: skip
-# every file a training run writes in its folder (--overwrite deletes these and nothing else)
-RUN_FILES = ("metrics.json", "history.csv", "model.npz", "best.npz", "config.toml", "curves.png", "prediction.png")
 
 
 @dataclass
@@ -45,16 +41,6 @@ class RunResult:
     metrics: dict[str, Any]
     trainer: Trainer
     interrupted: bool
-
-
-def default_out_dir(cfg: RunConfig) -> Path:
-    """runs/<timestamp>-<model>, with -2, -3, ... when runs started in the same second."""
-    base = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.model}"
-    out, n = base, 1
-    while out.exists():  # a run folder that exists is refused, so the default must be new
-        n += 1
-        out = base.with_name(f"{base.name}-{n}")
-    return out
 
 
 def _check_resume(state: dict[str, Any], model: Module, path: Path) -> None:
@@ -70,99 +56,6 @@ def _check_resume(state: dict[str, Any], model: Module, path: Path) -> None:
         raise XnetError(
             f"{path} holds another model ({'; '.join(diffs) or 'same shapes, different layers'})"
         )
-
-
-def check_out_dir(out_dir: Path) -> None:
-    """Before any work: `out_dir` is a folder, or can become one, that this process may write in."""
-    # the nearest existing folder decides: `out_dir` itself is created only by the first file written
-    existing = out_dir
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise XnetError(f"--out {out_dir}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise XnetError(f"--out {out_dir}: cannot write in {existing} (permission denied)")
-
-
-def holds_run(out_dir: Path) -> bool:
-    """Whether `out_dir` already holds the outputs of an xnet run."""
-    return any((out_dir / name).exists() for name in ("metrics.json", "model.npz"))
-
-
-def set_aside_run_files(out_dir: Path) -> Path | None:
-    """Move the files a training run writes (nothing else) into a hidden folder of `out_dir`; returns it."""
-    found = [out_dir / name for name in RUN_FILES if (out_dir / name).is_file() or (out_dir / name).is_symlink()]
-    if not found:
-        return None
-    stash = Path(tempfile.mkdtemp(prefix=".replaced-", dir=out_dir))
-    for path in found:
-        os.replace(path, stash / path.name)
-    return stash
-
-
-def put_back_run_files(stash: Path, out_dir: Path) -> None:
-    """Undo set_aside_run_files: the older run's files return to `out_dir`."""
-    for path in stash.iterdir():
-        os.replace(path, out_dir / path.name)
-    stash.rmdir()
-
-
-def check_dataset(cfg: RunConfig, ds: Any) -> None:
-    """What training needs of the data: labels, images for --augment, finite values."""
-    if ds.train.y is None:
-        raise DataError(
-            f"{cfg.dataset}: the data has no labels (no label column), so there is nothing to train on; "
-            "an unlabelled file such as Kaggle's test.csv is for `xnet predict`"
-        )
-    shape = tuple(ds.input_shape)
-    square = len(shape) == 1 and shape[0] > 1 and math.isqrt(shape[0]) ** 2 == shape[0]
-    if cfg.augment and len(shape) != 3 and not square:
-        raise ConfigError(
-            f"augment: shifts and rotations apply to images, but {cfg.dataset} has samples of shape {shape}; "
-            "drop --augment"
-        )
-    for name, split in ds.splits().items():
-        for what, a in (("inputs", split.x), ("targets", split.y)):
-            # one float64 sum is finite exactly when every value is (short of a 1e308 overflow, checked)
-            if a is None or a.dtype.kind != "f" or np.isfinite(np.sum(a, dtype=np.float64)):
-                continue
-            bad = int(np.count_nonzero(~np.isfinite(a)))
-            if bad:
-                raise DataError(
-                    f"{cfg.dataset}: the {name} {what} contain {bad} NaN or infinite value{'s' * (bad != 1)}; "
-                    "fix or drop those samples"
-                )
-
-
-def data_key(cfg: RunConfig) -> tuple[Any, ...]:
-    """The options that decide what load_dataset returns: runs with equal keys can share one Dataset."""
-    return (cfg.dataset, cfg.data_dir, cfg.normalize, cfg.val_split, cfg.seed, cfg.limit)
-
-
-class DataCache:
-    """The dataset loaded last, kept for the next run that asks for the same data.
-
-    One entry only: a study's variants usually share their data, and one MNIST is 180 MB in float32,
-    so holding one copy per variant (or per seed) is what this avoids. Runs only read the arrays.
-    """
-
-    def __init__(self) -> None:
-        self._key: tuple[Any, ...] | None = None
-        self._data: Any = None
-
-    def load(self, cfg: RunConfig) -> Any:
-        """The Dataset `cfg` asks for, read unless the last one loaded was the same."""
-        from xnet.data import load_dataset
-
-        key = data_key(cfg)
-        if key != self._key:
-            self._key, self._data = None, None  # free the old arrays before reading the new ones
-            self._data = load_dataset(
-                cfg.dataset, data_dir=cfg.data_dir, normalize=cfg.normalize, val_split=cfg.val_split,
-                seed=cfg.seed, limit=cfg.limit,
-            )  # fmt: skip
-            self._key = key
-        return self._data
 
 
 @dataclass
@@ -227,15 +120,14 @@ def prepare_run(
     }
     stopper = EarlyStopping("val_loss", cfg.early_stopping) if cfg.early_stopping else None
     writes = parallel is None or parallel.is_root  # rank 0 alone writes the run folder
-    if parallel is not None:
-        parallel.check_batches(loader)
     trainer = Trainer(
         model, loss, optimizer, schedule, backend, seed=cfg.seed, reporter=reporter,
         log_every=max(1, steps_per_epoch // 20), checkpoint_path=out_dir / "model.npz" if writes else None,
         best_path=out_dir / "best.npz" if stopper and writes else None, early_stopping=stopper, meta=meta,
         parallel=parallel, checkpoint_every=cfg.checkpoint_every,
     )  # fmt: skip
-    # a model that does not fit the data fails here, before anything is written or replaced
+    # a model that does not fit the data, or batches that do not split over the ranks, fail here,
+    # before anything is written or replaced (fit does not check this loader again)
     trainer.check_model(loader)
     return PreparedRun(cfg, out_dir, backend, ds, loader, trainer)
 
@@ -246,27 +138,6 @@ class RunDiverged(DivergedError):
     def __init__(self, message: str, metrics: dict[str, Any], written: bool):
         super().__init__(message)
         self.metrics, self.written = metrics, written
-
-
-def diverged_metrics(cfg: RunConfig, history: list[dict[str, Any]], error: Exception) -> dict[str, Any]:
-    """The metrics.json of a run that diverged: its finished epochs and a "status" saying why it stopped."""
-    return {
-        "status": f"diverged: {error}",
-        "epochs": history,
-        "epochs_completed": len(history),
-        "seed": cfg.seed,
-        "config": cfg.to_dict(),
-    }
-
-
-def write_record(out_dir: Path, metrics: dict[str, Any]) -> None:
-    """metrics.json and history.csv (one row per finished epoch), each written atomically."""
-    atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(metrics["epochs"])
-    atomic_write_text(out_dir / "history.csv", buf.getvalue())
 
 
 def run_training(
@@ -380,7 +251,7 @@ def write_outputs(
     out_dir: Path, cfg: RunConfig, trainer: Trainer, ds: Any, backend: Backend, ranks: int = 1
 ) -> dict[str, Any]:
     """metrics.json, history.csv, config.toml and the plots, written atomically (`ranks`: processes that trained)."""
-    from xnet.plots import plot_histories, plot_prediction
+    from xnet.plots.curves import plot_histories, plot_prediction
 
     history = trainer.history
     last = history[-1] if history else {}

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "cli"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "cli"))
 from clirun import one_line_error, xnet  # noqa: E402
 
-from xnet.compare import load_study, run_folder_name, run_study  # noqa: E402
 from xnet.errors import ConfigError  # noqa: E402
+from xnet.study import load_study, run_folder_name, run_study  # noqa: E402
 
 MNIST_BASE = """
 name = "pre"
@@ -182,7 +182,8 @@ def test_summary_states_the_command_line_overrides(tmp_path):
 
 
 def test_without_matplotlib_no_figure_is_claimed_or_embedded(tmp_path, monkeypatch):
-    from xnet import plots, study_plots
+    from xnet.plots import curves as plots
+    from xnet.plots import study as study_plots
 
     monkeypatch.setattr(plots, "have_matplotlib", lambda: False)
     monkeypatch.setattr(study_plots, "have_matplotlib", lambda: False)

@@ -184,7 +184,7 @@ def write_summary(
 ) -> list[str]:
     """summary.md, summary.csv and curves.png (and predictions.png for 1-D regression); returns the
     names of the files written: without matplotlib there are no figures, and summary.md embeds none."""
-    from xnet.study_plots import plot_study
+    from xnet.plots.study import plot_study
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=SUMMARY_COLUMNS, extrasaction="ignore", lineterminator="\n")
@@ -208,9 +208,9 @@ def write_regression_fits(rows: list[dict[str, Any]], path: Path, title: str) ->
     import numpy as np
 
     from xnet.data import load_dataset
-    from xnet.plots import have_matplotlib
-    from xnet.study_plots import plot_regression_fits
-    from xnet.train.restore import restore
+    from xnet.plots.curves import have_matplotlib
+    from xnet.plots.study import plot_regression_fits
+    from xnet.runs.restore import restore
 
     if not have_matplotlib():
         return False  # nothing to draw with: do not read models and data for it

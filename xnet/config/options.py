@@ -7,11 +7,22 @@ same tables give the listing of `xnet options` and the defaults a run's config.t
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
-from xnet.config import DEFAULTS, RunConfig, toml_value
+from xnet.config.values import toml_value
 from xnet.errors import ConfigError
+
+# a RunConfig (xnet/config/schema.py): the schema's validation reads these tables, so this module
+# imports nothing of it, not even for annotations
+RunConfig = Any
+
+
+@functools.cache
+def _defaults(kind: type) -> Any:
+    """A configuration of class `kind` with every field at its default (RunConfig() is DEFAULTS)."""
+    return kind()
 
 # the options only some choices read (an option every choice of a kind reads is in EVERY)
 OPTIMIZER_OPTIONS: dict[str, tuple[str, ...]] = {
@@ -73,7 +84,7 @@ PYTHON_NAMES = {
 
 def given(cfg: RunConfig, key: str) -> bool:
     """Whether `key` differs from its default: only a value the user set (flag, file, checkpoint) can."""
-    return getattr(cfg, key) != getattr(DEFAULTS, key)
+    return getattr(cfg, key) != getattr(_defaults(type(cfg)), key)
 
 
 def _flag(cfg: RunConfig, key: str) -> str:
@@ -197,7 +208,7 @@ def default_of(key: str, cfg: RunConfig) -> tuple[Any, bool]:
     }
     if key in classes:
         return _signature_default(*classes[key]), True
-    return getattr(DEFAULTS, key), True  # None: off (clip_norm, clip_value)
+    return getattr(_defaults(type(cfg)), key), True  # None: off (clip_norm, clip_value)
 
 
 def applicable(cfg: RunConfig) -> list[str]:

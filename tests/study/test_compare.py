@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "cli"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "cli"))
 from clirun import one_line_error, xnet  # noqa: E402
 
-from xnet.compare import load_study, run_folder_name  # noqa: E402
 from xnet.errors import ConfigError  # noqa: E402
-from xnet.study_summary import SUMMARY_COLUMNS  # noqa: E402
+from xnet.study import load_study, run_folder_name  # noqa: E402
+from xnet.study.summary import SUMMARY_COLUMNS  # noqa: E402
 
 MD_COLUMNS = ["variant", "final test acc", "best test acc", "final train acc", "test loss", "epochs", "seconds",
               "params", "status"]  # fmt: skip
@@ -222,7 +222,7 @@ def test_interrupted_variant_continues_from_its_checkpoint(mnist_dir, tmp_path):
     import os
     import signal
 
-    from xnet.compare import StudyInterrupted, run_study
+    from xnet.study import StudyInterrupted, run_study
     from xnet.train.progress import Reporter
 
     study = load_study(_write(tmp_path, MNIST_STUDY.replace("epochs = 1", "epochs = 2")))
@@ -274,8 +274,8 @@ beta2 = [0.99]
 
 
 def test_a_run_finished_before_an_option_existed_counts_as_finished_at_its_default(tmp_path):
-    from xnet.compare import finished_metrics
     from xnet.config import RunConfig, validate
+    from xnet.study import finished_metrics
 
     cfg = validate(RunConfig(dataset="sine", loss="mse"))
     saved = {k: v for k, v in cfg.to_dict().items() if k not in ("loss_reduction", "beta1", "milestones")}

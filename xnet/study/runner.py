@@ -1,194 +1,30 @@
-"""Comparison studies: one base configuration, a grid or list of variants, seeds, a summary table."""
+"""Planning and running a study in one process: every variant's runs checked before any trains, then trained
+in order (finished runs skipped, an interrupted one continued), the summary rewritten after each variant."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
-import re
-import tomllib
-import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from xnet.atomic import ensure_folder
-from xnet.config import DEFAULTS, LOCAL_KEYS, RunConfig, config_dict_from_mapping, validate
+from xnet.config import DEFAULTS, LOCAL_KEYS, RunConfig
 from xnet.errors import ConfigError, DataError, DivergedError, XnetError
-from xnet.study_summary import summarize, write_summary
+from xnet.study.file import Study, Variant, check_folders, run_folder_name
+from xnet.study.summary import summarize, write_summary
 from xnet.train.progress import Reporter
 
-__all__ = ["Study", "Variant", "load_study", "run_study", "run_folder_name", "finished_metrics", "summarize"]
+__all__ = ["Run", "StudyInterrupted", "finished_metrics", "prepare_study", "run_study", "train_variant"]
 
-TOP_LEVEL_KEYS = ("name", "description", "notes", "base", "grid", "variants")
-# run options a study decides itself: every run goes to <study folder>/<variant>
-STUDY_KEYS = ("out",)
 NAME_MAX = 255  # bytes in one file name on ext4, APFS, NTFS (in UTF-16 units there), ...
-
-
-@dataclass
-class Variant:
-    """One configuration of a study: a name and the options it changes."""
-
-    name: str
-    overrides: dict[str, Any]
-    config: RunConfig
-
-
-@dataclass
-class Study:
-    """A parsed study file."""
-
-    name: str
-    description: str
-    base: dict[str, Any]
-    variants: list[Variant] = field(default_factory=list)
-    notes: str = ""
 
 
 class StudyInterrupted(XnetError):
     """Ctrl-C during a study: the running variant saved a checkpoint; rerunning continues it."""
 
     exit_code = 130
-
-
-def _variant_name(overrides: dict[str, Any]) -> str:
-    def fmt(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        return ",".join(map(fmt, v)) if isinstance(v, list) else str(v)
-
-    return "-".join(f"{k}={fmt(v)}" for k, v in overrides.items()) or "base"
-
-
-def run_folder_name(name: str, default: str = "variant") -> str:
-    """A variant's folder name: runs of characters other than letters, digits (any script: str.isalnum),
-    ".", "=", "_" and "+" become one '-' ("1 hidden (256)" -> "1-hidden-256", "lr=1e+30" stays, "α" stays);
-    never "." or "..", never a path separator or control character.
-
-    "+" is kept so that numbers stay distinct ("1e+30" and "1e-30"); names that still come out
-    the same are caught by load_study and run_study before anything runs.
-    """
-    # NFC: an "é" typed as e + combining accent is one letter, not "e-"
-    kept = "".join(c if c.isalnum() or c in ".=_+" else "/" for c in unicodedata.normalize("NFC", name))
-    folder = re.sub("/+", "-", kept).strip("-")
-    return default if folder.strip(".") == "" else folder
-
-
-def _check_name(name: Any, where: str) -> str:
-    """An explicit variant name: a non-empty string that can name a folder inside the study's folder."""
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"{where}: 'name' must be a non-empty string, got {name!r}")
-    if name.strip() in (".", "..") or any(sep in name for sep in ("/", "\\", "\0")):
-        raise ConfigError(
-            f"{where}: 'name' {name!r} cannot name the variant's folder inside the study folder "
-            "(no '/' or '\\', not '.' or '..')"
-        )
-    if any(unicodedata.category(c) == "Cc" for c in name):
-        raise ConfigError(f"{where}: 'name' {name!r} contains a control character (a tab, newline, ...)")
-    return name
-
-
-def _check_study_keys(options: dict[str, Any], where: str) -> None:
-    """Options a study sets itself (the output folder) are an error rather than silently ignored."""
-    for key in STUDY_KEYS:
-        if key in options:
-            raise ConfigError(
-                f"{where}: {key!r} cannot be set in a study: each variant writes to <study folder>/<variant>; "
-                "choose the study folder with `xnet compare --out`"
-            )
-
-
-def _read_study_toml(path: Path) -> tuple[dict[str, Any], str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"study file not found: {path}") from None
-    except (IsADirectoryError, UnicodeDecodeError):
-        raise ConfigError(f"study file {path} is not a readable text file") from None
-    try:
-        return tomllib.loads(text), text
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path.name}: not valid TOML: {e}") from None
-
-
-def _check_init(spec: str | None, where: str) -> None:
-    """Reject an unknown initialiser before any variant trains, not when its turn comes."""
-    from xnet.nn.init import parse_init
-
-    if spec is not None:
-        try:
-            parse_init(spec)
-        except ValueError as e:
-            raise ConfigError(f"{where}: init: {e}") from None
-
-
-def load_study(path: str | Path) -> Study:
-    """Parse a study TOML: name, description, notes, [base], and a [grid] and/or [[variants]].
-
-    A [grid] expands to every combination of its lists; [[variants]] tables are named variants
-    (`name = "..."`) overriding any options of [base]. Raises ConfigError naming the problem.
-    """
-    path = Path(path)
-    raw, text = _read_study_toml(path)
-    unknown = set(raw) - set(TOP_LEVEL_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{path.name}: unknown top-level key(s) {sorted(unknown)} "
-            "(valid: name, description, notes, [base], [grid], [[variants]])"
-        )
-    for key in ("name", "description", "notes"):
-        if not isinstance(raw.get(key, ""), str):
-            raise ConfigError(f"{path.name}: {key!r} must be a string")
-    base_table, grid, tables = raw.get("base", {}), raw.get("grid", {}), raw.get("variants", [])
-    if not isinstance(base_table, dict) or not isinstance(grid, dict):
-        raise ConfigError(f"{path.name}: 'base' and 'grid' must be tables ([base], [grid])")
-    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise ConfigError(f"{path.name}: 'variants' must be an array of tables ([[variants]])")
-    base = config_dict_from_mapping(base_table, text, f"{path.name} [base]")
-    _check_study_keys(base, f"{path.name} [base]")
-    study = Study(raw.get("name", path.stem), raw.get("description", ""), base, notes=raw.get("notes", ""))
-    combos: list[tuple[str | None, dict[str, Any]]] = []
-    for key, values in grid.items():
-        if not isinstance(values, list) or not values:
-            raise ConfigError(f"{path.name} [grid]: {key!r} must be a non-empty list of values")
-    keys = list(grid)
-    if keys:
-        for values in itertools.product(*(grid[k] for k in keys)):
-            combos.append((None, dict(zip(keys, values, strict=True))))
-    for table in tables:
-        table = dict(table)
-        name = table.pop("name", None)
-        if name is not None:
-            _check_name(name, f"{path.name} [[variants]]")
-        combos.append((name, table))
-    if not combos:
-        raise ConfigError(f"{path.name}: a study needs a [grid] or [[variants]] to compare")
-    for name, overrides in combos:
-        label = name or _variant_name(overrides)
-        where = f"{path.name} variant {label!r}"
-        changes = config_dict_from_mapping(overrides, text, where)
-        _check_study_keys(changes, where)
-        try:
-            cfg = validate(RunConfig(**{**base, **changes}))
-        except ConfigError as e:
-            raise ConfigError(f"{where}: {e}") from None
-        _check_init(cfg.init, where)
-        study.variants.append(Variant(label, overrides, cfg))
-    _check_folders([(run_folder_name(v.name), v.name) for v in study.variants], path.name)
-    return study
-
-
-def _check_folders(folders: list[tuple[str, str]], where: str) -> None:
-    """ConfigError if two of the (folder, run) pairs share a folder (case-blind, as on macOS and Windows)."""
-    seen: dict[str, tuple[str, str]] = {}
-    for folder, run in folders:
-        key = folder.casefold()
-        if key in seen:
-            first, other = seen[key]
-            clash = f"two variants named {run!r}" if other == run else f"{other!r} and {run!r}"
-            raise ConfigError(f"{where}: {clash} would share the folder {first!r}; rename one")
-        seen[key] = (folder, run)
 
 
 def _same_config(saved: dict[str, Any] | None, cfg: RunConfig) -> bool:
@@ -233,9 +69,10 @@ def _resumable(checkpoint: Path, cfg: RunConfig) -> bool:
     return _same_config(state.get("config"), cfg) and isinstance(done, int) and done < cfg.epochs
 
 
-def _train_variant(cfg: RunConfig, run_dir: Path, reporter: Reporter, cache: Any) -> dict[str, Any]:
+def train_variant(cfg: RunConfig, run_dir: Path, reporter: Reporter, cache: Any) -> dict[str, Any]:
     """Train (or continue an interrupted run of) one variant; a diverged run becomes a status."""
-    from xnet.train.run import RunDiverged, run_training, write_record
+    from xnet.runs.folder import write_record
+    from xnet.runs.run import RunDiverged, run_training
 
     try:
         # a variant folder belongs to the study: a changed variant's old files must not outlive it
@@ -254,7 +91,7 @@ def _train_variant(cfg: RunConfig, run_dir: Path, reporter: Reporter, cache: Any
 
 
 @dataclass
-class _Run:
+class Run:
     """One seed of one variant: its configuration and folder, and its metrics if it finished earlier."""
 
     variant: Variant
@@ -264,7 +101,7 @@ class _Run:
     finished: dict[str, Any] | None
 
 
-def _plan(study: Study, out_dir: Path, repeat: int, overrides: dict[str, Any]) -> list[list[_Run]]:
+def plan_runs(study: Study, out_dir: Path, repeat: int, overrides: dict[str, Any]) -> list[list[Run]]:
     """Every run of the study, per variant, with validated configs and distinct folders; creates nothing."""
     plan = []
     for variant in study.variants:
@@ -282,14 +119,14 @@ def _plan(study: Study, out_dir: Path, repeat: int, overrides: dict[str, Any]) -
                     "a file system allows; give the variant a shorter name"
                 )
             cfg.out = str(folder)
-            runs.append(_Run(variant, k, cfg, folder, finished_metrics(folder, cfg)))
+            runs.append(Run(variant, k, cfg, folder, finished_metrics(folder, cfg)))
         plan.append(runs)
     # with --repeat, variant "a" also uses a-seed1, ...: a variant named "a-seed1" would share it
-    _check_folders([(r.folder.name, r.variant.name) for runs in plan for r in runs], "study")
+    check_folders([(r.folder.name, r.variant.name) for runs in plan for r in runs], "study")
     return plan
 
 
-def _check_runnable(runs: list[_Run]) -> None:
+def _check_runnable(runs: list[Run]) -> None:
     """Check the device and the dataset of every run still to train, so a bad variant stops the
     study before any trains: each distinct device is started once, each dataset located, not read."""
     from xnet.backends import BackendUnavailable, get_backend
@@ -313,7 +150,7 @@ def _check_runnable(runs: list[_Run]) -> None:
             datasets.add((cfg.dataset, cfg.data_dir))
 
 
-def _check_trainable(runs: list[_Run]) -> None:
+def _check_trainable(runs: list[Run]) -> None:
     """Build every variant still to train as training will (data, model, loss, optimizer, schedule,
     one forward pass) and drop it again, so a variant that cannot train stops the study before any does.
 
@@ -321,9 +158,10 @@ def _check_trainable(runs: list[_Run]) -> None:
     data are built one after another, so each dataset is read once and one is held at a time. The
     error reported is that of the first bad variant in the study's order.
     """
-    from xnet.train.run import DataCache, data_key, prepare_run
+    from xnet.runs.data import DataCache, data_key
+    from xnet.runs.run import prepare_run
 
-    first: dict[str, _Run] = {}
+    first: dict[str, Run] = {}
     for run in runs:
         first.setdefault(run.variant.name, run)
     firsts = list(first.values())
@@ -354,11 +192,11 @@ def _variant_error(name: str, error: Exception) -> XnetError:
     return kind(f"{where}: {error}")
 
 
-def prepare_study(study: Study, out_dir: Path, repeat: int, overrides: dict[str, Any]) -> list[list[_Run]]:
+def prepare_study(study: Study, out_dir: Path, repeat: int, overrides: dict[str, Any]) -> list[list[Run]]:
     """Every run of the study per variant (see run_study), each variant checked; creates out_dir only."""
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise ConfigError(f"--repeat must be a positive integer, got {repeat!r}")
-    plan = _plan(study, out_dir, repeat, overrides)
+    plan = plan_runs(study, out_dir, repeat, overrides)
     to_train = [r for runs in plan for r in runs if r.finished is None]
     _check_runnable(to_train)  # cheap: a missing file is found before any data is read
     _check_trainable(to_train)
@@ -384,7 +222,7 @@ def run_study(
     after every variant. `skipped(name, k)` is called for each run found finished, `written(files)`
     with the names of the summary files after each rewrite (curves.png only where it was drawn).
     """
-    from xnet.train.run import DataCache
+    from xnet.runs.data import DataCache
 
     out_dir, overrides = Path(out_dir), dict(overrides or {})
     plan = prepare_study(study, out_dir, repeat, overrides)
@@ -395,7 +233,7 @@ def run_study(
             metrics = run.finished
             if metrics is None:
                 reporter = reporter_factory(run.variant.name, run.k) if reporter_factory else Reporter()
-                metrics = _train_variant(run.cfg, run.folder, reporter, cache)
+                metrics = train_variant(run.cfg, run.folder, reporter, cache)
             elif skipped is not None:
                 skipped(run.variant.name, run.k)
             results.append(metrics)

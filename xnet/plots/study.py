@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from xnet.plots import _figure, _legend, _log_scale_if_positive, _save, have_matplotlib
+from xnet.plots.curves import _figure, _legend, _log_scale_if_positive, _save, have_matplotlib
 
 LINESTYLES = ("-", "--", "-.", ":")
 MARKERS = ("o", "s", "^", "D", "v", "x")

@@ -16,12 +16,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
 
-from xnet.compare import Study, StudyInterrupted, _Run, _train_variant, prepare_study
 from xnet.config import RunConfig
 from xnet.errors import error_line
 from xnet.parallel.agree import agreement
 from xnet.parallel.world import World
-from xnet.study_summary import summarize, write_summary
+from xnet.study.file import Study
+from xnet.study.runner import Run, StudyInterrupted, prepare_study, train_variant
+from xnet.study.summary import summarize, write_summary
 from xnet.train.progress import Reporter
 
 _interrupted = False  # a worker saw Ctrl-C while it waited for work
@@ -36,13 +37,13 @@ def _note_interrupt(signum: int, frame: Any) -> None:
 def train_run(cfg: RunConfig, folder: Path) -> dict[str, Any]:
     """On a worker: train (or continue) one run of a study; returns its metrics (a diverged run's status)."""
     global _cache
-    from xnet.train.run import DataCache
+    from xnet.runs.data import DataCache
 
     if _interrupted:  # Ctrl-C reached this rank before the run did: leave it for the next `xnet compare`
         raise StudyInterrupted("interrupted before this run started")
     if _cache is None:
         _cache = DataCache()
-    return _train_variant(cfg, folder, Reporter(), _cache)
+    return train_variant(cfg, folder, Reporter(), _cache)
 
 
 def run_study_mpi(
@@ -55,7 +56,7 @@ def run_study_mpi(
     skipped: Callable[[str, int], None] | None = None,
     written: Callable[[list[str]], None] | None = None,
 ) -> list[dict[str, Any]] | None:
-    """run_study (xnet/compare.py) over the ranks; returns the rows on rank 0, None on the others.
+    """run_study (xnet/study/runner.py) over the ranks; returns the rows on rank 0, None on the others.
 
     `finished(name, k, metrics)` is called on rank 0 as each run ends, `skipped` and `written` as
     in run_study. A run that fails stops the job with its one line; Ctrl-C lets the running runs
@@ -64,7 +65,7 @@ def run_study_mpi(
     from mpi4py.futures import MPICommExecutor
 
     out_dir, overrides = Path(out_dir), dict(overrides or {})
-    plan: list[list[_Run]] = []
+    plan: list[list[Run]] = []
     with agreement(world, "checking the study"):
         if world.is_root:
             plan = prepare_study(study, out_dir, repeat, overrides)
@@ -82,7 +83,7 @@ def run_study_mpi(
 def _hand_out(
     world: World,
     study: Study,
-    plan: list[list[_Run]],
+    plan: list[list[Run]],
     executor: Any,
     out_dir: Path,
     overrides: dict[str, Any],
@@ -137,7 +138,7 @@ def _hand_out(
 
 def _write_done(
     study: Study,
-    plan: list[list[_Run]],
+    plan: list[list[Run]],
     results: dict[tuple[int, int], dict[str, Any]],
     out_dir: Path,
     overrides: dict[str, Any],

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "cli"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "cli"))
 from clirun import one_line_error, xnet  # noqa: E402
 
-from xnet.compare import load_study, run_folder_name, run_study  # noqa: E402
 from xnet.data import datasets as datasets_mod  # noqa: E402
 from xnet.data import load_dataset, locate_mnist  # noqa: E402
 from xnet.data import mnist as mnist_mod  # noqa: E402
 from xnet.errors import ConfigError, DataError  # noqa: E402
+from xnet.study import load_study, run_folder_name, run_study  # noqa: E402
 
 NAMES = list(mnist_mod.MNIST_FILES.values())
 TINY = ("--epochs", "1", "--hidden", "4", "--batch-size", "8", "-q")

@@ -1,0 +1,1 @@
+"""A RunConfig executed into a run folder: prepare, train, resume, restore, and the folder's files."""
