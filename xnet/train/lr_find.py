@@ -189,7 +189,8 @@ def range_test(
     if len(losses) < 2:
         raise ValueError(
             f"lr_find: the loss diverged at the first steps (lr {lrs[0]:.3g}); lower start_lr"
-            if losses else "lr_find: the training data gave no batch"
+            if losses
+            else "lr_find: the training data gave no batch"
         )
     lrs = lrs[: len(losses)]
     smoothed = smooth(lrs, losses, width)

@@ -66,6 +66,7 @@ class Checkpoint(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.trainer.save(self.path)
+        self.trainer.cadence.saved()  # a --checkpoint-every cadence counts from this checkpoint
 
 
 def default_monitor(record: dict[str, Any]) -> str:
@@ -77,16 +78,18 @@ class BestCheckpoint(Callback):
     """The trainer's state in `path` whenever `monitor` reaches its best value so far.
 
     monitor "auto" is val_loss when fit has validation data, else train_loss; mode "auto" maximises
-    accuracies and minimises losses. A non-finite value is never the best. Its position (best value
-    and epoch) is kept in the trainer's checkpoint, so a resumed run keeps the same best.npz.
+    accuracies and minimises losses; a new best must beat the old by more than `min_delta` (so with
+    early stopping's monitor, mode and min_delta it saves exactly when early stopping sees an
+    improvement). A non-finite value is never the best. Its position (best value and epoch) is kept
+    in the trainer's checkpoint, so a resumed run keeps the same best.npz.
     """
 
     internal = True
 
-    def __init__(self, path: str | Path, monitor: str = "auto", mode: str = "auto"):
+    def __init__(self, path: str | Path, monitor: str = "auto", mode: str = "auto", min_delta: float = 0.0):
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"BestCheckpoint: mode must be auto, min or max, got {mode!r}")
-        self.path, self.monitor, self.mode = Path(path), monitor, mode
+        self.path, self.monitor, self.mode, self.min_delta = Path(path), monitor, mode, float(min_delta)
         self.best: float | None = None
         self.best_epoch = 0
 
@@ -101,7 +104,7 @@ class BestCheckpoint(Callback):
         if not math.isfinite(value):
             return
         sign = -1.0 if self._maximise(monitor) else 1.0
-        if self.best is None or sign * value < sign * self.best:
+        if self.best is None or sign * value < sign * self.best - self.min_delta:
             self.best, self.best_epoch = float(value), int(epoch)
             self.trainer.save(self.path)
 
