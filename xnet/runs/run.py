@@ -123,8 +123,9 @@ def prepare_run(
     trainer = Trainer(
         model, loss, optimizer, schedule, backend, seed=cfg.seed, reporter=reporter,
         log_every=max(1, steps_per_epoch // 20), checkpoint_path=out_dir / "model.npz" if writes else None,
-        best_path=out_dir / "best.npz" if stopper and writes else None, early_stopping=stopper, meta=meta,
+        best_path=out_dir / "best.npz" if writes else None, early_stopping=stopper, meta=meta,
         parallel=parallel, checkpoint_every=cfg.checkpoint_every,
+        history_path=out_dir / "history.csv" if writes else None,  # a row per epoch, as it ends
     )  # fmt: skip
     # a model that does not fit the data, or batches that do not split over the ranks, fail here,
     # before anything is written or replaced (fit does not check this loader again)
