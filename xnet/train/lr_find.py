@@ -47,18 +47,23 @@ class LRFindResult:
         return "\n".join(rows) + "\n"
 
 
-def check_bounds(start_lr: Any, end_lr: Any, owner: str = "lr_find") -> tuple[float, float]:
-    """Both bounds finite numbers > 0 with start_lr < end_lr; ValueError/TypeError saying which is wrong."""
+def check_bounds(
+    start_lr: Any, end_lr: Any, owner: str = "lr_find", names: tuple[str, str] = ("start_lr", "end_lr")
+) -> tuple[float, float]:
+    """Both bounds finite numbers > 0 with start_lr < end_lr; ValueError/TypeError saying which is wrong.
+
+    `names`: what the message calls them (the CLI's flags)."""
     out = []
-    for name, value in (("start_lr", start_lr), ("end_lr", end_lr)):
+    for name, value in zip(names, (start_lr, end_lr), strict=True):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
             raise TypeError(f"{owner}: {name} must be a number > 0, got {value!r}")
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"{owner}: {name} must be a finite number > 0, got {value!r}")
         out.append(float(value))
     if not out[0] < out[1]:
-        raise ValueError(f"{owner}: start_lr must be below end_lr (the sweep rises), got start_lr={start_lr!r}, "
-                         f"end_lr={end_lr!r}")  # fmt: skip
+        low, high = names
+        raise ValueError(f"{owner}: {low} must be below {high} (the sweep rises), got {low} {start_lr!r}, "
+                         f"{high} {end_lr!r}")  # fmt: skip
     return out[0], out[1]
 
 
@@ -92,7 +97,7 @@ def smooth(lrs: list[float], losses: list[float], width: float = 0.2) -> list[fl
     y = np.asarray(losses, dtype=np.float64)
     ok = np.isfinite(y)
     w = np.exp(-0.5 * ((x[:, None] - x[None, :]) / width) ** 2) * ok[None, :]  # (steps, steps)
-    return list((w @ np.where(ok, y, 0.0)) / w.sum(axis=1))
+    return [float(v) for v in (w @ np.where(ok, y, 0.0)) / w.sum(axis=1)]
 
 
 def suggest(lrs: list[float], smoothed: list[float]) -> dict[str, float]:
