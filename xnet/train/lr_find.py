@@ -72,7 +72,7 @@ def sweep_lrs(start_lr: float, end_lr: float, steps: int) -> list[float]:
     if steps == 1:
         return [start_lr]
     ratio = end_lr / start_lr
-    return [start_lr * ratio ** (i / (steps - 1)) for i in range(steps)]
+    return [start_lr * ratio ** (i / (steps - 1)) for i in range(steps - 1)] + [end_lr]  # the end exactly
 
 
 def ema(losses: list[float], beta: float) -> list[float]:
