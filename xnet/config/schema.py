@@ -14,6 +14,7 @@ from typing import Any
 from xnet.backends.rng import SEED_LIMIT
 from xnet.config.options import check_applicable
 from xnet.errors import ConfigError
+from xnet.optim.plateau import MONITORS
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "activation": ("relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "elu", "softplus"),
@@ -22,7 +23,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
         "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "adadelta", "adamax", "nadam", "radam",
         "lion",
     ),  # fmt: skip
-    "schedule": ("constant", "step", "exponential", "cosine", "cyclic", "onecycle"),
+    "schedule": ("constant", "step", "exponential", "cosine", "cyclic", "onecycle", "plateau"),
+    "monitor": MONITORS,
+    "threshold_mode": ("rel", "abs"),
     "normalize": ("unit", "centered", "standard"),
     "dtype": ("float32", "float64"),
     "loss_reduction": ("mean", "sum"),
@@ -75,6 +78,12 @@ class RunConfig:
     pct_start: float | None = None
     div_factor: float | None = None
     final_div_factor: float | None = None
+    monitor: str = "val_loss"  # plateau: the epoch metric whose plateau lowers the lr
+    patience: int | None = None  # plateau: epochs without improvement before the lr drops
+    threshold: float | None = None  # plateau: how much better counts as an improvement
+    threshold_mode: str = "rel"  # plateau: threshold relative to the best value, or absolute
+    cooldown: int | None = None  # plateau: epochs after a drop before bad epochs count again
+    min_lr: float | None = None  # plateau: the lr never drops below this
     epochs: int = 6
     batch_size: int | str = 128
     val_split: float = 0.0
@@ -254,7 +263,7 @@ for _keys, _test, _text in (
     (("eps", "bn_eps", "clip_norm", "clip_value", "gamma", "step_size", "div_factor", "final_div_factor"),
      lambda v: math.isfinite(v) and v > 0, "a positive number"),
     (("l1", "l2", "weight_decay", "warmup_epochs", "initial_accumulator_value", "floor", "base_lr",
-      "momentum_decay"),
+      "momentum_decay", "threshold", "min_lr"),
      lambda v: math.isfinite(v) and v >= 0, "a non-negative number"),
     (("alpha",), math.isfinite, "a finite number"),
 ):  # fmt: skip
@@ -269,6 +278,10 @@ def _check_ranges(cfg: RunConfig) -> None:
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not test(v):
             raise ConfigError(f"{key}: expected {expected}, got {v!r}")
+    for key in ("patience", "cooldown"):  # counts of epochs
+        v = getattr(cfg, key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise ConfigError(f"{key}: expected a whole number of epochs >= 0, got {v!r}")
 
 
 def _check_for_training(cfg: RunConfig) -> None:
@@ -277,6 +290,11 @@ def _check_for_training(cfg: RunConfig) -> None:
         raise ConfigError(
             f"early_stopping: watches the validation loss, but there is no validation split; "
             f"set val_split (--val-split 0.1) or remove early_stopping={cfg.early_stopping}"
+        )
+    if cfg.schedule == "plateau" and cfg.monitor.startswith("val_") and not cfg.val_split:
+        raise ConfigError(
+            f"schedule plateau: lowers the lr when {cfg.monitor} stops improving, but there is no validation split; "
+            "set val_split (--val-split 0.1) or monitor a training metric (--monitor train_loss)"
         )
     if cfg.out is not None and not str(cfg.out).strip():
         raise ConfigError("out: the output folder name is empty; name a folder (--out runs/NAME) or omit --out")

@@ -282,7 +282,7 @@ class WarmupSchedule(Schedule):
         return {**self.inner.config(), "warmup_steps": self.warmup_steps}
 
 
-SCHEDULES = ("constant", "step", "exponential", "cosine", "cyclic", "onecycle")
+SCHEDULES = ("constant", "step", "exponential", "cosine", "cyclic", "onecycle", "plateau")
 
 FINAL_FACTOR = 0.01  # default exponential decay: the last step runs at 1% of lr
 
@@ -303,6 +303,9 @@ def get_schedule(
                   given, else total_steps // 8 (4 cycles) (kw: step_size, base_lr).
     onecycle:     PyTorch OneCycleLR defaults: pct_start 0.3, div_factor 25, final_div_factor
                   1e4 (kw: same names).
+    plateau:      PyTorch ReduceLROnPlateau defaults: x0.1 after 10 epochs without improvement of
+                  val_loss (kw: monitor, mode, factor, patience, threshold, threshold_mode, cooldown,
+                  min_lr, eps); fed each epoch's record by the trainer.
     """
     key = check_name("schedule", name, SCHEDULES)
     owner = f"get_schedule({key!r})"
@@ -337,6 +340,10 @@ def get_schedule(
     elif key == "cyclic":
         half = 2 * steps_per_epoch if steps_per_epoch is not None else max(1, total_steps // 8)
         cls, args = CyclicSchedule, {"lr": lr, "step_size": half}
+    elif key == "plateau":
+        from xnet.optim.plateau import PlateauSchedule  # it builds on Schedule: imported once this module is
+
+        cls, args = PlateauSchedule, {"lr": lr}
     else:
         cls, args = OneCycleSchedule, {"lr": lr, "total_steps": total_steps}
     valid = [p for p in inspect.signature(cls).parameters if p not in ("lr", "total_steps")]

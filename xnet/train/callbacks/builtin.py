@@ -50,8 +50,9 @@ class ScheduleStep(Callback):
     def on_epoch_end(self, epoch, logs=None):
         before = self.schedule.lr_at(0)
         if self.schedule.epoch_end(logs):
+            n = self.schedule.patience + 1
             self.trainer.reporter.message(
-                f"{self.schedule.monitor} has not improved for {self.schedule.patience + 1} epochs: "
+                f"{self.schedule.monitor} has not improved for {n} epoch{'s' * (n != 1)}: "
                 f"lr {before:.3g} -> {self.schedule.lr_at(0):.3g}"
             )
 
