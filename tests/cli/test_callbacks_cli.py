@@ -72,3 +72,35 @@ def test_lr_find_refuses_bad_bounds_in_one_line(bounds, expected, tmp_path):
     line = one_line_error(xnet("lr-find", *bounds, "--out", tmp_path / "never"))
     assert expected in line
     assert not (tmp_path / "never").exists()
+
+
+# every epoch after the first is a plateau of train_loss (no loss beats the best by 100): the lr halves after each
+PLATEAU = ("--schedule", "plateau", "--monitor", "train_loss", "--patience", "0", "--threshold", "100",
+           "--threshold-mode", "abs", "--gamma", "0.5")  # fmt: skip
+
+
+def test_plateau_schedule_resumes_exactly(mnist_dir, tmp_path):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert xnet("train", *QUICK, *PLATEAU, "--epochs", "3", "--out", whole).code == 0
+    assert xnet("train", *QUICK, *PLATEAU, "--epochs", "2", "--out", parts).code == 0
+    r = xnet("train", "--resume", "--epochs", "3", "--out", parts, "-q")
+    assert r.code == 0, r.err
+    a, b = rows(whole / "history.csv"), rows(parts / "history.csv")
+    assert [float(row["lr"]) for row in a] == pytest.approx([0.001, 0.001, 0.0005])  # a drop after epoch 2
+    assert [(row["lr"], row["train_loss"], row["test_loss"]) for row in a] == [
+        (row["lr"], row["train_loss"], row["test_loss"]) for row in b
+    ]
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (("--schedule", "plateau"), "schedule plateau: lowers the lr when val_loss stops improving, but there is no "
+         "validation split"),
+        (("--schedule", "plateau", "--monitor", "val_f1"), "monitor: unknown value 'val_f1'"),
+        (("--schedule", "plateau", "--monitor", "train_loss", "--patience", "-1"), "patience: expected a whole number"),
+        (("--patience", "3"), "no effect with schedule 'cosine' (only plateau use patience)"),
+    ],
+)  # fmt: skip
+def test_plateau_bad_input_is_one_line(flags, expected, tmp_path):
+    assert expected in one_line_error(xnet("train", *flags, "--out", tmp_path / "never"))
