@@ -104,3 +104,32 @@ def test_plateau_schedule_resumes_exactly(mnist_dir, tmp_path):
 )  # fmt: skip
 def test_plateau_bad_input_is_one_line(flags, expected, tmp_path):
     assert expected in one_line_error(xnet("train", *flags, "--out", tmp_path / "never"))
+
+
+CALLBACKS = '''
+from xnet.train import Callback
+
+class Count(Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        print(f"counted epoch {epoch}, loss {logs['train_loss']:.3f}")
+
+class Boom(Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        raise KeyError("f1")
+
+NUMBER = 3
+'''
+
+
+def test_callbacks_by_import_path(mnist_dir, tmp_path, monkeypatch):
+    (tmp_path / "mycallbacks.py").write_text(CALLBACKS)
+    monkeypatch.chdir(tmp_path)  # a module of the current folder, as `python -m` finds it
+    r = xnet("train", *QUICK, "--epochs", "2", "--callback", "mycallbacks:Count", "--out", tmp_path / "run")
+    assert r.code == 0, r.err
+    assert "counted epoch 1" in r.out and "counted epoch 2" in r.out
+    line = one_line_error(xnet("train", *QUICK, "--callback", "mycallbacks:NUMBER", "--out", tmp_path / "no"))
+    assert "callback 'mycallbacks:NUMBER' is not callable: got int 3" in line
+    assert not (tmp_path / "no").exists()
+    line = one_line_error(xnet("train", *QUICK, "--callback", "mycallbacks:Boom", "--out", tmp_path / "boom"), 1)
+    assert line.endswith("callback Boom failed in on_epoch_end: KeyError: 'f1'; training stopped (the last "
+                         "checkpoint written is kept)")  # fmt: skip

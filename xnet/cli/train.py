@@ -157,6 +157,11 @@ def train(
         "Also checkpoint every N steps (500) or every span of time (30s, 10m, 2h), so that a hard kill loses at "
         "most that much.", "at each epoch's end", "--checkpoint-every", RUN,
     ),  # fmt: skip
+    callbacks: list[str] = typer.Option(
+        None, "--callback", help="A Trainer.fit callback as package.module:name (a Callback class, a callback object "
+        "or a function(epoch, logs)), looked up from the current folder too; repeat for several.",
+        show_default=False, rich_help_panel=RUN,
+    ),  # fmt: skip
     config: Path = typer.Option(None, "--config", help="TOML file with any of these options; flags override it.",
                                 rich_help_panel=RUN),  # fmt: skip
     out: str = _opt("Output folder.", "runs/<timestamp>-<model>", "--out", RUN),

@@ -98,6 +98,7 @@ class RunConfig:
     early_stopping: int = 0
     sync_batch_norm: bool = False  # under mpiexec: batch norm over the global batch (xnet/parallel/)
     checkpoint_every: int | str | None = None  # steps (500) or a time ("10m") between checkpoints; None: each epoch
+    callbacks: list[str] = field(default_factory=list)  # "package.module:name" of Trainer.fit callbacks
     out: str | None = None
     quiet: bool = False
     layers: list[dict[str, Any]] | None = None  # a custom Sequential, from [[model.layers]]
@@ -157,6 +158,18 @@ def _number(x: Any) -> int | float:
     return x
 
 
+def check_callback_spec(spec: object) -> str:
+    """'package.module:name', or ConfigError saying what is expected."""
+    if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
+        raise ConfigError(f"callbacks: expected 'package.module:name' (e.g. mycallbacks:LogEpochs), got {spec!r}")
+    return spec
+
+
+def parse_callbacks(spec: str | list[str]) -> list[str]:
+    """One 'module:name' or a list of them -> the list, each checked (imported only when a run starts)."""
+    return [check_callback_spec(s) for s in ([spec] if isinstance(spec, str) else spec)]
+
+
 def parse_batch_size(spec: str | int) -> int | str:
     """A positive int, or 'full' for batch gradient descent over the whole training set."""
     if isinstance(spec, str):
@@ -180,7 +193,7 @@ def type_ok(name: str, value: Any) -> bool:
         return isinstance(value, (list, str))
     if name == "batch_size":
         return isinstance(value, (int, str)) and not isinstance(value, bool)
-    if name == "milestones":
+    if name in ("milestones", "callbacks"):
         return isinstance(value, (list, str))
     if isinstance(value, bool):
         return "bool" in kind
@@ -240,6 +253,7 @@ def validate(cfg: RunConfig, training: bool = True) -> RunConfig:
         )
     _check_ranges(cfg)
     cfg.milestones = parse_milestones(cfg.milestones)
+    cfg.callbacks = parse_callbacks(cfg.callbacks)
     if cfg.limit is not None and cfg.limit <= 0:
         raise ConfigError(f"limit: expected a positive integer, got {cfg.limit!r}")
     if cfg.early_stopping < 0:
