@@ -1,9 +1,10 @@
 """Trainer: the epoch loop and the state it resumes from (weights, optimizer, RNG, history), divergence and Ctrl-C.
 
-About 400 lines, over the usual 300: the loop, its resumable state and its Ctrl-C handling share the
+About 480 lines, over the usual 300: the loop, its resumable state and its Ctrl-C handling share the
 same counters (epoch, step in epoch, the partial sums of an interrupted epoch) and are one thing to
 read. What fit does before step one is in preflight.py, the evaluation loop in evaluation.py, the
-argument checks in trainer_checks.py.
+argument checks in trainer_checks.py, how fit's callbacks are put together in callbacks/fit.py, the
+learning-rate range test in lr_find.py.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from xnet.errors import DivergedError
 from xnet.nn.module import Module
 from xnet.parallel.data_parallel import SingleProcess
 from xnet.train.cadence import CheckpointCadence
-from xnet.train.callbacks import BestCheckpoint, CallbackList, Checkpoint, HistoryCSV, ProgressCallback, ScheduleStep
+from xnet.train.callbacks import BestCheckpoint, CallbackList
+from xnet.train.callbacks.fit import best_checkpoint, end_training, fit_callbacks, learning_schedule
 from xnet.train.checkpoint import save_checkpoint
 from xnet.train.early_stopping import EarlyStopping
 from xnet.train.evaluation import evaluate_loader
@@ -216,9 +218,9 @@ class Trainer:
             raise ValueError(f"epochs must be a positive int, got {epochs!r}")
         check_reduction(self.loss, "Trainer.fit")
         reporter = reporter_for(verbose, self.reporter)
-        cbs = self._callback_list(reporter, callbacks)
+        cbs = fit_callbacks(self, reporter, callbacks)
         loader = training_loader(train, batch_size, self.backend, self.seed, self.model.dtype)
-        watchers = [("EarlyStopping", self.early_stopping), ("PlateauSchedule", self._learning_schedule())]
+        watchers = [("EarlyStopping", self.early_stopping), ("PlateauSchedule", learning_schedule(self.schedule))]
         for owner, watcher in watchers:
             if watcher is not None:
                 check_monitor(owner, watcher.monitor, self.loss, loader, val, test)
@@ -270,49 +272,9 @@ class Trainer:
             if input_grad is not None:
                 self.model.needs_input_grad = input_grad
             self._stop.restore()
-            self._end_callbacks(cbs, failed)
+            end_training(self, cbs, failed)
             self.reporter, self._callbacks = saved_reporter, None
         return self.history
-
-    def _best_checkpoint(self) -> BestCheckpoint | None:
-        """The callback keeping best.npz, for the current best_path and early stopping (attributes one may set)."""
-        if self.best_path is None:
-            self._best = None
-            return None
-        es = self.early_stopping
-        rule = (self.best_path, es.monitor, es.mode, es.min_delta) if es else (self.best_path, "auto", "auto", 0.0)
-        kept = self._best
-        if kept is None or (kept.path, kept.monitor, kept.mode, kept.min_delta) != rule:
-            self._best = BestCheckpoint(*rule)
-        return self._best
-
-    def _learning_schedule(self) -> Any:
-        """The schedule that learns from each epoch's record (PlateauSchedule), also inside a warm-up; else None."""
-        schedule = self.schedule
-        while schedule is not None and not hasattr(schedule, "epoch_end"):
-            schedule = getattr(schedule, "inner", None)
-        return schedule
-
-    def _callback_list(self, reporter: Reporter, callbacks: Any) -> CallbackList:
-        """xnet's callbacks around the user's: progress, schedule, early stopping, the user's, best, last, history."""
-        learning = self._learning_schedule()
-        first = [ProgressCallback(reporter)] + ([ScheduleStep(learning)] if learning is not None else [])
-        first += [self.early_stopping] if self.early_stopping is not None else []
-        best = self._best_checkpoint()
-        files = [best] if best is not None else []
-        files += [Checkpoint(self.checkpoint_path)] if self.checkpoint_path else []
-        files += [HistoryCSV(self.history_path)] if self.history_path else []
-        user = CallbackList(callbacks).callbacks  # checked before anything starts
-        return CallbackList(first + user + files, self)
-
-    def _end_callbacks(self, cbs: CallbackList, failed: bool) -> None:
-        """on_train_end for every callback; when training already failed, that error is the one reported."""
-        logs = {"epochs_completed": self.epoch, "interrupted": self.interrupted, "stopped_early": self.stopped_early}
-        try:
-            cbs.on_train_end(logs)
-        except Exception:
-            if not failed:
-                raise
 
     def _train_epoch(self, loader: DataLoader, epoch: int, epochs: int) -> dict[str, Any] | None:
         """One epoch of steps; returns its record, or None when interrupted."""
@@ -484,8 +446,8 @@ class Trainer:
             "history": self.history,
             "partial": self._partial,
             "early_stopping": self.early_stopping.state_dict() if self.early_stopping else None,
-            "best": self._best_checkpoint().state_dict() if self.best_path else None,
-            "schedule": self._learning_schedule().state_dict() if self._learning_schedule() else None,
+            "best": best.state_dict() if (best := best_checkpoint(self)) else None,
+            "schedule": learning.state_dict() if (learning := learning_schedule(self.schedule)) else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -499,10 +461,10 @@ class Trainer:
         self._partial = dict(state["partial"])
         if self.early_stopping is not None and state.get("early_stopping"):
             self.early_stopping.load_state_dict(state["early_stopping"])
-        best = self._best_checkpoint()
+        best = best_checkpoint(self)
         if best is not None and state.get("best"):
             best.load_state_dict(state["best"])
-        learning = self._learning_schedule()
+        learning = learning_schedule(self.schedule)
         if learning is not None and state.get("schedule"):
             learning.load_state_dict(state["schedule"])
 
