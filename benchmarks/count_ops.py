@@ -120,8 +120,9 @@ class FusedAsOnCuda:
         self.backend, self.busy = backend, False
         backend.fused_dropout = counts.one_kernel(self.dropout, "fused_dropout")
         backend.fused_softmax_cross_entropy = counts.one_kernel(self.softmax_cross_entropy, "fused_softmax_ce")
-        # fast_paths.kernel_for gives an optimizer one launch per part of a group (a flat buffer,
-        # or its two slices when weight decay leaves the biases out): count the parts, not the body
+        # on CUDA an optimizer's backend fast path (CupyBackend.adam_update...) is one launch per part
+        # of a group (a flat buffer, or its two slices when weight decay leaves the biases out): count
+        # the parts, not the body
         update_group = optimizer._update_group
 
         def fused_update(group: dict[str, Any], params: list[Any], states: list[Any]) -> None:

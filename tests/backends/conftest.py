@@ -8,8 +8,8 @@ import types
 import pytest
 from fake_cupy import device_free_numpy, make_fake_cupy
 
-import xnet.backends.fast_paths as fast_paths
 import xnet.backends.kernel_check as kernel_check
+from xnet.backends import Backend
 
 
 @pytest.fixture
@@ -18,7 +18,8 @@ def install(monkeypatch):
 
     def put(fake: types.ModuleType) -> types.ModuleType:
         monkeypatch.setattr(kernel_check, "_kernels", {})  # each fake builds its own kernels
-        monkeypatch.setattr(fast_paths, "_checked", {})  # and probes them once
+        # the backends made on the fake are forgotten after the test (backend_of finds none of them)
+        monkeypatch.setattr(Backend, "_live", [])
         monkeypatch.setitem(sys.modules, "cupy", fake)
         monkeypatch.setitem(sys.modules, "array_api_compat.cupy", device_free_numpy())
         return fake

@@ -115,7 +115,7 @@ def _launch_all(cupy: types.ModuleType) -> None:
             cuda_nn_kernels.softmax_cross_entropy(cupy, x, np.zeros((4,), dtype=labels), 0.1, 0.25)
         cuda_nn_kernels.softmax_cross_entropy(cupy, x, np.zeros((4, 3), dtype=dtype), 0.1, 0.25)
         for name, spec in cuda_optim_kernels.OPTIMIZER_KERNELS.items():
-            # as fast_paths.kernel_for's launcher: the scalars (Python numbers), then the arrays
+            # as cuda_optim_kernels.launch calls it: the scalars (Python numbers), then the arrays
             scalars = [0] * len(spec["in_params"].split(","))
             arrays = [np.zeros((4, 3), dtype=dtype) for _ in spec["out_params"].split(",")]
             cuda_optim_kernels.kernel(cupy, name)(*scalars, *arrays)

@@ -37,9 +37,11 @@ def test_without_numba_the_reference_runs_and_info_says_why(monkeypatch, fresh_l
     monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` raises ImportError
     monkeypatch.delenv("XNET_CPU_KERNELS", raising=False)
     assert loader.kernels() is None
-    from xnet.backends.fast_paths import kernel_for
+    from xnet.backends import get_backend
+    from xnet.backends.fast_paths import OPTIMIZER_SCALARS
 
-    assert kernel_for("adam", *(np.zeros(3, np.float32) for _ in range(4))) is None
+    scalars = dict.fromkeys(OPTIMIZER_SCALARS["adam"], 0)
+    assert get_backend("cpu").adam_update(*(np.zeros(3, np.float32) for _ in range(4)), **scalars) is False
     assert "numba unavailable (ModuleNotFoundError" in cpu_kernels_line()
     assert "pip install numba" in cpu_kernels_line()
 

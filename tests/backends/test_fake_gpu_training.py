@@ -7,10 +7,9 @@ that `launch_bound` selects (conv_wide, batch norm, pooling codes). The fake's k
 CUDA C compiled with g++ and its arrays are NumPy's, so every random number must equal NumPy's bit
 for bit and what is computed from them may differ only by the rounding of other summation orders.
 
-The fused optimizer kernels take only CuPy arrays (fast_paths._device_library asks
-array_api_compat.is_cupy_array, after a cheap NumPy isinstance); the fake's arrays are NumPy's, so
-for the fake run only `_device_library` is pointed at the fake, as test_fast_paths.py does, after
-the NumPy reference has run with the production check in place.
+An optimizer finds the backend of its parameters (backend_of: the newest live backend that owns
+them). The fake's arrays are NumPy's, which a NumPy backend owns too, so for the fake run only the
+NumPy backends disown them, after the NumPy reference has run with the production check in place.
 """
 
 from __future__ import annotations
@@ -21,8 +20,8 @@ import numpy as np
 from cnn_run import SEED, cnn_run, record_epoch
 from fake_cupy import needs_compiler
 
-import xnet.backends.fast_paths as fast_paths
 from xnet.backends import get_backend
+from xnet.backends.numpy_backend import NumpyBackend
 from xnet.nn.conv_wide import WideConv
 from xnet.nn.fused import NormReLUPool
 
@@ -69,7 +68,7 @@ def test_a_short_training_on_the_fake_gpu_matches_numpy(fake, dtype, monkeypatch
     ref = train("cpu", dtype)
     assert fake.log["launches"] == 0  # the reference ran no kernel of the fake
     assert [c[0] for c in wide] == [0, 0]  # nor the whole-batch layer paths
-    monkeypatch.setattr(fast_paths, "_device_library", lambda a: fake)  # the fake's arrays are CuPy's
+    monkeypatch.setattr(NumpyBackend, "owns", lambda self, a: False)  # the fake's arrays are CuPy's
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         got = train("cuda", dtype, fake.log["by_name"])

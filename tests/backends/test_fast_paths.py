@@ -1,11 +1,12 @@
-"""Fused optimizer kernels (fast_paths.kernel_for) against the Array API reference body.
+"""Fused optimizer kernels (CupyBackend.adam_update and its siblings) against the Array API reference body.
 
 Without a GPU, the kernels' CUDA C runs on the host: a fake `cupy` (fake_cupy.py) compiles
-it with g++ (cuda_on_host.py), and `fast_paths._device_library` is pointed at that fake so NumPy
-arrays stand in for CuPy arrays. With floating-point contraction off, the kernels must then give
-the reference's numbers bit for bit: they do the same operations in the same order on the same
-T-typed scalars. On a GPU (the `backend` fixture's cupy case) the comparison allows a tolerance,
-as nvcc may fuse a multiply and an add into one FMA.
+it with g++ (cuda_on_host.py), and its arrays are NumPy's, so the CupyBackend made on it owns
+NumPy arrays and an optimizer finds it (backend_of). The reference runs where the optimizer is
+given a bare Backend, whose fast paths are all absent (`reference` below). With floating-point
+contraction off, the kernels must then give the reference's numbers bit for bit: they do the same
+operations in the same order on the same T-typed scalars. On a GPU (the `backend` fixture's cupy
+case) the comparison allows a tolerance, as nvcc may fuse a multiply and an add into one FMA.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import pytest
 from fake_cupy import needs_compiler
 
 import xnet.backends.cuda_optim_kernels as cuda_optim_kernels
-import xnet.backends.fast_paths as fast_paths
+from xnet.backends import Backend, backend_of, get_backend
 from xnet.backends.cpu_kernels import loader
-from xnet.backends.fast_paths import kernel_for
+from xnet.backends.fast_paths import NO_DECAY
 from xnet.nn.parameter import Parameter
-from xnet.optim import SGD, Adagrad, Adam, AdamW, RMSprop
+from xnet.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 
 # (optimizer, options): every branch of every kernel (decay modes, momentum, Nesterov, bias correction)
 CASES = [
@@ -47,11 +48,21 @@ def case_id(case: tuple) -> str:
     return cls.__name__ + "".join(f"-{k}={v}" for k, v in opts.items())
 
 
+ADAM = {"b1": 0.9, "one_minus_b1": 0.1, "b2": 0.999, "one_minus_b2": 0.001, "eps_hat": 1e-8, "step_size": 0.01,
+        "wd": 0.0, "shrink": 1.0, "decay": NO_DECAY}  # fmt: skip
+
+
 @pytest.fixture
-def fake(fake, monkeypatch):
-    """The fake cupy (conftest.py), and every array taken as one of its arrays."""
-    monkeypatch.setattr(fast_paths, "_device_library", lambda a: fake)
-    return fake
+def gpu(fake):
+    """A CupyBackend on the fake cupy (conftest.py): it owns every NumPy array. Its log starts empty."""
+    backend = get_backend("cuda")
+    fake.log.update(kernels=[], launches=0, by_name=[])  # forget the Philox probe of its making
+    return backend
+
+
+def reference(monkeypatch) -> None:
+    """From now on optimizers run their reference bodies: their backend is a bare one, with no fast path."""
+    monkeypatch.setattr(Optimizer, "_find_ops", lambda self: Backend())
 
 
 def host_asarray(a, dtype):
@@ -90,11 +101,11 @@ def run_steps(cls, opts, params, asarray=host_asarray, to_numpy=np.asarray, step
 
 @needs_compiler
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_fused_kernel_equals_the_reference_bit_for_bit(fake, monkeypatch, case, dtype):
+def test_fused_kernel_equals_the_reference_bit_for_bit(gpu, fake, monkeypatch, case, dtype):
     cls, opts = case
     got = run_steps(cls, opts, make_params(dtype=dtype))
     launches = fake.log["launches"]
-    monkeypatch.setattr(fast_paths, "_device_library", lambda a: None)  # the reference body
+    reference(monkeypatch)
     want = run_steps(cls, opts, make_params(dtype=dtype))
     assert fake.log["launches"] == launches  # the reference launched nothing
     # one launch per group and step, two when weight decay treats the weights apart from the bias,
@@ -110,39 +121,39 @@ def test_fused_kernel_equals_the_reference_bit_for_bit(fake, monkeypatch, case, 
 
 @needs_compiler
 @pytest.mark.parametrize("cls", [Adam, SGD])
-def test_a_parameter_outside_a_flat_buffer_gets_its_own_launch(fake, monkeypatch, cls):
+def test_a_parameter_outside_a_flat_buffer_gets_its_own_launch(gpu, fake, monkeypatch, cls):
     # one parameter in a group: no flat buffer, the kernel runs on the parameter's own arrays
     opts = {"momentum": 0.9} if cls is SGD else {}
     got = run_steps(cls, opts, make_params()[:1])
     assert fake.log["launches"] == STEPS + 1  # and the first use's trial
-    monkeypatch.setattr(fast_paths, "_device_library", lambda a: None)
+    reference(monkeypatch)
     want = run_steps(cls, opts, make_params()[:1])
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w)
 
 
 @needs_compiler
-def test_a_kernel_rounding_in_another_order_is_caught(fake, monkeypatch):
+def test_a_kernel_rounding_in_another_order_is_caught(gpu, fake, monkeypatch):
     # the comparison can fail: (step_size * m) / d is the same number in exact arithmetic, not in float32
     kernel = dict(cuda_optim_kernels.OPTIMIZER_KERNELS["adam"])
     reordered = kernel["operation"].replace("d = m / d;\n            d *= step_size;", "d = (step_size * m) / d;")
     assert reordered != kernel["operation"]
     monkeypatch.setitem(cuda_optim_kernels.OPTIMIZER_KERNELS, "adam", {**kernel, "operation": reordered})
     got = run_steps(Adam, {}, make_params())
-    monkeypatch.setattr(fast_paths, "_device_library", lambda a: None)
+    reference(monkeypatch)
     want = run_steps(Adam, {}, make_params())
     assert not np.array_equal(got[0], want[0])
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5)  # close: only exactness tells them apart
 
 
 @needs_compiler
-def test_a_kernel_that_does_not_compile_warns_once_and_the_reference_runs(fake, monkeypatch):
+def test_a_kernel_that_does_not_compile_warns_once_and_the_reference_runs(gpu, fake, monkeypatch):
     broken = {**cuda_optim_kernels.OPTIMIZER_KERNELS["sgd_momentum"], "operation": "this is not C;"}
     monkeypatch.setitem(cuda_optim_kernels.OPTIMIZER_KERNELS, "sgd_momentum", broken)
     with pytest.warns(RuntimeWarning, match=r"CUDA sgd_momentum kernel \(float32\) failed \(CalledProcessError"):
         got = run_steps(SGD, {"momentum": 0.9}, make_params())
     assert fake.log["launches"] == 1  # the trial, which failed compiling: not tried again at later steps
-    monkeypatch.setattr(fast_paths, "_device_library", lambda a: None)
+    reference(monkeypatch)
     want = run_steps(SGD, {"momentum": 0.9}, make_params())
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w)
@@ -166,22 +177,44 @@ def arrays(dtype="float32", shape=(6, 4), n=4) -> list[np.ndarray]:
         ("shapes differ", lambda: arrays()[:3] + arrays(shape=(4, 6), n=1)),
     ],
 )
-def test_arrays_a_kernel_cannot_take_get_no_kernel(fake, why, make):
-    assert kernel_for("adam", *make()) is None, why
+def test_arrays_a_kernel_cannot_take_get_no_kernel(gpu, fake, why, make):
+    given = make()
+    assert gpu.adam_update(*given, **ADAM) is False, why
     assert fake.log["kernels"] == []  # nothing compiled either
+    assert all(np.all(a == 1) for a in given)  # nor changed
 
 
-def test_contiguous_float_arrays_of_a_device_library_get_a_kernel(fake):
+def test_contiguous_float_arrays_of_a_device_library_get_a_kernel(gpu, fake):
     for dtype in ("float32", "float64"):
-        assert callable(kernel_for("adam", *arrays(dtype)))
-        assert callable(kernel_for("sgd", *arrays(dtype, shape=(), n=2)))  # a 0-d parameter too
+        assert gpu.adam_update(*arrays(dtype), **ADAM) is True
+        assert gpu.sgd_update(*arrays(dtype, shape=(), n=2), lr=0.1, wd=0.0, decay=NO_DECAY) is True  # 0-d too
+    assert fake.log["by_name"].count("xnet_adam") == 4  # per dtype: the first use's trial and the update
 
 
 def test_strict_arrays_take_the_reference_and_numpy_the_compiled_kernel(backend):
-    # the real _device_library: array-api-strict has no fused kernel, NumPy the compiled CPU one
+    # the backend an optimizer finds for these arrays: array-api-strict has no fused kernel, NumPy
+    # the compiled CPU one (where Numba runs), CuPy the CUDA one
     a = [backend.zeros((3, 2), "float32") for _ in range(4)]
+    ops = backend_of(a[0])
+    assert ops is backend or backend.name == "numpy"  # any NumPy backend will do: they share the kernels
     compiled = backend.name == "numpy" and loader.kernels() is not None
-    assert (kernel_for("adam", *a) is not None) == (backend.name == "cupy" or compiled)
+    assert ops.adam_update(*a, **ADAM) == (backend.name == "cupy" or compiled)
+
+
+def test_the_first_use_verdict_is_kept_per_backend(install, monkeypatch):
+    # a kernel that does not compile warns once for each backend that tries it, and only once
+    from fake_cupy import make_fake_cupy
+
+    fake = install(make_fake_cupy(count=2))
+    broken = {**cuda_optim_kernels.OPTIMIZER_KERNELS["sgd"], "operation": "this is not C;"}
+    monkeypatch.setitem(cuda_optim_kernels.OPTIMIZER_KERNELS, "sgd", broken)
+    first, second = get_backend("cuda:0"), get_backend("cuda:1")
+    for gpu in (first, second):
+        with pytest.warns(RuntimeWarning, match="CUDA sgd kernel"):
+            assert gpu.sgd_update(*arrays(n=2), lr=0.1, wd=0.0, decay=NO_DECAY) is False
+        launches = fake.log["launches"]
+        assert gpu.sgd_update(*arrays(n=2), lr=0.1, wd=0.0, decay=NO_DECAY) is False  # no warning, no trial
+        assert fake.log["launches"] == launches
 
 
 @needs_compiler
@@ -189,7 +222,9 @@ def test_strict_arrays_take_the_reference_and_numpy_the_compiled_kernel(backend)
     ("why", "dtype", "layout"),
     [("float16", "float16", "C"), ("mixed dtypes", "mixed", "C"), ("non-contiguous", "float32", "F")],
 )
-def test_an_optimizer_falls_back_to_the_reference_on_arrays_no_kernel_takes(fake, monkeypatch, why, dtype, layout):
+def test_an_optimizer_falls_back_to_the_reference_on_arrays_no_kernel_takes(
+    gpu, fake, monkeypatch, why, dtype, layout
+):
     def one_param() -> list[Parameter]:
         w = np.random.default_rng(0).normal(size=(7, 5)).astype("float32" if dtype == "mixed" else dtype)
         p = Parameter(np.asfortranarray(w) if layout == "F" else w, "weight", regularize=True)
@@ -198,7 +233,7 @@ def test_an_optimizer_falls_back_to_the_reference_on_arrays_no_kernel_takes(fake
 
     got = run_steps(Adam, {"weight_decay": 0.1, "eps": 1e-3}, one_param())
     assert fake.log["launches"] == 0, why
-    monkeypatch.setattr(fast_paths, "_device_library", lambda a: None)
+    reference(monkeypatch)
     want = run_steps(Adam, {"weight_decay": 0.1, "eps": 1e-3}, one_param())
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w)
@@ -213,7 +248,7 @@ def test_default_path_matches_the_reference_on_the_device(backend, monkeypatch, 
     On numpy and strict no kernel runs, so both runs are the reference: equal bit for bit."""
     cls, opts = case
     got = run_steps(cls, opts, make_params(backend.asarray, dtype), backend.asarray, backend.to_numpy)
-    monkeypatch.setattr(fast_paths, "_device_library", lambda a: None)
+    reference(monkeypatch)
     want = run_steps(cls, opts, make_params(backend.asarray, dtype), backend.asarray, backend.to_numpy)
     rtol, atol = (1e-5, 1e-6) if dtype == "float32" else (1e-12, 1e-14)
     for g, w in zip(got, want, strict=True):
@@ -221,3 +256,39 @@ def test_default_path_matches_the_reference_on_the_device(backend, monkeypatch, 
             np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
         else:
             np.testing.assert_array_equal(g, w)
+
+
+def test_backend_of_finds_the_backend_that_made_the_arrays(backend):
+    made = get_backend(backend.name if backend.name != "numpy" else "cpu")
+    a = made.zeros((2,), "float32")
+    assert backend_of(a) is made  # the newest live backend that owns them
+    assert isinstance(backend_of(np.zeros(2)), Backend)  # NumPy arrays always have one
+    assert type(backend_of([1.0])) is Backend  # anything else: a bare backend, every fast path absent
+
+
+def test_an_optimizer_follows_its_parameters_to_another_backend():
+    from xnet.nn.dense import Dense
+    from xnet.nn.module import build_on
+
+    with build_on("cpu", "float32"):
+        model = Dense(3, 2)
+    opt = Adam(model.parameters())
+    assert opt.ops.name == "numpy"
+    strict = get_backend("strict")
+    model.to(strict)
+    for p in model.parameters():
+        p.grad[...] = strict.asarray(np.ones(p.shape), "float32")
+    opt.step()  # the flat buffer is rebuilt on the new arrays, and the backend found again
+    assert opt.ops is strict
+    assert float(strict.to_numpy(model.weight.data).max()) != 0.0
+
+
+def test_both_kernel_sets_take_the_scalars_in_the_one_order():
+    # OPTIMIZER_SCALARS is the order both the CUDA in_params and the compiled CPU kernels take
+    from xnet.backends.cpu_kernels import optim as cpu_optim
+    from xnet.backends.fast_paths import OPTIMIZER_SCALARS
+
+    for name, spec in cuda_optim_kernels.OPTIMIZER_KERNELS.items():
+        assert [p.split()[-1] for p in spec["in_params"].split(",")] == list(OPTIMIZER_SCALARS[name]), name
+        ints = {i for i, n in enumerate(OPTIMIZER_SCALARS[name]) if n in ("decay", "nesterov")}
+        assert cpu_optim.INT_SCALARS[name] == ints, name

@@ -15,7 +15,8 @@ from xnet.nn.batchnorm import BatchNorm1D, BatchNorm2D
 from xnet.nn.conv import Conv2D
 from xnet.nn.dense import Dense
 from xnet.nn.module import build_on
-from xnet.nn.pooling import CELL_CODES, MaxPool2D, max_of_quads, quad_codes, route_by_codes
+from xnet.nn.pooling import MaxPool2D
+from xnet.nn.quads import CELL_CODES, max_of_quads, quad_codes, route_by_codes
 from xnet.nn.sequential import Sequential
 from xnet.nn.shape import Flatten
 
@@ -80,3 +81,26 @@ def test_quad_codes_name_the_first_maximum_as_max_of_quads_does():
     for k, (i, j) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
         expected[:, :, :, i, :, j] = np.where((cell == k) & (m_ref > 0), g, 0.0)
     np.testing.assert_array_equal(routed, expected)
+
+
+def test_a_layer_chooses_its_formulation_when_built_and_again_when_moved(monkeypatch):
+    # the flag is read when the layer is built and when Module.to gives it another backend, never
+    # in forward or backward: flipping it on a built layer's backend changes nothing
+    from xnet.nn.conv_wide import WideConv
+
+    wide_calls = []
+    forward = WideConv.forward
+    monkeypatch.setattr(WideConv, "forward", lambda self, *a: wide_calls.append(1) or forward(self, *a))
+    cpu = get_backend("cpu")
+    with build_on(cpu, "float64"):
+        model = Sequential(Conv2D(1, 2, 3), BatchNorm2D(2), ReLU(), MaxPool2D(2))
+    x = np.random.default_rng(0).standard_normal((2, 1, 6, 6))
+    want = model.forward(x)
+    cpu.launch_bound = True  # too late: the layers chose the chunked paths when built
+    model.forward(x)
+    assert wide_calls == []
+    strict = get_backend("strict")  # launch-bound
+    model.to(strict)
+    got = model.forward(strict.asarray(x, "float64"))
+    assert wide_calls == [1]  # moved, the layers took the whole-batch paths
+    np.testing.assert_allclose(strict.to_numpy(got), want, rtol=1e-10, atol=1e-12)

@@ -35,7 +35,7 @@ def grads(backend, m, step: int) -> None:
 
 
 def train(backend, cls, kwargs, flatten: bool, monkeypatch) -> list[np.ndarray]:
-    monkeypatch.setattr("xnet.optim.optimizer.can_flatten", flat.can_flatten if flatten else lambda params: False)
+    monkeypatch.setattr("xnet.optim.flat_groups.can_flatten", flat.can_flatten if flatten else lambda params: False)
     m = model(backend)
     decay_all = {"decay_all": True} if kwargs.get("weight_decay") and cls is SGD else {}
     groups = [{"params": m.parameters()[:2], **decay_all}, {"params": m.parameters()[2:], "lr_scale": 0.5}]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from xnet.backends.base import Array, Backend, BackendUnavailable
 from xnet.backends.numpy_backend import NumpyBackend
 from xnet.backends.rng import Stream
@@ -18,6 +20,7 @@ __all__ = [
     "BackendStatus",
     "DEVICE_SPECS",
     "available_backends",
+    "backend_of",
     "get_backend",
     "default_backend",
     "host_stream",
@@ -64,6 +67,19 @@ def default_backend() -> Backend:
     if _default is None:
         _default = NumpyBackend(0)
     return _default
+
+
+def backend_of(a: Array) -> Backend:
+    """The backend array `a` lives on: the newest live backend that owns it (Backend.owns).
+
+    Optimizers, which are given parameters rather than a backend, find theirs here once. A NumPy
+    array no live backend claims gets `default_backend()`; an array of another library, a bare
+    Backend, whose fast paths are all absent (the reference bodies run)."""
+    for ref in reversed(Backend._live):
+        b = ref()
+        if b is not None and b.owns(a):
+            return b
+    return default_backend() if isinstance(a, np.ndarray) else Backend()
 
 
 def host_stream(seed: int, name: str, epoch: int = 0) -> Stream:

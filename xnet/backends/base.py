@@ -1,19 +1,21 @@
 """The Backend: the one object that knows which array library xnet runs on.
 
-Its optional fused_* methods are how layers and losses, which hold their backend, find a one-launch
-kernel (None: run the reference body); optimizers see only arrays and ask fast_paths.kernel_for.
+Its optional fast-path methods (fused_*, *_update) are how layers, losses and optimizers, which
+all hold their backend, find a one-launch kernel; the absent answer (None, False) means "run the
+reference body". fast_paths.py documents that door.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Hashable
 from types import ModuleType
 from typing import Any, TypeVar
 
 import numpy as np
 
-from xnet.backends import philox
+from xnet.backends import kernel_check, philox
 from xnet.backends.rng import Rng, Stream
 
 Array = Any  # an array of the backend's namespace
@@ -51,7 +53,19 @@ class Backend:
     pass_bytes: int = 1 << 26
     pass_split_bytes: int = 1 << 26
 
+    # the live backends, newest last: backend_of(array) finds its array's backend here (weak, so
+    # a backend nobody holds is not kept alive)
+    _live: list[weakref.ref[Backend]] = []
+
     # -- identity -----------------------------------------------------------------------------
+
+    def remember(self) -> None:
+        """Let `backend_of` find this backend from its arrays (each backend's __init__ calls it)."""
+        Backend._live = [r for r in Backend._live if r() is not None] + [weakref.ref(self)]
+
+    def owns(self, a: Array) -> bool:
+        """Whether `a` is an array of this backend's library on its device."""
+        return False
 
     @property
     def device_name(self) -> str:
@@ -148,6 +162,47 @@ class Backend:
         """Logits (N, K), labels (N,) or soft targets (N, K) -> (terms (N,), d sum(terms)/dz * scale (N, K))
         of CrossEntropy with `smoothing`, in one pass; or None. The caller has checked the targets."""
         return None
+
+    # -- fused optimizer updates (fast_paths.py): True when done in place, False when absent here.
+    # Each passes its arrays and keyword scalars (fast_paths.OPTIMIZER_SCALARS) to optimizer_kernel,
+    # which a backend with a kernel set overrides; a backend may also override one method alone.
+
+    def adam_update(self, param: Array, grad: Array, m: Array, v: Array, **scalars: Any) -> bool:
+        """One Adam/AdamW step (xnet/optim/adam.py) in place. Scalars: b1, one_minus_b1, b2, one_minus_b2,
+        eps_hat, step_size, wd, shrink (floats), decay (NO/COUPLED/DECOUPLED_DECAY); or False."""
+        return self.optimizer_kernel("adam", (param, grad, m, v), scalars)
+
+    def sgd_update(self, param: Array, grad: Array, **scalars: Any) -> bool:
+        """One SGD step without momentum (xnet/optim/sgd.py) in place. Scalars: lr, wd, decay; or False."""
+        return self.optimizer_kernel("sgd", (param, grad), scalars)
+
+    def sgd_momentum_update(self, param: Array, grad: Array, velocity: Array, **scalars: Any) -> bool:
+        """One SGD step with momentum (xnet/optim/sgd.py) in place. Scalars: lr, mu, wd, decay,
+        nesterov (bool); or False."""
+        return self.optimizer_kernel("sgd_momentum", (param, grad, velocity), scalars)
+
+    def rmsprop_update(self, param: Array, grad: Array, mean_sq: Array, **scalars: Any) -> bool:
+        """One RMSprop step (xnet/optim/rmsprop.py) in place. Scalars: lr, rho, one_minus_rho, eps, wd,
+        decay; or False."""
+        return self.optimizer_kernel("rmsprop", (param, grad, mean_sq), scalars)
+
+    def adagrad_update(self, param: Array, grad: Array, sum_sq: Array, **scalars: Any) -> bool:
+        """One Adagrad step (xnet/optim/adagrad.py) in place. Scalars: lr, eps, wd, decay; or False."""
+        return self.optimizer_kernel("adagrad", (param, grad, sum_sq), scalars)
+
+    def optimizer_kernel(self, name: str, arrays: tuple[Array, ...], scalars: dict[str, Any]) -> bool:
+        """Optimizer kernel `name` run on `arrays` (param, grad, *state; one shape) with `scalars`, in
+        place, where this backend has it and it takes these arrays: True; else False, nothing changed."""
+        return False
+
+    def kernel_ok(self, key: Hashable, probe: Callable[[], str | None], what: str = "", library: str = "CUDA") -> bool:
+        """Whether this backend's kernel `key` may run: `probe()` (None, or what differed from the
+        reference) passed at its first use; else one warning naming `what` (default f"{key} kernel")
+        and `library`, and False from then on. The verdict is kept on this backend, per key."""
+        verdicts: dict[Hashable, bool] = self.__dict__.setdefault("_kernel_verdicts", {})
+        if key not in verdicts:
+            verdicts[key] = kernel_check.first_use_ok(what or f"{key} kernel", probe, library)
+        return verdicts[key]
 
     def fused_im2col(self, xpad: Array, stride: tuple[int, int], dilation: tuple[int, int], buf: Array) -> Array | None:
         """buf (G, kh, kw, C/G, N, Ho, Wo) filled with the windows of the padded input (N, C, Hp, Wp),

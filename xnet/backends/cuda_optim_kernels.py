@@ -1,7 +1,9 @@
 """CUDA source of the fused optimizer updates: one launch per parameter group instead of 2 to 26 operations.
 
-Optimizers reach these kernels through fast_paths.kernel_for, because they see arrays, never the
-backend. OPTIMIZER_KERNELS update a parameter, its gradient and its optimizer state in one launch
+Optimizers reach these kernels through the backend of their parameters (CupyBackend.adam_update
+and its siblings; fast_paths.py documents the door).
+
+OPTIMIZER_KERNELS update a parameter, its gradient and its optimizer state in one launch
 (Adam/AdamW, SGD, RMSprop, Adagrad), doing the floating-point operations of the Array API reference
 in xnet/optim/ in the same order, with every scalar of the array's type T (as NumPy 2 rounds a
 Python float multiplied into a float32 array). They were written from CuPy's documentation and
@@ -16,17 +18,17 @@ from __future__ import annotations
 from typing import Any
 
 from xnet.backends import kernel_check
+from xnet.backends.fast_paths import COUPLED_DECAY, DECOUPLED_DECAY, NO_DECAY, scalar_args
 
-# weight decay in an optimizer kernel's `decay` argument: none, coupled (added to the gradient,
-# which keeps it, as the reference's `g += wd * w` does) or decoupled (AdamW's `w *= 1 - lr * wd`)
-NO_DECAY, COUPLED_DECAY, DECOUPLED_DECAY = 0, 1, 2
+__all__ = ["COUPLED_DECAY", "DECOUPLED_DECAY", "NO_DECAY", "OPTIMIZER_KERNELS", "kernel", "launch", "probe"]
+
 # the reference rounds each product and sum; without this NVRTC contracts `m += one_minus_b1 * grad`
 # and the like into fused multiply-adds (7 in float32 Adam), and the update differs in the last bits
 OPTIONS = ("--fmad=false",)
 
 # Each operation mirrors the reference body line by line; the comment names that body.
 OPTIMIZER_KERNELS: dict[str, dict[str, str]] = {
-    # xnet/optim/adam.py Adam._update_group (step_size and eps_hat fold in the bias corrections)
+    # xnet/optim/adam.py Adam._rule (step_size and eps_hat fold in the bias corrections)
     "adam": {
         "in_params": "T b1, T one_minus_b1, T b2, T one_minus_b2, T eps_hat, T step_size, T wd, T shrink, int32 decay",
         "out_params": "T param, T grad, T m, T v",
@@ -47,7 +49,7 @@ OPTIMIZER_KERNELS: dict[str, dict[str, str]] = {
         """,
         "name": "xnet_adam",
     },
-    # xnet/optim/sgd.py SGD._update_group without momentum
+    # xnet/optim/sgd.py SGD._rule without momentum
     "sgd": {
         "in_params": "T lr, T wd, int32 decay",
         "out_params": "T param, T grad",
@@ -58,7 +60,7 @@ OPTIMIZER_KERNELS: dict[str, dict[str, str]] = {
         """,
         "name": "xnet_sgd",
     },
-    # xnet/optim/sgd.py SGD._update_group with momentum (nesterov = 1: the look-ahead form)
+    # xnet/optim/sgd.py SGD._rule with momentum (nesterov = 1: the look-ahead form)
     "sgd_momentum": {
         "in_params": "T lr, T mu, T wd, int32 decay, int32 nesterov",
         "out_params": "T param, T grad, T velocity",
@@ -76,7 +78,7 @@ OPTIMIZER_KERNELS: dict[str, dict[str, str]] = {
         """,
         "name": "xnet_sgd_momentum",
     },
-    # xnet/optim/rmsprop.py RMSprop._update_group
+    # xnet/optim/rmsprop.py RMSprop._rule
     "rmsprop": {
         "in_params": "T lr, T rho, T one_minus_rho, T eps, T wd, int32 decay",
         "out_params": "T param, T grad, T mean_sq",
@@ -94,7 +96,7 @@ OPTIMIZER_KERNELS: dict[str, dict[str, str]] = {
         """,
         "name": "xnet_rmsprop",
     },
-    # xnet/optim/adagrad.py Adagrad._update_group
+    # xnet/optim/adagrad.py Adagrad._rule
     "adagrad": {
         "in_params": "T lr, T eps, T wd, int32 decay",
         "out_params": "T param, T grad, T sum_sq",
@@ -115,6 +117,11 @@ OPTIMIZER_KERNELS: dict[str, dict[str, str]] = {
 def kernel(cupy: Any, name: str) -> Any:
     """The ElementwiseKernel OPTIMIZER_KERNELS[name] (compiled by CuPy on first launch per dtype, then cached)."""
     return kernel_check.elementwise(cupy, OPTIMIZER_KERNELS[name], options=OPTIONS)
+
+
+def launch(cupy: Any, name: str, arrays: tuple[Any, ...], scalars: dict[str, Any]) -> None:
+    """One launch of kernel `name` on its out_params `arrays`, its in_params taken from `scalars` by name."""
+    kernel(cupy, name)(*scalar_args(name, scalars), *arrays)
 
 
 def probe(cupy: Any, name: str, dtype: Any) -> None:

@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from xnet.backends import cuda_nn_kernels, cuda_philox, dlpack, kernel_check, philox
+from xnet.backends import cuda_nn_kernels, cuda_optim_kernels, cuda_philox, dlpack, philox
 from xnet.backends.base import Backend, BackendUnavailable
+from xnet.backends.fast_paths import fits
 from xnet.backends.rng import Rng, Stream
 
 INSTALL_HINT = 'pip install "xnet[cuda12]" (or "xnet[cuda13]" for CUDA 13)'
@@ -68,9 +69,9 @@ class CupyBackend(Backend):
         # Dask's), so arrays go to the current device: make it this one (for this thread)
         self.device.use()
         check_toolkit(cupy)
-        self._checked: dict[str, bool] = {}  # CUDA kernel -> passed its first-use probe
         self._kernel_ok("philox")  # now, so that a broken kernel warns when the backend is made
         self.rng = Rng(self, seed)
+        self.remember()
 
     @property
     def device_name(self) -> str:
@@ -85,6 +86,9 @@ class CupyBackend(Backend):
 
     def to_numpy(self, a: Any) -> np.ndarray:
         return self._cp.asnumpy(a)
+
+    def owns(self, a: Any) -> bool:
+        return isinstance(a, self._cp.ndarray) and getattr(a.device, "id", self.index) == self.index
 
     def random_words(self, key: philox.Key, epoch: int, start: int, n: int) -> Any:
         # one kernel launch per draw; the reference would launch hundreds of small integer kernels
@@ -109,13 +113,25 @@ class CupyBackend(Backend):
         with self.device:
             return cuda_nn_kernels.softmax_cross_entropy(self._cp, z, target, smoothing, scale)
 
+    # -- the fused optimizer updates: one launch of cuda_optim_kernels.OPTIMIZER_KERNELS[name] each
+
+    def optimizer_kernel(self, name: str, arrays: tuple[Any, ...], scalars: dict[str, Any]) -> bool:
+        """Kernel `name` launched on `arrays` with `scalars` (its in_params by name), where it takes them."""
+        if not (self.owns(arrays[0]) and fits(arrays)):
+            return False
+        dtype = arrays[0].dtype
+        probe = lambda: cuda_optim_kernels.probe(self._cp, name, dtype)  # noqa: E731
+        with self.device:
+            if not self.kernel_ok((name, dtype), probe, f"{name} kernel ({dtype})"):
+                return False
+            cuda_optim_kernels.launch(self._cp, name, arrays, scalars)
+        return True
+
     def _kernel_ok(self, name: str) -> bool:
         """Whether CUDA kernel `name` may run: probed against the reference at its first use (compiling
         it), and where that fails, warned once and left to the reference from then on."""
-        if name not in self._checked:
-            with self.device:
-                self._checked[name] = kernel_check.first_use_ok(f"{name} kernel", lambda: self._probe(name))
-        return self._checked[name]
+        with self.device:
+            return self.kernel_ok(name, lambda: self._probe(name))
 
     def _probe(self, name: str) -> str | None:
         """Kernel `name` run on small inputs: None if it gives the reference's numbers, else what differed."""

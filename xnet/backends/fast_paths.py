@@ -1,51 +1,88 @@
-"""Fused optimizer kernels behind the seam: `kernel_for(name, *arrays)` gives a one-launch update or None.
+"""The one door to xnet's fast paths: optional Backend methods, absent unless a backend offers them.
 
-Optimizers ask here, with the arrays they are about to update, because they see parameters and
-arrays, never the backend (layers and losses hold theirs and ask it: Backend.fused_dropout and
-friends in base.py). A CuPy array set that a kernel can take gets a launcher of the fused CUDA
-kernel (cuda_optim_kernels.OPTIMIZER_KERNELS), a NumPy array set the compiled CPU kernel of the
-same arguments (cpu_kernels/optim.py, Numba, unless XNET_CPU_KERNELS=0), anything else None, and
-the caller runs its Array API body, which stays the reference. A kernel takes only what it
-computes exactly as that body does: arrays of one shape and one dtype, float32 or float64, each
-C-contiguous. A kernel is launched
-once on scratch arrays at its first use for a dtype; if CuPy cannot compile it, a warning says so
-and the reference body runs from then on (kernel_check.py, as for the backend's kernels).
+Layers, losses and optimizers all reach a fused kernel the same way: they hold the backend their
+arrays live on (a layer its `self.backend`, an optimizer its `self.ops`, found once from its
+parameters by `xnet.backends.backend_of`) and call one of the methods below on it. The base
+Backend declares every one of them with the "absent" answer; a backend that has a kernel
+overrides the method (CupyBackend: CUDA kernels; NumpyBackend: compiled CPU kernels, cpu_kernels/,
+Numba, unless XNET_CPU_KERNELS=0). Callers
+never ask which library runs: where the answer is "absent" they run their Array API reference
+body, which stays beside them (nn/, losses/, optim/) and which the kernels are tested against.
 
-Written from CuPy's documentation and source; compared with the reference on the host by
-compiling the CUDA C with g++ (tests/backends/test_fast_paths.py), not yet run on a GPU.
+Methods and what "absent" looks like (all arrays on the backend's device):
+
+  fused_dropout(x, stream, keep, scale) -> (y, mask) | None
+  fused_softmax_cross_entropy(z, target, smoothing, scale) -> (terms, dz) | None
+  fused_im2col(xpad, stride, dilation, buf) -> buf | None; fused_col2im(cols, stride, dilation, out)
+  fused_channel_moments(x) -> (mean, var) | None
+  fused_norm_relu_pool(x, scale, shift) -> (y, winner) | None
+  fused_pool_grad_sums(g, x, winner, mean) -> (sums, sums) | None
+  fused_pool_grad_input(g, x, winner, terms) -> dx | None
+      None: absent here or not for these arrays; nothing was changed (a stream has not moved).
+      Shapes and meanings: their docstrings in base.Backend.
+
+  adam_update(param, grad, m, v, *, b1, one_minus_b1, b2, one_minus_b2, eps_hat, step_size,
+              wd, shrink, decay) -> bool
+  sgd_update(param, grad, *, lr, wd, decay) -> bool
+  sgd_momentum_update(param, grad, velocity, *, lr, mu, wd, decay, nesterov) -> bool
+  rmsprop_update(param, grad, mean_sq, *, lr, rho, one_minus_rho, eps, wd, decay) -> bool
+  adagrad_update(param, grad, sum_sq, *, lr, eps, wd, decay) -> bool
+      One optimizer step of one parameter (or flat slice), in place, doing the floating-point
+      operations of the reference body in xnet/optim/<name>.py in the same order, with every
+      scalar of the arrays' type. The arrays have one shape; the scalars are Python floats,
+      `decay` one of NO_DECAY, COUPLED_DECAY (g += wd * w, kept in grad) and DECOUPLED_DECAY
+      (w *= shrink), `nesterov` a bool. True: done. False: absent here or not for these arrays
+      (`fits` says which a kernel may take); nothing was changed and the caller runs its reference.
+      The base methods hand (name, arrays, scalars) to `optimizer_kernel(name, arrays, scalars)
+      -> bool` (absent: False), the one method a backend with an optimizer kernel set overrides
+      (CupyBackend, NumpyBackend). A kernel taking its scalars positionally gets them in
+      OPTIMIZER_SCALARS[name] order (`scalar_args`), the order of both kernel sets' arguments.
+
+First use: a kernel is checked once before its first real launch (compiled and run on small
+inputs). Where that fails, one RuntimeWarning says so and the method answers absent from then on.
+CupyBackend keeps the verdict in the backend instance (Backend.kernel_ok, keyed by kernel name
+and, for the optimizer kernels, dtype). The compiled CPU kernels still keep theirs per process in
+cpu_kernels/probes.py (one NumPy library per process); Backend.kernel_ok is where they can move.
+
+To add a kernel to a backend: override the method on that backend class, test `fits` (or what
+your kernel needs) and `self.kernel_ok(key, probe)` first, and return the absent answer when
+either says no. Tests hold the kernel to the reference (tests/backends/test_fast_paths.py runs
+the optimizers with and without it). A new fast path: declare it in base.Backend with its absent
+answer, list it here, and call it from the layer or optimizer with the reference as the fallback.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
-import array_api_compat
 import numpy as np
 
-from xnet.backends import cuda_optim_kernels, kernel_check
 from xnet.backends.base import Array
-from xnet.backends.cpu_kernels import loader
-from xnet.backends.cuda_optim_kernels import COUPLED_DECAY, DECOUPLED_DECAY, NO_DECAY
+
+# weight decay in an optimizer fast path's `decay` argument: none, coupled (added to the gradient,
+# which keeps it, as the reference's `g += wd * w` does) or decoupled (AdamW's `w *= 1 - lr * wd`)
+NO_DECAY, COUPLED_DECAY, DECOUPLED_DECAY = 0, 1, 2
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-# (kernel name, dtype) -> passed its first-use probe; kept here because optimizers have no backend to keep it
-_checked: dict[tuple[str, Any], bool] = {}
+OPTIMIZER_FAST_PATHS = ("adam_update", "sgd_update", "sgd_momentum_update", "rmsprop_update", "adagrad_update")
+# each optimizer kernel's scalars, in the order its kernels take them (the CUDA in_params, cpu_kernels/optim.py)
+OPTIMIZER_SCALARS = {
+    "adam": ("b1", "one_minus_b1", "b2", "one_minus_b2", "eps_hat", "step_size", "wd", "shrink", "decay"),
+    "sgd": ("lr", "wd", "decay"),
+    "sgd_momentum": ("lr", "mu", "wd", "decay", "nesterov"),
+    "rmsprop": ("lr", "rho", "one_minus_rho", "eps", "wd", "decay"),
+    "adagrad": ("lr", "eps", "wd", "decay"),
+}
 
 
-def _device_library(a: Array) -> ModuleType | None:
-    """The `cupy` module when `a` is a CuPy array, else None (NumPy first: the CPU's cheap exit)."""
-    if isinstance(a, np.ndarray):
-        return None
-    if not array_api_compat.is_cupy_array(a):
-        return None  # array-api-strict, or another library without xnet kernels
-    return sys.modules["cupy"]  # a CuPy array exists, so cupy is imported
+def scalar_args(name: str, scalars: dict[str, Any]) -> list[Any]:
+    """The keyword scalars of optimizer fast path `name` as its kernels' positional arguments."""
+    return [int(scalars[n]) if n == "nesterov" else scalars[n] for n in OPTIMIZER_SCALARS[name]]
 
 
-def _fits(arrays: tuple[Array, ...]) -> bool:
-    """Whether the kernel computes these arrays as the reference does: one shape, one float dtype, C order."""
+def fits(arrays: tuple[Array, ...]) -> bool:
+    """Whether an elementwise kernel computes these arrays as the reference does: one library, one
+    shape, one float dtype (float32 or float64), each C-contiguous."""
     first = arrays[0]
     if first.dtype not in FLOATS:
         return False
@@ -57,33 +94,6 @@ def _fits(arrays: tuple[Array, ...]) -> bool:
     return True
 
 
-def kernel_for(name: str, *arrays: Array) -> Callable[..., None] | None:
-    """fn(*scalars) updating `arrays` (each of one shape) in place in one launch of kernel `name`, or None.
-
-    The scalars are the kernel's in_params in cuda_optim_kernels.OPTIMIZER_KERNELS[name] (a `decay`
-    argument is NO_DECAY, COUPLED_DECAY or DECOUPLED_DECAY); the arrays are its out_params, in order.
-    """
-    cupy = _device_library(arrays[0])
-    if cupy is None:
-        if not isinstance(arrays[0], np.ndarray):
-            return None
-        cpu = loader.kernels()  # the NumPy backend's compiled kernels (cpu_kernels/, Numba)
-        return None if cpu is None else cpu.optimizer(name, arrays)
-    if not _fits(arrays):
-        return None
-    key = (name, arrays[0].dtype)
-    if key not in _checked:
-        _checked[key] = kernel_check.first_use_ok(
-            f"{name} kernel ({key[1]})", lambda: cuda_optim_kernels.probe(cupy, name, key[1])
-        )
-    if not _checked[key]:
-        return None
-    kernel = cuda_optim_kernels.kernel(cupy, name)
-
-    def launch(*scalars: Any) -> None:
-        kernel(*scalars, *arrays)
-
-    return launch
-
-
-__all__ = ["COUPLED_DECAY", "DECOUPLED_DECAY", "NO_DECAY", "kernel_for"]
+__all__ = [
+    "COUPLED_DECAY", "DECOUPLED_DECAY", "NO_DECAY", "OPTIMIZER_FAST_PATHS", "OPTIMIZER_SCALARS", "fits", "scalar_args",
+]  # fmt: skip

@@ -5,8 +5,8 @@ kernel that gives other numbers than the Array API reference on this GPU, shows 
 fused kernel (cuda_philox.py, cuda_optim_kernels.py, cuda_nn_kernels.py) is built here once per
 name, and its caller runs a small probe of it before the first real launch; where the probe raises
 or reports a difference, one RuntimeWarning says so and the caller keeps its reference body. The
-caller keeps the verdict: a backend per kernel name, fast_paths.py (which has no backend) per
-kernel name and dtype. Written from CuPy's documentation and source and run on the host by the tests
+backend that owns the kernel keeps the verdict (Backend.kernel_ok), per kernel name (and dtype for
+the optimizer kernels). Written from CuPy's documentation and source and run on the host by the tests
 (tests/backends/cuda_on_host.py); not yet run on a GPU.
 """
 
@@ -27,7 +27,7 @@ def elementwise(cupy: Any, spec: dict[str, str], preamble: str = "", options: tu
     return kernel
 
 
-def first_use_ok(kernel: str, probe: Callable[[], str | None]) -> bool:
+def first_use_ok(kernel: str, probe: Callable[[], str | None], label: str = "CUDA") -> bool:
     """Whether `probe()` (launching `kernel` on small inputs: None, or what it got wrong) passed; else warn once.
 
     An exception counts as a failure: CuPy compiles before writing anything, so the caller's arrays
@@ -40,6 +40,6 @@ def first_use_ok(kernel: str, probe: Callable[[], str | None]) -> bool:
     if problem is None:
         return True
     warnings.warn(
-        f"xnet's CUDA {kernel} {problem}; the slower Array API reference runs instead", RuntimeWarning, stacklevel=3
+        f"xnet's {label} {kernel} {problem}; the slower Array API reference runs instead", RuntimeWarning, stacklevel=4
     )
     return False

@@ -10,6 +10,7 @@ import numpy as np
 from xnet.backends import cpu_memory, cpu_threads, dlpack, philox
 from xnet.backends.base import Backend
 from xnet.backends.cpu_kernels import loader
+from xnet.backends.fast_paths import scalar_args
 from xnet.backends.rng import Rng, Stream, bernoulli_threshold
 
 
@@ -35,6 +36,7 @@ class NumpyBackend(Backend):
         self.rng = Rng(self, seed)
         self.threads = cpu_threads.threads()  # decided once per process (see cpu_threads.py)
         cpu_memory.keep_freed_memory()  # no page faults on each step's temporaries (cpu_memory.py)
+        self.remember()
 
     @property
     def device_name(self) -> str:
@@ -46,6 +48,9 @@ class NumpyBackend(Backend):
 
     def to_numpy(self, a: Any) -> np.ndarray:
         return np.asarray(a)
+
+    def owns(self, a: Any) -> bool:
+        return isinstance(a, np.ndarray)
 
     def host_buffer(self, a: np.ndarray) -> np.ndarray:
         return a
@@ -88,6 +93,15 @@ class NumpyBackend(Backend):
     def fused_pool_grad_input(self, g: Any, x: Any, winner: Any, terms: tuple | None) -> np.ndarray | None:
         k = loader.kernels()
         return None if k is None else k.pool_grad_input(self, g, x, winner, terms)
+
+    def optimizer_kernel(self, name: str, arrays: tuple[Any, ...], scalars: dict[str, Any]) -> bool:
+        """The compiled update `name` on `arrays` (cpu_kernels/optim.py) where it takes them; else False."""
+        k = loader.kernels()
+        launch = None if k is None or not isinstance(arrays[0], np.ndarray) else k.optimizer(name, arrays)
+        if launch is None:
+            return False
+        launch(*scalar_args(name, scalars))
+        return True
 
     def fused_dropout(self, x: Any, stream: Stream, keep: float, scale: float) -> tuple[np.ndarray, np.ndarray] | None:
         k = loader.kernels()

@@ -35,10 +35,18 @@ import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from xnet.backends.base import Backend
+
+class Backend(Protocol):
+    """What a stream needs of its backend (base.Backend has it): a protocol, as base.py imports this module."""
+
+    xp: ModuleType
+    device: Any
+
+    def dtype(self, name: str | Any) -> Any: ...
+    def random_words(self, key: tuple[int, int], epoch: int, start: int, n: int) -> Any: ...
 
 Shape = tuple[int, ...]
 GENERATOR = "philox4x64-10"

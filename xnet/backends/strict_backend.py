@@ -31,6 +31,7 @@ class StrictBackend(Backend):
         self.xp = array_api_strict
         self.device = array_api_strict.Device(device)
         self.rng = Rng(self, seed)  # the Array API reference computes its words
+        self.remember()
 
     @property
     def device_name(self) -> str:
@@ -48,6 +49,9 @@ class StrictBackend(Backend):
         if dt is None and host.dtype == np.float64 and self.device == self.xp.Device("no_float64"):
             raise ValueError("float64 data given to a no_float64 strict device")
         return self.xp.asarray(host, dtype=dt, device=self.device)
+
+    def owns(self, a: Any) -> bool:
+        return isinstance(a, self.xp._array_object.Array) and a.device == self.device
 
     def host_buffer(self, a: Any) -> np.ndarray:
         # the "device" is host memory: the NumPy array inside is the one MPI may read and write

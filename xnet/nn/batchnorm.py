@@ -47,6 +47,14 @@ class _BatchNorm(Module):
         self.running_var = self.backend.ones((C,), self.dtype)
         self._cache: tuple[Array, Array, Array, bool, int] | None = None  # x, mean, inv_std, ...
         self._out_shape: tuple[int, ...] | None = None  # checked against backward's gradient
+        self._on_backend_change()
+
+    def _on_backend_change(self) -> None:
+        # chosen once per backend: whole-batch operations where each is a launch (launch_bound), else chunks
+        wide = self.backend.launch_bound
+        self._input_grad = self._input_grad_whole if wide else self._input_grad_chunked
+        self._batch_moments = self._moments_whole if wide else self._moments_chunked
+        self._inv_std = self._inv_std_power if wide else self._inv_std_root
 
     # -- shape handling, specialised by the subclasses -----------------------------------------
 
@@ -101,9 +109,17 @@ class _BatchNorm(Module):
     def backward(self, grad_out: Array) -> Array:
         """Gradient w.r.t. the input (same shape); accumulates d gamma and d beta."""
         x, mean, inv_std, training, M = check_grad(self, grad_out, self._out_shape, self._cache)
+        return self._input_grad(grad_out, x, mean, inv_std, training, M)
+
+    def _input_grad_whole(self, g: Array, x: Array, mean: Array, inv_std: Array, training: bool, M: int) -> Array:
+        """backward on a launch-bound backend: whole-batch operations."""
+        return self._input_grad_wide(g, x, mean, inv_std, self.weight.data * inv_std, M, training)
+
+    def _input_grad_chunked(
+        self, grad_out: Array, x: Array, mean: Array, inv_std: Array, training: bool, M: int
+    ) -> Array:
+        """backward elsewhere: chunks of the batch that stay in the CPU's cache."""
         bc = self._bcast
-        if self.backend.launch_bound:
-            return self._input_grad_wide(grad_out, x, mean, inv_std, self.weight.data * inv_std, M, training)
         chunks = self.backend.pass_chunks(x.shape[0], 4 * sample_bytes(self.backend, x))
 
         def sums(lo: int, hi: int) -> tuple[Array, Array]:
@@ -122,7 +138,7 @@ class _BatchNorm(Module):
     def _statistics(self, x: Array) -> tuple[Array, Array, int]:
         """(mean, 1/sqrt(var + eps), values per channel M) of input x: the batch's in training,
         where the running statistics are updated too, the running ones in evaluation."""
-        bc, M = self._bcast, math.prod(x.shape) // self.num_features
+        M = math.prod(x.shape) // self.num_features
         if not self.training:
             return self.running_mean, self._inv_std(self.running_var), M
         # synchronised, the statistics span every rank's batch: one value here is enough when there are more there
@@ -130,13 +146,18 @@ class _BatchNorm(Module):
             raise ValueError(
                 f"{self._name}: training needs more than 1 value per channel, got input shape {tuple(x.shape)}"
             )
-        if self.backend.launch_bound:
-            # one reduction each over the whole batch (CuPy's var is two kernels); the chunked
-            # moments below are for CPU caches and cost ~12 small operations more
-            return self._update_running(self.xp.mean(x, axis=self._axes), self.xp.var(x, axis=self._axes), M)
-        fast = self.backend.fused_channel_moments(x)  # a compiled pass (the NumPy backend's, for NCHW)
-        if fast is not None:
-            return self._update_running(*fast, M)
+        return self._update_running(*self._batch_moments(x, M), M)
+
+    def _moments_whole(self, x: Array, M: int) -> tuple[Array, Array]:
+        """The batch's (mean, biased var) per channel on a launch-bound backend."""
+        # one reduction each (CuPy's var is two kernels); the chunked moments cost ~12 small operations more
+        return self.xp.mean(x, axis=self._axes), self.xp.var(x, axis=self._axes)
+
+    def _moments_chunked(self, x: Array, M: int) -> tuple[Array, Array]:
+        """The batch's (mean, biased var) per channel, from chunks that stay in the CPU's cache."""
+        bc = self._bcast
+        if (fast := self.backend.fused_channel_moments(x)) is not None:  # a compiled pass (NumPy, NCHW)
+            return fast
         per_sample = M // x.shape[0]  # values per channel in one sample
 
         def moments(lo: int, hi: int) -> tuple[Array, Array]:
@@ -155,7 +176,7 @@ class _BatchNorm(Module):
         mean = _ordered_sum([mu * n for (mu, _), n in zip(parts, sizes, strict=True)]) * (1.0 / M)
         spread = [m2 + ((mu - mean) ** 2) * n for (mu, m2), n in zip(parts, sizes, strict=True)]
         var = _ordered_sum(spread) * (1.0 / M)
-        return self._update_running(mean, var, M)
+        return mean, var
 
     def _update_running(self, mean: Array, var: Array, M: int) -> tuple[Array, Array, int]:
         """Batch (mean, biased var) -> (mean, 1/sqrt(var + eps), M), global ones under sync; moves
@@ -169,10 +190,12 @@ class _BatchNorm(Module):
         self.running_var = (1.0 - m) * self.running_var + (m * M / (M - 1)) * var
         return mean, self._inv_std(var), M
 
-    def _inv_std(self, var: Array) -> Array:
-        """1/sqrt(var + eps), (C,); one power instead of a root and a division where launches count."""
-        if self.backend.launch_bound:
-            return (var + self.eps) ** -0.5
+    def _inv_std_power(self, var: Array) -> Array:
+        """1/sqrt(var + eps), (C,), as one power instead of a root and a division: launches count."""
+        return (var + self.eps) ** -0.5
+
+    def _inv_std_root(self, var: Array) -> Array:
+        """1/sqrt(var + eps), (C,)."""
         return 1.0 / self.xp.sqrt(var + self.eps)
 
     def _scale_shift(self, mean: Array, inv_std: Array) -> tuple[Array, Array]:
@@ -221,12 +244,8 @@ class _BatchNorm(Module):
         return (g - (xc * bc(inv_std * dgamma) + bc(dbeta)) * (1.0 / M)) * bc(scale)
 
     def config(self) -> dict[str, Any]:
-        return {
-            "type": type(self).__name__.lower(),
-            self._arg: self.num_features,
-            "eps": self.eps,
-            "momentum": self.momentum,
-        }
+        return {"type": type(self).__name__.lower(), self._arg: self.num_features, "eps": self.eps,
+                "momentum": self.momentum}  # fmt: skip
 
 
 def _is_real(v: Any) -> bool:

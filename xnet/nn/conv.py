@@ -88,7 +88,7 @@ class Conv2D(Module):
             if bias
             else None
         )
-        self._reset_cache()
+        self._on_backend_change()
 
     def _parse_padding(self, padding: Any) -> int | tuple[int, int] | str:
         """Sets self.pads (top, bottom, left, right); returns padding as given, normalised."""
@@ -123,6 +123,11 @@ class Conv2D(Module):
 
     def _on_backend_change(self) -> None:
         self._reset_cache()
+        # the formulation, chosen once per backend: a few whole-batch operations where every
+        # operation is a kernel launch (launch_bound: conv_wide.py), cache-sized chunks elsewhere
+        wide = self.backend.launch_bound
+        self._forward_on = self._forward_wide if wide else self._forward_chunked
+        self._backward_on = self._backward_wide if wide else self._backward_chunked
 
     # -- computation ------------------------------------------------------------------------------
     #
@@ -175,13 +180,19 @@ class Conv2D(Module):
         out_hw = output_hw(
             self._name, tuple(x.shape), self.kernel_size, self.stride, self.dilation, self.pads
         )
-        xp, N, C, L = self.xp, x.shape[0], self.out_channels, out_hw[0] * out_hw[1]
         self._x = x
-        if self.backend.launch_bound:  # a GPU: a few whole-batch operations (conv_wide.py)
-            self._wide = self._wide or WideConv(self)
-            y = self._wide.forward(x, out_hw)
-            self._out_shape = tuple(y.shape)
-            return y
+        return self._forward_on(x, out_hw)
+
+    def _forward_wide(self, x: Array, out_hw: tuple[int, int]) -> Array:
+        """forward on a launch-bound backend (a GPU): a few whole-batch operations (conv_wide.py)."""
+        self._wide = self._wide or WideConv(self)
+        y = self._wide.forward(x, out_hw)
+        self._out_shape = tuple(y.shape)
+        return y
+
+    def _forward_chunked(self, x: Array, out_hw: tuple[int, int]) -> Array:
+        """forward elsewhere: chunks of the batch whose window matrices stay in the CPU's cache."""
+        xp, N, C, L = self.xp, x.shape[0], self.out_channels, out_hw[0] * out_hw[1]
         self._xpad = pad_into(self.backend, x, self.pads, 0.0, self._pad_buf)
         if self._xpad is not x:
             self._pad_buf = self._xpad
@@ -206,8 +217,14 @@ class Conv2D(Module):
     def backward(self, grad_out: Array) -> Array | None:
         """(N, C_out, Ho, Wo) -> (N, C_in, H, W); accumulates weight and bias gradients."""
         x = check_grad(self, grad_out, self._out_shape, self._x)
-        if self.backend.launch_bound:
-            return self._wide.backward(grad_out, tuple(x.shape))
+        return self._backward_on(grad_out, x)
+
+    def _backward_wide(self, grad_out: Array, x: Array) -> Array | None:
+        """backward on a launch-bound backend (conv_wide.py)."""
+        return self._wide.backward(grad_out, tuple(x.shape))
+
+    def _backward_chunked(self, grad_out: Array, x: Array) -> Array | None:
+        """backward elsewhere, chunk by chunk as forward."""
         xp, G, (kh, kw) = self.xp, self.groups, self.kernel_size
         N, Ho, Wo = grad_out.shape[0], grad_out.shape[2], grad_out.shape[3]
         Cog, Cg, L, K = self.out_channels // G, self.in_channels // G, Ho * Wo, kh * kw * self.in_channels // G

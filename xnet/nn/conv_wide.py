@@ -20,15 +20,30 @@ does on a GPU). Results equal conv.py's up to float rounding (tests/nn/test_conv
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from xnet.backends import Array
+from xnet.backends import Array, Backend
+from xnet.nn.parameter import Parameter
 from xnet.nn.windows import Pair
 
-if TYPE_CHECKING:
-    from xnet.nn.conv import Conv2D
+
+class Conv2D(Protocol):
+    """What WideConv reads of its layer (xnet.nn.conv.Conv2D has it): a protocol, so that this
+    module, which conv.py imports, imports nothing of conv.py back."""
+
+    backend: Backend
+    xp: Any
+    kernel_size: Pair
+    stride: Pair
+    dilation: Pair
+    pads: tuple[int, int, int, int]
+    groups: int
+    out_channels: int
+    weight: Parameter
+    bias: Parameter | None
+    needs_input_grad: bool
 
 
 def window_index(n: int, hw: Pair, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair, flip: bool) -> np.ndarray:

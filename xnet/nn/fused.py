@@ -27,7 +27,8 @@ from xnet.nn.batched import sample_bytes
 from xnet.nn.batchnorm import BatchNorm2D
 from xnet.nn.checks import check_grad
 from xnet.nn.module import Module
-from xnet.nn.pooling import MaxPool2D, cell_codes, max_of_quads, quad_codes, route_by_codes, route_to_winners
+from xnet.nn.pooling import MaxPool2D
+from xnet.nn.quads import cell_codes, max_of_quads, quad_codes, route_by_codes, route_to_winners
 
 
 class NormReLUPool:
@@ -42,6 +43,11 @@ class NormReLUPool:
         self._out_shape: tuple[int, ...] | None = None  # checked against backward's gradient
         self._one_by_one = False  # the last forward ran the layers one by one
         self._codes: Array | None = None  # pooling.cell_codes on the device, made once
+        # the formulation, chosen once (a step is made again when the layers' backend changes):
+        # whole-batch operations where every operation is a kernel launch, chunks elsewhere
+        wide = layers[0].backend.launch_bound
+        self._forward_on = self._forward_wide if wide else self._forward_chunked
+        self._backward_on = self._backward_wide if wide else self._backward_chunked
 
     @staticmethod
     def at(layers: list[Module], i: int) -> NormReLUPool | None:
@@ -59,7 +65,7 @@ class NormReLUPool:
 
     def forward(self, x: Array) -> Array:
         """(N, C, H, W) -> (N, C, H/2, W/2) with the pool, (N, C, H, W) without."""
-        bn, pool = self.bn, self.pool
+        pool = self.pool
         self._cache, self._out_shape = None, None
         self._one_by_one = x.ndim != 4 or (pool is not None and (x.shape[2] % 2 or x.shape[3] % 2))
         if self._one_by_one:
@@ -67,10 +73,12 @@ class NormReLUPool:
                 x = layer.forward(x)
             self._out_shape = x.shape
             return x
-        layer = self.layers[0]
+        return self._forward_on(x)
+
+    def _forward_chunked(self, x: Array) -> Array:
+        """forward chunk by chunk, each chunk's passes in the CPU's cache."""
+        bn, pool, layer = self.bn, self.pool, self.layers[0]
         backend, xp = layer.backend, layer.xp
-        if backend.launch_bound:
-            return self._forward_wide(x)
         N, C, H, W = x.shape
         channel_scale = channel_shift = None
         if bn is not None:
@@ -111,10 +119,12 @@ class NormReLUPool:
             for layer in reversed(self.layers):
                 grad_out = layer.backward(grad_out)
             return grad_out
+        return self._backward_on(grad_out)
+
+    def _backward_chunked(self, grad_out: Array) -> Array:
+        """backward chunk by chunk, as forward."""
         layer = self.layers[0]
         backend, xp = layer.backend, layer.xp
-        if backend.launch_bound:
-            return self._backward_wide(grad_out)
         x, winner, stats = self._cache
         if winner is not None:
             fast = self._backward_compiled(grad_out, x, winner, stats)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from xnet.backends import Array, Backend
+from xnet.backends import Array
 from xnet.nn.batched import sample_bytes
 from xnet.nn.checks import check_grad
 from xnet.nn.module import Module
+from xnet.nn.quads import cell_codes, max_of_quads, quad_codes, route_by_codes, route_to_winners
 from xnet.nn.windows import (
     Pair,
     check_nchw,
@@ -52,16 +51,17 @@ class _Pool2D(Module):
             )
         ph, pw = self.padding
         self.pads = (ph, ph, pw, pw)
-        self._x: Array | None = None
         self._out_shape: tuple[int, ...] | None = None  # checked against backward's gradient
-        self._pad_buf: Array | None = None
+        self._on_backend_change()
 
     def _on_backend_change(self) -> None:
-        self._x, self._pad_buf, self._codes = None, None, None
+        self._x: Array | None = None
+        self._pad_buf: Array | None = None
+        self._codes: Array | None = None
 
     def _cell_codes(self) -> Array:
         """cell_codes on this layer's backend, made once."""
-        if getattr(self, "_codes", None) is None:
+        if self._codes is None:
             self._codes = cell_codes(self.backend)
         return self._codes
 
@@ -122,6 +122,14 @@ class MaxPool2D(_Pool2D):
     kind = "maxpool2d"
     pad_value = float("-inf")
 
+    def _on_backend_change(self) -> None:
+        super()._on_backend_change()
+        # the 2x2 formulation, chosen once per backend: cell codes in a few whole-batch operations
+        # where every operation is a kernel launch (launch_bound), cache-sized chunks elsewhere
+        wide = self.backend.launch_bound
+        self._forward_quads = self._forward_quads_coded if wide else self._forward_quads_chunked
+        self._backward_quads = self._backward_quads_coded if wide else self._backward_quads_chunked
+
     def forward(self, x: Array) -> Array:
         """(N, C, H, W) -> (N, C, Ho, Wo), Ho = (H + 2*padding - kh)//stride + 1."""
         xp = self.xp
@@ -159,14 +167,17 @@ class MaxPool2D(_Pool2D):
     # only which of the four cells won each window (one byte per output), so backward reads
     # neither the input nor the output again.
 
-    def _forward_quads(self, x: Array) -> Array:
+    def _forward_quads_coded(self, x: Array) -> Array:
+        """(N, C, H, W) -> (N, C, H/2, W/2) by 2x2 windows, whole-batch; keeps the code of each winner."""
+        q, _ = self._quads(x)
+        y, code = quad_codes(self.xp, q, self._cell_codes())
+        self._x, self._arg, self._out_shape = x, code, y.shape
+        return y
+
+    def _forward_quads_chunked(self, x: Array) -> Array:
         """(N, C, H, W) -> (N, C, H/2, W/2) by 2x2 windows; keeps the winning cell of each."""
         q, (Ho, Wo) = self._quads(x)
         N, C = x.shape[0], x.shape[1]
-        if self.backend.launch_bound:
-            y, code = quad_codes(self.xp, q, self._cell_codes())
-            self._x, self._arg, self._out_shape = x, code, y.shape
-            return y
         y = self.backend.empty((N, C, Ho, Wo), x.dtype)
         winner = self.backend.empty((N, C, Ho, Wo), "uint8")
 
@@ -177,11 +188,13 @@ class MaxPool2D(_Pool2D):
         self._x, self._arg, self._out_shape = x, winner, y.shape
         return y
 
-    def _backward_quads(self, grad_out: Array, x: Array) -> Array:
+    def _backward_quads_coded(self, grad_out: Array, x: Array) -> Array:
+        """(N, C, Ho, Wo) -> (N, C, H, W) for input x, whole-batch: each window's gradient to its winner."""
+        return self._grad_input(route_by_codes(self.xp, grad_out, self._arg, self._cell_codes()), tuple(x.shape))
+
+    def _backward_quads_chunked(self, grad_out: Array, x: Array) -> Array:
         """(N, C, Ho, Wo) -> (N, C, H, W) for input x: each window's gradient to its winning cell."""
         winner = self._arg
-        if self.backend.launch_bound:
-            return self._grad_input(route_by_codes(self.xp, grad_out, winner, self._cell_codes()), tuple(x.shape))
         N, C, Ho, Wo = winner.shape
         g6 = self.backend.empty((N, C, Ho, 2, Wo, 2), grad_out.dtype)
 
@@ -190,61 +203,6 @@ class MaxPool2D(_Pool2D):
 
         self.backend.map_chunks(run, self.backend.pass_chunks(N, 10 * sample_bytes(self.backend, grad_out)))
         return self._grad_input(g6, tuple(x.shape))
-
-
-_CELLS = ((0, 0), (0, 1), (1, 0), (1, 1))  # a 2x2 window's cells in row-major order
-
-
-def max_of_quads(xp: Any, q: Array) -> tuple[Array, Array]:
-    """(n, C, Ho, 2, Wo, 2) windows -> their maxima (n, C, Ho, Wo) and winning cells (uint8 0..3).
-
-    The first maximum in row-major order wins, as in argmax; a window holding NaN: cell 3.
-    """
-    a, b, c, d = (q[:, :, :, i, :, j] for i, j in _CELLS)
-    m = xp.maximum(xp.maximum(a, b), xp.maximum(c, d))
-    # winner = 0 if a == m else 1 if b == m else 2 if c == m else 3, in uint8 arithmetic
-    not_a, not_b, not_c = (xp.astype(v != m, xp.uint8) for v in (a, b, c))
-    return m, not_a * (not_b * (not_c + 1) + 1)
-
-
-# Where launches count (a GPU), a window's winner is found in whole-batch operations instead:
-# each cell carries a code, 8 4 / 2 1 in row-major order, and the largest code among the cells
-# equal to the maximum is the first maximum's. Two reductions and a compare replace the ten
-# small operations of max_of_quads, and backward routes with two operations instead of sixteen.
-CELL_CODES = np.array([[8, 4], [2, 1]], dtype=np.uint8)
-
-
-def cell_codes(backend: Backend) -> Array:
-    """CELL_CODES on the device, shaped (1, 1, 1, 2, 1, 2) against a batch's windows."""
-    return backend.asarray(CELL_CODES.reshape(1, 1, 1, 2, 1, 2), "uint8")
-
-
-def quad_codes(xp: Any, q: Array, codes: Array, relu: bool = False) -> tuple[Array, Array]:
-    """(n, C, Ho, 2, Wo, 2) windows -> their maxima (n, C, Ho, Wo), rectified when `relu`, and the
-    code of the first maximum's cell (uint8; 0 where the ReLU is off, so no cell gets a gradient).
-
-    A window holding NaN has a NaN maximum and code 0.
-    """
-    m = xp.max(q, axis=(3, 5))
-    n, C, Ho, Wo = m.shape
-    code = xp.max(xp.where(q == xp.reshape(m, (n, C, Ho, 1, Wo, 1)), codes, 0), axis=(3, 5))
-    if not relu:
-        return m, code
-    return xp.maximum(m, 0.0), xp.where(m > 0, code, 0)
-
-
-def route_by_codes(xp: Any, g: Array, code: Array, codes: Array) -> Array:
-    """g (n, C, Ho, Wo) -> (n, C, Ho, 2, Wo, 2): each window's gradient at the cell `code` names, 0 elsewhere."""
-    six = (g.shape[0], g.shape[1], g.shape[2], 1, g.shape[3], 1)
-    return xp.where(xp.reshape(code, six) == codes, xp.reshape(g, six), 0.0)
-
-
-def route_to_winners(xp: Any, g: Array, winner: Array, out: Array, lo: int) -> None:
-    """out[lo:lo+n] (N, C, Ho, 2, Wo, 2) = g (n, C, Ho, Wo) at each window's winning cell, 0 elsewhere."""
-    hi = lo + g.shape[0]
-    for k, (i, j) in enumerate(_CELLS):
-        # g * mask, not where(mask, g, 0): NumPy's where is ~15x slower on random masks
-        out[lo:hi, :, :, i, :, j] = g * xp.astype(winner == k, g.dtype)
 
 
 class AvgPool2D(_Pool2D):

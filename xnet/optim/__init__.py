@@ -15,10 +15,11 @@ from xnet.optim.adagrad import Adagrad
 from xnet.optim.adam import Adam, AdamW
 from xnet.optim.adamax import Adamax
 from xnet.optim.clipping import clip_grad_norm, clip_grad_value, grad_norm
-from xnet.optim.factory import DEFAULT_LRS, OPTIMIZERS, get_optimizer
+from xnet.optim.factory import DEFAULT_LRS, OPTIMIZERS, get_optimizer, resolve_lr
 from xnet.optim.lion import Lion
 from xnet.optim.nadam import NAdam
 from xnet.optim.optimizer import Optimizer
+from xnet.optim.plateau import PlateauSchedule
 from xnet.optim.radam import RAdam
 from xnet.optim.regularizers import L1, L2, REGULARIZERS, Regularizer, total_penalty
 from xnet.optim.rmsprop import RMSprop
@@ -55,6 +56,7 @@ __all__ = [
     "NAdam",
     "OPTIMIZERS",
     "OneCycleSchedule",
+    "PlateauSchedule",
     "Optimizer",
     "RAdam",
     "REGULARIZERS",
@@ -70,6 +72,7 @@ __all__ = [
     "get_optimizer",
     "get_schedule",
     "grad_norm",
+    "resolve_lr",
     "step_at_thirds",
     "thirds_milestones",
     "total_penalty",

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from xnet.backends import Array
-from xnet.optim.arrays import each_part
 from xnet.optim.checks import check_nonneg, check_positive, check_unit
-from xnet.optim.optimizer import Optimizer, ParamsArg
+from xnet.optim.optimizer import Optimizer, ParamsArg, UpdateRule
 from xnet.optim.regularizers import Regularizer
 
 
@@ -45,10 +44,10 @@ class Adadelta(Optimizer):
         group["eps"] = check_positive("Adadelta", "eps", group["eps"])
         group["weight_decay"] = check_nonneg("Adadelta", "weight_decay", group["weight_decay"])
 
-    def _update_group(self, group, params, states) -> None:
+    def _rule(self, group: dict[str, Any]) -> UpdateRule:
         xp = self._xp
         lr, rho, eps = group["lr"], group["rho"], group["eps"]
-        wd, decay_all = group["weight_decay"], group["decay_all"]
+        wd = group["weight_decay"]
         one_minus_rho = 1.0 - rho
 
         def update(w: Array, g: Array, sq: Array, acc: Array, decay: bool) -> None:
@@ -64,5 +63,4 @@ class Adadelta(Optimizer):
             d *= lr
             w -= d
 
-        for p, (sq, acc) in zip(params, states, strict=True):
-            each_part(update, (p.data, p.grad, sq, acc), bool(wd) and (decay_all or p.regularize))
+        return UpdateRule(fast=None, reference=update)  # no backend has a fused kernel for it (yet)

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from xnet.backends import Array
-from xnet.backends.fast_paths import COUPLED_DECAY, NO_DECAY, kernel_for
+from xnet.backends.fast_paths import COUPLED_DECAY
 from xnet.nn.parameter import Parameter
-from xnet.optim.arrays import each_part
 from xnet.optim.checks import check_nonneg, check_positive
-from xnet.optim.optimizer import Optimizer, ParamsArg
+from xnet.optim.groups import ParamsArg
+from xnet.optim.optimizer import Optimizer, UpdateRule
 from xnet.optim.regularizers import Regularizer
 
 
@@ -51,9 +51,9 @@ class Adagrad(Optimizer):
             G += group["initial_accumulator_value"]
         return [G]
 
-    def _update_group(self, group, params, states) -> None:
+    def _rule(self, group: dict[str, Any]) -> UpdateRule:
         xp = self._xp
-        lr, eps, wd, decay_all = group["lr"], group["eps"], group["weight_decay"], group["decay_all"]
+        lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
 
         def update(w: Array, g: Array, G: Array, decay: bool) -> None:
             if decay:
@@ -65,10 +65,4 @@ class Adagrad(Optimizer):
             d *= lr
             w -= d
 
-        for p, (G,) in zip(params, states, strict=True):
-            decay = bool(wd) and (decay_all or p.regularize)
-            fast = kernel_for("adagrad", p.data, p.grad, G)  # one fused launch on a GPU, else None
-            if fast is not None:
-                fast(lr, eps, wd, COUPLED_DECAY if decay else NO_DECAY)
-            else:
-                each_part(update, (p.data, p.grad, G), decay)
+        return UpdateRule(self.ops.adagrad_update, update, {"lr": lr, "eps": eps, "wd": wd}, COUPLED_DECAY)

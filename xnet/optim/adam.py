@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from xnet.backends import Array
-from xnet.backends.fast_paths import COUPLED_DECAY, DECOUPLED_DECAY, NO_DECAY, kernel_for
+from xnet.backends.fast_paths import COUPLED_DECAY, DECOUPLED_DECAY
 from xnet.checks import check_bool
-from xnet.optim.arrays import each_part
 from xnet.optim.checks import check_nonneg, check_positive, check_unit
-from xnet.optim.optimizer import Optimizer, ParamsArg
+from xnet.optim.groups import ParamsArg
+from xnet.optim.optimizer import Optimizer, UpdateRule
 from xnet.optim.regularizers import Regularizer
 
 
@@ -67,10 +67,9 @@ class Adam(Optimizer):
         group["weight_decay"] = check_nonneg(owner, "weight_decay", group["weight_decay"])
         group["bias_correction"] = check_bool(owner, "bias_correction", group["bias_correction"])
 
-    def _update_group(self, group, params, states) -> None:
+    def _rule(self, group: dict[str, Any]) -> UpdateRule:
         xp, t = self._xp, self.t
-        lr, b1, b2, eps = group["lr"], group["beta1"], group["beta2"], group["eps"]
-        wd, decay_all = group["weight_decay"], group["decay_all"]
+        lr, b1, b2, eps, wd = group["lr"], group["beta1"], group["beta2"], group["eps"], group["weight_decay"]
         # per-step constants: with bc1 = 1 - b1^t, bc2 = 1 - b2^t,
         # w -= lr * (m / bc1) / (sqrt(v / bc2) + eps) = step * m / (sqrt(v) + eps * sqrt(bc2)),
         # step = lr * sqrt(bc2) / bc1: the bias corrections cost no pass over the arrays
@@ -101,16 +100,10 @@ class Adam(Optimizer):
             d *= step_size
             w -= d
 
-        decay_mode = DECOUPLED_DECAY if decoupled else COUPLED_DECAY
-        for p, (m, v) in zip(params, states, strict=True):
-            decay = bool(wd) and (decay_all or p.regularize)
-            # on a GPU one fused launch does the dozen passes of `update` (None elsewhere)
-            fast = kernel_for("adam", p.data, p.grad, m, v)
-            if fast is not None:
-                fast(b1, one_minus_b1, b2, one_minus_b2, eps_hat, step_size, wd, shrink,
-                     decay_mode if decay else NO_DECAY)  # fmt: skip
-            else:
-                each_part(update, (p.data, p.grad, m, v), decay)
+        # on a GPU one fused launch does the dozen passes of `update`
+        scalars = {"b1": b1, "one_minus_b1": one_minus_b1, "b2": b2, "one_minus_b2": one_minus_b2,
+                   "eps_hat": eps_hat, "step_size": step_size, "wd": wd, "shrink": shrink}  # fmt: skip
+        return UpdateRule(self.ops.adam_update, update, scalars, DECOUPLED_DECAY if decoupled else COUPLED_DECAY)
 
 
 class AdamW(Adam):

@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from xnet.backends import Array
-from xnet.optim.arrays import each_part
 from xnet.optim.betas import check_betas_and_decay, pick_betas
 from xnet.optim.checks import check_positive
-from xnet.optim.optimizer import Optimizer, ParamsArg
+from xnet.optim.optimizer import Optimizer, ParamsArg, UpdateRule
 from xnet.optim.regularizers import Regularizer
 
 
@@ -47,10 +46,10 @@ class Adamax(Optimizer):
         check_betas_and_decay("Adamax", group)
         group["eps"] = check_positive("Adamax", "eps", group["eps"])
 
-    def _update_group(self, group, params, states) -> None:
+    def _rule(self, group: dict[str, Any]) -> UpdateRule:
         xp = self._xp
         b1, b2, eps = group["beta1"], group["beta2"], group["eps"]
-        wd, decay_all = group["weight_decay"], group["decay_all"]
+        wd = group["weight_decay"]
         step_size = group["lr"] / (1.0 - b1**self.t)
         one_minus_b1 = 1.0 - b1
 
@@ -67,5 +66,4 @@ class Adamax(Optimizer):
             d *= step_size
             w -= d
 
-        for p, (m, u) in zip(params, states, strict=True):
-            each_part(update, (p.data, p.grad, m, u), bool(wd) and (decay_all or p.regularize))
+        return UpdateRule(fast=None, reference=update)  # no backend has a fused kernel for it (yet)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable
 from numbers import Real
@@ -65,3 +66,12 @@ def check_list_of(owner: str, name: str, items: Any, kind: type, things: str, ex
         if not isinstance(item, kind):
             raise TypeError(f"{owner}: {name} must be {things}, got {type(item).__name__}")
     return out
+
+
+def check_options(owner: str, given: Iterable[str], cls: type, taken: tuple[str, ...], error: type[Exception]) -> None:
+    """Raise `error` naming the keywords in `given` that cls's constructor lacks (those in `taken` are
+    the factory's own) and listing the ones it accepts."""
+    valid = [p for p in inspect.signature(cls).parameters if p not in taken]
+    unknown = [k for k in given if k not in valid]
+    if unknown:
+        raise error(f"{owner}: unknown option(s) {unknown}; {cls.__name__} accepts: {', '.join(valid) or 'none'}")

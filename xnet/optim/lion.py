@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from xnet.backends import Array
-from xnet.optim.arrays import each_part
 from xnet.optim.betas import check_betas_and_decay, pick_betas
-from xnet.optim.optimizer import Optimizer, ParamsArg
+from xnet.optim.optimizer import Optimizer, ParamsArg, UpdateRule
 from xnet.optim.regularizers import Regularizer
 
 
@@ -45,10 +44,10 @@ class Lion(Optimizer):
     def _check_group(self, group: dict[str, Any]) -> None:
         check_betas_and_decay("Lion", group)
 
-    def _update_group(self, group, params, states) -> None:
+    def _rule(self, group: dict[str, Any]) -> UpdateRule:
         xp = self._xp
         lr, b1, b2 = group["lr"], group["beta1"], group["beta2"]
-        wd, decay_all = group["weight_decay"], group["decay_all"]
+        wd = group["weight_decay"]
         one_minus_b1, one_minus_b2, shrink = 1.0 - b1, 1.0 - b2, 1.0 - lr * wd
 
         def update(w: Array, g: Array, m: Array, decay: bool) -> None:
@@ -60,5 +59,4 @@ class Lion(Optimizer):
             m *= b2
             m += one_minus_b2 * g
 
-        for p, (m,) in zip(params, states, strict=True):
-            each_part(update, (p.data, p.grad, m), bool(wd) and (decay_all or p.regularize))
+        return UpdateRule(fast=None, reference=update)  # no backend has a fused kernel for it (yet)

@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from xnet.backends import Array
-from xnet.optim.arrays import each_part
 from xnet.optim.betas import check_betas_and_decay, decay_and_moments, pick_betas
 from xnet.optim.checks import check_nonneg, check_positive
-from xnet.optim.optimizer import Optimizer, ParamsArg
+from xnet.optim.optimizer import Optimizer, ParamsArg, UpdateRule
 from xnet.optim.regularizers import Regularizer
 
 
@@ -77,10 +76,10 @@ class NAdam(Optimizer):
         self._mu_products[id(group)] = (t, product)
         return product
 
-    def _update_group(self, group, params, states) -> None:
+    def _rule(self, group: dict[str, Any]) -> UpdateRule:
         xp, t = self._xp, self.t
         lr, b1, b2, eps = group["lr"], group["beta1"], group["beta2"], group["eps"]
-        wd, decay_all, decoupled = group["weight_decay"], group["decay_all"], group["decoupled_weight_decay"]
+        wd, decoupled = group["weight_decay"], group["decoupled_weight_decay"]
         mu, mu_next = momentum_at(b1, group["momentum_decay"], t), momentum_at(b1, group["momentum_decay"], t + 1)
         product = self._mu_product(group, t)
         grad_step = lr * (1.0 - mu) / (1.0 - product)
@@ -95,5 +94,4 @@ class NAdam(Optimizer):
             w -= grad_step * (g / d)
             w -= momentum_step * (m / d)
 
-        for p, (m, v) in zip(params, states, strict=True):
-            each_part(update, (p.data, p.grad, m, v), bool(wd) and (decay_all or p.regularize))
+        return UpdateRule(fast=None, reference=update)  # no backend has a fused kernel for it (yet)

@@ -13,7 +13,7 @@ from numbers import Real
 from typing import Any
 
 from xnet.optim.checks import check_nonneg, check_positive
-from xnet.optim.schedules import Schedule
+from xnet.optim.lr_schedules import Schedule
 
 # the metrics an epoch record holds (xnet/train/early_stopping.py METRICS): what can be monitored
 MONITORS = ("val_loss", "val_accuracy", "train_loss", "train_accuracy", "test_loss", "test_accuracy")

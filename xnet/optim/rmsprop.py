@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from xnet.backends import Array
-from xnet.backends.fast_paths import COUPLED_DECAY, NO_DECAY, kernel_for
-from xnet.optim.arrays import each_part
+from xnet.backends.fast_paths import COUPLED_DECAY
 from xnet.optim.checks import check_nonneg, check_positive, check_unit
-from xnet.optim.optimizer import Optimizer, ParamsArg
+from xnet.optim.groups import ParamsArg
+from xnet.optim.optimizer import Optimizer, UpdateRule
 from xnet.optim.regularizers import Regularizer
 
 
@@ -41,10 +41,9 @@ class RMSprop(Optimizer):
         group["eps"] = check_positive("RMSprop", "eps", group["eps"])
         group["weight_decay"] = check_nonneg("RMSprop", "weight_decay", group["weight_decay"])
 
-    def _update_group(self, group, params, states) -> None:
+    def _rule(self, group: dict[str, Any]) -> UpdateRule:
         xp = self._xp
-        lr, rho, eps = group["lr"], group["rho"], group["eps"]
-        wd, decay_all = group["weight_decay"], group["decay_all"]
+        lr, rho, eps, wd = group["lr"], group["rho"], group["eps"], group["weight_decay"]
         one_minus_rho = 1.0 - rho
 
         def update(w: Array, g: Array, G: Array, decay: bool) -> None:
@@ -60,10 +59,5 @@ class RMSprop(Optimizer):
             d *= lr
             w -= d
 
-        for p, (G,) in zip(params, states, strict=True):
-            decay = bool(wd) and (decay_all or p.regularize)
-            fast = kernel_for("rmsprop", p.data, p.grad, G)  # one fused launch on a GPU, else None
-            if fast is not None:
-                fast(lr, rho, one_minus_rho, eps, wd, COUPLED_DECAY if decay else NO_DECAY)
-            else:
-                each_part(update, (p.data, p.grad, G), decay)
+        scalars = {"lr": lr, "rho": rho, "one_minus_rho": one_minus_rho, "eps": eps, "wd": wd}
+        return UpdateRule(self.ops.rmsprop_update, update, scalars, COUPLED_DECAY)

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from xnet.backends import Array
-from xnet.backends.fast_paths import COUPLED_DECAY, NO_DECAY, kernel_for
+from xnet.backends.fast_paths import COUPLED_DECAY
 from xnet.checks import check_bool
 from xnet.nn.parameter import Parameter
 from xnet.optim.checks import check_nonneg, check_unit
-from xnet.optim.optimizer import Optimizer, ParamsArg
+from xnet.optim.groups import ParamsArg
+from xnet.optim.optimizer import Optimizer, UpdateRule
 from xnet.optim.regularizers import Regularizer
 
 
@@ -53,37 +54,29 @@ class SGD(Optimizer):
     def _init_state(self, group: dict[str, Any], p: Parameter) -> list[Array]:
         return [self._xp.zeros_like(p.data)] if group["momentum"] > 0 else []
 
-    def _update_group(self, group, params, states) -> None:
-        # two to five passes over each array: too little work to split over the CPU threads, as
-        # Adam's dozen passes are (arrays.each_part)
-        lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
-        nesterov, decay_all = group["nesterov"], group["decay_all"]
-        for p, st in zip(params, states, strict=True):
-            decay = bool(wd) and (decay_all or p.regularize)
-            mode = COUPLED_DECAY if decay else NO_DECAY
-            # on a GPU one fused launch does these passes (kernel_for gives None elsewhere)
-            if st:
-                fast = kernel_for("sgd_momentum", p.data, p.grad, st[0])
-                if fast is not None:
-                    fast(lr, mu, wd, mode, int(nesterov))
-                    continue
-            else:
-                fast = kernel_for("sgd", p.data, p.grad)
-                if fast is not None:
-                    fast(lr, wd, mode)
-                    continue
-            g = p.grad
+    def _rule(self, group: dict[str, Any]) -> UpdateRule:
+        lr, mu, wd, nesterov = group["lr"], group["momentum"], group["weight_decay"], group["nesterov"]
+
+        def plain(w: Array, g: Array, decay: bool) -> None:
             if decay:
-                g += wd * p.data
+                g += wd * w
+            w -= lr * g
+
+        def momentum(w: Array, g: Array, v: Array, decay: bool) -> None:
+            if decay:
+                g += wd * w
             d = lr * g
-            if not st:
-                p.data -= d
-                continue
-            v = st[0]
             v *= mu
             v -= d
             if nesterov:
-                p.data -= d
-                p.data += mu * v
+                w -= d
+                w += mu * v
             else:
-                p.data += v
+                w += v
+
+        # two to five passes over each array: too little work to split over the CPU threads, as
+        # Adam's dozen passes are (arrays.each_part); on a GPU one fused launch does them
+        if mu > 0:  # the groups with momentum, and only they, keep a velocity (_init_state)
+            scalars = {"lr": lr, "mu": mu, "wd": wd, "nesterov": nesterov}
+            return UpdateRule(self.ops.sgd_momentum_update, momentum, scalars, COUPLED_DECAY, split=False)
+        return UpdateRule(self.ops.sgd_update, plain, {"lr": lr, "wd": wd}, COUPLED_DECAY, split=False)

@@ -1,7 +1,8 @@
 """Fused optimizer updates over flat arrays: the operations of xnet/optim/*.py in the same order.
 
-Same arguments as cuda_optim_kernels.OPTIMIZER_KERNELS (scalars first, of the arrays' dtype, then
-the arrays it updates in place), so fast_paths.kernel_for hands out either. Each element sees the
+Same arguments as cuda_optim_kernels.OPTIMIZER_KERNELS (scalars first, in fast_paths.OPTIMIZER_SCALARS
+order and of the arrays' dtype, then the arrays it updates in place); NumpyBackend.adam_update and
+its siblings launch them. Each element sees the
 reference's roundings one by one (no FMA: Numba does not contract without fastmath), so results
 are bit-identical to the Array API body.
 """
@@ -35,7 +36,7 @@ def _root_scaled(g, acc, eps, lr):
 
 @plain
 def adam(b1, one_minus_b1, b2, one_minus_b2, eps_hat, step_size, wd, shrink, decay, param, grad, m, v):
-    """Adam._update_group on flat arrays (decay 1: coupled, 2: decoupled)."""
+    """Adam._rule's reference on flat arrays (decay 1: coupled, 2: decoupled)."""
     for i in range(param.shape[0]):
         g = _gradient(param, grad, i, wd, decay)
         if decay == 2:
@@ -56,7 +57,7 @@ def adam(b1, one_minus_b1, b2, one_minus_b2, eps_hat, step_size, wd, shrink, dec
 
 @plain
 def sgd(lr, wd, decay, param, grad):
-    """SGD._update_group without momentum."""
+    """SGD._rule's reference without momentum."""
     for i in range(param.shape[0]):
         g = _gradient(param, grad, i, wd, decay)
         param[i] -= lr * g
@@ -64,7 +65,7 @@ def sgd(lr, wd, decay, param, grad):
 
 @plain
 def sgd_momentum(lr, mu, wd, decay, nesterov, param, grad, velocity):
-    """SGD._update_group with momentum (nesterov 1: the look-ahead form)."""
+    """SGD._rule's reference with momentum (nesterov 1: the look-ahead form)."""
     for i in range(param.shape[0]):
         g = _gradient(param, grad, i, wd, decay)
         d = lr * g
@@ -80,7 +81,7 @@ def sgd_momentum(lr, mu, wd, decay, nesterov, param, grad, velocity):
 
 @plain
 def rmsprop(lr, rho, one_minus_rho, eps, wd, decay, param, grad, mean_sq):
-    """RMSprop._update_group."""
+    """RMSprop._rule's reference."""
     for i in range(param.shape[0]):
         g = _gradient(param, grad, i, wd, decay)
         sq = g * g
@@ -93,7 +94,7 @@ def rmsprop(lr, rho, one_minus_rho, eps, wd, decay, param, grad, mean_sq):
 
 @plain
 def adagrad(lr, eps, wd, decay, param, grad, sum_sq):
-    """Adagrad._update_group."""
+    """Adagrad._rule's reference."""
     for i in range(param.shape[0]):
         g = _gradient(param, grad, i, wd, decay)
         s = sum_sq[i] + g * g
