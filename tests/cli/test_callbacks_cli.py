@@ -124,12 +124,12 @@ NUMBER = 3
 def test_callbacks_by_import_path(mnist_dir, tmp_path, monkeypatch):
     (tmp_path / "mycallbacks.py").write_text(CALLBACKS)
     monkeypatch.chdir(tmp_path)  # a module of the current folder, as `python -m` finds it
-    r = xnet("train", *QUICK, "--epochs", "2", "--callback", "mycallbacks:Count", "--out", tmp_path / "run")
+    r = xnet("train", *QUICK, "--epochs", "2", "--callbacks", "mycallbacks:Count", "--out", tmp_path / "run")
     assert r.code == 0, r.err
     assert "counted epoch 1" in r.out and "counted epoch 2" in r.out
-    line = one_line_error(xnet("train", *QUICK, "--callback", "mycallbacks:NUMBER", "--out", tmp_path / "no"))
+    line = one_line_error(xnet("train", *QUICK, "--callbacks", "mycallbacks:NUMBER", "--out", tmp_path / "no"))
     assert "callback 'mycallbacks:NUMBER' is not callable: got int 3" in line
     assert not (tmp_path / "no").exists()
-    line = one_line_error(xnet("train", *QUICK, "--callback", "mycallbacks:Boom", "--out", tmp_path / "boom"), 1)
+    line = one_line_error(xnet("train", *QUICK, "--callbacks", "mycallbacks:Boom", "--out", tmp_path / "boom"), 1)
     assert line.endswith("callback Boom failed in on_epoch_end: KeyError: 'f1'; training stopped (the last "
                          "checkpoint written is kept)")  # fmt: skip

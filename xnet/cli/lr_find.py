@@ -17,7 +17,7 @@ import typer
 from xnet.cli import train as train_command
 
 # xnet train's flags that do not describe the run to sweep (what to do with a folder, how often to checkpoint)
-NOT_HERE = ("resume", "overwrite", "resume_if_exists", "checkpoint_every", "early_stopping")
+NOT_HERE = ("resume", "overwrite", "resume_if_exists", "checkpoint_every", "early_stopping", "callbacks")
 SWEEP = "Range test"
 
 

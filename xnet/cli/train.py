@@ -158,7 +158,7 @@ def train(
         "most that much.", "at each epoch's end", "--checkpoint-every", RUN,
     ),  # fmt: skip
     callbacks: list[str] = typer.Option(
-        None, "--callback", help="A Trainer.fit callback as package.module:name (a Callback class, a callback object "
+        None, "--callbacks", help="A Trainer.fit callback as package.module:name (a Callback class, a callback object "
         "or a function(epoch, logs)), looked up from the current folder too; repeat for several.",
         show_default=False, rich_help_panel=RUN,
     ),  # fmt: skip

@@ -1,4 +1,4 @@
-"""The callbacks a run names by import path (`--callback pkg.module:name`, `callbacks = [...]` in TOML)."""
+"""The callbacks a run names by import path (`--callbacks pkg.module:name`, `callbacks = [...]` in TOML)."""
 
 from __future__ import annotations
 

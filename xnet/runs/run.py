@@ -69,7 +69,7 @@ class PreparedRun:
     data: Any
     loader: Any
     trainer: Trainer
-    callbacks: list[Any] = field(default_factory=list)  # the run's own (--callback), imported and checked
+    callbacks: list[Any] = field(default_factory=list)  # the run's own (--callbacks), imported and checked
 
 
 def prepare_run(
