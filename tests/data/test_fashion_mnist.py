@@ -11,6 +11,7 @@ import pytest
 from digitsets import write_digit_set
 
 from xnet.data import load_dataset
+from xnet.data.datasets import class_names
 from xnet.data.fashion_mnist import FASHION_MNIST
 from xnet.data.idx import read_idx
 from xnet.data.mnist import verify
@@ -68,3 +69,11 @@ def test_the_real_files_from_debian(fashion_isolated):
     assert np.bincount(ds.train.y).tolist() == [6000] * 10
     assert np.bincount(ds.test.y).tolist() == [1000] * 10
     assert ds.train.x.max() == 255 and ds.train.x.min() == 0
+
+
+def test_class_names_are_the_datasets_own_or_the_labels():
+    names = class_names("fashion-mnist", 10)
+    assert len(set(names)) == 10 and (names[0], names[5], names[9]) == ("T-shirt/top", "Sandal", "Ankle boot")
+    assert class_names("mnist", 10) == [str(k) for k in range(10)]
+    assert class_names("csv:train.csv", 3) == ["0", "1", "2"]
+    assert class_names("fashion-mnist", 4) == ["0", "1", "2", "3"]  # a set with other labels keeps numbers

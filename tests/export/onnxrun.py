@@ -1,4 +1,4 @@
-"""Run an exported model with onnxruntime on the CPU (the tests skip where it is not installed)."""
+"""Run an exported model with onnxruntime on the CPU (the tests skip where it is not installed); random models."""
 
 from __future__ import annotations
 
@@ -6,6 +6,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from xnet.nn.module import Module
+
+
+def randomised(model: Module, seed: int = 0) -> Module:
+    """`model` with every parameter and buffer random (biases and batch-norm statistics are 0/1 at first)."""
+    rng = np.random.default_rng(seed)
+    model.load_state_dict({
+        k: rng.uniform(0.5, 1.5, v.shape) if k.endswith("running_var") else rng.normal(0, 0.5, v.shape)
+        for k, v in model.state_dict().items()
+    })  # fmt: skip
+    return model
 
 
 def session(path: Path):

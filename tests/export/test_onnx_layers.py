@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("onnx", reason='onnx is not installed (pip install "xnet[onnx]")')
 
-from onnxrun import run, session  # noqa: E402
+from onnxrun import randomised, run, session  # noqa: E402
 
 from xnet.data.prepare import Normalization  # noqa: E402
 from xnet.export import ONNX_LAYERS, UnsupportedLayer, build_onnx, to_onnx  # noqa: E402
@@ -34,17 +34,6 @@ from xnet.nn import (  # noqa: E402
     build_on,
 )
 
-
-def _randomised(model: Sequential, seed: int = 0) -> Sequential:
-    """Every parameter and buffer random (biases and batch-norm statistics are 0/1 at first)."""
-    rng = np.random.default_rng(seed)
-    model.load_state_dict({
-        k: rng.uniform(0.5, 1.5, v.shape) if k.endswith("running_var") else rng.normal(0, 0.5, v.shape)
-        for k, v in model.state_dict().items()
-    })  # fmt: skip
-    return model
-
-
 IMAGE_MODELS = {
     "conv stride 2 pad 1": lambda: Sequential(Conv2D(3, 4, 3, stride=2, padding=1)),
     "conv dilation 2, no bias": lambda: Sequential(Conv2D(3, 4, 3, dilation=2, bias=False)),
@@ -67,7 +56,7 @@ IMAGE_MODELS = {
 @pytest.mark.parametrize("name", list(IMAGE_MODELS))
 def test_layer_matches_xnet(name, backend, tmp_path):
     with build_on(backend, "float32"):
-        model = _randomised(IMAGE_MODELS[name]())
+        model = randomised(IMAGE_MODELS[name]())
     x = np.random.default_rng(1).normal(size=(4, 3, 7, 7)).astype(np.float32)
     path = to_onnx(model, tmp_path / "m.onnx", (3, 7, 7))
     model.eval()
@@ -77,7 +66,7 @@ def test_layer_matches_xnet(name, backend, tmp_path):
 
 def test_float64_models_export_as_double(tmp_path):
     with build_on("cpu", "float64"):
-        model = _randomised(Sequential(Flatten(), Dense(12, 5), Tanh(), BatchNorm1D(5), Dense(5, 3)))
+        model = randomised(Sequential(Flatten(), Dense(12, 5), Tanh(), BatchNorm1D(5), Dense(5, 3)))
     x = np.random.default_rng(2).normal(size=(2, 3, 4))
     out = run(to_onnx(model, tmp_path / "m.onnx", (3, 4)), x)
     assert out.dtype == np.float64
@@ -87,7 +76,7 @@ def test_float64_models_export_as_double(tmp_path):
 def test_a_float64_cnn_can_be_exported_as_float32(tmp_path):
     # onnxruntime's CPU provider has no float64 Conv: dtype="float32" writes the graph in float32
     with build_on("cpu", "float64"):
-        model = _randomised(Sequential(Conv2D(1, 2, 3), Flatten(), Dense(2 * 4 * 4, 3)))
+        model = randomised(Sequential(Conv2D(1, 2, 3), Flatten(), Dense(2 * 4 * 4, 3)))
     x = np.random.default_rng(2).normal(size=(2, 1, 6, 6))
     out = run(to_onnx(model, tmp_path / "m.onnx", (1, 6, 6), dtype="float32"), x.astype(np.float32))
     assert out.dtype == np.float32
@@ -95,7 +84,7 @@ def test_a_float64_cnn_can_be_exported_as_float32(tmp_path):
 
 
 def test_batch_size_is_free_and_normalisation_is_folded_in(tmp_path):
-    model = _randomised(Sequential(Flatten(), Dense(12, 4), ReLU(), Dense(4, 3)))
+    model = randomised(Sequential(Flatten(), Dense(12, 4), ReLU(), Dense(4, 3)))
     norm = Normalization("standard", 33.3, 71.7)
     path = to_onnx(model, tmp_path / "m.onnx", (3, 4), norm, {"class_names": ["a", "b", "c"]})
     sess = session(path)

@@ -6,8 +6,28 @@ import numpy as np
 import pytest
 
 from benchmarks.interop_check import torch_twin
+from xnet.errors import XnetError
 from xnet.interop import StateDictMismatch, from_torch_state_dict, to_torch_state_dict
-from xnet.nn import BatchNorm1D, BatchNorm2D, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential, build_on
+from xnet.nn import (
+    ELU,
+    GELU,
+    AdaptiveAvgPool2D,
+    BatchNorm1D,
+    BatchNorm2D,
+    Conv2D,
+    Dense,
+    Flatten,
+    GlobalAvgPool2D,
+    LayerNorm,
+    LazyDense,
+    MaxPool2D,
+    ReLU,
+    Residual,
+    Sequential,
+    SiLU,
+    Softplus,
+    build_on,
+)
 
 
 def _model() -> Sequential:
@@ -15,6 +35,20 @@ def _model() -> Sequential:
     return Sequential(
         Conv2D(1, 2, 3, padding=1), BatchNorm2D(2), ReLU(), MaxPool2D(2), Flatten(),
         Dense(2 * 3 * 3, 4), Sequential(BatchNorm1D(4), Dense(4, 3, bias=False)),
+    )  # fmt: skip
+
+
+def _blocks_model() -> Sequential:
+    """The smooth activations, layer norms, adaptive pools and residual blocks, one nested, on (1, 6, 6) images."""
+    return Sequential(
+        Conv2D(1, 4, 3, padding=1), GELU(),
+        Residual(  # "2.body.*", "2.body.3.body.0.*", "2.shortcut.*"
+            [Conv2D(4, 4, 3, padding=1), BatchNorm2D(4), SiLU(), Residual([Conv2D(4, 4, 1)], activation=ELU(0.5))],
+            shortcut=[Conv2D(4, 4, 1, bias=False), BatchNorm2D(4)], activation="relu",
+        ),
+        LayerNorm((6, 6)), AdaptiveAvgPool2D((4, 3)), GlobalAvgPool2D(keepdims=True), Flatten(),
+        Dense(4, 8), LayerNorm(8, elementwise_affine=False), Softplus(2.0, 1.0), GELU("tanh"),
+        Residual([Dense(8, 8), LayerNorm(8)]), Dense(8, 3),
     )  # fmt: skip
 
 
@@ -43,6 +77,29 @@ def test_round_trip_is_identical(backend):
     from_torch_state_dict(target, to_torch_state_dict(source, tensors=False))
     a, b = source.state_dict(), target.state_dict()
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_new_layers_round_trip_under_pytorchs_names(backend):
+    with build_on(backend):
+        source, target = _blocks_model(), _blocks_model()
+    source.load_state_dict(_random_state(source, 5))
+    theirs = to_torch_state_dict(source, tensors=False)
+    for name in ("2.body.0.weight", "2.body.3.body.0.bias", "2.shortcut.1.running_mean", "3.weight", "11.body.1.bias"):
+        assert np.array_equal(theirs[name], source.state_dict()[name])  # the same layout as PyTorch's
+    assert theirs["3.weight"].shape == (6, 6) and theirs["12.weight"].shape == (3, 8)  # Dense still transposed
+    from_torch_state_dict(target, theirs)
+    a, b = source.state_dict(), target.state_dict()
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_a_lazy_layer_not_built_is_refused_both_ways():
+    model = Sequential(Flatten(), Residual([LazyDense(6)]), Dense(6, 2))
+    with pytest.raises(XnetError, match=r"layer 1\.body\.0 \(LazyDense\) is not built yet"):
+        to_torch_state_dict(model, tensors=False)
+    with pytest.raises(XnetError, match=r"cannot load a PyTorch state dict: layer 1\.body\.0 \(LazyDense\)"):
+        from_torch_state_dict(model, {})
+    model.build((3, 2))
+    assert to_torch_state_dict(model, tensors=False)["1.body.0.weight"].shape == (6, 6)
 
 
 def test_num_batches_tracked_may_be_left_out():
@@ -85,8 +142,9 @@ def torch():
     return pytest.importorskip("torch", reason="PyTorch is not installed (the bench environment has it)")
 
 
-def test_a_torch_twin_loads_the_state_and_computes_the_same(torch):
-    model = _model()
+@pytest.mark.parametrize("make", [_model, _blocks_model])
+def test_a_torch_twin_loads_the_state_and_computes_the_same(make, torch):
+    model = make()
     model.load_state_dict(_random_state(model, 2))
     model.eval()
     twin = torch_twin(model)
@@ -97,8 +155,9 @@ def test_a_torch_twin_loads_the_state_and_computes_the_same(torch):
         np.testing.assert_allclose(twin(torch.from_numpy(x)).numpy(), model.forward(x), rtol=1e-5, atol=1e-6)
 
 
-def test_weights_made_in_torch_load_into_xnet(torch):
-    model = _model().eval()
+@pytest.mark.parametrize("make", [_model, _blocks_model])
+def test_weights_made_in_torch_load_into_xnet(make, torch):
+    model = make().eval()
     torch.manual_seed(0)
     twin = torch_twin(model)
     twin.train()
@@ -110,12 +169,12 @@ def test_weights_made_in_torch_load_into_xnet(torch):
         np.testing.assert_allclose(model.forward(x), twin(torch.from_numpy(x)).numpy(), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("preset", ["mlp", "cnn", "bn-cnn"])
+@pytest.mark.parametrize("preset", ["mlp", "cnn", "bn-cnn", "residual-cnn"])
 def test_presets_on_1000_mnist_test_images(preset, torch, mnist_dir):
     from benchmarks.interop_check import check
     from xnet.data import load_dataset
 
     ds = load_dataset("mnist", data_dir=mnist_dir)
-    result = check(preset, ds.train.x[:512], ds.test.x[:1000])
+    result = check(preset, ds.train.x[:512], ds.test.x[:1000], ds.train.y[:512])
     assert result["round_trip_identical"] and result["same_class"] == 1.0
     assert result["max_abs_diff"] <= 1e-5

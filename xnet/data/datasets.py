@@ -36,6 +36,15 @@ _OPTIONS = {
 }
 
 
+def class_names(dataset: str, num_classes: int) -> list[str]:
+    """The names of classes 0..K-1 of dataset `dataset`: its own where it has them (Fashion-MNIST), else "0".."K-1"."""
+    spec = IDX_SETS.get(dataset.strip())
+    names = spec.class_names if spec is not None else None
+    if names is not None and len(names) == num_classes:
+        return list(names)
+    return [str(k) for k in range(num_classes)]
+
+
 @dataclass
 class Split:
     """One split's host arrays: x (N, *input_shape) float32, y (N,) int64 / (N, 1) float32 / None."""

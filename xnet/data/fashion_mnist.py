@@ -21,6 +21,10 @@ FASHION_MNIST_MD5: dict[str, str] = {
     "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
     "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
 }
+# label k is FASHION_MNIST_CLASSES[k], as the dataset's README lists them
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
 FASHION_MNIST = IdxSet(
     "fashion-mnist",
     "Fashion-MNIST",
@@ -30,4 +34,5 @@ FASHION_MNIST = IdxSet(
         "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
     ),
     "XNET_FASHION_MNIST_MIRRORS",
+    class_names=FASHION_MNIST_CLASSES,
 )

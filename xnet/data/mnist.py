@@ -64,6 +64,7 @@ class IdxSet:
     mirrors: tuple[str, ...]
     mirrors_env: str
     files: tuple[tuple[str, str], ...] = tuple(MNIST_FILES.items())  # (role, .gz name)
+    class_names: tuple[str, ...] | None = None  # label k's name; None: the labels are their own names ("0".."9")
 
 
 MNIST = IdxSet("mnist", "MNIST", MNIST_MD5, DEFAULT_MIRRORS, MIRRORS_ENV)

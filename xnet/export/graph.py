@@ -28,6 +28,7 @@ class Graph:
         self.dtype = np.dtype(dtype)  # the model's float type: every weight is stored in it
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
+        self.shapes: dict[str, tuple[int, ...]] = {}  # per-sample shape of each layer's output value
         self._names: set[str] = set()
 
     def name(self, base: str) -> str:
@@ -45,6 +46,10 @@ class Graph:
         name = self.name(name)
         self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
+
+    def constant(self, name: str, value: float) -> str:
+        """A scalar in the model's float type (broadcast by the elementwise ops that read it)."""
+        return self.weight(name, value)
 
     def node(self, op: str, inputs: list[str], name: str, **attributes: Any) -> str:
         """Append one `op` node reading `inputs`; returns the name of its one output."""

@@ -1,16 +1,17 @@
 """How each xnet layer type becomes ONNX nodes: one small function per type, found in ONNX_LAYERS.
 
 A converter takes (graph, layer, input value name, the layer's dotted name as in state_dict) and
-returns the name of its output value. Adding a layer type is one function and one table entry, e.g.
+returns the name of its output value; `g.shapes` holds the per-sample shape of every layer's input
+(export_layer records each output's). Adding a layer type is one function and one table entry, e.g.
 
-    def _gelu(g, layer, x, name):
-        return g.node("Gelu", [x], f"{name}.gelu")   # opset 20; or Erf/Mul/Add nodes for older opsets
-    ONNX_LAYERS[GELU] = _gelu
+    def _hardswish(g, layer, x, name):
+        return g.node("HardSwish", [x], f"{name}.hardswish")   # opset 14
+    ONNX_LAYERS[HardSwish] = _hardswish
 
-A container converts its children with `export_layer`, which is how a residual block would add
-its skip: `g.node("Add", [export_layer(g, layer.body, x, f"{name}.body"), x], f"{name}.add")`.
-Types are matched exactly: a subclass may compute something else, so it is refused until it has
-its own entry.
+The smooth activations live in smooth.py, the averaging layers in averages.py. A container
+converts its children with `export_layer` (Sequential, Residual below). Types are matched exactly:
+a subclass may compute something else, so it is refused until it has its own entry. A lazy layer
+that was built is a Dense / Conv2D (it changes class when built); one not built yet is refused.
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from xnet.errors import XnetError
+from xnet.export.averages import AVERAGING_LAYERS
 from xnet.export.graph import Graph
+from xnet.export.smooth import SMOOTH_LAYERS
 from xnet.nn.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from xnet.nn.batchnorm import BatchNorm1D, BatchNorm2D
 from xnet.nn.conv import Conv2D
@@ -27,6 +32,7 @@ from xnet.nn.dense import Dense
 from xnet.nn.dropout import Dropout
 from xnet.nn.module import Module
 from xnet.nn.pooling import AvgPool2D, MaxPool2D
+from xnet.nn.residual import Residual
 from xnet.nn.sequential import Sequential
 from xnet.nn.shape import Flatten, Reshape
 
@@ -109,15 +115,29 @@ def _reshape(g: Graph, layer: Reshape, x: str, name: str) -> str:
     return g.node("Reshape", [x, shape], f"{name}.reshape")
 
 
+def _child(name: str, child: str | int) -> str:
+    """The dotted name of a sub-layer, as state_dict names it ("3.body.0")."""
+    return f"{name}.{child}" if name else str(child)
+
+
 def _sequential(g: Graph, layer: Sequential, x: str, name: str) -> str:
-    prefix = f"{name}." if name else ""
     for i, child in enumerate(layer.layers):
-        x = export_layer(g, child, x, f"{prefix}{i}")
+        x = export_layer(g, child, x, _child(name, i))
     return x
+
+
+def _residual(g: Graph, layer: Residual, x: str, name: str) -> str:
+    # activation(body(x) + shortcut(x)); an identity shortcut reads x itself
+    body = export_layer(g, layer.body, x, _child(name, "body"))
+    short = x if layer.shortcut is None else export_layer(g, layer.shortcut, x, _child(name, "shortcut"))
+    z = g.node("Add", [body, short], _child(name, "add"))
+    g.shapes[z] = g.shapes[body]
+    return z if layer.activation is None else export_layer(g, layer.activation, z, _child(name, "activation"))
 
 
 ONNX_LAYERS: dict[type, Converter] = {
     Sequential: _sequential,
+    Residual: _residual,
     Dense: _dense,
     Conv2D: _conv2d,
     MaxPool2D: _pool("MaxPool"),
@@ -133,7 +153,15 @@ ONNX_LAYERS: dict[type, Converter] = {
     Sigmoid: _elementwise("Sigmoid"),
     Tanh: _elementwise("Tanh"),
     Softmax: _elementwise("Softmax", axis=lambda layer: -1),
+    **SMOOTH_LAYERS,
+    **AVERAGING_LAYERS,
 }
+
+
+def _output_shape(layer: Module, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Per-sample output shape of `layer` (evaluation mode) for per-sample input `shape`: a zero sample through it."""
+    out = layer.forward(layer.backend.asarray(np.zeros((1, *shape)), layer.dtype))
+    return tuple(int(d) for d in out.shape[1:])
 
 
 def export_layer(g: Graph, layer: Module, x: str, name: str) -> str:
@@ -145,5 +173,7 @@ def export_layer(g: Graph, layer: Module, x: str, name: str) -> str:
             f"cannot export to ONNX: {where}{type(layer).__name__} has no ONNX form in xnet yet "
             f"(exportable: {', '.join(sorted({t.__name__ for t in ONNX_LAYERS}))})"
         )
-    return convert(g, layer, x, name)
-
+    y = convert(g, layer, x, name)
+    if y not in g.shapes:
+        g.shapes[y] = _output_shape(layer, g.shapes[x])
+    return y

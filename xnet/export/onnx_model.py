@@ -13,7 +13,8 @@ import xnet
 from xnet.atomic import atomic_write_bytes
 from xnet.data.prepare import Normalization
 from xnet.export.graph import OPSET, Graph
-from xnet.export.layers import export_layer
+from xnet.export.layers import UnsupportedLayer, export_layer
+from xnet.nn.lazy import require_built
 from xnet.nn.module import Module, float_dtype
 
 INPUT, OUTPUT = "input", "output"
@@ -48,9 +49,12 @@ def build_onnx(
     With `normalization`, the graph takes raw values (pixels 0..255) and applies it first.
     `metadata` values (str, or anything JSON-able) go to the model's metadata_props. `dtype`
     ("float32" or "float64", default the model's) is the graph's float type: onnxruntime's CPU
-    provider has no float64 convolution, so a float64 CNN is exported as float32 to run there.
+    provider has no float64 Conv, pooling, Erf, Elu or Softplus, so a float64 model holding one is
+    exported as float32 to run there.
     """
     shape = _sample_shape(input_shape)
+    # the forward pass below would build a lazy layer with fresh random weights: not the trained model
+    require_built(model, "export to ONNX", UnsupportedLayer)
     was_training = model.training
     model.eval()
     try:
@@ -58,6 +62,7 @@ def build_onnx(
         out = model.forward(model.backend.asarray(np.zeros((1, *shape)), model.dtype))
         g = Graph(np.dtype(float_dtype(dtype or model.dtype, "to_onnx")))
         x = _normalize(g, normalization, INPUT) if normalization is not None else INPUT
+        g.shapes[x] = shape
         y = export_layer(g, model, x, "")
     finally:
         model.train(was_training)

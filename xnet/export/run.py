@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from xnet.data.datasets import class_names as dataset_class_names
 from xnet.errors import XnetError
 from xnet.export.onnx_model import to_onnx
 from xnet.runs.restore import Restored, restore
@@ -25,8 +26,8 @@ def checkpoint_of(source: str | Path) -> Path:
 
 
 def class_names(r: Restored) -> list[str] | None:
-    """The classes' names, index by index: xnet's datasets label classes 0..K-1, so the names are those numbers."""
-    return [str(k) for k in range(r.num_classes)] if r.num_classes else None
+    """The classes' names, index by index: the dataset's own (Fashion-MNIST's "T-shirt/top"...), else "0".."K-1"."""
+    return dataset_class_names(str(r.dataset.get("name", "")), r.num_classes) if r.num_classes else None
 
 
 def run_metadata(r: Restored, folded: bool) -> dict[str, Any]:

@@ -1,8 +1,12 @@
 """xnet <-> PyTorch state dicts: the same dotted names ("0.weight"), the layouts converted per layer type.
 
 TORCH_LAYOUTS holds the layer types whose arrays differ from PyTorch's; any other type keeps its
-arrays as they are (Conv2D's weight is (C_out, C_in/groups, kh, kw) in both). Adding a type is one
-entry. PyTorch itself is imported only to make or save tensors; reading takes tensors or arrays.
+arrays as they are (Conv2D's weight is (C_out, C_in/groups, kh, kw) in both, LayerNorm's weight and
+bias have normalized_shape in both). Containers name their children as PyTorch does: a residual
+block's "3.body.0.weight" and "3.shortcut.1.running_mean" are the attributes of a torch module
+holding `body` and `shortcut` nn.Sequentials. Adding a type is one entry. PyTorch itself is
+imported only to make or save tensors; reading takes tensors or arrays. A lazy layer not built
+yet has no arrays: it is refused both ways.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from xnet.atomic import atomic_write_bytes
 from xnet.errors import XnetError
 from xnet.nn.batchnorm import BatchNorm1D, BatchNorm2D
 from xnet.nn.dense import Dense
+from xnet.nn.lazy import require_built
 from xnet.nn.module import Module
 
 SHOWN = 5  # mismatches listed in an error; the rest are counted
@@ -80,6 +85,7 @@ def to_torch_state_dict(model: Module, tensors: bool = True) -> dict[str, Any]:
 
     tensors=False gives NumPy arrays and needs no PyTorch. Batch norms get PyTorch's num_batches_tracked (0).
     """
+    require_built(model, "make a PyTorch state dict", XnetError)
     state = _convert(model, model.state_dict(), "to_torch")
     for prefix, module in _named_modules(model):
         layout = TORCH_LAYOUTS.get(type(module))
@@ -115,6 +121,7 @@ def from_torch_state_dict(model: Module, state_dict: Mapping[str, Any]) -> Modul
     if not isinstance(state_dict, Mapping):
         what = type(state_dict).__name__
         raise StateDictMismatch(f"expected a state dict (a mapping of names to tensors), got a {what}")
+    require_built(model, "load a PyTorch state dict", XnetError)
     expected = to_torch_state_dict(model, tensors=False)
     optional = {
         prefix + name

@@ -88,6 +88,29 @@ class LazyConv2D(_Lazy):
                          dilation=dilation, groups=groups, bias=bias, init=init, bias_init=bias_init)  # fmt: skip
 
 
+def unbuilt_layers(module: Module, name: str = "") -> list[tuple[str, Module]]:
+    """(dotted name such as "3.body.0", layer) of each lazy layer in `module` whose input size is not known yet."""
+    if isinstance(module, _Lazy):
+        return [(name, module)]  # name "" when `module` itself is the lazy layer
+    found = []
+    for child, sub in module.children():
+        found += unbuilt_layers(sub, f"{name}.{child}" if name else child)
+    return found
+
+
+def require_built(module: Module, doing: str, error: type[Exception] = ValueError) -> None:
+    """`error` naming the first lazy layer not built yet: `doing` ("export to ONNX") needs its weights."""
+    unbuilt = unbuilt_layers(module)
+    if unbuilt:
+        name, layer = unbuilt[0]
+        where = f"layer {name} ({type(layer).__name__})" if name else type(layer).__name__
+        more = f" (and {len(unbuilt) - 1} more lazy layers)" if len(unbuilt) > 1 else ""
+        raise error(
+            f"cannot {doing}: {where}{more} is not built yet, so it has no weights; "
+            "call model.build(input_shape) or run a batch through the model first"
+        )
+
+
 def infer_shapes(module: Module, input_shape: tuple[int, ...], name: str = "") -> tuple[int, ...]:
     """Build `module`'s lazy layers for per-sample `input_shape` and check given sizes; the output shape.
 
@@ -152,4 +175,4 @@ def _leaf_shape(layer: Module, shape: tuple[int, ...], where: str) -> tuple[int,
     return tuple(int(d) for d in out.shape[1:])
 
 
-__all__ = ["LazyConv2D", "LazyDense", "infer_shapes"]
+__all__ = ["LazyConv2D", "LazyDense", "infer_shapes", "require_built", "unbuilt_layers"]
