@@ -20,6 +20,7 @@ from xnet.nn.batchnorm import BatchNorm2D
 from xnet.nn.module import build_on
 from xnet.nn.pooling import MaxPool2D
 from xnet.nn.sequential import Sequential
+from xnet.optim import Adadelta
 
 pytestmark = pytest.mark.skipif(loader.kernels() is None, reason=f"compiled CPU kernels off: {loader.reason()}")
 
@@ -33,6 +34,8 @@ FUSED = (
     "fused_pool_grad_input",
     "fused_dropout",
     "fused_softmax_cross_entropy",
+    "fused_conv2d",
+    "fused_conv2d_backward",
 )
 
 
@@ -122,10 +125,25 @@ def test_a_nan_in_a_window_gives_nan_and_takes_the_gradient_at_cell_3(dtype):
         np.testing.assert_array_equal(a, b)  # NaNs in the same places
 
 
-@pytest.mark.parametrize("case", CASES, ids=case_id)
+# optimizers with a compiled CPU kernel but no CUDA one (test_fast_paths.CASES holds those with both)
+CPU_CASES = [(Adadelta, {}), (Adadelta, {"lr": 0.5, "rho": 0.8, "eps": 1e-3, "weight_decay": 0.05})]
+
+
+@pytest.mark.parametrize("case", CASES + CPU_CASES, ids=case_id)
 def test_optimizer_kernels_give_the_reference_bits(monkeypatch, case, dtype):
+    from xnet.backends.cpu_kernels import table
+
     cls, opts = case
+    taken, optimizer = [], table.optimizer
+
+    def spy(name, arrays):
+        launch = optimizer(name, arrays)
+        taken.append(launch is not None)
+        return launch
+
+    monkeypatch.setattr(table, "optimizer", spy)
     got = run_steps(cls, opts, make_params(dtype=dtype))
+    assert taken and all(taken)  # the kernel ran for every parameter
     monkeypatch.setattr(loader, "kernels", lambda: None)  # the Array API bodies
     want = run_steps(cls, opts, make_params(dtype=dtype))
     for a, b in zip(got, want, strict=True):
@@ -155,15 +173,96 @@ def test_a_large_parameter_is_updated_in_blocks_with_the_same_bits(monkeypatch):
 def test_conv_windows_give_the_reference_bits(dtype, opts):
     from xnet.nn.conv import Conv2D
 
-    x = np.random.default_rng(4).standard_normal((5, 4, 9, 8)).astype(dtype)
+    x = np.random.default_rng(4).standard_normal((5, 10, 9, 8)).astype(dtype)  # 90 taps: im2col, not direct
     g = None
     outs = []
     for backend in (get_backend("cpu"), reference_backend()):
         with build_on(backend, dtype):
-            conv = Conv2D(4, 6, 3, **opts)
+            conv = Conv2D(10, 6, 3, **opts)
         conv.weight.data[...] = np.random.default_rng(5).standard_normal(conv.weight.data.shape)
         y = conv.forward(backend.asarray(x))
         g = np.random.default_rng(6).standard_normal(y.shape).astype(dtype) if g is None else g
         outs.append([np.array(a) for a in (y, conv.backward(g), conv.weight.grad, conv.bias.grad)])
     for a, b in zip(*outs, strict=True):
         np.testing.assert_array_equal(a, b)  # the same windows into the same BLAS products
+
+
+@pytest.mark.parametrize(
+    "shape, out, opts",
+    [
+        ((3, 1, 7, 6), 6, {"padding": 1}),  # a block of four output channels and two more
+        ((2, 3, 5, 8), 4, {"padding": "same", "kernel_size": (2, 3), "bias": False}),  # uneven padding
+        ((2, 2, 6, 5), 3, {"padding": 0}),  # fewer than four
+    ],
+    ids=["one-channel", "rgb-same-nobias", "unpadded"],
+)
+def test_the_direct_convolution_gives_the_reference_step(dtype, shape, out, opts):
+    from xnet.nn.conv import Conv2D
+
+    opts = {"kernel_size": 3, **opts}
+    x = np.random.default_rng(4).standard_normal(shape).astype(dtype)
+    outs, taken = [], []
+    for backend in (get_backend("cpu"), reference_backend()):
+        with build_on(backend, dtype):
+            conv = Conv2D(shape[1], out, **opts)
+        conv.weight.data[...] = np.random.default_rng(5).standard_normal(conv.weight.data.shape)
+        if conv.bias is not None:
+            conv.bias.data[...] = np.linspace(-1.0, 2.0, out)
+        y = conv.forward(backend.asarray(x))
+        taken.append(conv._direct)
+        g = np.random.default_rng(6).standard_normal(y.shape).astype(dtype)
+        params = [conv.weight.grad] + ([] if conv.bias is None else [conv.bias.grad])
+        outs.append([np.array(a) for a in (y, conv.backward(g), *params)])
+    assert taken == [True, False]
+    for a, b in zip(*outs, strict=True):
+        np.testing.assert_allclose(a, b, **TOL[dtype])
+
+
+def test_the_direct_convolution_is_left_to_im2col_where_it_does_not_apply():
+    backend = get_backend("cpu")
+    x, w = np.ones((2, 9, 6, 6)), np.ones((5, 9, 3, 3))  # 81 input taps: the BLAS product wins
+    assert backend.fused_conv2d(x, w, None, (1, 1), (1, 1), 1, (4, 4)) is None
+    x, w = np.ones((2, 1, 6, 6)), np.ones((5, 1, 3, 3))
+    assert backend.fused_conv2d(x, w, None, (2, 2), (1, 1), 1, (2, 2)) is None  # strided
+    assert backend.fused_conv2d(x, w, None, (1, 1), (2, 2), 1, (2, 2)) is None  # dilated
+    assert backend.fused_conv2d(x, w, None, (1, 1), (1, 1), 1, (4, 4)).shape == (2, 5, 4, 4)
+
+
+def test_a_direct_convolution_shared_out_over_threads_gives_the_same_sums(monkeypatch):
+    from xnet.backends.cpu_kernels import table
+
+    backend = get_backend("cpu")
+    rng = np.random.default_rng(7)
+    xpad, w, b = rng.standard_normal((5, 2, 6, 6)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
+    g = rng.standard_normal((5, 3, 4, 4))
+    whole = [backend.fused_conv2d(xpad, w, b, (1, 1), (1, 1), 1, (4, 4))]
+    whole += backend.fused_conv2d_backward(xpad, w, g, (1, 1, 1, 1), (5, 2, 4, 4), True)
+    monkeypatch.setattr(table, "DIRECT_SPLIT_MACS", 1)  # one chunk per thread
+    monkeypatch.setattr(backend, "threads", 3)
+    split = [backend.fused_conv2d(xpad, w, b, (1, 1), (1, 1), 1, (4, 4))]
+    split += backend.fused_conv2d_backward(xpad, w, g, (1, 1, 1, 1), (5, 2, 4, 4), True)
+    np.testing.assert_array_equal(split[0], whole[0])  # per sample: the same sums
+    np.testing.assert_array_equal(split[1], whole[1])
+    for a, b in zip(split[2:], whole[2:], strict=True):  # summed over chunks: to rounding
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_a_forward_pass_checks_only_the_kernels_it_runs(monkeypatch):
+    from xnet.backends.cpu_kernels import probes
+    from xnet.nn.conv import Conv2D
+
+    monkeypatch.setattr(probes, "_verdicts", {})
+    backend = get_backend("cpu")
+    with build_on(backend, "float32"):
+        model = Sequential(Conv2D(1, 2, 3, padding=1), Conv2D(2, 20, 2), ReLU(), MaxPool2D(2))  # 9 taps, 8 taps
+        wide = Conv2D(20, 2, 2)  # 80 taps: im2col
+    wide.forward(model.forward(np.ones((2, 1, 7, 7), np.float32)))
+    checked = {name for name, _ in probes._verdicts}
+    assert checked == {"direct_conv", "norm_relu_pool", "im2col"}  # no backward kernel, no optimizer
+
+
+def test_cross_entropy_over_many_classes_is_left_to_the_reference():
+    backend = get_backend("cpu")
+    labels = np.array([0, 1])
+    assert backend.fused_softmax_cross_entropy(np.zeros((2, 33), np.float32), labels, 0.0, 1.0) is None
+    assert backend.fused_softmax_cross_entropy(np.zeros((2, 32), np.float32), labels, 0.0, 1.0) is not None

@@ -30,8 +30,12 @@ def test_loss_and_schedule_options_are_their_arguments():
     # the schedule names the table gives get_schedule are accepted by it
     for name, keys in SCHEDULE_OPTIONS.items():
         values = {"warmup_epochs": None, "gamma": 0.5, "step_size": 3, "milestones": None, "floor": 0.0,
-                  "base_lr": 0.001, "pct_start": 0.2, "div_factor": 10.0, "final_div_factor": 100.0}  # fmt: skip
+                  "base_lr": 0.001, "pct_start": 0.2, "div_factor": 10.0, "final_div_factor": 100.0,
+                  "monitor": "train_loss", "patience": 2, "threshold": 0.01, "threshold_mode": "abs", "cooldown": 1,
+                  "min_lr": 0.0}  # fmt: skip
         kw = {k: values[k] for k in keys if values[k] is not None}
+        if name == "plateau":  # the one name that differs (PYTHON_NAMES): plateau's gamma is its factor
+            kw["factor"] = kw.pop("gamma")
         assert get_schedule(name, 0.1, 40, 10, **kw).config()["type"] == name
 
 

@@ -134,7 +134,7 @@ def test_onecycle_tiny_runs_stay_finite():
 
 
 def test_get_schedule_defaults():
-    assert set(SCHEDULES) == {"constant", "step", "exponential", "cosine", "cyclic", "onecycle"}
+    assert set(SCHEDULES) == {"constant", "step", "exponential", "cosine", "cyclic", "onecycle", "plateau"}
     assert get_schedule("constant", 0.1, 50).lr_at(49) == 0.1
     st = get_schedule("step", 0.1, 300)
     assert st.milestones == [100, 200] and st.lr_at(100) == pytest.approx(0.01)

@@ -19,13 +19,14 @@ import signal
 import sys
 
 from xnet.optim.optimizer import Optimizer
+from xnet.train import Callback
 from xnet.train.trainer import Trainer
 
 mode, target, at = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 args = sys.argv[sys.argv.index("--") + 1 :]
 rank = int(os.environ.get("PMI_RANK", "0"))
 update = Optimizer.step
-end_of_epoch = Trainer._end_of_epoch_checks
+fit = Trainer.fit
 steps = records = 0
 
 
@@ -56,20 +57,26 @@ def probed_step(self: Optimizer) -> None:
         raise RuntimeError("simulated internal error")
 
 
-def compared_epoch(self: Trainer, record: dict) -> bool:
-    global records
-    from xnet.parallel.world import started_world
+class CompareRecords(Callback):
+    """At each epoch's end, before its checkpoint: every rank's record is the same."""
 
-    mine = {k: v for k, v in record.items() if k != "seconds"}
-    if len({repr(r) for r in started_world().allgather_objects(mine, "comparing records")}) != 1:
-        raise SystemExit(f"records differ between ranks at epoch {record['epoch']}")
-    records += 1
-    return end_of_epoch(self, record)
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        global records
+        from xnet.parallel.world import started_world
+
+        mine = {k: v for k, v in logs.items() if k != "seconds"}
+        if len({repr(r) for r in started_world().allgather_objects(mine, "comparing records")}) != 1:
+            raise SystemExit(f"records differ between ranks at epoch {epoch}")
+        records += 1
+
+
+def compared_fit(self: Trainer, *args, callbacks=None, **kwargs):
+    return fit(self, *args, callbacks=[*(callbacks or []), CompareRecords()], **kwargs)
 
 
 Optimizer.step = probed_step
 if mode == "check":
-    Trainer._end_of_epoch_checks = compared_epoch
+    Trainer.fit = compared_fit
 
 from xnet.cli import main  # noqa: E402
 

@@ -190,6 +190,11 @@ class Backend:
         """One Adagrad step (xnet/optim/adagrad.py) in place. Scalars: lr, eps, wd, decay; or False."""
         return self.optimizer_kernel("adagrad", (param, grad, sum_sq), scalars)
 
+    def adadelta_update(self, param: Array, grad: Array, square_avg: Array, acc_delta: Array, **scalars: Any) -> bool:
+        """One Adadelta step (xnet/optim/adadelta.py) in place. Scalars: lr, rho, one_minus_rho, eps, wd,
+        decay; or False."""
+        return self.optimizer_kernel("adadelta", (param, grad, square_avg, acc_delta), scalars)
+
     def optimizer_kernel(self, name: str, arrays: tuple[Array, ...], scalars: dict[str, Any]) -> bool:
         """Optimizer kernel `name` run on `arrays` (param, grad, *state; one shape) with `scalars`, in
         place, where this backend has it and it takes these arrays: True; else False, nothing changed."""
@@ -211,6 +216,22 @@ class Backend:
 
     def fused_col2im(self, cols: Array, stride: tuple[int, int], dilation: tuple[int, int], out: Array) -> Array | None:
         """out (C, N, Hp, Wp) = windows (G, kh, kw, C/G, N, Ho, Wo) added back, as nn/windows.py's col2im; or None."""
+        return None
+
+    def fused_conv2d(
+        self, xpad: Array, w: Array, bias: Array | None, stride: tuple, dilation: tuple, groups: int, out_hw: tuple
+    ) -> Array | None:
+        """Padded input (N, C, Hp, Wp), weight (Co, C/G, kh, kw), bias (Co,) or None -> (N, Co, Ho, Wo),
+        the convolution nn/conv.py computes, in another formulation (a direct one where channels are
+        few); or None."""
+        return None
+
+    def fused_conv2d_backward(
+        self, xpad: Array, w: Array, g: Array, pads: tuple, x_shape: tuple, want_dx: bool
+    ) -> tuple[Array | None, Array, Array] | None:
+        """For the output gradient g of the fused_conv2d that took xpad and w (pads top, bottom, left,
+        right): (input gradient of x_shape or None unless want_dx, weight gradient, bias gradient (Co,));
+        or None, where fused_conv2d did not run either."""
         return None
 
     def fused_channel_moments(self, x: Array) -> tuple[Array, Array] | None:

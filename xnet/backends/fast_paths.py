@@ -27,6 +27,8 @@ Methods and what "absent" looks like (all arrays on the backend's device):
   sgd_momentum_update(param, grad, velocity, *, lr, mu, wd, decay, nesterov) -> bool
   rmsprop_update(param, grad, mean_sq, *, lr, rho, one_minus_rho, eps, wd, decay) -> bool
   adagrad_update(param, grad, sum_sq, *, lr, eps, wd, decay) -> bool
+  adadelta_update(param, grad, square_avg, acc_delta, *, lr, rho, one_minus_rho, eps, wd, decay) -> bool
+      (compiled CPU kernel only; no CUDA kernel yet)
       One optimizer step of one parameter (or flat slice), in place, doing the floating-point
       operations of the reference body in xnet/optim/<name>.py in the same order, with every
       scalar of the arrays' type. The arrays have one shape; the scalars are Python floats,
@@ -64,7 +66,9 @@ from xnet.backends.base import Array
 NO_DECAY, COUPLED_DECAY, DECOUPLED_DECAY = 0, 1, 2
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-OPTIMIZER_FAST_PATHS = ("adam_update", "sgd_update", "sgd_momentum_update", "rmsprop_update", "adagrad_update")
+OPTIMIZER_FAST_PATHS = (
+    "adam_update", "sgd_update", "sgd_momentum_update", "rmsprop_update", "adagrad_update", "adadelta_update",
+)  # fmt: skip
 # each optimizer kernel's scalars, in the order its kernels take them (the CUDA in_params, cpu_kernels/optim.py)
 OPTIMIZER_SCALARS = {
     "adam": ("b1", "one_minus_b1", "b2", "one_minus_b2", "eps_hat", "step_size", "wd", "shrink", "decay"),
@@ -72,6 +76,7 @@ OPTIMIZER_SCALARS = {
     "sgd_momentum": ("lr", "mu", "wd", "decay", "nesterov"),
     "rmsprop": ("lr", "rho", "one_minus_rho", "eps", "wd", "decay"),
     "adagrad": ("lr", "eps", "wd", "decay"),
+    "adadelta": ("lr", "rho", "one_minus_rho", "eps", "wd", "decay"),
 }
 
 

@@ -78,6 +78,18 @@ class NumpyBackend(Backend):
         k = loader.kernels()
         return None if k is None else k.col2im(cols, stride, dilation, out)
 
+    def fused_conv2d(
+        self, xpad: Any, w: Any, bias: Any, stride: tuple, dilation: tuple, groups: int, out_hw: tuple
+    ) -> np.ndarray | None:
+        if stride != (1, 1) or dilation != (1, 1) or groups != 1:
+            return None
+        k = loader.kernels()
+        return None if k is None else k.conv2d(self, xpad, w, bias, out_hw)
+
+    def fused_conv2d_backward(self, xpad: Any, w: Any, g: Any, pads: tuple, x_shape: tuple, want_dx: bool) -> Any:
+        k = loader.kernels()
+        return None if k is None else k.conv2d_backward(self, xpad, w, g, pads, x_shape, want_dx)
+
     def fused_channel_moments(self, x: Any) -> tuple[np.ndarray, np.ndarray] | None:
         k = loader.kernels()
         return None if k is None else k.channel_moments(self, x)

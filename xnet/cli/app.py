@@ -7,7 +7,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from xnet.cli import compare, evaluate, export, info, options, plot, predict, summary, train
+from xnet.cli import compare, evaluate, export, info, lr_find, options, plot, predict, summary, train
 from xnet.errors import SignalStop
 
 app = typer.Typer(
@@ -46,10 +46,10 @@ def fail(message: str, code: int = 2, every_rank: bool = True) -> None:
 
 # the commands in the order `xnet --help` lists them; each module holds one command function
 for _command in (
-    info.info, train.train, options.options, evaluate.evaluate, predict.predict, plot.plot, compare.compare,
-    summary.summary, export.export,
+    info.info, train.train, lr_find.lr_find, options.options, evaluate.evaluate, predict.predict, plot.plot,
+    compare.compare, summary.summary, export.export,
 ):  # fmt: skip
-    app.command()(_command)
+    app.command(name=_command.__name__.replace("_", "-"))(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,7 +16,7 @@ SPLITS = ("test", "train", "val")
 
 
 def evaluate(
-    checkpoint: Path = typer.Argument(..., help="A model.npz written by `xnet train`."),
+    checkpoint: Path = typer.Argument(..., help="A run folder of `xnet train`, or a checkpoint (model.npz, best.npz)."),
     dataset: str = typer.Option(
         None,
         help=help_text(
@@ -28,6 +28,10 @@ def evaluate(
     split: str = typer.Option("test", help="Which split to evaluate: test, train or val."),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    best: bool = typer.Option(
+        False, "--best", help="The run's best.npz (its best epoch by validation loss, or training loss without a "
+        "validation split) instead of model.npz (its last).",
+    ),  # fmt: skip
 ) -> None:
     """Evaluate a saved model on a dataset split."""
     from xnet.data import load_dataset
@@ -37,6 +41,7 @@ def evaluate(
 
     if split not in SPLITS:
         raise typer.BadParameter(f"--split: expected test, train or val, got {split!r}")
+    checkpoint = checkpoint_of(checkpoint, best)
     r = restore(checkpoint, device)
     cfg = r.config
     name = dataset or cfg.dataset
@@ -63,6 +68,21 @@ def evaluate(
         return
     print(f"accuracy {result.accuracy:.2%}   loss {result.loss:.4f}")
     print(format_report(result))
+
+
+def checkpoint_of(path: Path, best: bool) -> Path:
+    """The checkpoint `xnet evaluate PATH [--best]` reads: a run folder's model.npz or best.npz, or the file given
+    (with --best, the best.npz beside it)."""
+    if not path.is_dir() and not best:
+        return path
+    folder = path if path.is_dir() else path.parent
+    chosen = folder / ("best.npz" if best else "model.npz")
+    if not chosen.is_file():
+        from xnet.errors import XnetError
+
+        held = ", ".join(sorted(p.name for p in folder.glob("*.npz"))) or "no checkpoint"
+        raise XnetError(f"{'--best: ' if best else ''}no {chosen.name} in {folder} (it holds {held})")
+    return chosen
 
 
 def _limit_note(limit: int | None, own: bool, split: str) -> str:

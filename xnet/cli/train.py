@@ -100,7 +100,8 @@ def train(
     warmup_epochs: float = _opt("Epochs of linear warm-up from 0 to lr (every schedule but onecycle).", 0.0,
                                 "--warmup-epochs", SCHEDULE),  # fmt: skip
     gamma: float = _opt(f"Factor the lr is multiplied by at each decay {_uses('gamma')}.",
-                        "0.1 for step; exponential: the last epoch at 1% of lr", "--gamma", SCHEDULE),  # fmt: skip
+                        "0.1 for step and plateau; exponential: the last epoch at 1% of lr", "--gamma",
+                        SCHEDULE),  # fmt: skip
     step_size: float = _opt(f"Epochs between decays (step), or half a cycle (cyclic) {_uses('step_size')}.",
                             "step: milestones at 1/3 and 2/3 of the run; cyclic: 2", "--step-size",
                             SCHEDULE),  # fmt: skip
@@ -117,6 +118,18 @@ def train(
         f"The last lr is lr / (div_factor * final_div_factor) {_uses('final_div_factor')}.", 1e4,
         "--final-div-factor", SCHEDULE,
     ),  # fmt: skip
+    monitor: str = _opt(f"The epoch metric whose plateau lowers the lr: {_choices('monitor')} {_uses('monitor')}.",
+                        D.monitor, "--monitor", SCHEDULE),  # fmt: skip
+    patience: int = _opt(f"Epochs without improvement of --monitor before the lr drops by --gamma "
+                         f"{_uses('patience')}.", 10, "--patience", SCHEDULE),  # fmt: skip
+    threshold: float = _opt(f"How much better counts as an improvement {_uses('threshold')}.", 1e-4, "--threshold",
+                            SCHEDULE),  # fmt: skip
+    threshold_mode: str = _opt(f"rel: better than best * (1 -+ threshold); abs: best -+ threshold "
+                               f"{_uses('threshold_mode')}.", D.threshold_mode, "--threshold-mode",
+                               SCHEDULE),  # fmt: skip
+    cooldown: int = _opt(f"Epochs after a drop before epochs without improvement count again {_uses('cooldown')}.",
+                         0, "--cooldown", SCHEDULE),  # fmt: skip
+    min_lr: float = _opt(f"The lr never drops below this {_uses('min_lr')}.", 0.0, "--min-lr", SCHEDULE),
     l1: float = _opt("L1 regularisation strength on weights.", D.l1, "--l1", REGULAR),
     l2: float = _opt("L2 regularisation strength on weights.", D.l2, "--l2", REGULAR),
     include_all: bool = _opt("L1/L2 penalise biases and batch-norm parameters too, not weights only.", False,
@@ -143,6 +156,11 @@ def train(
     checkpoint_every: str = _opt(
         "Also checkpoint every N steps (500) or every span of time (30s, 10m, 2h), so that a hard kill loses at "
         "most that much.", "at each epoch's end", "--checkpoint-every", RUN,
+    ),  # fmt: skip
+    callbacks: list[str] = typer.Option(
+        None, "--callbacks", help="A Trainer.fit callback as package.module:name (a Callback class, a callback object "
+        "or a function(epoch, logs)), looked up from the current folder too; repeat for several.",
+        show_default=False, rich_help_panel=RUN,
     ),  # fmt: skip
     config: Path = typer.Option(None, "--config", help="TOML file with any of these options; flags override it.",
                                 rich_help_panel=RUN),  # fmt: skip

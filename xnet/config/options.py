@@ -47,6 +47,7 @@ SCHEDULE_OPTIONS: dict[str, tuple[str, ...]] = {
     "cosine": ("warmup_epochs", "floor"),
     "cyclic": ("warmup_epochs", "step_size", "base_lr"),
     "onecycle": ("pct_start", "div_factor", "final_div_factor"),
+    "plateau": ("warmup_epochs", "gamma", "monitor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr"),
 }
 KINDS = {"optimizer": OPTIMIZER_OPTIONS, "loss": LOSS_OPTIONS, "schedule": SCHEDULE_OPTIONS}
 EVERY = {
@@ -79,6 +80,7 @@ PYTHON_NAMES = {
     "warmup_epochs": "warmup_steps= of get_schedule, in steps",
     "step_size": "step_size= of StepSchedule/CyclicSchedule, in steps",
     "milestones": "milestones= of StepSchedule, in steps",
+    "gamma": "gamma= of StepSchedule/ExponentialSchedule, factor= of PlateauSchedule",
 }
 
 
@@ -189,6 +191,10 @@ def default_of(key: str, cfg: RunConfig) -> tuple[Any, bool]:
         return described[(cfg.schedule, key)], False
     if (cfg.schedule, key) == ("step", "gamma"):
         return 0.1, True  # get_schedule's, as PyTorch's StepLR
+    if cfg.schedule == "plateau" and key in ("gamma", "patience", "threshold", "cooldown", "min_lr"):
+        from xnet.optim.plateau import PlateauSchedule
+
+        return _signature_default(PlateauSchedule, "factor" if key == "gamma" else key), True
     if key == "lr":
         return resolve_lr(cfg.optimizer), True
     if key == "momentum":

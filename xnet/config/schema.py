@@ -14,6 +14,7 @@ from typing import Any
 from xnet.backends.rng import SEED_LIMIT
 from xnet.config.options import check_applicable
 from xnet.errors import ConfigError
+from xnet.optim.plateau import MONITORS
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "activation": ("relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "elu", "softplus"),
@@ -22,7 +23,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
         "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "adadelta", "adamax", "nadam", "radam",
         "lion",
     ),  # fmt: skip
-    "schedule": ("constant", "step", "exponential", "cosine", "cyclic", "onecycle"),
+    "schedule": ("constant", "step", "exponential", "cosine", "cyclic", "onecycle", "plateau"),
+    "monitor": MONITORS,
+    "threshold_mode": ("rel", "abs"),
     "normalize": ("unit", "centered", "standard"),
     "dtype": ("float32", "float64"),
     "loss_reduction": ("mean", "sum"),
@@ -75,6 +78,12 @@ class RunConfig:
     pct_start: float | None = None
     div_factor: float | None = None
     final_div_factor: float | None = None
+    monitor: str = "val_loss"  # plateau: the epoch metric whose plateau lowers the lr
+    patience: int | None = None  # plateau: epochs without improvement before the lr drops
+    threshold: float | None = None  # plateau: how much better counts as an improvement
+    threshold_mode: str = "rel"  # plateau: threshold relative to the best value, or absolute
+    cooldown: int | None = None  # plateau: epochs after a drop before bad epochs count again
+    min_lr: float | None = None  # plateau: the lr never drops below this
     epochs: int = 6
     batch_size: int | str = 128
     val_split: float = 0.0
@@ -89,6 +98,7 @@ class RunConfig:
     early_stopping: int = 0
     sync_batch_norm: bool = False  # under mpiexec: batch norm over the global batch (xnet/parallel/)
     checkpoint_every: int | str | None = None  # steps (500) or a time ("10m") between checkpoints; None: each epoch
+    callbacks: list[str] = field(default_factory=list)  # "package.module:name" of Trainer.fit callbacks
     out: str | None = None
     quiet: bool = False
     layers: list[dict[str, Any]] | None = None  # a custom Sequential, from [[model.layers]]
@@ -148,6 +158,18 @@ def _number(x: Any) -> int | float:
     return x
 
 
+def check_callback_spec(spec: object) -> str:
+    """'package.module:name', or ConfigError saying what is expected."""
+    if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
+        raise ConfigError(f"callbacks: expected 'package.module:name' (e.g. mycallbacks:LogEpochs), got {spec!r}")
+    return spec
+
+
+def parse_callbacks(spec: str | list[str]) -> list[str]:
+    """One 'module:name' or a list of them -> the list, each checked (imported only when a run starts)."""
+    return [check_callback_spec(s) for s in ([spec] if isinstance(spec, str) else spec)]
+
+
 def parse_batch_size(spec: str | int) -> int | str:
     """A positive int, or 'full' for batch gradient descent over the whole training set."""
     if isinstance(spec, str):
@@ -171,7 +193,7 @@ def type_ok(name: str, value: Any) -> bool:
         return isinstance(value, (list, str))
     if name == "batch_size":
         return isinstance(value, (int, str)) and not isinstance(value, bool)
-    if name == "milestones":
+    if name in ("milestones", "callbacks"):
         return isinstance(value, (list, str))
     if isinstance(value, bool):
         return "bool" in kind
@@ -231,6 +253,7 @@ def validate(cfg: RunConfig, training: bool = True) -> RunConfig:
         )
     _check_ranges(cfg)
     cfg.milestones = parse_milestones(cfg.milestones)
+    cfg.callbacks = parse_callbacks(cfg.callbacks)
     if cfg.limit is not None and cfg.limit <= 0:
         raise ConfigError(f"limit: expected a positive integer, got {cfg.limit!r}")
     if cfg.early_stopping < 0:
@@ -254,7 +277,7 @@ for _keys, _test, _text in (
     (("eps", "bn_eps", "clip_norm", "clip_value", "gamma", "step_size", "div_factor", "final_div_factor"),
      lambda v: math.isfinite(v) and v > 0, "a positive number"),
     (("l1", "l2", "weight_decay", "warmup_epochs", "initial_accumulator_value", "floor", "base_lr",
-      "momentum_decay"),
+      "momentum_decay", "threshold", "min_lr"),
      lambda v: math.isfinite(v) and v >= 0, "a non-negative number"),
     (("alpha",), math.isfinite, "a finite number"),
 ):  # fmt: skip
@@ -269,6 +292,10 @@ def _check_ranges(cfg: RunConfig) -> None:
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not test(v):
             raise ConfigError(f"{key}: expected {expected}, got {v!r}")
+    for key in ("patience", "cooldown"):  # counts of epochs
+        v = getattr(cfg, key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise ConfigError(f"{key}: expected a whole number of epochs >= 0, got {v!r}")
 
 
 def _check_for_training(cfg: RunConfig) -> None:
@@ -277,6 +304,11 @@ def _check_for_training(cfg: RunConfig) -> None:
         raise ConfigError(
             f"early_stopping: watches the validation loss, but there is no validation split; "
             f"set val_split (--val-split 0.1) or remove early_stopping={cfg.early_stopping}"
+        )
+    if cfg.schedule == "plateau" and cfg.monitor.startswith("val_") and not cfg.val_split:
+        raise ConfigError(
+            f"schedule plateau: lowers the lr when {cfg.monitor} stops improving, but there is no validation split; "
+            "set val_split (--val-split 0.1) or monitor a training metric (--monitor train_loss)"
         )
     if cfg.out is not None and not str(cfg.out).strip():
         raise ConfigError("out: the output folder name is empty; name a folder (--out runs/NAME) or omit --out")

@@ -122,6 +122,7 @@ class Conv2D(Module):
         self._pad_buf: Array | None = None  # reused between steps: its border stays zero
         self._scratch: dict[int, dict[str, Array]] = {}  # per worker thread: flat work buffers
         self._wide: WideConv | None = None  # the launch-bound path's buffers (conv_wide.py)
+        self._direct = False  # whether forward ran the backend's direct convolution
 
     def _on_backend_change(self) -> None:
         self._reset_cache()
@@ -202,6 +203,14 @@ class Conv2D(Module):
         self._xpad = pad_into(self.backend, x, self.pads, 0.0, self._pad_buf)
         if self._xpad is not x:
             self._pad_buf = self._xpad
+        y = self.backend.fused_conv2d(
+            self._xpad, self.weight.data, None if self.bias is None else self.bias.data,
+            self.stride, self.dilation, self.groups, out_hw,
+        )  # fmt: skip
+        self._direct = y is not None  # the NumPy backend's compiled direct convolution (few channels)
+        if self._direct:
+            self._out_shape = tuple(y.shape)
+            return y
         wmat = self._weight_matrix()
         out = self.backend.empty((N, C, L), x.dtype)
         G = self.groups
@@ -231,6 +240,16 @@ class Conv2D(Module):
 
     def _backward_chunked(self, grad_out: Array, x: Array) -> Array | None:
         """backward elsewhere, chunk by chunk as forward."""
+        if self._direct:
+            parts = self.backend.fused_conv2d_backward(
+                self._xpad, self.weight.data, grad_out, self.pads, tuple(x.shape), self.needs_input_grad
+            )
+            if parts is not None:
+                dx, dw, db = parts
+                self.weight.grad += dw
+                if self.bias is not None:
+                    self.bias.grad += db
+                return dx
         xp, G, (kh, kw) = self.xp, self.groups, self.kernel_size
         N, Ho, Wo = grad_out.shape[0], grad_out.shape[2], grad_out.shape[3]
         Cog, Cg, L, K = self.out_channels // G, self.in_channels // G, Ho * Wo, kh * kw * self.in_channels // G

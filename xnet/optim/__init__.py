@@ -19,6 +19,7 @@ from xnet.optim.factory import DEFAULT_LRS, OPTIMIZERS, get_optimizer, resolve_l
 from xnet.optim.lion import Lion
 from xnet.optim.nadam import NAdam
 from xnet.optim.optimizer import Optimizer
+from xnet.optim.plateau import PlateauSchedule
 from xnet.optim.radam import RAdam
 from xnet.optim.regularizers import L1, L2, REGULARIZERS, Regularizer, total_penalty
 from xnet.optim.rmsprop import RMSprop
@@ -55,6 +56,7 @@ __all__ = [
     "NAdam",
     "OPTIMIZERS",
     "OneCycleSchedule",
+    "PlateauSchedule",
     "Optimizer",
     "RAdam",
     "REGULARIZERS",

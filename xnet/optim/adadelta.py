@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from xnet.backends import Array
+from xnet.backends.fast_paths import COUPLED_DECAY
 from xnet.optim.checks import check_nonneg, check_positive, check_unit
 from xnet.optim.optimizer import Optimizer, ParamsArg, UpdateRule
 from xnet.optim.regularizers import Regularizer
@@ -63,4 +64,5 @@ class Adadelta(Optimizer):
             d *= lr
             w -= d
 
-        return UpdateRule(fast=None, reference=update)  # no backend has a fused kernel for it (yet)
+        scalars = {"lr": lr, "rho": rho, "one_minus_rho": one_minus_rho, "eps": eps, "wd": wd}
+        return UpdateRule(self.ops.adadelta_update, update, scalars, COUPLED_DECAY)  # a compiled CPU kernel

@@ -20,6 +20,7 @@ from xnet.optim.groups import ParamsArg
 from xnet.optim.lion import Lion
 from xnet.optim.nadam import NAdam
 from xnet.optim.optimizer import Optimizer
+from xnet.optim.plateau import PlateauSchedule
 from xnet.optim.radam import RAdam
 from xnet.optim.rmsprop import RMSprop
 from xnet.optim.sgd import SGD
@@ -79,7 +80,7 @@ def get_optimizer(name: str, params: ParamsArg, lr: float | None = None, **kw: A
     return cls(params, lr, **kw)
 
 
-SCHEDULES = ("constant", "step", "exponential", "cosine", "cyclic", "onecycle")
+SCHEDULES = ("constant", "step", "exponential", "cosine", "cyclic", "onecycle", "plateau")
 
 FINAL_FACTOR = 0.01  # default exponential decay: the last step runs at 1% of lr
 
@@ -100,6 +101,9 @@ def get_schedule(
                   given, else total_steps // 8 (4 cycles) (kw: step_size, base_lr).
     onecycle:     PyTorch OneCycleLR defaults: pct_start 0.3, div_factor 25, final_div_factor
                   1e4 (kw: same names).
+    plateau:      PyTorch ReduceLROnPlateau defaults: x0.1 after 10 epochs without improvement of
+                  val_loss (kw: monitor, mode, factor, patience, threshold, threshold_mode, cooldown,
+                  min_lr, eps); the trainer feeds it each epoch's record.
     """
     key = check_name("schedule", name, SCHEDULES)
     owner = f"get_schedule({key!r})"
@@ -134,6 +138,8 @@ def get_schedule(
     elif key == "cyclic":
         half = 2 * steps_per_epoch if steps_per_epoch is not None else max(1, total_steps // 8)
         cls, args = ls.CyclicSchedule, {"lr": lr, "step_size": half}
+    elif key == "plateau":
+        cls, args = PlateauSchedule, {"lr": lr}
     else:
         cls, args = ls.OneCycleSchedule, {"lr": lr, "total_steps": total_steps}
     check_options(owner, kw, cls, ("lr", "total_steps"), ValueError)

@@ -119,6 +119,11 @@ def build_schedule(cfg: RunConfig, lr: float, steps_per_epoch: int) -> Any:
         kwargs["warmup_steps"] = warmup
     if cfg.step_size is not None:
         kwargs["step_size"] = _steps("step_size", cfg.step_size, steps_per_epoch)
+    if cfg.schedule == "plateau":
+        kwargs.pop("gamma", None)
+        plateau = {"factor": cfg.gamma, "monitor": cfg.monitor, "threshold_mode": cfg.threshold_mode}
+        plateau.update(_set(cfg, ("patience", "threshold", "cooldown", "min_lr")))
+        kwargs.update({k: v for k, v in plateau.items() if v is not None})
     if cfg.milestones is not None:
         steps = [_steps("milestones", m, steps_per_epoch) for m in cfg.milestones]
         if steps != sorted(set(steps)):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import tempfile
@@ -14,11 +12,9 @@ from typing import Any
 from xnet.atomic import atomic_write_text
 from xnet.config import RunConfig
 from xnet.errors import XnetError
+from xnet.train.history import COLUMNS, history_csv
 
-HISTORY_COLUMNS = (
-    "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-    "test_loss", "test_accuracy", "lr", "lr_end", "seconds",
-)  # fmt: skip
+HISTORY_COLUMNS = COLUMNS  # history.csv's columns (the trainer writes the file live: xnet/train/history.py)
 # every file a training run writes in its folder (--overwrite deletes these and nothing else)
 RUN_FILES = ("metrics.json", "history.csv", "model.npz", "best.npz", "config.toml", "curves.png", "prediction.png")
 
@@ -82,8 +78,4 @@ def diverged_metrics(cfg: RunConfig, history: list[dict[str, Any]], error: Excep
 def write_record(out_dir: Path, metrics: dict[str, Any]) -> None:
     """metrics.json and history.csv (one row per finished epoch), each written atomically."""
     atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(metrics["epochs"])
-    atomic_write_text(out_dir / "history.csv", buf.getvalue())
+    atomic_write_text(out_dir / "history.csv", history_csv(metrics["epochs"]))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from xnet.errors import DivergedError, XnetError
 from xnet.nn.module import Module, build_on
 from xnet.optim.factory import resolve_lr
 from xnet.runs.build import build_loss, build_model, build_optimizer, build_schedule, count, parameter_line
+from xnet.runs.callbacks import load_callbacks
 from xnet.runs.data import DataCache, check_dataset
 from xnet.runs.folder import (
     check_out_dir,
@@ -69,6 +70,7 @@ class PreparedRun:
     data: Any
     loader: Any
     trainer: Trainer
+    callbacks: list[Any] = field(default_factory=list)  # the run's own (--callbacks), imported and checked
 
 
 def prepare_run(
@@ -125,13 +127,14 @@ def prepare_run(
     trainer = Trainer(
         model, loss, optimizer, schedule, backend, seed=cfg.seed, reporter=reporter,
         log_every=max(1, steps_per_epoch // 20), checkpoint_path=out_dir / "model.npz" if writes else None,
-        best_path=out_dir / "best.npz" if stopper and writes else None, early_stopping=stopper, meta=meta,
+        best_path=out_dir / "best.npz" if writes else None, early_stopping=stopper, meta=meta,
         parallel=parallel, checkpoint_every=cfg.checkpoint_every,
+        history_path=out_dir / "history.csv" if writes else None,  # a row per epoch, as it ends
     )  # fmt: skip
     # a model that does not fit the data, or batches that do not split over the ranks, fail here,
     # before anything is written or replaced (fit does not check this loader again)
     trainer.check_model(loader)
-    return PreparedRun(cfg, out_dir, backend, ds, loader, trainer)
+    return PreparedRun(cfg, out_dir, backend, ds, loader, trainer, load_callbacks(cfg.callbacks))
 
 
 class RunDiverged(DivergedError):
@@ -189,7 +192,7 @@ def run_training(
     try:
         # no mkdir: the first checkpoint creates the folder, so a run that fails early leaves none
         try:
-            trainer.fit(run.loader, cfg.epochs, val=run.data.val, test=run.data.test)
+            trainer.fit(run.loader, cfg.epochs, val=run.data.val, test=run.data.test, callbacks=run.callbacks)
         except DivergedError as e:
             error = _diverged(out_dir, cfg, trainer, e, writes)
             error.every_rank = world is not None  # every rank saw the same global loss

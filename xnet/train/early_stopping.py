@@ -7,17 +7,22 @@ from numbers import Real
 from typing import Any
 
 from xnet.checks import check_int
+from xnet.train.callbacks.base import Callback
 
 # the metrics of the Trainer's epoch record (Trainer._train_epoch and fit): what can be monitored
 METRICS = ("val_loss", "val_accuracy", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
 
 
-class EarlyStopping:
+class EarlyStopping(Callback):
     """Stop when `monitor` has not improved for `patience` epochs.
 
     `monitor` is one of METRICS, the metrics of the trainer's epoch record, e.g. "val_loss" or
     "val_accuracy"; losses are minimised and accuracies maximised unless `mode` says otherwise.
+    A callback of Trainer.fit (given as `Trainer(early_stopping=...)` or in `callbacks=`): training
+    ends after the epoch that exhausts the patience, as a finished run (`trainer.stopped_early`).
     """
+
+    internal = True
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0, mode: str = "auto"):
         if monitor not in METRICS:
@@ -49,6 +54,16 @@ class EarlyStopping:
         else:
             self.bad_epochs += 1
         return better, self.bad_epochs >= self.patience
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Update on the epoch's record; when patience runs out, tell the trainer to stop after this epoch."""
+        _, stop = self.update(logs or {})
+        if stop:
+            self.trainer.stopped_early = True
+            self.trainer.reporter.message(
+                f"early stopping: {self.monitor} has not improved for {self.patience} epochs "
+                f"(best {self.best:.4f} at epoch {self.best_epoch})"
+            )
 
     def state_dict(self) -> dict[str, Any]:
         """Position, for checkpoints."""

@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable
 from typing import Any, SupportsIndex, overload
+
+# the columns of a run's history.csv, one row per finished epoch
+COLUMNS = (
+    "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+    "test_loss", "test_accuracy", "lr", "lr_end", "seconds",
+)  # fmt: skip
+
+
+def history_csv(records: Iterable[dict[str, Any]]) -> str:
+    """The text of history.csv: a header of COLUMNS and one row per epoch record (other keys left out)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(records)
+    return buf.getvalue()
 
 
 class History(list):

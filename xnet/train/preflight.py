@@ -13,7 +13,7 @@ from xnet.errors import DataError
 from xnet.losses import Loss
 from xnet.nn.batchnorm import BatchNorm1D
 from xnet.nn.module import Module
-from xnet.train.early_stopping import METRICS, EarlyStopping
+from xnet.train.early_stopping import METRICS
 from xnet.train.trainer_checks import check_usable, data_pair
 
 
@@ -103,20 +103,18 @@ def check_batch_norm_batches(model: Module, loader: DataLoader) -> None:
     )
 
 
-def check_monitor(stopper: EarlyStopping | None, loss: Loss, loader: DataLoader, val: Any, test: Any) -> None:
-    """Early stopping's metric must be one that this fit records: its split given, accuracy for a classifier."""
-    if stopper is None:
-        return
-    monitor = stopper.monitor
+def check_monitor(owner: str, monitor: str, loss: Loss, loader: DataLoader, val: Any, test: Any) -> None:
+    """A watched metric (early stopping's, a plateau schedule's) must be one that this fit records: its split
+    given, accuracy for a classifier. `owner` names the watcher in the message."""
     if monitor not in METRICS:
-        raise ValueError(f"EarlyStopping: monitor must be one of {', '.join(METRICS)}; got {monitor!r}")
+        raise ValueError(f"{owner}: monitor must be one of {', '.join(METRICS)}; got {monitor!r}")
     if val is None and monitor.startswith("val_"):
-        raise ValueError(f"EarlyStopping: monitors {monitor!r}, but fit() was given no validation data (val=)")
+        raise ValueError(f"{owner}: monitors {monitor!r}, but fit() was given no validation data (val=)")
     if test is None and monitor.startswith("test_"):
-        raise ValueError(f"EarlyStopping: monitors {monitor!r}, but fit() was given no test data (test=)")
+        raise ValueError(f"{owner}: monitors {monitor!r}, but fit() was given no test data (test=)")
     if monitor.endswith("_accuracy") and not is_classification(loss, loader):
         raise ValueError(
-            f"EarlyStopping: monitors {monitor!r}, but {type(loss).__name__} on these targets is no "
+            f"{owner}: monitors {monitor!r}, but {type(loss).__name__} on these targets is no "
             "classification, so no accuracy is recorded; monitor a loss"
         )
 

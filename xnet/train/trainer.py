@@ -1,9 +1,10 @@
 """Trainer: the epoch loop and the state it resumes from (weights, optimizer, RNG, history), divergence and Ctrl-C.
 
-About 400 lines, over the usual 300: the loop, its resumable state and its Ctrl-C handling share the
+About 480 lines, over the usual 300: the loop, its resumable state and its Ctrl-C handling share the
 same counters (epoch, step in epoch, the partial sums of an interrupted epoch) and are one thing to
 read. What fit does before step one is in preflight.py, the evaluation loop in evaluation.py, the
-argument checks in trainer_checks.py.
+argument checks in trainer_checks.py, how fit's callbacks are put together in callbacks/fit.py, the
+learning-rate range test in lr_find.py.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from xnet.errors import DivergedError
 from xnet.nn.module import Module
 from xnet.parallel.data_parallel import SingleProcess
 from xnet.train.cadence import CheckpointCadence
+from xnet.train.callbacks import BestCheckpoint, CallbackList
+from xnet.train.callbacks.fit import best_checkpoint, end_training, fit_callbacks, learning_schedule
 from xnet.train.checkpoint import save_checkpoint
 from xnet.train.early_stopping import EarlyStopping
 from xnet.train.evaluation import evaluate_loader
 from xnet.train.history import History
+from xnet.train.lr_find import LRFindResult, check_bounds, range_test
 from xnet.train.metrics import EvalResult
 from xnet.train.preflight import (
     check_batch_norm_batches,
@@ -55,6 +59,12 @@ class Trainer:
     batch, as the summed objective (sum of the batch's terms + penalty) is. A "none" loss is refused.
 
     `reporter` shows progress; without one, `fit` shows it as its `verbose` says (a bar by default).
+    Progress, early stopping, the schedule's epoch hook (PlateauSchedule) and the files below are
+    callbacks of `fit` (xnet/train/callbacks/), run around the ones `fit(callbacks=...)` is given.
+
+    `best_path` gets the trainer's state whenever the best epoch so far ends (early stopping's metric
+    when it is on, else val_loss with validation data, else train_loss); `history_path` is a
+    history.csv that gains its row at the end of every epoch.
 
     `checkpoint_path` gets a checkpoint at each epoch's end, and also every `checkpoint_every` steps
     (500) or time ("10m") when given. Ctrl-C, SIGTERM, SIGHUP and SIGUSR1 (or `request_stop()`) stop
@@ -84,6 +94,7 @@ class Trainer:
         meta: dict[str, Any] | None = None,
         parallel: SingleProcess | None = None,
         checkpoint_every: int | str | None = None,
+        history_path: str | Path | None = None,
     ):
         check_parts(model, loss, optimizer, schedule, early_stopping)
         check_int("Trainer", "seed", seed)
@@ -100,7 +111,9 @@ class Trainer:
         self.log_every = max(1, int(log_every))
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.best_path = Path(best_path) if best_path else None
+        self.history_path = Path(history_path) if history_path else None
         self.early_stopping = early_stopping
+        self._best: BestCheckpoint | None = None  # kept between fits: its best is part of a resumed state
         self.meta = meta or {}
         self.parallel = parallel or SingleProcess()
         self.epoch = 0  # completed epochs
@@ -117,6 +130,7 @@ class Trainer:
         self._stop_at_boundary = False  # every rank agreed, in an epoch's last step, to stop at its end
         self._eval_loaders: dict[int, tuple[Any, DataLoader]] = {}
         self._checked: tuple[DataLoader | None, int] = (None, 0)  # the training loader check_model passed
+        self._callbacks = CallbackList([])  # fit's, while it runs
 
     # -- before step one (xnet/train/preflight.py) ---------------------------------------------------
 
@@ -178,6 +192,7 @@ class Trainer:
         test: Any = None,
         batch_size: int | str | None = 128,
         verbose: int | str | None = None,
+        callbacks: Any = None,
     ) -> History:
         """Train until `epochs` epochs are complete in total (a resumed trainer continues).
 
@@ -190,6 +205,10 @@ class Trainer:
         `verbose`, as in Keras: 0 silent, 1 a live bar (loss, samples/s), 2 one line per epoch,
         "auto" a bar in a terminal or a notebook and lines otherwise. None (the default) means the
         Trainer's `reporter` if it was given one, else "auto".
+
+        `callbacks`: Callback objects (xnet.train.Callback) or functions(epoch, logs), called in order
+        after the progress display, the schedule and early stopping, and before the checkpoints are
+        written; one that raises stops training with a CallbackError naming it.
         """
         if self.optimizer is None:
             raise ValueError(
@@ -199,8 +218,12 @@ class Trainer:
             raise ValueError(f"epochs must be a positive int, got {epochs!r}")
         check_reduction(self.loss, "Trainer.fit")
         reporter = reporter_for(verbose, self.reporter)
+        cbs = fit_callbacks(self, reporter, callbacks)
         loader = training_loader(train, batch_size, self.backend, self.seed, self.model.dtype)
-        check_monitor(self.early_stopping, self.loss, loader, val, test)
+        watchers = [("EarlyStopping", self.early_stopping), ("PlateauSchedule", learning_schedule(self.schedule))]
+        for owner, watcher in watchers:
+            if watcher is not None:
+                check_monitor(owner, watcher.monitor, self.loss, loader, val, test)
         checked, width = self._checked
         if checked is not loader:  # not yet checked by the caller (run_training checks before it writes)
             width = self.check_model(loader)
@@ -215,12 +238,15 @@ class Trainer:
         self._stop.install()
         self.interrupted, self.stop_signal, self._stop_at_boundary = False, None, False
         self.cadence.saved()  # a time cadence counts from the start of training
-        saved_reporter, self.reporter = self.reporter, reporter
+        self.stopped_early = False
+        saved_reporter, self.reporter, self._callbacks = self.reporter, reporter, cbs
         # the input is data: no gradient for it (the first layer skips its input gradient)
         input_grad = getattr(self.model, "needs_input_grad", None)
         if input_grad is not None:
             self.model.needs_input_grad = False
+        failed = True
         try:
+            cbs.on_train_begin({"epochs": epochs, "initial_epoch": self.epoch})
             # overflow in a diverging run is reported once, as DivergedError, not as NumPy warnings
             with np.errstate(over="ignore", invalid="ignore"):
                 for epoch in range(self.epoch + 1, epochs + 1):
@@ -235,37 +261,20 @@ class Trainer:
                             record[f"{name}_loss"], record[f"{name}_accuracy"] = result.loss, result.accuracy
                     self.epoch, self.step_in_epoch = epoch, 0
                     self.history.append(record)
-                    self.reporter.epoch_end(record)
-                    if self._end_of_epoch_checks(record):
+                    cbs.on_epoch_end(epoch, record)  # progress, schedule, early stopping, the user's, files
+                    if self.stopped_early:
                         break
                     if epoch < epochs and self.parallel.stop_after_step(self._stop_at_boundary, self._stop.requested):
                         self._interrupt()  # a stop asked for in the epoch's last step: its checkpoint is written
                         break
+            failed = False
         finally:
             if input_grad is not None:
                 self.model.needs_input_grad = input_grad
             self._stop.restore()
-            self.reporter.close()
-            self.reporter = saved_reporter
+            end_training(self, cbs, failed)
+            self.reporter, self._callbacks = saved_reporter, None
         return self.history
-
-    def _end_of_epoch_checks(self, record: dict[str, Any]) -> bool:
-        """Save checkpoints, update early stopping; True when training should stop."""
-        self.save(self.checkpoint_path)
-        self.cadence.saved()
-        if self.early_stopping is None:
-            return False
-        improved, stop = self.early_stopping.update(record)
-        if improved:
-            self.save(self.best_path)
-        if stop:
-            self.stopped_early = True
-            self.reporter.message(
-                f"early stopping: {self.early_stopping.monitor} has not improved for "
-                f"{self.early_stopping.patience} epochs (best {self.early_stopping.best:.4f} "
-                f"at epoch {self.early_stopping.best_epoch})"
-            )
-        return stop
 
     def _train_epoch(self, loader: DataLoader, epoch: int, epochs: int) -> dict[str, Any] | None:
         """One epoch of steps; returns its record, or None when interrupted."""
@@ -281,7 +290,8 @@ class Trainer:
         loader.set_epoch(epoch)
         model.train()
         steps = len(loader)
-        self.reporter.epoch_start(epoch, epochs, steps)
+        cbs = self._callbacks
+        cbs.on_epoch_begin(epoch, {"epochs": epochs, "steps": steps})
         p, par = self._partial, self.parallel
         loss_sum, correct, seen = par.carried(p)
         skip, t0, t_report = self.step_in_epoch, time.perf_counter(), time.perf_counter()
@@ -322,7 +332,9 @@ class Trainer:
                         f"step {i + 1} of {steps}; try a lower learning rate (--lr)"
                     )
                 now = time.perf_counter()
-                self.reporter.steps_done(i + 1, running, total_seen / max(now - t0, 1e-9))
+                logs = {"loss": running, "epoch": epoch, "step_in_epoch": i + 1, "steps": steps,
+                        "samples_per_s": total_seen / max(now - t0, 1e-9)}  # fmt: skip
+                cbs.on_batch_end(self.global_step, logs)
                 t_report = now
             if par.stop_after_step(stop, self._stop.requested):
                 if last:  # the epoch ends anyway: fit stops after its checkpoint
@@ -347,6 +359,30 @@ class Trainer:
             "lr_end": float(opt.lr),
             "seconds": p["seconds"] + time.perf_counter() - t0,
         }
+
+    def lr_find(
+        self,
+        train: Any,
+        start_lr: float = 1e-7,
+        end_lr: float = 10.0,
+        steps: int = 100,
+        batch_size: int | str | None = 128,
+        **options: Any,
+    ) -> LRFindResult:
+        """The learning-rate range test on `train` (xnet/train/lr_find.py): `steps` lrs from start_lr to
+        end_lr, one step each, over at most one epoch; everything is restored afterwards.
+
+        Returns the sweep (lrs, losses, smoothed) and `suggestion`, a peak lr. `options`: beta, diverge,
+        method, width of `range_test`."""
+        if self.optimizer is None:
+            raise ValueError("Trainer.lr_find needs an optimizer: this Trainer was built with optimizer=None")
+        check_bounds(start_lr, end_lr, "Trainer.lr_find")  # before the data is moved to the device
+        loader = training_loader(train, batch_size, self.backend, self.seed, self.model.dtype)
+        checked, width = self._checked
+        if checked is not loader:
+            width = self.check_model(loader)
+        self._check_targets_once(loader, width)
+        return range_test(self, loader, start_lr, end_lr, steps, **options)
 
     def _in_epoch(
         self, p: dict[str, Any], loss_sum: Any, correct: Any, seen: int, classify: bool, t0: float
@@ -410,6 +446,8 @@ class Trainer:
             "history": self.history,
             "partial": self._partial,
             "early_stopping": self.early_stopping.state_dict() if self.early_stopping else None,
+            "best": best.state_dict() if (best := best_checkpoint(self)) else None,
+            "schedule": learning.state_dict() if (learning := learning_schedule(self.schedule)) else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -423,6 +461,12 @@ class Trainer:
         self._partial = dict(state["partial"])
         if self.early_stopping is not None and state.get("early_stopping"):
             self.early_stopping.load_state_dict(state["early_stopping"])
+        best = best_checkpoint(self)
+        if best is not None and state.get("best"):
+            best.load_state_dict(state["best"])
+        learning = learning_schedule(self.schedule)
+        if learning is not None and state.get("schedule"):
+            learning.load_state_dict(state["schedule"])
 
     def save(self, path: str | Path | None) -> None:
         """Write a checkpoint (trainer state plus `meta`) atomically; no-op when path is None."""

@@ -6,7 +6,9 @@ function over NumPy arrays; the backend gives each of its worker threads a share
 (cpu_threads.run_chunks), because Numba's own parallel threads (GNU OpenMP in pip's wheels) keep
 spinning after a kernel and take the core from the BLAS product that follows.
 
-Files: loader.py (import, cache directory, on/off), norm_pool.py (batch norm + ReLU + 2x2 max-pool),
-optim.py (Adam, SGD, RMSprop, Adagrad updates), dropout.py, softmax_ce.py, probes.py (first-use
-checks against the reference).
+Files: loader.py (import, cache directory, on/off), flags.py (compile options), table.py (the
+entry points the backend calls: outputs, thread split), norm_pool.py (batch norm + ReLU + 2x2
+max-pool), windows.py (im2col, col2im), direct_conv.py (convolution of layers with few input
+channels), optim.py (optimizer updates), rows.py (dropout, cross-entropy), probes.py (first-use
+checks against the reference, one per kernel and dtype, so a run compiles only what it calls).
 """

@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from xnet.backends.cpu_kernels import norm_pool, optim, rows, windows
+from xnet.backends.cpu_kernels import direct_conv, norm_pool, optim, rows, windows
 
-MODULES = ("norm_pool.", "optim.", "rows.", "windows.")  # the kernel modules, as Numba names their cache files
+# the kernel modules, as Numba names their cache files
+MODULES = ("direct_conv.", "norm_pool.", "optim.", "rows.", "windows.")
 _lock = threading.Lock()
 _verdicts: dict[tuple[str, Any], bool] = {}  # (kernel, dtype) -> passed
 
@@ -139,7 +140,7 @@ def _moments(dtype: np.dtype) -> str | None:
     return None if ok else "gave other means or variances"
 
 
-def _windows(dtype: np.dtype) -> str | None:
+def _windows(dtype: np.dtype, backward: bool) -> str | None:
     x = np.random.default_rng(4).standard_normal((2, 4, 7, 6)).astype(dtype)  # (N, C, Hp, Wp), 2 groups
     (kh, kw), (sh, sw), (dh, dw) = (2, 3), (2, 1), (1, 2)
     Ho, Wo = (7 - dh * (kh - 1) - 1) // sh + 1, (6 - dw * (kw - 1) - 1) // sw + 1
@@ -152,11 +153,39 @@ def _windows(dtype: np.dtype) -> str | None:
             back[:, :, i * dh : i * dh + sh * (Ho - 1) + 1 : sh, j * dw : j * dw + sw * (Wo - 1) + 1 : sw] += (
                 want[:, i, j].reshape(4, 2, Ho, Wo)
             )
+    if backward:  # compiled only where a backward pass asks for it (inference needs im2col alone)
+        got_back = np.empty_like(back)
+        windows.col2im(want, sh, sw, dh, dw, got_back)
+        return None if _same(got_back, back) else "gave other sums of windows"
     got = np.empty_like(want)
     windows.im2col(x, sh, sw, dh, dw, got)
-    got_back = np.empty_like(back)
-    windows.col2im(want, sh, sw, dh, dw, got_back)
-    return None if _same(got, want) and _same(got_back, back) else "gave other windows or sums"
+    return None if _same(got, want) else "gave other windows"
+
+
+def _direct_conv(dtype: np.dtype, backward: bool) -> str | None:
+    rng = np.random.default_rng(3)
+    x = rng.integers(-2, 3, (2, 2, 5, 6)).astype(dtype)  # small integers: exact sums in either order
+    w, b = rng.integers(-2, 3, (3, 2, 2, 3)).astype(dtype), np.array([0.5, -1.0, 0.0], dtype)
+    xpad = np.zeros((2, 2, 7, 7), dtype)
+    xpad[:, :, 1:6, 0:6] = x  # pads: top 1, bottom 1, left 0, right 1
+    Ho, Wo = 6, 5
+    # (N, C, 6 taps, Ho, Wo)
+    cols = np.stack([xpad[:, :, i : i + Ho, j : j + Wo] for i in range(2) for j in range(3)], axis=2)
+    if not backward:
+        y = np.empty((2, 3, Ho, Wo), dtype)
+        direct_conv.forward(xpad, w, b, y, 0, 2)
+        want = np.einsum("ncthw,oct->nohw", cols, w.reshape(3, 2, 6)) + b.reshape(1, 3, 1, 1)
+        return None if _same(y, want) else "gave other outputs"
+    g = rng.integers(-2, 3, (2, 3, Ho, Wo)).astype(dtype)
+    want_dw = np.einsum("nohw,ncthw->oct", g, cols).reshape(w.shape)
+    dcols = np.einsum("nohw,oct->ncthw", g, w.reshape(3, 2, 6))
+    dxpad = np.zeros_like(xpad)
+    for t, (i, j) in enumerate((i, j) for i in range(2) for j in range(3)):
+        dxpad[:, :, i : i + Ho, j : j + Wo] += dcols[:, :, t]
+    dw, db, dx = np.empty_like(w), np.empty(3, dtype), np.empty_like(x)
+    direct_conv.backward(xpad, w, g, 1, 0, dw, db, dx, True, 0, 2)
+    ok = _same(dw, want_dw) and _same(db, g.sum(axis=(0, 2, 3))) and _same(dx, dxpad[:, :, 1:6, 0:6])
+    return None if ok else "gave other gradients"
 
 
 def _dropout(dtype: np.dtype) -> str | None:
@@ -188,10 +217,12 @@ def _softmax_cross_entropy(dtype: np.dtype) -> str | None:
 # the reference bodies of xnet/optim, written out with NumPy for the probe's small arrays
 def _optimizer(name: str, dtype: np.dtype) -> str | None:
     rng = np.random.default_rng(9)
-    count = {"adam": 4, "sgd": 2, "sgd_momentum": 3, "rmsprop": 3, "adagrad": 3}[name]
+    count = {"adam": 4, "sgd": 2, "sgd_momentum": 3, "rmsprop": 3, "adagrad": 3, "adadelta": 4}[name]
     arrays = [rng.standard_normal(19).astype(dtype) for _ in range(count)]
-    if name in ("adam", "rmsprop", "adagrad"):
+    if name in ("adam", "rmsprop", "adagrad", "adadelta"):
         arrays[-1] = np.abs(arrays[-1])  # squares' averages and sums are not negative
+    if name == "adadelta":
+        arrays[-2] = np.abs(arrays[-2])
     want = [a.copy() for a in arrays]
     w, g, *st = want
     wd = 0.01
@@ -210,6 +241,18 @@ def _optimizer(name: str, dtype: np.dtype) -> str | None:
         d *= 0.003
         w -= d
         scalars = (0.9, 0.1, 0.999, 0.001, 1e-8, 0.003, wd, 1.0, 1)
+    elif name == "adadelta":
+        sq, acc = st
+        sq *= 0.9
+        sq += 0.1 * (g * g)
+        d = np.sqrt(acc + 1e-6)
+        d /= np.sqrt(sq + 1e-6)
+        d *= g
+        acc *= 0.9
+        acc += 0.1 * (d * d)
+        d *= 0.5
+        w -= d
+        scalars = (0.5, 0.9, 0.1, 1e-6, wd, 1)
     elif name == "sgd":
         w -= 0.1 * g
         scalars = (0.1, wd, 1)
@@ -246,7 +289,10 @@ PROBES: dict[str, Callable[[np.dtype], str | None]] = {
     "norm_relu_pool": _norm_relu_pool,
     "pool_grad": _pool_grad,
     "moments": _moments,
-    "windows": _windows,
+    "im2col": lambda dtype: _windows(dtype, False),
+    "col2im": lambda dtype: _windows(dtype, True),
+    "direct_conv": lambda dtype: _direct_conv(dtype, False),
+    "direct_conv_backward": lambda dtype: _direct_conv(dtype, True),
     "dropout": _dropout,
     "softmax_cross_entropy": _softmax_cross_entropy,
 }
