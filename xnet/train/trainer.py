@@ -1,16 +1,15 @@
-"""Trainer: the epoch loop and the state it resumes from (weights, optimizer, RNG, history), divergence and Ctrl-C.
+"""Trainer: the epoch loop and the state it resumes from (weights, optimizer, RNG, history) and Ctrl-C.
 
-About 480 lines, over the usual 300: the loop, its resumable state and its Ctrl-C handling share the
-same counters (epoch, step in epoch, the partial sums of an interrupted epoch) and are one thing to
-read. What fit does before step one is in preflight.py, the evaluation loop in evaluation.py, the
-argument checks in trainer_checks.py, how fit's callbacks are put together in callbacks/fit.py, the
-learning-rate range test in lr_find.py.
+About 400 lines, over the usual 300: fit, the resumable state and the Ctrl-C handling share the same
+counters (epoch, step in epoch, the partial sums of an interrupted epoch) and are one thing to read.
+One epoch's steps are in epoch.py, what fit does before step one in preflight.py, the evaluation
+loop in evaluation.py, the argument checks in trainer_checks.py, how fit's callbacks are put
+together in callbacks/fit.py, the learning-rate range test in lr_find.py.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from xnet.backends import Array, Backend, get_backend
 from xnet.backends.rng import check_seed
 from xnet.checks import check_int
 from xnet.data.loader import DataLoader
-from xnet.errors import DivergedError
 from xnet.nn.module import Module
 from xnet.parallel.data_parallel import SingleProcess
 from xnet.train.cadence import CheckpointCadence
@@ -28,13 +26,13 @@ from xnet.train.callbacks import BestCheckpoint, CallbackList
 from xnet.train.callbacks.fit import best_checkpoint, end_training, fit_callbacks, learning_schedule
 from xnet.train.checkpoint import save_checkpoint
 from xnet.train.early_stopping import EarlyStopping
+from xnet.train.epoch import train_epoch
 from xnet.train.evaluation import evaluate_loader
 from xnet.train.history import History
 from xnet.train.lr_find import LRFindResult, check_bounds, range_test
 from xnet.train.metrics import EvalResult
 from xnet.train.preflight import (
     check_batch_norm_batches,
-    check_finite_data,
     check_monitor,
     check_outputs,
     forward_one,
@@ -277,88 +275,8 @@ class Trainer:
         return self.history
 
     def _train_epoch(self, loader: DataLoader, epoch: int, epochs: int) -> dict[str, Any] | None:
-        """One epoch of steps; returns its record, or None when interrupted."""
-        backend, model, loss, opt, schedule = self.backend, self.model, self.loss, self.optimizer, self.schedule
-        xp = backend.xp
-        classify = self._is_classification(loader)
-        # one-hot or soft targets (N, K): accuracy compares with their argmax (decided once, not per step)
-        as_classes = classify and loader.y.ndim != 1
-        if self.step_in_epoch == 0:
-            # reseeding per epoch makes an epoch-boundary resume exact on every backend
-            backend.rng.seed(self.seed, epoch)
-            self._partial = {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0, "lr": None}
-        loader.set_epoch(epoch)
-        model.train()
-        steps = len(loader)
-        cbs = self._callbacks
-        cbs.on_epoch_begin(epoch, {"epochs": epochs, "steps": steps})
-        p, par = self._partial, self.parallel
-        loss_sum, correct, seen = par.carried(p)
-        skip, t0, t_report = self.step_in_epoch, time.perf_counter(), time.perf_counter()
-        for i, (xb, yb) in enumerate(loader):
-            if i < skip:
-                continue
-            if schedule is not None:
-                opt.lr = schedule.lr_at(self.global_step)
-            if p["lr"] is None:
-                p["lr"] = float(opt.lr)
-            with loader.shard_draws():  # one rank of several draws what one process would
-                out = model.forward(xb)
-            value = loss.forward(out, yb)
-            opt.zero_grad()
-            model.backward(loss.backward())
-            # every rank learns here whether any was asked to stop or is due a checkpoint (one process: its own)
-            due = self.checkpoint_path is not None and self.cadence.due(self.global_step + 1)
-            stop, save = par.sync_gradients(self._stop.requested, loader, loss, due)
-            opt.step()
-            n = xb.shape[0]
-            # accumulated on the device; read back once per reporting interval
-            # (a summed loss is reported as the mean over its terms: mean_factor is 1 / terms then, else 1)
-            loss_sum = loss_sum + value * (n * loss.mean_factor())
-            if classify:
-                truth = loss.target_classes(yb) if as_classes else yb
-                correct = correct + xp.count_nonzero(loss.predict(out) == truth)
-            seen += n
-            self.global_step += 1
-            self.step_in_epoch = i + 1
-            last = i + 1 == steps
-            if last or (i + 1) % self.log_every == 0 or stop:
-                total_loss, total_correct, total_seen = par.totals(backend, loss_sum, correct, seen, classify)
-                running = total_loss / total_seen
-                if not math.isfinite(running):
-                    check_finite_data(backend, loader, running, epoch, i + 1)
-                    raise DivergedError(
-                        f"training diverged: the loss became {running} at epoch {epoch}, "
-                        f"step {i + 1} of {steps}; try a lower learning rate (--lr)"
-                    )
-                now = time.perf_counter()
-                logs = {"loss": running, "epoch": epoch, "step_in_epoch": i + 1, "steps": steps,
-                        "samples_per_s": total_seen / max(now - t0, 1e-9)}  # fmt: skip
-                cbs.on_batch_end(self.global_step, logs)
-                t_report = now
-            if par.stop_after_step(stop, self._stop.requested):
-                if last:  # the epoch ends anyway: fit stops after its checkpoint
-                    self._stop_at_boundary = True
-                else:
-                    self._partial = self._in_epoch(p, loss_sum, correct, seen, classify, t0)
-                    return None
-            elif save and not last:  # the epoch's end writes its own checkpoint
-                self._partial = self._in_epoch(p, loss_sum, correct, seen, classify, t0)
-                self.save(self.checkpoint_path)
-                self.cadence.saved()
-                self._partial = p  # the epoch goes on from its own sums
-        del t_report
-        total_loss, total_correct, total_seen = par.totals(backend, loss_sum, correct, seen, classify)
-        par.sync_buffers(model)
-        penalty = self._reported_penalty()
-        return {
-            "epoch": epoch,
-            "train_loss": total_loss / total_seen + penalty,
-            "train_accuracy": (total_correct / total_seen) if classify else None,
-            "lr": p["lr"] if p["lr"] is not None else float(opt.lr),
-            "lr_end": float(opt.lr),
-            "seconds": p["seconds"] + time.perf_counter() - t0,
-        }
+        """One epoch of steps (xnet/train/epoch.py); returns its record, or None when interrupted."""
+        return train_epoch(self, loader, epoch, epochs)
 
     def lr_find(
         self,
@@ -383,14 +301,6 @@ class Trainer:
             width = self.check_model(loader)
         self._check_targets_once(loader, width)
         return range_test(self, loader, start_lr, end_lr, steps, **options)
-
-    def _in_epoch(
-        self, p: dict[str, Any], loss_sum: Any, correct: Any, seen: int, classify: bool, t0: float
-    ) -> dict[str, Any]:
-        """The unfinished epoch's sums as a checkpoint keeps them (over every rank; batch-norm statistics agreed)."""
-        sums = self.parallel.partial_sums(self.backend, loss_sum, correct, seen, classify)
-        self.parallel.sync_buffers(self.model)
-        return {**sums, "seconds": p["seconds"] + time.perf_counter() - t0, "lr": p["lr"]}
 
     def penalty(self) -> float:
         """The regularisation penalty of the current weights (0 without regularizers)."""
