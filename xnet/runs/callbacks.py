@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from xnet.config.schema import check_callback_spec
+from xnet.config.parsers import check_callback_spec
 from xnet.errors import ConfigError
 from xnet.train.callbacks import as_callbacks
 
