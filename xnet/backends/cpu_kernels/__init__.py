@@ -10,5 +10,6 @@ Files: loader.py (import, cache directory, on/off), flags.py (compile options), 
 entry points the backend calls: outputs, thread split), norm_pool.py (batch norm + ReLU + 2x2
 max-pool), windows.py (im2col, col2im), direct_conv.py (convolution of layers with few input
 channels), optim.py (optimizer updates), rows.py (dropout, cross-entropy), probes.py (first-use
-checks against the reference, one per kernel and dtype, so a run compiles only what it calls).
+checks against the reference, one per kernel and dtype, so a run compiles only what it calls),
+optim_probe.py (the optimizer kernels' first-use check).
 """
