@@ -1,4 +1,8 @@
-"""Conv2D: 2-D convolution (cross-correlation, as in PyTorch) on NCHW images via im2col."""
+"""Conv2D: 2-D convolution (cross-correlation, as in PyTorch) on NCHW images via im2col.
+
+Past 300 lines as one class: its im2col forward and backward run in chunks over the backend's
+worker threads with buffers kept per worker; the launch-bound (GPU) path is in conv_wide.py, the windows in windows.py.
+"""
 
 from __future__ import annotations
 
