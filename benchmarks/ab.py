@@ -58,8 +58,9 @@ def export(rev: str, dest: Path) -> Path:
 def time_once(src: Path, harness: Path, workload: int) -> float:
     env = {"PYTHONPATH": f"{src}:{harness}", "PATH": "/usr/bin:/bin"}
     # the machine's BLAS settings (thread counts, OPENBLAS_CORETYPE) apply to both versions
+    passed = ("XNET_DATA_DIR", "XNET_NUM_THREADS", "XNET_CPU_KERNELS", "HOME", "OMP_NUM_THREADS")
     for key, value in os.environ.items():
-        if key in ("XNET_DATA_DIR", "XNET_NUM_THREADS", "XNET_CPU_KERNELS", "HOME", "OMP_NUM_THREADS") or key.startswith("OPENBLAS_"):
+        if key in passed or key.startswith("OPENBLAS_"):
             env[key] = value
     out = subprocess.run([sys.executable, "-c", CHILD, str(workload)], cwd=harness, env=env,
                          capture_output=True, text=True)
