@@ -247,3 +247,42 @@ def test_default_training_reaches_975(mnist_dir, tmp_path):
     assert "mnist from" in r.out
     assert m["test_accuracy"] >= 0.975, m["test_accuracy"]
     assert np.isfinite(m["train_seconds"])
+
+
+TOML_MODEL = """
+limit = 600
+batch_size = 100
+schedule = "constant"
+[[model.layers]]
+type = "conv2d"
+out_channels = 4
+kernel_size = 3
+stride = 2
+[[model.layers]]
+type = "residual"
+activation = "relu"
+  [[model.layers.layers]]
+  type = "conv2d"
+  out_channels = 4
+  kernel_size = 3
+  padding = "same"
+[[model.layers]]
+type = "globalavgpool2d"
+[[model.layers]]
+type = "dense"
+out_features = 10
+"""
+
+
+def test_a_toml_model_with_nested_layers_resumes_as_a_longer_run(mnist_dir, tmp_path):
+    # the saved config holds the layers as nested tables, which must come back as plain data
+    config = tmp_path / "model.toml"
+    config.write_text(TOML_MODEL)
+    for out, epochs in (("full", "2"), ("part", "1")):
+        r = xnet("train", "--config", config, "--epochs", epochs, "--quiet", "--out", tmp_path / out)
+        assert r.code == 0, r.err
+    r = xnet("train", "--resume", "--epochs", "2", "--quiet", "--out", tmp_path / "part")
+    assert r.code == 0, r.err
+    a = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "part" / "metrics.json").read_text())
+    assert b["epochs_completed"] == 2 and a["test_loss"] == b["test_loss"]

@@ -14,7 +14,7 @@ from xnet.config import FIELDS, RunConfig, type_ok, validate
 from xnet.data.prepare import Normalization
 from xnet.errors import XnetError
 from xnet.nn.module import Module, build_on
-from xnet.train.checkpoint import load_checkpoint, unusable
+from xnet.train.checkpoint import load_checkpoint, plain, unusable
 
 TASKS = ("classification", "regression")
 
@@ -67,7 +67,7 @@ def saved_config(path: Path, saved: Any) -> RunConfig:
         if key != "layers" and not type_ok(key, value):
             raise unusable(path, f"config {key} = {value!r} has the wrong type (expected {FIELDS[key].type})")
     try:
-        return validate(RunConfig(**saved), training=False)  # a run's new-run checks may have grown since
+        return validate(RunConfig(**plain(saved)), training=False)  # a run's new-run checks may have grown since
     except (XnetError, ValueError, TypeError) as e:
         raise unusable(path, f"config: {e}") from None
 

@@ -36,6 +36,19 @@ class CheckpointState(dict):
         raise unusable(self._path, f"no '{self._where}{key}'")
 
 
+def plain(obj: Any) -> Any:
+    """The same nested data with every CheckpointState a plain dict.
+
+    What leaves the checkpoint as a value (a run's config) must be plain: dataclasses.asdict and
+    copy.deepcopy rebuild a dict by calling its type with the items alone, which CheckpointState refuses.
+    """
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [plain(v) for v in obj]
+    return obj
+
+
 def unusable(path: Path, problem: str) -> CheckpointError:
     """The one error for a checkpoint that xnet wrote once but cannot use now."""
     return CheckpointError(
