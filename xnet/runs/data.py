@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from xnet.backends.cpu_memory import release_freed_memory
 from xnet.config import RunConfig
 from xnet.errors import ConfigError, DataError
 
@@ -66,4 +67,5 @@ class DataCache:
                 seed=cfg.seed, limit=cfg.limit,
             )  # fmt: skip
             self._key = key
+            release_freed_memory()  # the file's bytes and conversion chunks (xnet/backends/cpu_memory.py)
         return self._data
