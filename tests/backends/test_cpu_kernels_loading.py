@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -111,3 +112,21 @@ def test_a_cache_that_fails_to_load_is_deleted_and_the_kernel_rebuilt(monkeypatc
 
     assert probes._with_fresh_cache_on_error("norm_relu_pool", run) is None
     assert tries == [True, False] and other.exists()
+
+
+@needs_numba
+def test_warm_up_loads_the_kernels_on_a_thread_that_the_first_call_waits_for(monkeypatch, fresh_loader):
+    monkeypatch.delenv("XNET_CPU_KERNELS", raising=False)
+    thread = loader.load_in_background()
+    assert thread is not None and thread.name == "xnet-cpu-kernels-import"
+    table = loader.kernels()  # the thread's decision (the loader's lock: one import, by whichever comes first)
+    thread.join(timeout=60)
+    assert table is not None and loader.kernels() is table and not thread.is_alive()
+    assert loader.load_in_background() is None  # decided: nothing more to start
+
+
+def test_warm_up_starts_nothing_when_the_kernels_are_off(monkeypatch, fresh_loader):
+    monkeypatch.setenv("XNET_CPU_KERNELS", "0")
+    get_backend("cpu").warm_up()
+    assert "xnet-cpu-kernels-import" not in {t.name for t in threading.enumerate()}
+    assert loader.kernels() is None

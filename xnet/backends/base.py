@@ -151,6 +151,10 @@ class Backend:
 
     # -- fused fast paths: None means "no kernel for these arrays here", and the caller runs its reference body
 
+    def warm_up(self) -> None:
+        """Start getting the fast paths ready on a thread (a training run calls this before reading its data,
+        which hides the time); a no-op where there is nothing to prepare."""
+
     def fused_dropout(self, x: Array, stream: Stream, keep: float, scale: float) -> tuple[Array, Array] | None:
         """(x * mask, mask), both shaped like x, mask = stream.bernoulli(x.shape, keep, x.dtype) * scale, in one
         pass that advances `stream` as that draw does; or None (then `stream` has not moved)."""

@@ -67,6 +67,10 @@ class NumpyBackend(Backend):
     def run_chunks(self, fn: Callable[[int, int], None], count: int) -> None:
         cpu_threads.run_chunks(fn, count)
 
+    def warm_up(self) -> None:
+        # importing Numba and the kernel table takes 0.2-0.5 s: done beside the dataset's reading
+        loader.load_in_background()
+
     # -- compiled kernels (cpu_kernels/, Numba): each returns None where it does not run, and the
     # caller's Array API reference body runs instead. Numba is imported at the first of these calls.
 

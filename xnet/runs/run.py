@@ -89,6 +89,7 @@ def prepare_run(
 
     device = cfg.device if parallel is None else parallel.device(cfg.device)
     backend: Backend = get_backend(device, seed=cfg.seed)
+    backend.warm_up()  # its fast paths get ready while the data are read
     ds = (cache or DataCache()).load(cfg)
     reporter.message(f"data: {ds.source}")
     check_dataset(cfg, ds)

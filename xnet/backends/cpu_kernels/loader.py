@@ -53,6 +53,16 @@ def kernels() -> ModuleType | None:
     return _loaded["kernels"]  # type: ignore[return-value]
 
 
+def load_in_background() -> threading.Thread | None:
+    """Start `kernels()` on a thread (the first real call waits for it); None when already decided or off."""
+    if "kernels" in _loaded or _switched_off():
+        return None
+    # not a daemon: an interpreter that exits mid-import waits for it instead of freezing it half done
+    thread = threading.Thread(target=kernels, name="xnet-cpu-kernels-import")
+    thread.start()
+    return thread
+
+
 def _load() -> tuple[ModuleType | None, str | None]:
     if _switched_off():
         return None, "turned off by XNET_CPU_KERNELS=0"
