@@ -199,6 +199,26 @@ class Backend:
         decay; or False."""
         return self.optimizer_kernel("adadelta", (param, grad, square_avg, acc_delta), scalars)
 
+    def adamax_update(self, param: Array, grad: Array, exp_avg: Array, exp_inf: Array, **scalars: Any) -> bool:
+        """One Adamax step (xnet/optim/adamax.py) in place. Scalars: b1, one_minus_b1, b2, eps, step_size, wd,
+        decay; or False."""
+        return self.optimizer_kernel("adamax", (param, grad, exp_avg, exp_inf), scalars)
+
+    def nadam_update(self, param: Array, grad: Array, exp_avg: Array, exp_avg_sq: Array, **scalars: Any) -> bool:
+        """One NAdam step (xnet/optim/nadam.py) in place. Scalars: b1, one_minus_b1, b2, one_minus_b2, eps,
+        sqrt_bc2, grad_step, momentum_step, wd, shrink, decay; or False."""
+        return self.optimizer_kernel("nadam", (param, grad, exp_avg, exp_avg_sq), scalars)
+
+    def radam_update(self, param: Array, grad: Array, exp_avg: Array, exp_avg_sq: Array, **scalars: Any) -> bool:
+        """One RAdam step (xnet/optim/radam.py) in place. Scalars: b1, one_minus_b1, b2, one_minus_b2, eps,
+        step_size, rectified (bool), wd, shrink, decay; or False."""
+        return self.optimizer_kernel("radam", (param, grad, exp_avg, exp_avg_sq), scalars)
+
+    def lion_update(self, param: Array, grad: Array, exp_avg: Array, **scalars: Any) -> bool:
+        """One Lion step (xnet/optim/lion.py) in place. Scalars: lr, b1, one_minus_b1, b2, one_minus_b2, wd,
+        shrink, decay; or False."""
+        return self.optimizer_kernel("lion", (param, grad, exp_avg), scalars)
+
     def optimizer_kernel(self, name: str, arrays: tuple[Array, ...], scalars: dict[str, Any]) -> bool:
         """Optimizer kernel `name` run on `arrays` (param, grad, *state; one shape) with `scalars`, in
         place, where this backend has it and it takes these arrays: True; else False, nothing changed."""

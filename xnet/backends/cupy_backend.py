@@ -118,7 +118,7 @@ class CupyBackend(Backend):
     def optimizer_kernel(self, name: str, arrays: tuple[Any, ...], scalars: dict[str, Any]) -> bool:
         """Kernel `name` launched on `arrays` with `scalars` (its in_params by name), where it takes them."""
         if name not in cuda_optim_kernels.OPTIMIZER_KERNELS or not (self.owns(arrays[0]) and fits(arrays)):
-            return False  # Adadelta has a compiled CPU kernel only
+            return False  # Adadelta, Adamax, NAdam, RAdam and Lion have compiled CPU kernels only
         dtype = arrays[0].dtype
         probe = lambda: cuda_optim_kernels.probe(self._cp, name, dtype)  # noqa: E731
         with self.device:

@@ -28,12 +28,18 @@ Methods and what "absent" looks like (all arrays on the backend's device):
   rmsprop_update(param, grad, mean_sq, *, lr, rho, one_minus_rho, eps, wd, decay) -> bool
   adagrad_update(param, grad, sum_sq, *, lr, eps, wd, decay) -> bool
   adadelta_update(param, grad, square_avg, acc_delta, *, lr, rho, one_minus_rho, eps, wd, decay) -> bool
-      (compiled CPU kernel only; no CUDA kernel yet)
+  adamax_update(param, grad, exp_avg, exp_inf, *, b1, one_minus_b1, b2, eps, step_size, wd, decay) -> bool
+  nadam_update(param, grad, exp_avg, exp_avg_sq, *, b1, one_minus_b1, b2, one_minus_b2, eps, sqrt_bc2,
+               grad_step, momentum_step, wd, shrink, decay) -> bool
+  radam_update(param, grad, exp_avg, exp_avg_sq, *, b1, one_minus_b1, b2, one_minus_b2, eps, step_size,
+               rectified, wd, shrink, decay) -> bool
+  lion_update(param, grad, exp_avg, *, lr, b1, one_minus_b1, b2, one_minus_b2, wd, shrink, decay) -> bool
+      (these five: compiled CPU kernels only; no CUDA kernel yet)
       One optimizer step of one parameter (or flat slice), in place, doing the floating-point
       operations of the reference body in xnet/optim/<name>.py in the same order, with every
       scalar of the arrays' type. The arrays have one shape; the scalars are Python floats,
       `decay` one of NO_DECAY, COUPLED_DECAY (g += wd * w, kept in grad) and DECOUPLED_DECAY
-      (w *= shrink), `nesterov` a bool. True: done. False: absent here or not for these arrays
+      (w *= shrink), `nesterov` and `rectified` bools. True: done. False: absent here or not for these arrays
       (`fits` says which a kernel may take); nothing was changed and the caller runs its reference.
       The base methods hand (name, arrays, scalars) to `optimizer_kernel(name, arrays, scalars)
       -> bool` (absent: False), the one method a backend with an optimizer kernel set overrides
@@ -68,6 +74,7 @@ NO_DECAY, COUPLED_DECAY, DECOUPLED_DECAY = 0, 1, 2
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 OPTIMIZER_FAST_PATHS = (
     "adam_update", "sgd_update", "sgd_momentum_update", "rmsprop_update", "adagrad_update", "adadelta_update",
+    "adamax_update", "nadam_update", "radam_update", "lion_update",
 )  # fmt: skip
 # each optimizer kernel's scalars, in the order its kernels take them (the CUDA in_params, cpu_kernels/optim.py)
 OPTIMIZER_SCALARS = {
@@ -77,12 +84,19 @@ OPTIMIZER_SCALARS = {
     "rmsprop": ("lr", "rho", "one_minus_rho", "eps", "wd", "decay"),
     "adagrad": ("lr", "eps", "wd", "decay"),
     "adadelta": ("lr", "rho", "one_minus_rho", "eps", "wd", "decay"),
-}
+    "adamax": ("b1", "one_minus_b1", "b2", "eps", "step_size", "wd", "decay"),
+    "nadam": ("b1", "one_minus_b1", "b2", "one_minus_b2", "eps", "sqrt_bc2", "grad_step", "momentum_step", "wd",
+              "shrink", "decay"),
+    "radam": ("b1", "one_minus_b1", "b2", "one_minus_b2", "eps", "step_size", "rectified", "wd", "shrink", "decay"),
+    "lion": ("lr", "b1", "one_minus_b1", "b2", "one_minus_b2", "wd", "shrink", "decay"),
+}  # fmt: skip
+# the scalars that are bools, which the kernels take as integers 0/1
+FLAG_SCALARS = ("nesterov", "rectified")
 
 
 def scalar_args(name: str, scalars: dict[str, Any]) -> list[Any]:
     """The keyword scalars of optimizer fast path `name` as its kernels' positional arguments."""
-    return [int(scalars[n]) if n == "nesterov" else scalars[n] for n in OPTIMIZER_SCALARS[name]]
+    return [int(scalars[n]) if n in FLAG_SCALARS else scalars[n] for n in OPTIMIZER_SCALARS[name]]
 
 
 def fits(arrays: tuple[Array, ...]) -> bool:

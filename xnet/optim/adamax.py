@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from xnet.backends import Array
+from xnet.backends.fast_paths import COUPLED_DECAY
 from xnet.optim.betas import check_betas_and_decay, pick_betas
 from xnet.optim.checks import check_positive
 from xnet.optim.optimizer import Optimizer, ParamsArg, UpdateRule
@@ -66,4 +67,5 @@ class Adamax(Optimizer):
             d *= step_size
             w -= d
 
-        return UpdateRule(fast=None, reference=update)  # no backend has a fused kernel for it (yet)
+        scalars = {"b1": b1, "one_minus_b1": one_minus_b1, "b2": b2, "eps": eps, "step_size": step_size, "wd": wd}
+        return UpdateRule(self.ops.adamax_update, update, scalars, COUPLED_DECAY)  # a compiled CPU kernel

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from xnet.backends import Array
+from xnet.backends.fast_paths import DECOUPLED_DECAY
 from xnet.optim.betas import check_betas_and_decay, pick_betas
 from xnet.optim.optimizer import Optimizer, ParamsArg, UpdateRule
 from xnet.optim.regularizers import Regularizer
@@ -59,4 +60,6 @@ class Lion(Optimizer):
             m *= b2
             m += one_minus_b2 * g
 
-        return UpdateRule(fast=None, reference=update)  # no backend has a fused kernel for it (yet)
+        scalars = {"lr": lr, "b1": b1, "one_minus_b1": one_minus_b1, "b2": b2, "one_minus_b2": one_minus_b2,
+                   "wd": wd, "shrink": shrink}  # fmt: skip
+        return UpdateRule(self.ops.lion_update, update, scalars, DECOUPLED_DECAY)  # a compiled CPU kernel

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from xnet.backends import Array
+from xnet.backends.fast_paths import COUPLED_DECAY, DECOUPLED_DECAY
 from xnet.optim.betas import check_betas_and_decay, decay_and_moments, pick_betas
 from xnet.optim.checks import check_nonneg, check_positive
 from xnet.optim.optimizer import Optimizer, ParamsArg, UpdateRule
@@ -94,4 +95,9 @@ class NAdam(Optimizer):
             w -= grad_step * (g / d)
             w -= momentum_step * (m / d)
 
-        return UpdateRule(fast=None, reference=update)  # no backend has a fused kernel for it (yet)
+        # the momentum schedule (mu_t, P_t) is per step, so it reaches the kernel as two scalars
+        scalars = {"b1": b1, "one_minus_b1": 1.0 - b1, "b2": b2, "one_minus_b2": 1.0 - b2, "eps": eps,
+                   "sqrt_bc2": sqrt_bc2, "grad_step": grad_step, "momentum_step": momentum_step, "wd": wd,
+                   "shrink": 1.0 - lr * wd}  # fmt: skip
+        mode = DECOUPLED_DECAY if decoupled else COUPLED_DECAY
+        return UpdateRule(self.ops.nadam_update, update, scalars, mode)  # a compiled CPU kernel

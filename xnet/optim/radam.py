@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from xnet.backends import Array
+from xnet.backends.fast_paths import COUPLED_DECAY, DECOUPLED_DECAY
 from xnet.optim.betas import check_betas_and_decay, decay_and_moments, pick_betas
 from xnet.optim.checks import check_positive
 from xnet.optim.optimizer import Optimizer, ParamsArg, UpdateRule
@@ -83,4 +84,8 @@ class RAdam(Optimizer):
             d *= step_size
             w -= d
 
-        return UpdateRule(fast=None, reference=update)  # no backend has a fused kernel for it (yet)
+        scalars = {"b1": b1, "one_minus_b1": 1.0 - b1, "b2": b2, "one_minus_b2": 1.0 - b2, "eps": eps,
+                   "step_size": step_size, "rectified": rect is not None,
+                   "wd": wd, "shrink": 1.0 - lr * wd}  # fmt: skip
+        mode = DECOUPLED_DECAY if decoupled else COUPLED_DECAY
+        return UpdateRule(self.ops.radam_update, update, scalars, mode)  # a compiled CPU kernel

@@ -49,6 +49,14 @@ def _decayed_square(avg, g, rho, one_minus_rho):
 
 
 @plain
+def _moment(avg, g, beta, one_minus_beta):
+    """avg * beta + (1 - beta) * g, rounded step by step as the Adam family's bodies round it."""
+    a = avg * beta
+    a += one_minus_beta * g
+    return a
+
+
+@plain
 def adam(b1, one_minus_b1, b2, one_minus_b2, eps_hat, step_size, wd, shrink, decay, param, grad, m, v):
     """Adam._rule's reference on flat arrays (decay 1: coupled, 2: decoupled)."""
     _decay(param, grad, wd, shrink, decay)
@@ -134,6 +142,78 @@ def adadelta(lr, rho, one_minus_rho, eps, wd, decay, param, grad, square_avg, ac
         param[i] -= d
 
 
+@plain
+def adamax(b1, one_minus_b1, b2, eps, step_size, wd, decay, param, grad, m, u):
+    """Adamax._rule's reference (optim/adamax.py): u = max(b2 * u, |g| + eps), NaN from either side as np.maximum."""
+    _decay(param, grad, wd, wd, decay)
+    for i in range(param.shape[0]):
+        g = grad[i]
+        mi = _moment(m[i], g, b1, one_minus_b1)
+        a = np.abs(g)
+        a += eps
+        ui = u[i] * b2
+        ui = ui if ui >= a or ui != ui else a  # a select, not a branch: the loop stays vectorised
+        d = mi / ui
+        d *= step_size
+        m[i], u[i] = mi, ui
+        param[i] -= d
+
+
+@plain
+def nadam(b1, one_minus_b1, b2, one_minus_b2, eps, sqrt_bc2, grad_step, momentum_step, wd, shrink, decay,
+          param, grad, m, v):  # fmt: skip
+    """NAdam._rule's reference (optim/nadam.py); the momentum schedule's steps come from the host."""
+    _decay(param, grad, wd, shrink, decay)
+    for i in range(param.shape[0]):
+        g = grad[i]
+        mi = _moment(m[i], g, b1, one_minus_b1)
+        vi = _decayed_square(v[i], g, b2, one_minus_b2)
+        d = np.sqrt(vi)
+        d /= sqrt_bc2
+        d += eps
+        w = param[i] - grad_step * (g / d)
+        w -= momentum_step * (mi / d)
+        m[i], v[i] = mi, vi
+        param[i] = w
+
+
+@plain
+def radam(b1, one_minus_b1, b2, one_minus_b2, eps, step_size, rectified, wd, shrink, decay, param, grad, m, v):
+    """RAdam._rule's reference (optim/radam.py): rectified 1, the adaptive step; 0, momentum SGD
+    (the early steps, whose variance estimate is not tractable)."""
+    _decay(param, grad, wd, shrink, decay)
+    if rectified:  # two loops, so that neither has a branch
+        for i in range(param.shape[0]):
+            g = grad[i]
+            mi = _moment(m[i], g, b1, one_minus_b1)
+            vi = _decayed_square(v[i], g, b2, one_minus_b2)
+            d = np.sqrt(vi)
+            d += eps
+            d = mi / d
+            d *= step_size
+            m[i], v[i] = mi, vi
+            param[i] -= d
+    else:
+        for i in range(param.shape[0]):
+            g = grad[i]
+            mi = _moment(m[i], g, b1, one_minus_b1)
+            m[i], v[i] = mi, _decayed_square(v[i], g, b2, one_minus_b2)
+            param[i] -= step_size * mi
+
+
+@plain
+def lion(lr, b1, one_minus_b1, b2, one_minus_b2, wd, shrink, decay, param, grad, m):
+    """Lion._rule's reference (optim/lion.py). Its decay (decoupled) may run first: c reads m and g only."""
+    _decay(param, grad, wd, shrink, decay)
+    for i in range(param.shape[0]):
+        g = grad[i]
+        c = _moment(m[i], g, b1, one_minus_b1)
+        # lr * np.sign(c), exactly: lr, -lr, +0 for either zero (c - c), NaN for NaN. Numba's
+        # np.sign gives -0.0 for -0.0 (NumPy +0.0), which would flip the sign of a -0.0 weight
+        param[i] -= lr if c > 0 else (-lr if c < 0 else c - c)
+        m[i] = _moment(m[i], g, b2, one_minus_b2)
+
+
 OPTIMIZERS = {
     "adam": adam,
     "sgd": sgd,
@@ -141,6 +221,13 @@ OPTIMIZERS = {
     "rmsprop": rmsprop,
     "adagrad": adagrad,
     "adadelta": adadelta,
+    "adamax": adamax,
+    "nadam": nadam,
+    "radam": radam,
+    "lion": lion,
 }
 # which of a kernel's arguments are integers (the rest of the scalars take the arrays' dtype)
-INT_SCALARS = {"adam": {8}, "sgd": {2}, "sgd_momentum": {3, 4}, "rmsprop": {5}, "adagrad": {3}, "adadelta": {5}}
+INT_SCALARS = {
+    "adam": {8}, "sgd": {2}, "sgd_momentum": {3, 4}, "rmsprop": {5}, "adagrad": {3}, "adadelta": {5},
+    "adamax": {6}, "nadam": {10}, "radam": {6, 9}, "lion": {7},
+}  # fmt: skip
