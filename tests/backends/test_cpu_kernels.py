@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_fast_paths import CASES, case_id, make_params, run_steps
+from test_fast_paths import CASES, STEPS, case_id, make_params, run_steps
 
 from xnet.backends import cpu_threads, get_backend
 from xnet.backends.cpu_kernels import loader
@@ -20,7 +20,7 @@ from xnet.nn.batchnorm import BatchNorm2D
 from xnet.nn.module import build_on
 from xnet.nn.pooling import MaxPool2D
 from xnet.nn.sequential import Sequential
-from xnet.optim import Adadelta
+from xnet.optim import Adadelta, Adamax, Lion, NAdam, RAdam
 
 pytestmark = pytest.mark.skipif(loader.kernels() is None, reason=f"compiled CPU kernels off: {loader.reason()}")
 
@@ -125,8 +125,29 @@ def test_a_nan_in_a_window_gives_nan_and_takes_the_gradient_at_cell_3(dtype):
         np.testing.assert_array_equal(a, b)  # NaNs in the same places
 
 
-# optimizers with a compiled CPU kernel but no CUDA one (test_fast_paths.CASES holds those with both)
-CPU_CASES = [(Adadelta, {}), (Adadelta, {"lr": 0.5, "rho": 0.8, "eps": 1e-3, "weight_decay": 0.05})]
+# optimizers with a compiled CPU kernel but no CUDA one (test_fast_paths.CASES holds those with both):
+# each decay mode each supports (weights only, or decay_all), and their hyper-parameters away from the defaults
+CPU_CASES = [
+    (Adadelta, {}),
+    (Adadelta, {"lr": 0.5, "rho": 0.8, "eps": 1e-3, "weight_decay": 0.05}),
+    (Adamax, {}),
+    (Adamax, {"weight_decay": 0.1}),  # coupled
+    (Adamax, {"betas": (0.7, 0.9), "eps": 1e-3, "weight_decay": 0.05, "decay_all": True}),
+    (NAdam, {}),
+    (NAdam, {"weight_decay": 0.1}),  # coupled
+    (NAdam, {"weight_decay": 0.2, "decoupled_weight_decay": True}),
+    (NAdam, {"betas": (0.8, 0.95), "momentum_decay": 0.05, "eps": 1e-3, "weight_decay": 0.1, "decay_all": True}),
+    (NAdam, {"momentum_decay": 0.0, "weight_decay": 0.3, "decoupled_weight_decay": True, "decay_all": True}),
+    (RAdam, {}),  # steps 1-5 momentum SGD (the variance is not tractable), 6-8 rectified
+    (RAdam, {"weight_decay": 0.1}),  # coupled
+    (RAdam, {"weight_decay": 0.3, "decoupled_weight_decay": True, "decay_all": True}),
+    (RAdam, {"betas": (0.7, 0.8), "eps": 1e-3, "weight_decay": 0.05, "decoupled_weight_decay": True}),  # 1-6 SGD
+    (Lion, {}),
+    (Lion, {"weight_decay": 0.5}),  # decoupled, the only mode Lion has
+    (Lion, {"betas": (0.5, 0.9), "weight_decay": 1.0, "decay_all": True}),
+]
+# RAdam switches to its rectified update at step 6 (beta2 0.999) or 7 (beta2 0.8): run past it
+LONGER = {RAdam: 8}
 
 
 @pytest.mark.parametrize("case", CASES + CPU_CASES, ids=case_id)
@@ -142,10 +163,11 @@ def test_optimizer_kernels_give_the_reference_bits(monkeypatch, case, dtype):
         return launch
 
     monkeypatch.setattr(table, "optimizer", spy)
-    got = run_steps(cls, opts, make_params(dtype=dtype))
+    steps = LONGER.get(cls, STEPS)
+    got = run_steps(cls, opts, make_params(dtype=dtype), steps=steps)
     assert taken and all(taken)  # the kernel ran for every parameter
     monkeypatch.setattr(loader, "kernels", lambda: None)  # the Array API bodies
-    want = run_steps(cls, opts, make_params(dtype=dtype))
+    want = run_steps(cls, opts, make_params(dtype=dtype), steps=steps)
     for a, b in zip(got, want, strict=True):
         np.testing.assert_array_equal(a, b)
 

@@ -11,6 +11,8 @@ case) the comparison allows a tolerance, as nvcc may fuse a multiply and an add 
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 from fake_cupy import needs_compiler
@@ -18,9 +20,9 @@ from fake_cupy import needs_compiler
 import xnet.backends.cuda_optim_kernels as cuda_optim_kernels
 from xnet.backends import Backend, backend_of, get_backend
 from xnet.backends.cpu_kernels import loader
-from xnet.backends.fast_paths import NO_DECAY
+from xnet.backends.fast_paths import NO_DECAY, OPTIMIZER_SCALARS
 from xnet.nn.parameter import Parameter
-from xnet.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from xnet.optim import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Lion, NAdam, Optimizer, RAdam, RMSprop
 
 # (optimizer, options): every branch of every kernel (decay modes, momentum, Nesterov, bias correction)
 CASES = [
@@ -201,6 +203,41 @@ def test_strict_arrays_take_the_reference_and_numpy_the_compiled_kernel(backend)
     assert ops.adam_update(*a, **ADAM) == (backend.name == "cupy" or compiled)
 
 
+# optimizers whose only kernel is the compiled CPU one, and how many arrays (param, grad, *state) each takes
+CPU_ONLY = {Adadelta: 4, Adamax: 4, NAdam: 4, RAdam: 4, Lion: 3}
+
+
+def cpu_only_update(ops, cls, asarray=host_asarray) -> tuple[bool, list]:
+    """ops.<name>_update on float32 arrays of ones (scalars 0.5, no decay): its answer, and the arrays after it."""
+    given = [asarray(np.ones((3, 2)), "float32") for _ in range(CPU_ONLY[cls])]
+    names = OPTIMIZER_SCALARS[cls.name]
+    scalars = {n: NO_DECAY if n == "decay" else True if n == "rectified" else 0.5 for n in names}
+    return getattr(ops, f"{cls.name}_update")(*given, **scalars), given
+
+
+@pytest.mark.parametrize("cls", list(CPU_ONLY), ids=lambda c: c.__name__)
+def test_a_cpu_only_kernel_is_absent_on_strict_and_cupy_and_taken_on_numpy(backend, cls):
+    ops = backend_of(backend.zeros((3, 2), "float32"))
+    done, given = cpu_only_update(ops, cls, backend.asarray)
+    assert done is (backend.name == "numpy" and loader.kernels() is not None)
+    if not done:  # absent: nothing changed, and the optimizer runs its reference body
+        assert all(np.all(backend.to_numpy(x) == 1) for x in given)
+
+
+@pytest.mark.parametrize("cls", list(CPU_ONLY), ids=lambda c: c.__name__)
+def test_a_cpu_only_optimizer_runs_its_reference_on_the_cupy_backend(gpu, fake, monkeypatch, cls):
+    done, given = cpu_only_update(gpu, cls)
+    assert done is False and all(np.all(x == 1) for x in given)
+    params = make_params()
+    assert backend_of(params[0].data) is gpu  # the optimizer's backend: the (fake) CUDA one, not NumPy's
+    got = run_steps(cls, {"weight_decay": 0.1}, params)
+    assert fake.log["kernels"] == [] and fake.log["launches"] == 0  # nothing compiled, nothing launched
+    reference(monkeypatch)
+    want = run_steps(cls, {"weight_decay": 0.1}, make_params())
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
 def test_the_first_use_verdict_is_kept_per_backend(install, monkeypatch):
     # a kernel that does not compile warns once for each backend that tries it, and only once
     from fake_cupy import make_fake_cupy
@@ -286,9 +323,13 @@ def test_an_optimizer_follows_its_parameters_to_another_backend():
 def test_both_kernel_sets_take_the_scalars_in_the_one_order():
     # OPTIMIZER_SCALARS is the order both the CUDA in_params and the compiled CPU kernels take
     from xnet.backends.cpu_kernels import optim as cpu_optim
-    from xnet.backends.fast_paths import OPTIMIZER_SCALARS
+    from xnet.backends.fast_paths import FLAG_SCALARS, OPTIMIZER_FAST_PATHS
 
     for name, spec in cuda_optim_kernels.OPTIMIZER_KERNELS.items():
         assert [p.split()[-1] for p in spec["in_params"].split(",")] == list(OPTIMIZER_SCALARS[name]), name
-        ints = {i for i, n in enumerate(OPTIMIZER_SCALARS[name]) if n in ("decay", "nesterov")}
+    for name, kernel in cpu_optim.OPTIMIZERS.items():
+        args = list(inspect.signature(kernel.py_func).parameters)
+        assert args[: len(OPTIMIZER_SCALARS[name])] == list(OPTIMIZER_SCALARS[name]), name
+        ints = {i for i, n in enumerate(OPTIMIZER_SCALARS[name]) if n in ("decay", *FLAG_SCALARS)}
         assert cpu_optim.INT_SCALARS[name] == ints, name
+        assert f"{name}_update" in OPTIMIZER_FAST_PATHS and hasattr(Backend, f"{name}_update"), name
