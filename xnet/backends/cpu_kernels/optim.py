@@ -181,24 +181,15 @@ def nadam(b1, one_minus_b1, b2, one_minus_b2, eps, sqrt_bc2, grad_step, momentum
 def radam(b1, one_minus_b1, b2, one_minus_b2, eps, step_size, rectified, wd, shrink, decay, param, grad, m, v):
     """RAdam._rule's reference (optim/radam.py): rectified 1, the adaptive step; 0, momentum SGD
     (the early steps, whose variance estimate is not tractable)."""
+    if rectified:  # Adam's update, operation for operation, with eps where Adam has eps_hat
+        adam(b1, one_minus_b1, b2, one_minus_b2, eps, step_size, wd, shrink, decay, param, grad, m, v)
+        return
     _decay(param, grad, wd, shrink, decay)
-    if rectified:  # two loops, so that neither has a branch
-        for i in range(param.shape[0]):
-            g = grad[i]
-            mi = _moment(m[i], g, b1, one_minus_b1)
-            vi = _decayed_square(v[i], g, b2, one_minus_b2)
-            d = np.sqrt(vi)
-            d += eps
-            d = mi / d
-            d *= step_size
-            m[i], v[i] = mi, vi
-            param[i] -= d
-    else:
-        for i in range(param.shape[0]):
-            g = grad[i]
-            mi = _moment(m[i], g, b1, one_minus_b1)
-            m[i], v[i] = mi, _decayed_square(v[i], g, b2, one_minus_b2)
-            param[i] -= step_size * mi
+    for i in range(param.shape[0]):
+        g = grad[i]
+        mi = _moment(m[i], g, b1, one_minus_b1)
+        m[i], v[i] = mi, _decayed_square(v[i], g, b2, one_minus_b2)
+        param[i] -= step_size * mi
 
 
 @plain
