@@ -61,9 +61,9 @@ class Workload:
 
 EPOCH_WORKLOADS = [
     Workload(1, "MLP 784-256-10 ReLU, Adam, batch 128, 1 epoch", MLP_1, "adam", 1e-3, 128, False, 7, 3, 0.6),
-    Workload(2, "MLP 784-128-64-64-10 sigmoid, SGD 0.02, batch 16, 1 epoch", MLP_2, "sgd", 0.02, 16, False, 5, 1, 0.3),
+    Workload(2, "MLP 784-128-64-64-10 sigmoid, SGD 0.02, batch 16, 1 epoch", MLP_2, "sgd", 0.02, 16, False, 5, 1, 0.4),
     Workload(3, "small CNN 8/16 ch, Adam, batch 64, 1 epoch", SMALL_CNN, "adam", 1e-3, 64, True, 3, 1, 0.8),
-    Workload(4, "BN CNN 32/64 ch, dropout, Adam, batch 128, 1 epoch", BN_CNN, "adam", 1e-3, 128, True, 2, 1, 1.0),
+    Workload(4, "BN CNN 32/64 ch, dropout, Adam, batch 128, 1 epoch", BN_CNN, "adam", 1e-3, 128, True, 2, 1, 0.8),
     # as the example trains it: Adadelta, lr 1.0
     Workload(8, "pytorch/examples MNIST net (conv 32/64, pool, dropout, dense 9216-128-10), Adadelta, batch 64",
              TORCH_EXAMPLE, "adadelta", 1.0, 64, True, 1, 1, 0.9),
@@ -80,9 +80,9 @@ TO99 = {
     "accuracy": 0.99,
 }
 TO99_NAME = "time to 99% test accuracy: BN CNN, Adam 1e-3 halved per epoch from the 3rd, batch 64"
-TO99_TARGET = 1.0
+TO99_TARGET = 0.8
 TO99_REPEATS = 3  # seeds 0, 1, 2: the epoch count is a draw (see run.run_to99)
-MEMORY_TARGET_MB = 500.0
+MEMORY_TARGET_MB = 400.0
 
 
 def random_mnist(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
