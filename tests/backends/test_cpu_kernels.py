@@ -36,6 +36,7 @@ FUSED = (
     "fused_softmax_cross_entropy",
     "fused_conv2d",
     "fused_conv2d_backward",
+    "fused_take_normalized",
 )
 
 

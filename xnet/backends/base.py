@@ -160,6 +160,11 @@ class Backend:
         pass that advances `stream` as that draw does; or None (then `stream` has not moved)."""
         return None
 
+    def fused_take_normalized(self, raw: Array, index: Array, offset: float, scale: float) -> Array | None:
+        """Rows `index` (B,) of uint8 pixels raw (N, ...) -> float32 (B, ...) (raw - offset) / scale with
+        Normalization.apply's float32 steps (offset 0 or scale 1: that step skipped), in one pass; or None."""
+        return None
+
     def fused_softmax_cross_entropy(
         self, z: Array, target: Array, smoothing: float, scale: float
     ) -> tuple[Array, Array] | None:

@@ -13,6 +13,7 @@ Methods and what "absent" looks like (all arrays on the backend's device):
 
   fused_dropout(x, stream, keep, scale) -> (y, mask) | None
   fused_softmax_cross_entropy(z, target, smoothing, scale) -> (terms, dz) | None
+  fused_take_normalized(raw, index, offset, scale) -> float32 batch | None (a DataLoader's uint8 pixels)
   fused_im2col(xpad, stride, dilation, buf) -> buf | None; fused_col2im(cols, stride, dilation, out)
   fused_channel_moments(x) -> (mean, var) | None
   fused_norm_relu_pool(x, scale, shift) -> (y, winner) | None

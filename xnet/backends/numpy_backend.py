@@ -130,3 +130,7 @@ class NumpyBackend(Backend):
     def fused_softmax_cross_entropy(self, z: Any, target: Any, smoothing: float, scale: float) -> Any:
         k = loader.kernels()
         return None if k is None else k.softmax_cross_entropy(self, z, target, smoothing, scale)
+
+    def fused_take_normalized(self, raw: Any, index: Any, offset: float, scale: float) -> np.ndarray | None:
+        k = loader.kernels()
+        return None if k is None else k.take_normalized(raw, index, offset, scale)

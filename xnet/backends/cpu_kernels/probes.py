@@ -215,6 +215,23 @@ def _softmax_cross_entropy(dtype: np.dtype) -> str | None:
     return None if _close(terms, want_t) and _close(grad, want_g) else "gave other terms or gradients"
 
 
+def _take_normalized(dtype: np.dtype) -> str | None:
+    raw = np.arange(256, dtype=np.uint8)[::-1].reshape(8, 32).copy()
+    index = np.array([3, 0, 7, 3], np.int64)
+    for offset, scale in ((0.0, 255.0), (127.5, 255.0), (33.318421449829934, 78.56748998339798), (0.0, 1.0)):
+        want = raw[index].astype(np.float32)
+        if offset != 0:
+            want -= np.float32(offset)
+        if scale != 1:
+            want /= np.float32(scale)
+        got = np.empty_like(want)
+        off, sc = np.float32(offset), np.float32(scale)
+        rows.take_scaled(raw, index, off, sc, off != 0, sc != 1, got)
+        if not _same(got, want):
+            return "gave other normalised pixels"
+    return None
+
+
 PROBES: dict[str, Callable[[np.dtype], str | None]] = {
     "norm_relu_pool": _norm_relu_pool,
     "pool_grad": _pool_grad,
@@ -225,6 +242,7 @@ PROBES: dict[str, Callable[[np.dtype], str | None]] = {
     "direct_conv_backward": lambda dtype: _direct_conv(dtype, True),
     "dropout": _dropout,
     "softmax_cross_entropy": _softmax_cross_entropy,
+    "take_normalized": _take_normalized,
 }
 
 

@@ -1,10 +1,12 @@
-"""Dropout's mask and product, and softmax cross-entropy on integer labels: one pass each.
+"""Dropout's mask and product, softmax cross-entropy on integer labels, and a batch of uint8 pixel
+rows gathered and normalised: one pass each.
 
 Dropout takes the Philox words the reference draws (NumPy's own Philox makes them) and does the
 threshold, the cast, the rescaling and the product in one loop. Cross-entropy does a row's
 maximum, exponentials, sums, term and gradient in one walk over the row, with the reference's
 roundings (q rounded to the dtype as `onehot * (1 - s) + s / K` rounds it); its sums are
-reassociated, so float32 matches the reference within a few ulps, float64 to rounding.
+reassociated, so float32 matches the reference within a few ulps, float64 to rounding. The pixel
+gather does Normalization.apply's float32 steps (cast, subtract, divide) on each value: the same bits.
 """
 
 from __future__ import annotations
@@ -48,3 +50,18 @@ def ce_labels(z, labels, hi, lo, scale, terms, grad, r0, r1):
             dot += q * shifted
             g[k] = (np.exp(shifted) / se - q) * scale
         terms[n] = np.log(se) - dot
+
+
+@plain
+def take_scaled(raw, rows, offset, scale, subtract, divide, out):
+    """out[r] = (float32(raw[rows[r]]) - offset) / scale for raw (N, P) uint8, rows (B,), out (B, P) float32;
+    the subtraction only where `subtract`, the division only where `divide` (as Normalization.apply)."""
+    for r in range(rows.shape[0]):
+        src, dst = raw[rows[r]], out[r]
+        for i in range(src.shape[0]):
+            v = np.float32(src[i])
+            if subtract:
+                v = v - offset
+            if divide:
+                v = v / scale
+            dst[i] = v

@@ -7,6 +7,7 @@ kernel does not take the arrays (another dtype, not C-contiguous) or failed its 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -235,6 +236,28 @@ def softmax_cross_entropy(backend: Any, z: np.ndarray, labels: np.ndarray, smoot
         _split(backend, N, 3 * z[0].nbytes),
     )
     return terms, grad
+
+
+def take_normalized(raw: np.ndarray, index: np.ndarray, offset: float, scale: float) -> np.ndarray | None:
+    """Rows `index` (B,) of uint8 raw (N, ...) -> float32 (B, ...) (raw - offset) / scale, as
+    Normalization.apply computes it (offset 0 / scale 1: that step skipped); or None."""
+    if type(raw) is not np.ndarray or raw.dtype != np.uint8 or not raw.ndim or not raw.size:
+        return None
+    if not raw.flags.c_contiguous:
+        return None
+    if type(index) is not np.ndarray or index.ndim != 1 or index.dtype.kind not in "iu":
+        return None
+    # the kernel does not check its reads: an index out of range is left to NumPy's take and its error
+    if index.size and (int(index.min()) < 0 or int(index.max()) >= raw.shape[0]):
+        return None
+    if not probes.ok("take_normalized", np.float32):
+        return None
+    out = np.empty((index.shape[0], *raw.shape[1:]), np.float32)
+    off, sc = np.float32(offset), np.float32(scale)
+    per = math.prod(raw.shape[1:])  # a sample's values (reshape cannot infer them for an empty batch)
+    rows.take_scaled(raw.reshape(-1, per), index.astype(np.int64, copy=False), off, sc, off != 0, sc != 1,
+                     out.reshape(-1, per))  # fmt: skip
+    return out
 
 
 def optimizer(name: str, arrays: tuple[np.ndarray, ...]) -> Callable[..., None] | None:
