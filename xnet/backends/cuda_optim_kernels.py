@@ -26,21 +26,34 @@ __all__ = ["COUPLED_DECAY", "DECOUPLED_DECAY", "NO_DECAY", "OPTIMIZER_KERNELS", 
 # and the like into fused multiply-adds (7 in float32 Adam), and the update differs in the last bits
 OPTIONS = ("--fmad=false",)
 
+# the smallest normal number of T: a decaying state below it in magnitude is set to +0 where the reference
+# flushes it (xnet/optim/arrays.py flush_subnormal), by comparisons only, so NaN is kept
+TINY = "const T tiny = (T)(sizeof(T) == 4 ? 1.1754943508222875e-38 : 2.2250738585072014e-308);"
+
+
+def _flush(name: str) -> str:
+    """The C statement that sets state `name` to +0 when |name| < tiny."""
+    return f"if ({name} < tiny && {name} > -tiny) {name} = 0;"
+
+
 # Each operation mirrors the reference body line by line; the comment names that body.
 OPTIMIZER_KERNELS: dict[str, dict[str, str]] = {
     # xnet/optim/adam.py Adam._rule (step_size and eps_hat fold in the bias corrections)
     "adam": {
         "in_params": "T b1, T one_minus_b1, T b2, T one_minus_b2, T eps_hat, T step_size, T wd, T shrink, int32 decay",
         "out_params": "T param, T grad, T m, T v",
-        "operation": """
+        "operation": f"""
+            {TINY}
             if (decay == 1) grad += wd * param;
             else if (decay == 2) param *= shrink;
             m *= b1;
             m += one_minus_b1 * grad;
+            {_flush("m")}
             T sq = grad * grad;
             sq *= one_minus_b2;
             v *= b2;
             v += sq;
+            {_flush("v")}
             T d = sqrt(v);
             d += eps_hat;
             d = m / d;
@@ -64,17 +77,19 @@ OPTIMIZER_KERNELS: dict[str, dict[str, str]] = {
     "sgd_momentum": {
         "in_params": "T lr, T mu, T wd, int32 decay, int32 nesterov",
         "out_params": "T param, T grad, T velocity",
-        "operation": """
+        "operation": f"""
+            {TINY}
             if (decay == 1) grad += wd * param;
             T d = lr * grad;
             velocity *= mu;
             velocity -= d;
-            if (nesterov) {
+            {_flush("velocity")}
+            if (nesterov) {{
                 param -= d;
                 param += mu * velocity;
-            } else {
+            }} else {{
                 param += velocity;
-            }
+            }}
         """,
         "name": "xnet_sgd_momentum",
     },
@@ -82,12 +97,14 @@ OPTIMIZER_KERNELS: dict[str, dict[str, str]] = {
     "rmsprop": {
         "in_params": "T lr, T rho, T one_minus_rho, T eps, T wd, int32 decay",
         "out_params": "T param, T grad, T mean_sq",
-        "operation": """
+        "operation": f"""
+            {TINY}
             if (decay == 1) grad += wd * param;
             T sq = grad * grad;
             sq *= one_minus_rho;
             mean_sq *= rho;
             mean_sq += sq;
+            {_flush("mean_sq")}
             T d = sqrt(mean_sq);
             d += eps;
             d = grad / d;

@@ -7,6 +7,7 @@ from typing import Any
 
 from xnet.backends import Array
 from xnet.backends.fast_paths import COUPLED_DECAY
+from xnet.optim.arrays import flush_subnormal
 from xnet.optim.checks import check_nonneg, check_positive, check_unit
 from xnet.optim.optimizer import Optimizer, ParamsArg, UpdateRule
 from xnet.optim.regularizers import Regularizer
@@ -56,11 +57,13 @@ class Adadelta(Optimizer):
                 g += wd * w
             sq *= rho
             sq += one_minus_rho * (g * g)
+            flush_subnormal(sq, xp)
             d = xp.sqrt(acc + eps)
             d /= xp.sqrt(sq + eps)
             d *= g
             acc *= rho
             acc += one_minus_rho * (d * d)
+            flush_subnormal(acc, xp)
             d *= lr
             w -= d
 

@@ -9,6 +9,7 @@ from typing import Any
 from xnet.backends import Array
 from xnet.backends.fast_paths import COUPLED_DECAY, DECOUPLED_DECAY
 from xnet.checks import check_bool
+from xnet.optim.arrays import flush_subnormal
 from xnet.optim.checks import check_nonneg, check_positive, check_unit
 from xnet.optim.groups import ParamsArg
 from xnet.optim.optimizer import Optimizer, UpdateRule
@@ -90,10 +91,12 @@ class Adam(Optimizer):
                     g += wd * w
             m *= b1
             m += one_minus_b1 * g
+            flush_subnormal(m, xp)
             sq = g * g
             sq *= one_minus_b2
             v *= b2
             v += sq
+            flush_subnormal(v, xp)
             d = xp.sqrt(v)
             d += eps_hat
             d = m / d

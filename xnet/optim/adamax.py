@@ -7,6 +7,7 @@ from typing import Any
 
 from xnet.backends import Array
 from xnet.backends.fast_paths import COUPLED_DECAY
+from xnet.optim.arrays import flush_subnormal
 from xnet.optim.betas import check_betas_and_decay, pick_betas
 from xnet.optim.checks import check_positive
 from xnet.optim.optimizer import Optimizer, ParamsArg, UpdateRule
@@ -59,6 +60,7 @@ class Adamax(Optimizer):
                 g += wd * w
             m *= b1
             m += one_minus_b1 * g
+            flush_subnormal(m, xp)  # u = max(b2 * u, |g| + eps) never falls below eps: no flush
             a = xp.abs(g)
             a += eps
             u *= b2

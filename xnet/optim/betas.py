@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 from xnet.backends import Array
 from xnet.checks import check_bool
+from xnet.optim.arrays import flush_subnormal
 from xnet.optim.checks import check_nonneg, check_unit
 
 
@@ -30,9 +32,11 @@ def check_betas_and_decay(owner: str, group: dict[str, Any]) -> None:
 
 
 def decay_and_moments(
-    w: Array, g: Array, m: Array, v: Array, b1: float, b2: float, wd: float, lr: float, decoupled: bool, decay: bool
+    xp: ModuleType, w: Array, g: Array, m: Array, v: Array, b1: float, b2: float, wd: float, lr: float,
+    decoupled: bool, decay: bool,
 ) -> None:
-    """In place: weight decay (w *= 1 - lr * wd, or g += wd * w), then m and v, Adam's running means of g and g^2."""
+    """In place: weight decay (w *= 1 - lr * wd, or g += wd * w), then m and v, Adam's running means of g and
+    g^2, each flushed (arrays.flush_subnormal)."""
     if decay:
         if decoupled:
             w *= 1.0 - lr * wd
@@ -40,5 +44,7 @@ def decay_and_moments(
             g += wd * w
     m *= b1
     m += (1.0 - b1) * g
+    flush_subnormal(m, xp)
     v *= b2
     v += (1.0 - b2) * (g * g)
+    flush_subnormal(v, xp)

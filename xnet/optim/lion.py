@@ -7,6 +7,7 @@ from typing import Any
 
 from xnet.backends import Array
 from xnet.backends.fast_paths import DECOUPLED_DECAY
+from xnet.optim.arrays import flush_subnormal
 from xnet.optim.betas import check_betas_and_decay, pick_betas
 from xnet.optim.optimizer import Optimizer, ParamsArg, UpdateRule
 from xnet.optim.regularizers import Regularizer
@@ -59,6 +60,7 @@ class Lion(Optimizer):
             w -= lr * xp.sign(c)
             m *= b2
             m += one_minus_b2 * g
+            flush_subnormal(m, xp)
 
         scalars = {"lr": lr, "b1": b1, "one_minus_b1": one_minus_b1, "b2": b2, "one_minus_b2": one_minus_b2,
                    "wd": wd, "shrink": shrink}  # fmt: skip

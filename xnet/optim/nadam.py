@@ -88,7 +88,7 @@ class NAdam(Optimizer):
         sqrt_bc2 = math.sqrt(1.0 - b2**t)
 
         def update(w: Array, g: Array, m: Array, v: Array, decay: bool) -> None:
-            decay_and_moments(w, g, m, v, b1, b2, wd, lr, decoupled, decay)
+            decay_and_moments(xp, w, g, m, v, b1, b2, wd, lr, decoupled, decay)
             d = xp.sqrt(v)
             d /= sqrt_bc2
             d += eps

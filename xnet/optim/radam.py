@@ -74,7 +74,7 @@ class RAdam(Optimizer):
             step_size *= rect * math.sqrt(1.0 - b2**t)
 
         def update(w: Array, g: Array, m: Array, v: Array, decay: bool) -> None:
-            decay_and_moments(w, g, m, v, b1, b2, wd, lr, decoupled, decay)
+            decay_and_moments(xp, w, g, m, v, b1, b2, wd, lr, decoupled, decay)
             if rect is None:
                 w -= step_size * m
                 return

@@ -7,6 +7,7 @@ from typing import Any
 
 from xnet.backends import Array
 from xnet.backends.fast_paths import COUPLED_DECAY
+from xnet.optim.arrays import flush_subnormal
 from xnet.optim.checks import check_nonneg, check_positive, check_unit
 from xnet.optim.groups import ParamsArg
 from xnet.optim.optimizer import Optimizer, UpdateRule
@@ -53,6 +54,7 @@ class RMSprop(Optimizer):
             sq *= one_minus_rho
             G *= rho
             G += sq
+            flush_subnormal(G, xp)
             d = xp.sqrt(G)
             d += eps
             d = g / d

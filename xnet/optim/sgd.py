@@ -9,6 +9,7 @@ from xnet.backends import Array
 from xnet.backends.fast_paths import COUPLED_DECAY
 from xnet.checks import check_bool
 from xnet.nn.parameter import Parameter
+from xnet.optim.arrays import flush_subnormal
 from xnet.optim.checks import check_nonneg, check_unit
 from xnet.optim.groups import ParamsArg
 from xnet.optim.optimizer import Optimizer, UpdateRule
@@ -55,6 +56,7 @@ class SGD(Optimizer):
         return [self._xp.zeros_like(p.data)] if group["momentum"] > 0 else []
 
     def _rule(self, group: dict[str, Any]) -> UpdateRule:
+        xp = self._xp
         lr, mu, wd, nesterov = group["lr"], group["momentum"], group["weight_decay"], group["nesterov"]
 
         def plain(w: Array, g: Array, decay: bool) -> None:
@@ -68,6 +70,7 @@ class SGD(Optimizer):
             d = lr * g
             v *= mu
             v -= d
+            flush_subnormal(v, xp)
             if nesterov:
                 w -= d
                 w += mu * v

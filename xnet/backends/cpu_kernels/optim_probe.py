@@ -1,6 +1,7 @@
 """The first-use check of the optimizer kernels (optim.py): the reference bodies of xnet/optim, written
 out with NumPy for the probe's small arrays, against one call of the compiled kernel (RAdam: one of each of
-its two loops).
+its two loops). Value 3 starts with a zero weight and gradient and every state at the smallest normal
+number, so that the decaying states turn subnormal there and the flush to +0 is checked too.
 
 probes.py runs it for every kernel name it has no probe of its own for.
 """
@@ -24,6 +25,9 @@ def optimizer_probe(name: str, dtype: np.dtype) -> str | None:
     if name == "lion":
         arrays[1][:3] = arrays[2][:3] = -0.0  # an interpolation of -0.0: sign +0.0, so a -0.0 weight stays -0.0
         arrays[0][0] = -0.0
+    arrays[0][3] = arrays[1][3] = 0.0  # g stays 0 under weight decay
+    for state in arrays[2:]:
+        state[3] = np.finfo(dtype).tiny
     want = [a.copy() for a in arrays]
     if name in REFERENCE_STEPS:
         calls = REFERENCE_STEPS[name](*want)
@@ -35,10 +39,12 @@ def optimizer_probe(name: str, dtype: np.dtype) -> str | None:
         m, v = st
         m *= 0.9
         m += 0.1 * g
+        _flush(m)
         sq = g * g
         sq *= 0.001
         v *= 0.999
         v += sq
+        _flush(v)
         d = np.sqrt(v)
         d += 1e-8
         d = m / d
@@ -49,11 +55,13 @@ def optimizer_probe(name: str, dtype: np.dtype) -> str | None:
         sq, acc = st
         sq *= 0.9
         sq += 0.1 * (g * g)
+        _flush(sq)
         d = np.sqrt(acc + 1e-6)
         d /= np.sqrt(sq + 1e-6)
         d *= g
         acc *= 0.9
         acc += 0.1 * (d * d)
+        _flush(acc)
         d *= 0.5
         w -= d
         scalars = (0.5, 0.9, 0.1, 1e-6, wd, 1)
@@ -65,6 +73,7 @@ def optimizer_probe(name: str, dtype: np.dtype) -> str | None:
         d = 0.1 * g
         vel *= 0.9
         vel -= d
+        _flush(vel)
         w += vel
         scalars = (0.1, 0.9, wd, 1, 0)
     else:
@@ -74,6 +83,7 @@ def optimizer_probe(name: str, dtype: np.dtype) -> str | None:
             sq *= 0.01
             acc *= 0.99
             acc += sq
+            _flush(acc)
             scalars = (0.01, 0.99, 0.01, 1e-8, wd, 1)
         else:
             acc += g * g
@@ -105,17 +115,25 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return np.array_equal(a, b, equal_nan=True) and np.array_equal(np.signbit(a) & ~nan, np.signbit(b) & ~nan)
 
 
+def _flush(s: np.ndarray) -> None:
+    """xnet/optim/arrays.py flush_subnormal: |s| below the smallest normal number -> +0, NaN kept."""
+    s[np.abs(s) < np.finfo(s.dtype).tiny] = 0
+
+
 def _moments(g: np.ndarray, m: np.ndarray, v: np.ndarray, b1: float, b2: float) -> None:
     m *= b1
     m += (1.0 - b1) * g
+    _flush(m)
     v *= b2
     v += (1.0 - b2) * (g * g)
+    _flush(v)
 
 
 def _adamax(w: np.ndarray, g: np.ndarray, m: np.ndarray, u: np.ndarray) -> list[tuple]:
     g += 0.01 * w
     m *= 0.9
     m += 0.1 * g
+    _flush(m)
     a = np.abs(g)
     a += 1e-8
     u *= 0.999
@@ -161,6 +179,7 @@ def _lion(w: np.ndarray, g: np.ndarray, m: np.ndarray) -> list[tuple]:
     w -= 0.001 * np.sign(c)
     m *= 0.99
     m += 0.01 * g
+    _flush(m)
     return [(0.001, 0.9, 0.1, 0.99, 0.01, 1.0, 0.999, 2)]
 
 
