@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_fast_paths import same_bits
 
 from xnet.backends.cpu_kernels import loader
 from xnet.nn.parameter import Parameter
 from xnet.optim import Adamax, Lion, NAdam, RAdam
 
 pytestmark = pytest.mark.skipif(loader.kernels() is None, reason=f"compiled CPU kernels off: {loader.reason()}")
-
-
-def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
-    """Equal values, NaN where NaN, and zeros of the same sign."""
-    nan = np.isnan(a)
-    return np.array_equal(a, b, equal_nan=True) and np.array_equal(np.signbit(a) & ~nan, np.signbit(b) & ~nan)
 
 
 def spy_launches(monkeypatch) -> list[tuple]:

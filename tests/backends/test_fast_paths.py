@@ -81,21 +81,85 @@ def make_params(asarray=host_asarray, dtype="float32") -> list[Parameter]:
     return [weight, Parameter(asarray(b, dtype), "bias", regularize=False)]
 
 
-def run_steps(cls, opts, params, asarray=host_asarray, to_numpy=np.asarray, steps: int = STEPS) -> list[np.ndarray]:
-    """Parameters, gradients and optimizer state (as NumPy arrays) after `steps` updates on fixed gradients."""
+# the optimizer states that may go negative (the others are averages of squares, or Adamax's norm)
+SIGNED_STATES = ("m", "velocity", "exp_avg")
+
+
+def special_start(opt: Optimizer, params: list[Parameter], asarray=host_asarray, to_numpy=np.asarray) -> None:
+    """Weights 0 where special_grad gives 0 or a tiny gradient (so that coupled decay keeps it), and every
+    state at a mix per value k % 6: ordinary, just above the smallest normal number (becoming subnormal
+    at step 1 to 4 without the flush, optim/arrays.py flush_subnormal), 0 and a NaN at k = 4."""
+    for p in params:
+        k = np.arange(p.data.size).reshape(p.shape) % 6
+        p.data[...] = asarray(np.where(np.isin(k, (1, 2, 3, 5)), 0.0, to_numpy(p.data)), p.data.dtype)
+    state = opt.state_dict()
+    for per_param in state["state"]:
+        for name, a in per_param.items():
+            tiny = np.finfo(a.dtype).tiny
+            k = np.arange(a.size).reshape(a.shape) % 6
+            signs = np.where(k % 2 == 0, -1.0, 1.0) if name in SIGNED_STATES else 1.0
+            ordinary = np.abs(np.cos(np.arange(a.size, dtype=np.float64))).reshape(a.shape) + 0.1
+            start = np.select([k == 0, k == 1, k == 2, k == 3], [ordinary, 1.001 * tiny, 1.3 * tiny, 0.0], 2.0 * tiny)
+            start = start * signs
+            start.flat[4] = np.nan
+            per_param[name] = start.astype(a.dtype)
+    opt.load_state_dict(state)
+
+
+def special_grad(shape: tuple[int, ...], dtype, step: int, rng: np.random.Generator) -> np.ndarray:
+    """Per value k % 6: ordinary, 0 (k = 1, 2, 5: the state only decays), a gradient whose square is
+    subnormal (k = 3), and a NaN at step 2 in value 4."""
+    k = np.arange(int(np.prod(shape))).reshape(shape) % 6
+    g = np.where(np.isin(k, (1, 2, 5)), 0.0, rng.normal(size=shape))
+    g = np.where(k == 3, 0.1 * np.sqrt(np.finfo(dtype).tiny), g)
+    if step == 2 and g.size > 4:
+        g.flat[4] = np.nan
+    return g
+
+
+def run_steps(
+    cls, opts, params, asarray=host_asarray, to_numpy=np.asarray, steps: int = STEPS, special: bool = False
+) -> list[np.ndarray]:
+    """Parameters, gradients and optimizer state (as NumPy arrays) after `steps` updates on fixed gradients;
+    special: from special_start's values, on special_grad's gradients (NaN, zeros, subnormal results)."""
     opts = dict(opts)
     group = {"params": params, "decay_all": opts.pop("decay_all", False)}  # a param-group key
     opt = cls([group], **{"lr": 0.01, **opts})
+    if special:
+        special_start(opt, params, asarray, to_numpy)
     rng = np.random.default_rng(1)
     for step in range(steps):
         for p in params:
-            g = rng.normal(size=p.shape)
-            g.flat[0] = 0.0  # a zero gradient: the state and eps alone decide the step
+            if special:
+                g = special_grad(p.shape, p.grad.dtype, step, rng)
+            else:
+                g = rng.normal(size=p.shape)
+                g.flat[0] = 0.0  # a zero gradient: the state and eps alone decide the step
             p.grad[...] = asarray(g, p.grad.dtype)  # in place: the gradients may be views of a flat buffer
         opt.lr = 0.1 / (1 + step) if cls is SGD else 0.01 * (1 + step)  # a schedule changes lr every step
         opt.step()
     state = [a for per_param in opt.state_dict()["state"] for a in per_param.values()]
     return [to_numpy(p.data) for p in params] + [to_numpy(p.grad) for p in params] + state
+
+
+def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal values, NaN where NaN, and zeros of the same sign."""
+    nan = np.isnan(a)
+    return np.array_equal(a, b, equal_nan=True) and np.array_equal(np.signbit(a) & ~nan, np.signbit(b) & ~nan)
+
+
+def subnormals(a: np.ndarray) -> np.ndarray:
+    """The values of `a` that are subnormal (nonzero, below the smallest normal number of its dtype)."""
+    return a[(a != 0) & (np.abs(a) < np.finfo(a.dtype).tiny)]
+
+
+def assert_flushed_like_the_reference(cls, got: list[np.ndarray], want: list[np.ndarray], n_params: int) -> None:
+    """Same bits (the signs of zeros included), and no subnormal left in a state that decays."""
+    for a, b in zip(got, want, strict=True):
+        assert same_bits(a, b), (a, b)
+    if cls is not Adagrad:  # its sum only grows: not flushed
+        for state in got[2 * n_params :]:
+            assert subnormals(state).size == 0, state
 
 
 # -- (1) each kernel, run on the host, gives the reference's numbers ---------------------------------
@@ -119,6 +183,19 @@ def test_fused_kernel_equals_the_reference_bit_for_bit(gpu, fake, monkeypatch, c
     for g, w in zip(got, want, strict=True):
         assert g.dtype == w.dtype == np.dtype(dtype)
         np.testing.assert_array_equal(g, w)
+
+
+@needs_compiler
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_fused_kernel_flushes_decaying_state_to_zero_as_the_reference_does(gpu, fake, monkeypatch, case, dtype):
+    # states just above the smallest normal number, zero gradients, NaN and gradients whose square is subnormal
+    cls, opts = case
+    with np.errstate(all="ignore"):
+        got = run_steps(cls, opts, make_params(dtype=dtype), special=True)
+        assert fake.log["launches"] > STEPS  # the kernel did the steps
+        reference(monkeypatch)
+        want = run_steps(cls, opts, make_params(dtype=dtype), special=True)
+    assert_flushed_like_the_reference(cls, got, want, n_params=2)
 
 
 @needs_compiler
