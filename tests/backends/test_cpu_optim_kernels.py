@@ -123,3 +123,26 @@ def test_the_first_use_check_catches_a_lion_kernel_using_numbas_sign(monkeypatch
 
     monkeypatch.setitem(optim.OPTIMIZERS, "lion", lion)
     assert optimizer_probe("lion", np.dtype("float32")) == "gave other updates"
+
+
+# the kernels whose state decays, and how many state arrays each updates (after param and grad)
+DECAYING_STATES = {"adam": 2, "sgd_momentum": 1, "rmsprop": 1, "adadelta": 2, "adamax": 2, "nadam": 2, "radam": 2,
+                   "lion": 1}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(DECAYING_STATES))
+def test_the_first_use_check_catches_a_kernel_that_keeps_subnormal_state(monkeypatch, name, dtype):
+    from xnet.backends.cpu_kernels import optim
+    from xnet.backends.cpu_kernels.optim_probe import optimizer_probe
+
+    assert optimizer_probe(name, np.dtype(dtype)) is None
+    kernel = optim.OPTIMIZERS[name]
+
+    def unflushed(*args):  # the kernel, then the probe's value 3 as the decay without the flush leaves it
+        kernel(*args)
+        for state in args[len(args) - DECAYING_STATES[name] :]:
+            if state[3] == 0:  # flushed (Adamax's norm is eps there: no flush)
+                state[3] = np.finfo(dtype).tiny / 2
+
+    monkeypatch.setitem(optim.OPTIMIZERS, name, unflushed)
+    assert optimizer_probe(name, np.dtype(dtype)) == "gave other updates"

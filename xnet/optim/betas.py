@@ -32,8 +32,17 @@ def check_betas_and_decay(owner: str, group: dict[str, Any]) -> None:
 
 
 def decay_and_moments(
-    xp: ModuleType, w: Array, g: Array, m: Array, v: Array, b1: float, b2: float, wd: float, lr: float,
-    decoupled: bool, decay: bool,
+    xp: ModuleType,
+    w: Array,
+    g: Array,
+    m: Array,
+    v: Array,
+    b1: float,
+    b2: float,
+    wd: float,
+    lr: float,
+    decoupled: bool,
+    decay: bool,
 ) -> None:
     """In place: weight decay (w *= 1 - lr * wd, or g += wd * w), then m and v, Adam's running means of g and
     g^2, each flushed (arrays.flush_subnormal)."""
