@@ -13,6 +13,13 @@ What `step()` does, in this order (documented because users of Keras and PyTorch
      as in PyTorch; AdamW's decoupled decay shrinks the weights directly.
 `p.grad` is modified in place by steps 1 to 3: after `step()` it holds the gradient the update used.
 
+State numerics: a state value that decays (Adam's m and v, SGD's velocity, RMSprop's mean square,
+Adadelta's two averages, the Adam family's moments, Lion's momentum) is set to +0 as soon as it is
+computed, before the update uses it, when its magnitude is below the smallest normal number of its
+dtype (NaN and inf kept): on x86 subnormals cost a microcode assist per operation, and a state whose
+gradient stays 0 reaches them after ~800 steps. Every implementation does it at the same point
+(arrays.flush_subnormal says why and how); gradients and parameters are never flushed.
+
 Learning rates: `opt.lr` is the base rate. Each group keeps `lr_scale` (1.0 unless the group
 gave its own "lr", which is stored as a ratio to the base), and `group["lr"] = opt.lr * lr_scale`
 is refreshed whenever `opt.lr` is set, so a schedule setting `opt.lr` every step keeps the
