@@ -51,7 +51,8 @@ class DataCache:
     """The dataset loaded last, kept for the next run that asks for the same data.
 
     One entry only: a study's variants usually share their data (one MNIST is 55 MB as uint8 pixels,
-    220 MB once a split's float32 x is read), so holding one copy per variant (or per seed) is what this avoids. Runs only read the arrays.
+    220 MB once a split's float32 x is read), so holding one copy per variant (or per seed) is what
+    this avoids. Runs only read the arrays.
     """
 
     def __init__(self) -> None:
