@@ -94,3 +94,28 @@ def test_pixels_must_be_uint8_and_index_rows_by_slice():
         Pixels(np.zeros((3, 4), dtype=np.float32), norm)
     with pytest.raises(TypeError, match="slice"):
         Pixels(raw_images(), norm)[[0, 1]]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_shuffled_float32_batches_come_from_the_backends_fused_gather_when_it_has_one(monkeypatch, mode):
+    from xnet.backends import get_backend
+
+    backend = get_backend("cpu")
+    pixels, floats, y = pixels_and_floats(mode)
+    taken = []
+    fused = backend.fused_take_normalized
+
+    def spy(raw, rows, offset, scale):
+        out = fused(raw, rows, offset, scale)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(backend, "fused_take_normalized", spy)
+    kw = dict(batch_size=8, backend=backend, seed=5, dtype="float32")
+    got = served(backend, DataLoader(pixels, y, **kw), epochs=1)
+    monkeypatch.setattr(backend, "fused_take_normalized", lambda *args: None)  # the reference gather
+    assert_same_batches(got, served(backend, DataLoader(pixels, y, **kw), epochs=1))
+    from xnet.backends.cpu_kernels import loader
+
+    # every shuffled batch asked the backend; with the compiled kernels here, each one took it
+    assert len(taken) == -(-N // 8) and all(taken) == (loader.kernels() is not None)

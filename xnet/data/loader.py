@@ -155,6 +155,16 @@ class DataLoader:
             return xb
         return normalize_batch(self.backend.xp, xb, *self._scaling, self.dtype)
 
+    def _gathered(self, rows: Array) -> Array:
+        """The inputs of samples `rows` (B,): Pixels gathered as uint8 (4x fewer bytes) and normalised,
+        in one compiled pass where the backend has it (float32 batches: the same bits)."""
+        norm = self.normalization
+        if norm is not None and self.dtype == "float32":
+            xb = self.backend.fused_take_normalized(self.x, rows, norm.offset, norm.scale)
+            if xb is not None:
+                return xb
+        return self._normalized(self.backend.xp.take(self.x, rows, axis=0))
+
     def sharded(self, rank: int, ranks: int) -> DataLoader:
         """A copy serving rank `rank`'s shard (batch_size // ranks samples) of every batch; ValueError
         unless the batches split into `ranks` equal shards. A last partial batch is trained on only
@@ -249,7 +259,7 @@ class DataLoader:
                 yb = None if self.y is None else self.y[i:j, ...]
             else:
                 rows = perm[i:j]
-                xb = self._normalized(xp.take(self.x, rows, axis=0))  # gathered as uint8 for Pixels: 4x fewer bytes
+                xb = self._gathered(rows)
                 yb = None if self.y is None else xp.take(self.y, rows, axis=0)
             if augment is not None:
                 with self.shard_draws():
