@@ -124,8 +124,8 @@ class NumpyBackend(Backend):
         if k is None:
             return None
         shape = tuple(x.shape)
-        words = lambda: self.random_words(stream.key, stream.epoch, stream.take(shape), x.size)  # noqa: E731
-        return k.dropout(x, words, bernoulli_threshold(keep), scale)
+        words = lambda first, n: self.random_words(stream.key, stream.epoch, first, n)  # noqa: E731
+        return k.dropout(self, x, lambda: stream.take(shape), words, bernoulli_threshold(keep), scale)
 
     def fused_softmax_cross_entropy(self, z: Any, target: Any, smoothing: float, scale: float) -> Any:
         k = loader.kernels()
