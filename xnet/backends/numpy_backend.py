@@ -119,6 +119,10 @@ class NumpyBackend(Backend):
         launch(*scalar_args(name, scalars))
         return True
 
+    def fused_relu(self, x: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        k = loader.kernels()
+        return None if k is None else k.relu(self, x)
+
     def fused_dropout(self, x: Any, stream: Stream, keep: float, scale: float) -> tuple[np.ndarray, np.ndarray] | None:
         k = loader.kernels()
         if k is None:

@@ -207,6 +207,19 @@ def conv2d_backward(backend: Any, xpad: np.ndarray, w: np.ndarray, g: np.ndarray
     return (dx if want_dx else None), dw, db
 
 
+def relu(backend: Any, x: np.ndarray) -> Any:
+    """(x * mask, mask) with mask = [x > 0] in x's dtype, shaped like x, in one pass; or None."""
+    if not (_fits(x) and probes.ok("relu", x.dtype)):
+        return None
+    y, mask = np.empty(x.shape, x.dtype), np.empty(x.shape, x.dtype)
+    flat_x, flat_y, flat_m, one = x.reshape(-1), y.reshape(-1), mask.reshape(-1), x.dtype.type(1)
+    backend.map_chunks(
+        lambda lo, hi: rows.relu(flat_x[lo:hi], one, flat_y[lo:hi], flat_m[lo:hi]),
+        _split(backend, x.size, 3 * x.itemsize),
+    )
+    return y, mask
+
+
 def dropout(backend: Any, x: np.ndarray, take: Callable[[], int], words: Callable[[int, int], np.ndarray],
             threshold: int, scale: float) -> Any:  # fmt: skip
     """(x * mask, mask), mask = [w >> 11 < threshold] * scale with w the draw's word of each element; or None.
