@@ -122,7 +122,7 @@ def run_speedrun(ctx: dict[str, Any], repeats: int) -> dict[str, Any]:
         run = prepare(load_recipe(device, seed), cache)
         train = run.loader
         if warm:
-            train = (run.data.train.x[:WARM_SAMPLES], run.data.train.y[:WARM_SAMPLES])
+            train = (run.data.train.inputs[:WARM_SAMPLES], run.data.train.y[:WARM_SAMPLES])  # uint8 stays so
         run.backend.synchronize()
         t0 = time.perf_counter()
         run.trainer.fit(train, 1 if warm else run.cfg.epochs, batch_size=run.loader.batch_size)

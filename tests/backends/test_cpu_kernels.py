@@ -33,6 +33,7 @@ FUSED = (
     "fused_pool_grad_sums",
     "fused_pool_grad_input",
     "fused_dropout",
+    "fused_relu",
     "fused_softmax_cross_entropy",
     "fused_conv2d",
     "fused_conv2d_backward",

@@ -12,12 +12,13 @@ import pytest
 
 from xnet.backends.cpu_kernels import loader
 from xnet.losses import CrossEntropy
-from xnet.nn import Dropout
+from xnet.nn import Dropout, ReLU
 
 TOL = {"float32": {"rtol": 1e-5, "atol": 1e-6}, "float64": {"rtol": 1e-12, "atol": 1e-13}}
 
 
-@pytest.mark.parametrize("shape", [(64, 300), (3, 4, 5, 6)])
+# (7, 300, 151): large enough for the CPU kernel to share it out in chunks whose words start mid-block
+@pytest.mark.parametrize("shape", [(64, 300), (3, 4, 5, 6), (7, 300, 151)])
 def test_dropout_equals_the_reference_draw_bit_for_bit(backend, dtype, shape):
     x = backend.asarray(np.random.default_rng(0).normal(size=shape), dtype)
     backend.rng.seed(11)
@@ -30,6 +31,26 @@ def test_dropout_equals_the_reference_draw_bit_for_bit(backend, dtype, shape):
     np.testing.assert_array_equal(backend.to_numpy(out), backend.to_numpy(x * mask))
     np.testing.assert_array_equal(backend.to_numpy(layer.backward(x)), backend.to_numpy(x * mask))
     assert state == backend.rng.state_dict()
+
+
+# (9, 32, 26, 26): large enough for the CPU kernel to share it out in chunks
+@pytest.mark.parametrize("shape", [(5, 13), (9, 32, 26, 26)])
+def test_relu_equals_the_reference_body_bit_for_bit(backend, dtype, shape, monkeypatch):
+    x = np.random.default_rng(2).normal(size=shape)
+    x.reshape(-1)[:6] = [np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-310]
+    x = backend.asarray(x, dtype)
+    g = backend.asarray(np.random.default_rng(3).normal(size=shape), dtype)
+    layer = ReLU().to(backend, dtype)
+    got, got_grad = layer(x), layer.backward(g)
+    fused = backend.fused_relu(x)
+    assert (fused is not None) == (backend.name == "numpy" and loader.kernels() is not None)
+    monkeypatch.setattr(backend, "fused_relu", lambda *args: None)  # the reference body
+    want, want_grad = layer(x), layer.backward(g)
+    for a, b in ((got, want), (got_grad, want_grad)):
+        a, b = backend.to_numpy(a), backend.to_numpy(b)
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+        assert np.array_equal(np.signbit(a), np.signbit(b))  # -0.0 kept as the reference keeps it
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])

@@ -155,6 +155,11 @@ class Backend:
         """Start getting the fast paths ready on a thread (a training run calls this before reading its data,
         which hides the time); a no-op where there is nothing to prepare."""
 
+    def fused_relu(self, x: Array) -> tuple[Array, Array] | None:
+        """(x * mask, mask), both shaped like x, mask = [x > 0] in x's dtype (ReLU's float mask), in one
+        pass; or None."""
+        return None
+
     def fused_dropout(self, x: Array, stream: Stream, keep: float, scale: float) -> tuple[Array, Array] | None:
         """(x * mask, mask), both shaped like x, mask = stream.bernoulli(x.shape, keep, x.dtype) * scale, in one
         pass that advances `stream` as that draw does; or None (then `stream` has not moved)."""

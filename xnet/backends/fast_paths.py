@@ -12,6 +12,7 @@ body, which stays beside them (nn/, losses/, optim/) and which the kernels are t
 Methods and what "absent" looks like (all arrays on the backend's device):
 
   fused_dropout(x, stream, keep, scale) -> (y, mask) | None
+  fused_relu(x) -> (y, mask) | None
   fused_softmax_cross_entropy(z, target, smoothing, scale) -> (terms, dz) | None
   fused_take_normalized(raw, index, offset, scale) -> float32 batch | None (a DataLoader's uint8 pixels)
   fused_im2col(xpad, stride, dilation, buf) -> buf | None; fused_col2im(cols, stride, dilation, out)

@@ -119,13 +119,17 @@ class NumpyBackend(Backend):
         launch(*scalar_args(name, scalars))
         return True
 
+    def fused_relu(self, x: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        k = loader.kernels()
+        return None if k is None else k.relu(self, x)
+
     def fused_dropout(self, x: Any, stream: Stream, keep: float, scale: float) -> tuple[np.ndarray, np.ndarray] | None:
         k = loader.kernels()
         if k is None:
             return None
         shape = tuple(x.shape)
-        words = lambda: self.random_words(stream.key, stream.epoch, stream.take(shape), x.size)  # noqa: E731
-        return k.dropout(x, words, bernoulli_threshold(keep), scale)
+        words = lambda first, n: self.random_words(stream.key, stream.epoch, first, n)  # noqa: E731
+        return k.dropout(self, x, lambda: stream.take(shape), words, bernoulli_threshold(keep), scale)
 
     def fused_softmax_cross_entropy(self, z: Any, target: Any, smoothing: float, scale: float) -> Any:
         k = loader.kernels()

@@ -59,10 +59,10 @@ def evaluate(
     trainer = Trainer(r.model, with_loss, None, backend=r.backend, meta={"num_classes": r.num_classes})
     result = trainer.evaluate(data)
     if as_json:
-        record = {"checkpoint": str(checkpoint), "split": split, "samples": len(data.x), "limit": limit}
+        record = {"checkpoint": str(checkpoint), "split": split, "samples": len(data), "limit": limit}
         print(json.dumps({**record, **result.to_dict()}, indent=2))
         return
-    print(f"{checkpoint} on {ds.source}, {split} split ({len(data.x)} samples{_limit_note(cfg.limit, own, split)})")
+    print(f"{checkpoint} on {ds.source}, {split} split ({len(data)} samples{_limit_note(cfg.limit, own, split)})")
     if result.accuracy is None:
         print(f"loss (MSE) {result.loss:.6g}")
         return
@@ -111,7 +111,7 @@ def _checked_split(r: Any, ds: Any, name: str, split: str) -> Any:
     if int(np.prod(ds.input_shape)) != int(np.prod(r.input_shape)):
         raise DataError(f"{model} taking inputs of shape {r.input_shape}; dataset {name!r} has {ds.input_shape}")
     if tuple(ds.input_shape) != r.input_shape:  # same values, other layout: (784,) vs (1, 28, 28)
-        data = type(data)(data.x.reshape(len(data.x), *r.input_shape), data.y)
+        data = data.reshaped(*r.input_shape)
     if r.task == "classification":
         _check_labels(data.y, r.num_classes, f"{model}; dataset {name!r}")
     return data

@@ -1,7 +1,7 @@
 """Datasets: IDX/CSV readers, MNIST fetch+verify+cache, the sine set, preparation, loader.
 
     ds = load_dataset("mnist", val_split=0.1)          # host arrays, prepared
-    train = DataLoader(ds.train.x, ds.train.y, 128, backend)   # on the device, shuffled
+    train = DataLoader(ds.train.inputs, ds.train.y, 128, backend)   # on the device, shuffled
 """
 
 from xnet.data.augment import Augment
@@ -10,6 +10,7 @@ from xnet.data.datasets import DATASET_FORMS, Dataset, Split, load_dataset
 from xnet.data.idx import read_idx, read_idx_pair, write_idx
 from xnet.data.loader import DataLoader
 from xnet.data.mnist import locate_mnist, mnist_cache_dir
+from xnet.data.pixels import Pixels
 from xnet.data.prepare import (
     NORMALIZE_MODES,
     Normalization,
@@ -26,6 +27,7 @@ __all__ = [
     "Dataset",
     "NORMALIZE_MODES",
     "Normalization",
+    "Pixels",
     "Split",
     "flatten",
     "load_dataset",

@@ -14,6 +14,7 @@ from xnet.data.csv import image_shape, read_csv
 from xnet.data.idx import read_idx_pair
 from xnet.data.mnist import MNIST, IdxSet, locate_mnist, read_mnist
 from xnet.data.names import DATASET_FORMS, IDX_SETS, check_dataset, data_dir_of, idx_files, parse_name, resolve_path
+from xnet.data.pixels import PIXEL_DTYPE, Pixels
 from xnet.data.prepare import (
     PIXEL_MODES,
     Normalization,
@@ -34,15 +35,47 @@ def class_names(dataset: str, num_classes: int) -> list[str]:
     return [str(k) for k in range(num_classes)]
 
 
-@dataclass
 class Split:
-    """One split's host arrays: x (N, *input_shape) float32, y (N,) int64 / (N, 1) float32 / None."""
+    """One split's host arrays: x (N, *input_shape) float32, y (N,) int64 / (N, 1) float32 / None.
 
-    x: np.ndarray
-    y: np.ndarray | None
+    Built from `Pixels` (raw uint8 images and their normalisation), a split holds those as
+    `inputs` and builds the float32 `x` only when something reads it (then keeps it): training,
+    evaluation and the run's checks read `inputs`, so the images stay uint8 until each batch.
+    """
+
+    def __init__(self, x: np.ndarray | Pixels, y: np.ndarray | None):
+        self.inputs: np.ndarray | Pixels = x  # what a DataLoader takes: the float array, or the Pixels
+        self.y = y
+        self._x: np.ndarray | None = None if isinstance(x, Pixels) else x
+
+    @property
+    def x(self) -> np.ndarray:
+        """The float32 inputs (N, *input_shape), built from the pixels at the first read."""
+        if self._x is None:
+            self._x = self.inputs.materialize()
+        return self._x
+
+    @x.setter
+    def x(self, value: np.ndarray | Pixels) -> None:
+        self.inputs = value
+        self._x = None if isinstance(value, Pixels) else value
+
+    @property
+    def materialized(self) -> bool:
+        """Whether the float32 `x` exists (always, unless the split holds pixels no one has read as floats)."""
+        return self._x is not None
+
+    def reshaped(self, *input_shape: int) -> Split:
+        """The same samples with inputs of another shape per sample, e.g. (784,) for (1, 28, 28)."""
+        return Split(self.inputs.reshape(len(self), *input_shape), self.y)
 
     def __len__(self) -> int:
-        return int(self.x.shape[0])
+        return int(self.inputs.shape[0])
+
+    def __repr__(self) -> str:
+        y = None if self.y is None else f"{self.y.dtype} {self.y.shape}"
+        kind = "pixels" if isinstance(self.inputs, Pixels) else str(self.inputs.dtype)
+        return f"Split(x={kind} {self.inputs.shape}, y={y})"
 
 
 @dataclass
@@ -154,6 +187,12 @@ def _check_limit(limit: Any) -> int | None:
     return int(limit)
 
 
+def _first(x: np.ndarray, n: int) -> np.ndarray:
+    """The first n rows of x, copied when fewer than all: a split keeps raw pixels, and a view of
+    the rows kept would keep the whole file's array alive."""
+    return x[:n].copy() if n < len(x) else x
+
+
 def load_dataset(
     name: str,
     data_dir: str | os.PathLike | None = None,
@@ -169,7 +208,8 @@ def load_dataset(
     A relative DIR/FILE that does not exist is looked for under data_dir if given (a folder that
     must exist, except for MNIST, which is downloaded into it), else under $XNET_DATA_DIR.
 
-    Images become float32 (N, C, H, W), or (N, C*H*W) with flatten=True; labels int64 (N,);
+    Images become float32 (N, C, H, W), or (N, C*H*W) with flatten=True (uint8 images are kept
+    as `Pixels` and a split's float32 `x` is built when first read); labels int64 (N,);
     sine gives x, y float32 (N, 1). normalize: unit (x/255), centered ((x-127.5)/255),
     standard (training-split mean/std), none, or a saved Normalization/dict applied as is.
     Pixel modes leave sine data unscaled. val_split: fraction (or count) of the training set
@@ -184,9 +224,9 @@ def load_dataset(
     trx, tr_y, tex, te_y = raw.train_x, raw.train_y, raw.test_x, raw.test_y
     if limit is not None:
         n_test = max(1, limit // 6)
-        trx, tr_y = trx[:limit], None if tr_y is None else tr_y[:limit]
+        trx, tr_y = _first(trx, limit), None if tr_y is None else tr_y[:limit]
         if tex is not None:
-            tex, te_y = tex[:n_test], None if te_y is None else te_y[:n_test]
+            tex, te_y = _first(tex, n_test), None if te_y is None else te_y[:n_test]
         source += f"; first {len(trx)} training" + ("" if tex is None else f", {len(tex)} test")
     tr_idx, val_idx = split_indices(len(trx), val_split, seed)
 
@@ -202,9 +242,10 @@ def load_dataset(
     shape = (int(np.prod(sample)),) if flatten else tuple(int(s) for s in sample)
 
     def prepared(x: np.ndarray, y: np.ndarray | None, idx: np.ndarray | None) -> Split:
-        xs = norm.apply(x, idx).reshape(-1, *shape)
         ys = None if y is None else (y if idx is None else y[idx])
-        return Split(xs, ys)
+        if x.dtype == PIXEL_DTYPE:  # images stay uint8 (a quarter of float32) until each batch is served
+            return Split(Pixels((x if idx is None else x[idx]).reshape(-1, *shape), norm), ys)
+        return Split(norm.apply(x, idx).reshape(-1, *shape), ys)
 
     train = prepared(trx, tr_y, tr_idx)
     val = None if val_idx is None else prepared(trx, tr_y, val_idx)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from xnet.data.pixels import Pixels
 from xnet.errors import XnetError, error_line
 from xnet.parallel.world import World
 
@@ -56,9 +57,14 @@ def agreement(world: World | None, what: str = "setting up") -> Iterator[None]:
     raise RankError(f"rank {rank} of {world.size}{others}: {message}", code)
 
 
-def data_fingerprint(x: np.ndarray, y: np.ndarray | None) -> tuple[Any, ...]:
-    """Shapes and float64 sums of a training set: equal on ranks that read the same data."""
-    total = float(np.sum(x, dtype=np.float64))
+def data_fingerprint(x: np.ndarray | Pixels, y: np.ndarray | None) -> tuple[Any, ...]:
+    """Shapes and float64 sums of a training set: equal on ranks that read the same data.
+
+    Of Pixels, the sum of the raw values and the normalisation (their float32 array is not built)."""
+    if isinstance(x, Pixels):
+        total: Any = (float(np.sum(x.raw, dtype=np.float64)), x.normalization.offset, x.normalization.scale)
+    else:
+        total = float(np.sum(x, dtype=np.float64))
     return tuple(x.shape), total, None if y is None else (tuple(y.shape), float(np.sum(y, dtype=np.float64)))
 
 

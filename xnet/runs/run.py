@@ -101,11 +101,11 @@ def prepare_run(
     reporter.message(parameter_line(model))
     lr = resolve_lr(cfg.optimizer, cfg.lr)  # decided once: the optimizer starts from it, the schedule shapes it
     optimizer = build_optimizer(cfg, model, lr)
-    n_train = ds.train.x.shape[0]
+    n_train = len(ds.train)
     batch = n_train if cfg.batch_size == "full" else min(int(cfg.batch_size), n_train)
     augment = Augment(backend=backend) if cfg.augment else None
     loader = DataLoader(
-        ds.train.x, ds.train.y, batch, backend, shuffle=True, seed=cfg.seed, drop_last="single",
+        ds.train.inputs, ds.train.y, batch, backend, shuffle=True, seed=cfg.seed, drop_last="single",
         augment=augment, dtype=cfg.dtype,
     )  # fmt: skip
     steps_per_epoch = len(loader)  # the steps the trainer runs: it skips a last batch of one sample
@@ -186,7 +186,7 @@ def run_training(
             _resume(trainer, out_dir, cfg, reporter)
     if world is not None:
         compared = {k: v for k, v in cfg.to_dict().items() if k not in LOCAL_KEYS}
-        check_same(world, xnet.__version__, compared, data_fingerprint(run.data.train.x, run.data.train.y))
+        check_same(world, xnet.__version__, compared, data_fingerprint(run.data.train.inputs, run.data.train.y))
     # replacing: the older run's files are set aside, and come back if the new run fails before it
     # has written a run of its own (a mistake or a divergence in its first epoch)
     stash = set_aside_run_files(out_dir) if existing == "replace" and not resume and writes else None

@@ -54,7 +54,7 @@ def forward_one(model: Module, loader: DataLoader) -> Array:
     """The model's output for the first sample, in evaluation mode (no dropout draw, no batch-norm update)."""
     with model.evaluating():
         try:
-            return model.forward(loader.x[:1, ...])
+            return model.forward(loader.inputs(0, 1))
         except ValueError as e:
             shape = tuple(loader.x.shape[1:])
             raise ValueError(f"the model does not fit the data (samples of shape {shape}): {e}") from None
@@ -125,6 +125,7 @@ def check_finite_data(backend: Backend, loader: DataLoader, loss: float, epoch: 
     Only runs once training has gone non-finite, so it costs nothing per step.
     """
     xp, item = backend.xp, backend.item
+    # uint8 pixels (a loader of Pixels stores them) are always finite: only float arrays are searched
     arrays = [("inputs", loader.x)] + ([("targets", loader.y)] if loader.y is not None else [])
     for what, a in arrays:
         if "float" in str(a.dtype) and not item(xp.all(xp.isfinite(a))):

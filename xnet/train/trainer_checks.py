@@ -52,7 +52,10 @@ def check_reduction(loss: Loss, owner: str) -> None:
 
 
 def data_pair(data: Any, what: str) -> tuple[Any, Any]:
-    """(x, y) of a Split-like object or an (x, y) pair; TypeError saying what is accepted otherwise."""
+    """(x, y) of a Split-like object (x: its `inputs`, uint8 Pixels stay so) or an (x, y) pair; TypeError
+    saying what is accepted otherwise."""
+    if hasattr(data, "inputs") and hasattr(data, "y"):  # a Split: `inputs` does not build its float32 x
+        return data.inputs, data.y
     if hasattr(data, "x") and hasattr(data, "y"):
         return data.x, data.y
     if isinstance(data, (tuple, list)) and len(data) == 2:

@@ -215,6 +215,16 @@ def _softmax_cross_entropy(dtype: np.dtype) -> str | None:
     return None if _close(terms, want_t) and _close(grad, want_g) else "gave other terms or gradients"
 
 
+def _relu(dtype: np.dtype) -> str | None:
+    x = np.array([-2.0, -0.0, 0.0, 0.5, 3.0, np.nan, np.inf, -np.inf, 1e-39], dtype)
+    mask = (x > 0).astype(dtype)
+    y, got = np.empty_like(x), np.empty_like(x)
+    rows.relu(x, dtype.type(1), y, got)
+    with np.errstate(invalid="ignore"):  # -inf * 0 is NaN, as in the reference
+        want = x * mask
+    return None if _same(got, mask) and _same(y, want) else "gave another mask or output"
+
+
 def _take_normalized(dtype: np.dtype) -> str | None:
     raw = np.arange(256, dtype=np.uint8)[::-1].reshape(8, 32).copy()
     index = np.array([3, 0, 7, 3], np.int64)
@@ -243,6 +253,7 @@ PROBES: dict[str, Callable[[np.dtype], str | None]] = {
     "dropout": _dropout,
     "softmax_cross_entropy": _softmax_cross_entropy,
     "take_normalized": _take_normalized,
+    "relu": _relu,
 }
 
 

@@ -1,5 +1,5 @@
-"""Dropout's mask and product, softmax cross-entropy on integer labels, and a batch of uint8 pixel
-rows gathered and normalised: one pass each.
+"""ReLU's and dropout's masks and products, softmax cross-entropy on integer labels, and a batch of
+uint8 pixel rows gathered and normalised: one pass each.
 
 Dropout takes the Philox words the reference draws (NumPy's own Philox makes them) and does the
 threshold, the cast, the rescaling and the product in one loop. Cross-entropy does a row's
@@ -14,6 +14,17 @@ from __future__ import annotations
 import numpy as np
 
 from xnet.backends.cpu_kernels.flags import plain, sums
+
+
+@plain
+def relu(x, one, y, mask):
+    """Flat x -> mask = [x > 0] (one or 0 in x's dtype), y = x * mask: the reference's float mask, so
+    y(NaN) = NaN and y(-inf) = NaN as there."""
+    zero = one * 0
+    for i in range(x.shape[0]):
+        mv = one if x[i] > 0 else zero
+        mask[i] = mv
+        y[i] = x[i] * mv
 
 
 @plain

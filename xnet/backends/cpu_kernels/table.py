@@ -207,14 +207,38 @@ def conv2d_backward(backend: Any, xpad: np.ndarray, w: np.ndarray, g: np.ndarray
     return (dx if want_dx else None), dw, db
 
 
-def dropout(x: np.ndarray, words_of: Callable[[], np.ndarray], threshold: int, scale: float) -> Any:
-    """(x * mask, mask), mask = [words >> 11 < threshold] * scale, words = words_of() (uint64, one per
-    element: called only once the kernel takes x, as it advances a random stream); or None."""
+def relu(backend: Any, x: np.ndarray) -> Any:
+    """(x * mask, mask) with mask = [x > 0] in x's dtype, shaped like x, in one pass; or None."""
+    if not (_fits(x) and probes.ok("relu", x.dtype)):
+        return None
+    y, mask = np.empty(x.shape, x.dtype), np.empty(x.shape, x.dtype)
+    flat_x, flat_y, flat_m, one = x.reshape(-1), y.reshape(-1), mask.reshape(-1), x.dtype.type(1)
+    backend.map_chunks(
+        lambda lo, hi: rows.relu(flat_x[lo:hi], one, flat_y[lo:hi], flat_m[lo:hi]),
+        _split(backend, x.size, 3 * x.itemsize),
+    )
+    return y, mask
+
+
+def dropout(backend: Any, x: np.ndarray, take: Callable[[], int], words: Callable[[int, int], np.ndarray],
+            threshold: int, scale: float) -> Any:  # fmt: skip
+    """(x * mask, mask), mask = [w >> 11 < threshold] * scale with w the draw's word of each element; or None.
+
+    take() advances the random stream past the draw and gives the word of x's first element (called
+    only once the kernel takes x); words(first, n) gives n words from word `first` (a counter-based
+    stream: any range, on any thread). Chunks of the flat array run on the worker threads, each
+    generating its own words, so the words never pass through memory as one large array."""
     if not (_fits(x) and probes.ok("dropout", x.dtype)):
         return None
-    words = words_of()
+    start = take()
     y, mask = np.empty(x.shape, x.dtype), np.empty(x.shape, x.dtype)
-    rows.dropout(x.reshape(-1), words, np.uint64(threshold), x.dtype.type(scale), y.reshape(-1), mask.reshape(-1))
+    flat_x, flat_y, flat_m = x.reshape(-1), y.reshape(-1), mask.reshape(-1)
+    t, sc = np.uint64(threshold), x.dtype.type(scale)
+
+    def part(lo: int, hi: int) -> None:
+        rows.dropout(flat_x[lo:hi], words(start + lo, hi - lo), t, sc, flat_y[lo:hi], flat_m[lo:hi])
+
+    backend.map_chunks(part, _split(backend, x.size, 3 * x.itemsize + 8))  # 8: an element's word
     return y, mask
 
 
