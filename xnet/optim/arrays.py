@@ -60,9 +60,15 @@ def to_device_like(host: np.ndarray, ref: Array) -> Array:
 def flush_subnormal(s: Array, xp: ModuleType) -> None:
     """In place: values of state `s` (any shape) with |s| below its dtype's smallest normal become +0.
 
-    A select written back, not arithmetic on the subnormal values, and no boolean-mask assignment
-    (on CuPy that counts the mask on the host: a sync). NaN fails the comparison and is kept."""
-    s[...] = xp.where(xp.abs(s) < xp.finfo(s.dtype).smallest_normal, 0.0, s)
+    NaN fails the comparison and is kept. Two forms with the same result: on NumPy a boolean-mask
+    assignment, which writes only the few flushed values (Adam's reference step on (784, 256) float32:
+    0.49 ms with it, 0.61 ms with the select, 0.38 ms with no flush); elsewhere a select written back,
+    as on CuPy a mask assignment counts the mask on the host (a sync every step)."""
+    small = xp.abs(s) < xp.finfo(s.dtype).smallest_normal
+    if xp is np:
+        s[small] = 0
+    else:
+        s[...] = xp.where(small, 0.0, s)
 
 
 def each_part(update: Callable[..., None], arrays: tuple[Array, ...], *args: Any) -> None:
