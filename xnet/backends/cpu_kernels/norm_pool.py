@@ -93,21 +93,20 @@ def moments(x, mu, m2, lo, hi):
     Two reads of the range (its mean, then the squares about it) rather than E[x^2] - mean^2, which
     would cancel badly; a range of a few samples stays in cache between the two."""
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
-    count = (hi - lo) * H * W
+    P = H * W
+    count = (hi - lo) * P
     for ch in range(C):
         s = 0.0
         for n in range(lo, hi):
-            for i in range(H):
-                row = x[n, ch, i]
-                for j in range(W):
-                    s += row[j]
+            plane = x[n, ch].reshape(P)  # one long loop per plane: short rows vectorise poorly
+            for p in range(P):
+                s += plane[p]
         m = s / count
         q = 0.0
         for n in range(lo, hi):
-            for i in range(H):
-                row = x[n, ch, i]
-                for j in range(W):
-                    d = row[j] - m
-                    q += d * d
+            plane = x[n, ch].reshape(P)
+            for p in range(P):
+                d = plane[p] - m
+                q += d * d
         mu[ch] = m
         m2[ch] = q
