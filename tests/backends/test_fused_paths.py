@@ -45,7 +45,8 @@ def test_relu_equals_the_reference_body_bit_for_bit(backend, dtype, shape, monke
     fused = backend.fused_relu(x)
     assert (fused is not None) == (backend.name == "numpy" and loader.kernels() is not None)
     monkeypatch.setattr(backend, "fused_relu", lambda *args: None)  # the reference body
-    want, want_grad = layer(x), layer.backward(g)
+    with np.errstate(invalid="ignore"):  # its -inf * 0 (NaN, as the kernel gives) is no news here
+        want, want_grad = layer(x), layer.backward(g)
     for a, b in ((got, want), (got_grad, want_grad)):
         a, b = backend.to_numpy(a), backend.to_numpy(b)
         assert a.dtype == b.dtype
