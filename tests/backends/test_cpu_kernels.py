@@ -244,14 +244,54 @@ def test_the_direct_convolution_gives_the_reference_step(dtype, shape, out, opts
         np.testing.assert_allclose(a, b, **TOL[dtype])
 
 
-def test_the_direct_convolution_is_left_to_im2col_where_it_does_not_apply():
+def test_the_compiled_convolutions_are_left_to_im2col_where_they_do_not_apply():
     backend = get_backend("cpu")
-    x, w = np.ones((2, 9, 6, 6)), np.ones((5, 9, 3, 3))  # 81 input taps: the BLAS product wins
-    assert backend.fused_conv2d(x, w, None, (1, 1), (1, 1), 1, (4, 4)) is None
+    # 81 input taps (too many for the direct convolution) and an odd output: no Winograd tiles
+    x, w = np.ones((2, 9, 7, 7)), np.ones((5, 9, 3, 3))
+    assert backend.fused_conv2d(x, w, None, (1, 1), (1, 1), 1, (5, 5)) is None
+    x, w = np.ones((2, 21, 6, 6)), np.ones((5, 21, 2, 2))  # 84 taps of a 2x2 kernel: not F(2x2, 3x3)
+    assert backend.fused_conv2d(x, w, None, (1, 1), (1, 1), 1, (5, 5)) is None
+    x, w = np.ones((2, 9, 6, 6)), np.ones((5, 9, 3, 3))
+    assert backend.fused_conv2d(x, w, None, (2, 2), (1, 1), 1, (2, 2)) is None  # strided
+    assert backend.fused_conv2d(x, w, None, (1, 1), (1, 1), 1, (4, 4)).shape == (2, 5, 4, 4)  # Winograd
     x, w = np.ones((2, 1, 6, 6)), np.ones((5, 1, 3, 3))
     assert backend.fused_conv2d(x, w, None, (2, 2), (1, 1), 1, (2, 2)) is None  # strided
     assert backend.fused_conv2d(x, w, None, (1, 1), (2, 2), 1, (2, 2)) is None  # dilated
     assert backend.fused_conv2d(x, w, None, (1, 1), (1, 1), 1, (4, 4)).shape == (2, 5, 4, 4)
+
+
+@pytest.mark.parametrize(
+    "shape, out, opts",
+    [
+        ((4, 20, 8, 10), 7, {"padding": 1}),  # 180 taps, a 4 x 5 grid of tiles per sample
+        ((3, 16, 10, 10), 5, {"padding": 0, "bias": False}),  # unpadded, as pytorch/examples' second layer
+        ((37, 9, 4, 4), 4, {"padding": "same"}),  # 81 taps; many samples: chunks over the threads
+    ],
+    ids=["padded", "unpadded-nobias", "many-samples"],
+)
+def test_the_winograd_forward_gives_the_reference_outputs_and_the_im2col_gradients(dtype, shape, out, opts):
+    from xnet.nn.conv import Conv2D
+
+    x = np.random.default_rng(4).standard_normal(shape).astype(dtype)
+    outs, taken = [], []
+    for backend in (get_backend("cpu"), reference_backend()):
+        with build_on(backend, dtype):
+            conv = Conv2D(shape[1], out, 3, **opts)
+        conv.weight.data[...] = np.random.default_rng(5).standard_normal(conv.weight.data.shape)
+        if conv.bias is not None:
+            conv.bias.data[...] = np.linspace(-1.0, 2.0, out)
+        y = conv.forward(backend.asarray(x))
+        taken.append(conv._direct)
+        g = np.random.default_rng(6).standard_normal(y.shape).astype(dtype)
+        params = [conv.weight.grad] + ([] if conv.bias is None else [conv.bias.grad])
+        outs.append([np.array(a) for a in (y, conv.backward(g), *params)])
+    assert taken == [True, False]  # the compiled forward ran, then the reference's
+    (y, *grads), (want, *want_grads) = outs
+    # F(2x2, 3x3) rounds differently: its error is relative to the outputs' scale
+    scale = np.abs(want).max()
+    np.testing.assert_allclose(y, want, rtol=0, atol=(2e-6 if dtype == "float32" else 1e-13) * scale)
+    for a, b in zip(grads, want_grads, strict=True):  # the gradients come from the same im2col path
+        np.testing.assert_array_equal(a, b)
 
 
 def test_a_direct_convolution_shared_out_over_threads_gives_the_same_sums(monkeypatch):

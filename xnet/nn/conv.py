@@ -126,7 +126,7 @@ class Conv2D(Module):
         self._pad_buf: Array | None = None  # reused between steps: its border stays zero
         self._scratch: dict[int, dict[str, Array]] = {}  # per worker thread: flat work buffers
         self._wide: WideConv | None = None  # the launch-bound path's buffers (conv_wide.py)
-        self._direct = False  # whether forward ran the backend's direct convolution
+        self._direct = False  # whether forward ran a compiled convolution (direct, or Winograd's for wider 3x3)
 
     def _on_backend_change(self) -> None:
         self._reset_cache()
@@ -211,7 +211,9 @@ class Conv2D(Module):
             self._xpad, self.weight.data, None if self.bias is None else self.bias.data,
             self.stride, self.dilation, self.groups, out_hw,
         )  # fmt: skip
-        self._direct = y is not None  # the NumPy backend's compiled direct convolution (few channels)
+        # the NumPy backend's compiled forward: direct (few channels) or Winograd F(2x2, 3x3); backward
+        # tries the direct one's kernel and otherwise runs the im2col body below
+        self._direct = y is not None
         if self._direct:
             self._out_shape = tuple(y.shape)
             return y

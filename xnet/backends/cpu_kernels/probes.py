@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from xnet.backends.cpu_kernels import direct_conv, norm_pool, rows, windows
+from xnet.backends.cpu_kernels import direct_conv, norm_pool, rows, windows, winograd
 from xnet.backends.cpu_kernels.optim_probe import optimizer_probe
 
 # the kernel modules, as Numba names their cache files
-MODULES = ("direct_conv.", "norm_pool.", "optim.", "rows.", "windows.")
+MODULES = ("direct_conv.", "norm_pool.", "optim.", "rows.", "windows.", "winograd.")
 _lock = threading.Lock()
 _verdicts: dict[tuple[str, Any], bool] = {}  # (kernel, dtype) -> passed
 
@@ -189,6 +189,21 @@ def _direct_conv(dtype: np.dtype, backward: bool) -> str | None:
     return None if ok else "gave other gradients"
 
 
+def _winograd(dtype: np.dtype) -> str | None:
+    rng = np.random.default_rng(4)
+    # small integers: every transform, product and sum is exact, so the bits must be the convolution's
+    xpad = np.zeros((2, 3, 6, 8), dtype)
+    xpad[:, :, 1:5, 1:7] = rng.integers(-2, 3, (2, 3, 4, 6))
+    w, b = rng.integers(-2, 3, (5, 3, 3, 3)).astype(dtype), np.array([0.5, -1.0, 0.0, 2.0, 0.25], dtype)
+    cols = np.stack([xpad[:, :, i : i + 4, j : j + 6] for i in range(3) for j in range(3)], axis=2)
+    want = np.einsum("ncthw,oct->nohw", cols, w.reshape(5, 3, 9)) + b.reshape(1, 5, 1, 1)
+    V = winograd.tile_buffer(3, 12, dtype)  # the layout the kernel runs on
+    winograd.input_tiles(xpad, V, 0, 2)
+    y = np.empty((2, 5, 4, 6), dtype)
+    winograd.output_tiles(np.matmul(winograd.weight_transform(w), V), b, y, 0, 2)
+    return None if _same(y, want) else "gave other outputs"
+
+
 def _dropout(dtype: np.dtype) -> str | None:
     x = np.linspace(-2.0, 2.0, 37).astype(dtype)
     words = np.random.default_rng(7).integers(0, 2**63, 37, dtype=np.uint64) * np.uint64(2)
@@ -250,6 +265,7 @@ PROBES: dict[str, Callable[[np.dtype], str | None]] = {
     "col2im": lambda dtype: _windows(dtype, True),
     "direct_conv": lambda dtype: _direct_conv(dtype, False),
     "direct_conv_backward": lambda dtype: _direct_conv(dtype, True),
+    "winograd": _winograd,
     "dropout": _dropout,
     "softmax_cross_entropy": _softmax_cross_entropy,
     "take_normalized": _take_normalized,
