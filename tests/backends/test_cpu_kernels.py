@@ -213,16 +213,10 @@ def test_conv_windows_give_the_reference_bits(dtype, opts):
         np.testing.assert_array_equal(a, b)  # the same windows into the same BLAS products
 
 
-@pytest.mark.parametrize(
-    "shape, out, opts",
-    [
-        ((3, 1, 7, 6), 6, {"padding": 1}),  # a block of four output channels and two more
-        ((2, 3, 5, 8), 4, {"padding": "same", "kernel_size": (2, 3), "bias": False}),  # uneven padding
-        ((2, 2, 6, 5), 3, {"padding": 0}),  # fewer than four
-    ],
-    ids=["one-channel", "rgb-same-nobias", "unpadded"],
-)
-def test_the_direct_convolution_gives_the_reference_step(dtype, shape, out, opts):
+def conv_steps(dtype: str, shape: tuple, out: int, opts: dict) -> tuple[list, list]:
+    """A Conv2D's step (output, input gradient, parameter gradients) with the compiled kernels and with
+    the reference, from the same weights, input and output gradient; and whether each ran a compiled
+    forward."""
     from xnet.nn.conv import Conv2D
 
     opts = {"kernel_size": 3, **opts}
@@ -239,6 +233,20 @@ def test_the_direct_convolution_gives_the_reference_step(dtype, shape, out, opts
         g = np.random.default_rng(6).standard_normal(y.shape).astype(dtype)
         params = [conv.weight.grad] + ([] if conv.bias is None else [conv.bias.grad])
         outs.append([np.array(a) for a in (y, conv.backward(g), *params)])
+    return outs, taken
+
+
+@pytest.mark.parametrize(
+    "shape, out, opts",
+    [
+        ((3, 1, 7, 6), 6, {"padding": 1}),  # a block of four output channels and two more
+        ((2, 3, 5, 8), 4, {"padding": "same", "kernel_size": (2, 3), "bias": False}),  # uneven padding
+        ((2, 2, 6, 5), 3, {"padding": 0}),  # fewer than four
+    ],
+    ids=["one-channel", "rgb-same-nobias", "unpadded"],
+)
+def test_the_direct_convolution_gives_the_reference_step(dtype, shape, out, opts):
+    outs, taken = conv_steps(dtype, shape, out, opts)
     assert taken == [True, False]
     for a, b in zip(*outs, strict=True):
         np.testing.assert_allclose(a, b, **TOL[dtype])
@@ -270,21 +278,7 @@ def test_the_compiled_convolutions_are_left_to_im2col_where_they_do_not_apply():
     ids=["padded", "unpadded-nobias", "many-samples"],
 )
 def test_the_winograd_forward_gives_the_reference_outputs_and_the_im2col_gradients(dtype, shape, out, opts):
-    from xnet.nn.conv import Conv2D
-
-    x = np.random.default_rng(4).standard_normal(shape).astype(dtype)
-    outs, taken = [], []
-    for backend in (get_backend("cpu"), reference_backend()):
-        with build_on(backend, dtype):
-            conv = Conv2D(shape[1], out, 3, **opts)
-        conv.weight.data[...] = np.random.default_rng(5).standard_normal(conv.weight.data.shape)
-        if conv.bias is not None:
-            conv.bias.data[...] = np.linspace(-1.0, 2.0, out)
-        y = conv.forward(backend.asarray(x))
-        taken.append(conv._direct)
-        g = np.random.default_rng(6).standard_normal(y.shape).astype(dtype)
-        params = [conv.weight.grad] + ([] if conv.bias is None else [conv.bias.grad])
-        outs.append([np.array(a) for a in (y, conv.backward(g), *params)])
+    outs, taken = conv_steps(dtype, shape, out, opts)
     assert taken == [True, False]  # the compiled forward ran, then the reference's
     (y, *grads), (want, *want_grads) = outs
     # F(2x2, 3x3) rounds differently: its error is relative to the outputs' scale
