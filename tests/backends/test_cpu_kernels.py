@@ -277,15 +277,48 @@ def test_the_compiled_convolutions_are_left_to_im2col_where_they_do_not_apply():
     ],
     ids=["padded", "unpadded-nobias", "many-samples"],
 )
-def test_the_winograd_forward_gives_the_reference_outputs_and_the_im2col_gradients(dtype, shape, out, opts):
+def test_the_winograd_convolution_gives_the_reference_step(dtype, shape, out, opts):
     outs, taken = conv_steps(dtype, shape, out, opts)
     assert taken == [True, False]  # the compiled forward ran, then the reference's
-    (y, *grads), (want, *want_grads) = outs
-    # F(2x2, 3x3) rounds differently: its error is relative to the outputs' scale
-    scale = np.abs(want).max()
-    np.testing.assert_allclose(y, want, rtol=0, atol=(2e-6 if dtype == "float32" else 1e-13) * scale)
-    for a, b in zip(grads, want_grads, strict=True):  # the gradients come from the same im2col path
+    # F(2x2, 3x3) and its adjoint round differently: the error is relative to each array's scale
+    for got, want in zip(*outs, strict=True):  # output, input gradient, weight and bias gradients
+        scale = np.abs(want).max()
+        np.testing.assert_allclose(got, want, rtol=0, atol=(2e-6 if dtype == "float32" else 1e-13) * scale)
+
+
+def test_the_winograd_backward_without_an_input_gradient_gives_the_same_parameter_gradients():
+    from xnet.backends.cpu_kernels import table
+
+    backend = get_backend("cpu")
+    rng = np.random.default_rng(8)
+    xpad, w, g = rng.standard_normal((5, 9, 8, 6)), rng.standard_normal((4, 9, 3, 3)), rng.standard_normal((5, 4, 6, 4))
+    with_dx = table.conv2d_backward(backend, xpad, w, g, (1, 1, 1, 1), (5, 9, 6, 4), True)
+    without = table.conv2d_backward(backend, xpad, w, g, (1, 1, 1, 1), (5, 9, 6, 4), False)
+    assert with_dx[0].shape == (5, 9, 6, 4) and without[0] is None
+    for a, b in zip(with_dx[1:], without[1:], strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_winograd_step_shared_out_over_threads_gives_the_same_numbers(monkeypatch):
+    from xnet.backends.cpu_kernels import table
+
+    backend = get_backend("cpu")
+    rng = np.random.default_rng(9)
+    xpad, w, b = rng.standard_normal((7, 10, 6, 8)), rng.standard_normal((6, 10, 3, 3)), rng.standard_normal(6)
+    g = rng.standard_normal((7, 6, 4, 6))
+
+    def step() -> list:
+        y = backend.fused_conv2d(xpad, w, b, (1, 1), (1, 1), 1, (4, 6))
+        return [y, *backend.fused_conv2d_backward(xpad, w, g, (1, 1, 1, 1), (7, 10, 4, 6), True)]
+
+    whole = step()
+    monkeypatch.setattr(table, "WINOGRAD_CHUNK_BYTES", 1)  # a sample a chunk: chunks on both threads
+    split = step()
+    np.testing.assert_array_equal(split[0], whole[0])  # per sample: the same sums
+    np.testing.assert_array_equal(split[1], whole[1])
+    for got, want in zip(split[2:], whole[2:], strict=True):  # summed over chunks: to rounding
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert all(np.array_equal(again, got) for again, got in zip(step(), split, strict=True))  # the same bits again
 
 
 def test_a_direct_convolution_shared_out_over_threads_gives_the_same_sums(monkeypatch):

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from xnet.backends.cpu_kernels import direct_conv, norm_pool, rows, windows, winograd
+from xnet.backends.cpu_kernels import direct_conv, norm_pool, rows, windows, winograd, winograd_grad
 from xnet.backends.cpu_kernels.optim_probe import optimizer_probe
 
 # the kernel modules, as Numba names their cache files
-MODULES = ("direct_conv.", "norm_pool.", "optim.", "rows.", "windows.", "winograd.")
+MODULES = ("direct_conv.", "norm_pool.", "optim.", "rows.", "windows.", "winograd.", "winograd_grad.")
 _lock = threading.Lock()
 _verdicts: dict[tuple[str, Any], bool] = {}  # (kernel, dtype) -> passed
 
@@ -197,11 +197,41 @@ def _winograd(dtype: np.dtype) -> str | None:
     w, b = rng.integers(-2, 3, (5, 3, 3, 3)).astype(dtype), np.array([0.5, -1.0, 0.0, 2.0, 0.25], dtype)
     cols = np.stack([xpad[:, :, i : i + 4, j : j + 6] for i in range(3) for j in range(3)], axis=2)
     want = np.einsum("ncthw,oct->nohw", cols, w.reshape(5, 3, 9)) + b.reshape(1, 5, 1, 1)
-    V = winograd.tile_buffer(3, 12, dtype)  # the layout the kernel runs on
-    winograd.input_tiles(xpad, V, 0, 2)
+    T = 12  # tiles: 2 samples of 2 x 3
+    Vp, Mp = winograd.tile_planes(T * 3, dtype), winograd.tile_planes(T * 5, dtype)
+    winograd.input_tiles(xpad, Vp, np.empty((4, 3 * 4 * 3), dtype), 0, 2)
+    Ut = np.ascontiguousarray(winograd.weight_transform(w).transpose(0, 2, 1))
+    np.matmul(winograd.planes_as(Vp, T, 3), Ut, out=winograd.planes_as(Mp, T, 5))
     y = np.empty((2, 5, 4, 6), dtype)
-    winograd.output_tiles(np.matmul(winograd.weight_transform(w), V), b, y, 0, 2)
+    winograd.output_tiles(Mp, np.empty((8, T * 5), dtype), np.empty((2, 3 * 5), dtype), b, y, 0, 2)
     return None if _same(y, want) else "gave other outputs"
+
+
+def _winograd_backward(dtype: np.dtype) -> str | None:
+    rng = np.random.default_rng(5)
+    # small integers again, so that every step is exact: pads top 1, bottom 0, left 1, right 1
+    xpad = np.zeros((2, 3, 6, 8), dtype)
+    xpad[:, :, 1:6, 1:7] = rng.integers(-2, 3, (2, 3, 5, 6))
+    w, g = rng.integers(-2, 3, (5, 3, 3, 3)).astype(dtype), rng.integers(-2, 3, (2, 5, 4, 6)).astype(dtype)
+    cols = np.stack([xpad[:, :, i : i + 4, j : j + 6] for i in range(3) for j in range(3)], axis=2)
+    want_dw = np.einsum("nohw,ncthw->oct", g, cols).reshape(w.shape)
+    dcols = np.einsum("nohw,oct->ncthw", g, w.reshape(5, 3, 9))
+    dxpad = np.zeros_like(xpad)
+    for t, (i, j) in enumerate((i, j) for i in range(3) for j in range(3)):
+        dxpad[:, :, i : i + 4, j : j + 6] += dcols[:, :, t]
+    T, X4 = 12, np.empty((4, 3 * 4 * 3), dtype)  # tiles: 2 samples of 2 x 3
+    Vp, Dp, db = winograd.tile_planes(T * 3, dtype), winograd.tile_planes(T * 5, dtype), np.empty((5,), dtype)
+    winograd.input_tiles(xpad, Vp, X4, 0, 2)
+    winograd_grad.grad_tiles(g, Dp, np.empty((4, T * 5), dtype), 0, 2)
+    winograd_grad.channel_sums(g, 0, 2, db)
+    D = winograd.planes_as(Dp, T, 5)
+    dw = winograd_grad.weight_gradient(np.matmul(winograd.planes_as(Vp, T, 3).transpose(0, 2, 1), D))
+    dVp = winograd.tile_planes(T * 3, dtype)
+    np.matmul(D, winograd.weight_transform(w), out=winograd.planes_as(dVp, T, 3))
+    dx = np.empty((2, 3, 5, 6), dtype)
+    winograd_grad.input_grad(dVp, Vp, X4, dx, 2, 3, 1, 1, 0, 2)
+    ok = _same(dw, want_dw) and _same(db, g.sum(axis=(0, 2, 3))) and _same(dx, dxpad[:, :, 1:6, 1:7])
+    return None if ok else "gave other gradients"
 
 
 def _dropout(dtype: np.dtype) -> str | None:
@@ -266,6 +296,7 @@ PROBES: dict[str, Callable[[np.dtype], str | None]] = {
     "direct_conv": lambda dtype: _direct_conv(dtype, False),
     "direct_conv_backward": lambda dtype: _direct_conv(dtype, True),
     "winograd": _winograd,
+    "winograd_backward": _winograd_backward,
     "dropout": _dropout,
     "softmax_cross_entropy": _softmax_cross_entropy,
     "take_normalized": _take_normalized,

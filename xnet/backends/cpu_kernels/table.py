@@ -14,7 +14,17 @@ from typing import Any
 import numpy as np
 
 from xnet.backends import cpu_threads
-from xnet.backends.cpu_kernels import direct_conv, norm_pool, optim, probes, rows, windows, winograd
+from xnet.backends.cpu_kernels import (
+    direct_conv,
+    norm_pool,
+    optim,
+    probes,
+    rows,
+    scratch,
+    windows,
+    winograd,
+    winograd_grad,
+)
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 # each thread's share of a memory-bound pass: small enough that both cores get several, large
@@ -198,17 +208,21 @@ def _winograd(backend: Any, xpad: np.ndarray, w: np.ndarray, bias: np.ndarray | 
     bias = np.zeros((w.shape[0],), w.dtype) if bias is None else bias
     if not (_fits(xpad, w, bias) and probes.ok("winograd", xpad.dtype)):
         return None
-    N, C, Co = xpad.shape[0], w.shape[1], w.shape[0]
-    U = winograd.weight_transform(w)
-    y = np.empty((N, Co, Ho, Wo), xpad.dtype)
+    N, C, Co, dtype = xpad.shape[0], w.shape[1], w.shape[0], xpad.dtype
+    Ut = np.ascontiguousarray(winograd.weight_transform(w).transpose(0, 2, 1))  # (16, C, Co)
+    y = np.empty((N, Co, Ho, Wo), dtype)
     per = Ho * Wo // 4  # tiles per sample
 
     def part(lo: int, hi: int) -> None:
-        V = winograd.tile_buffer(C, (hi - lo) * per, xpad.dtype)
-        winograd.input_tiles(xpad, V, lo, hi)
-        winograd.output_tiles(np.matmul(U, V), bias, y, lo, hi)
+        T = (hi - lo) * per
+        Vp, Mp = winograd.tile_planes(T * C, dtype, "V"), winograd.tile_planes(T * Co, dtype, "M")
+        winograd.input_tiles(xpad, Vp, scratch.array("phases", (4, (Ho // 2 + 1) * (Wo // 2 + 1) * C), dtype), lo, hi)
+        np.matmul(winograd.planes_as(Vp, T, C), Ut, out=winograd.planes_as(Mp, T, Co))
+        R, row = scratch.array("half tiles", (8, T * Co), dtype), scratch.array("row", (2, Wo // 2 * Co), dtype)
+        winograd.output_tiles(Mp, R, row, bias, y, lo, hi)
 
-    backend.map_chunks(part, backend.batch_chunks(N, 16 * (C + Co) * per * xpad.itemsize, WINOGRAD_CHUNK_BYTES))
+    per_sample = (16 * C + 24 * Co) * per * xpad.itemsize  # V; M and its half-transformed 8 planes
+    backend.map_chunks(part, backend.batch_chunks(N, per_sample, WINOGRAD_CHUNK_BYTES))
     return y
 
 
@@ -216,8 +230,10 @@ def conv2d_backward(backend: Any, xpad: np.ndarray, w: np.ndarray, g: np.ndarray
                     want_dx: bool) -> Any:  # fmt: skip
     """(dx (N, C, H, W) or None, dw like w, db (Co,)) of conv2d's output gradient g; or None."""
     C, kh, kw = w.shape[1], w.shape[2], w.shape[3]
-    if C * kh * kw > DIRECT_MAX_TAPS or g.ndim != 4 or not _fits(xpad, w, g):
+    if g.ndim != 4 or not _fits(xpad, w, g):
         return None
+    if C * kh * kw > DIRECT_MAX_TAPS:
+        return _winograd_backward(backend, xpad, w, g, pads, x_shape, want_dx)
     if not probes.ok("direct_conv_backward", g.dtype):
         return None
     N, Co = g.shape[0], g.shape[1]
@@ -234,6 +250,44 @@ def conv2d_backward(backend: Any, xpad: np.ndarray, w: np.ndarray, g: np.ndarray
     for a, b in parts[1:]:  # in chunk order: the same sums whatever thread ran which chunk
         dw, db = dw + a, db + b
     return (dx if want_dx else None), dw, db
+
+
+def _winograd_backward(backend: Any, xpad: np.ndarray, w: np.ndarray, g: np.ndarray, pads: tuple, x_shape: tuple,
+                       want_dx: bool) -> Any:  # fmt: skip
+    """conv2d_backward by F(2x2, 3x3)'s adjoint (winograd_grad.py), chunks of samples on the threads;
+    None where the forward's tiles do not apply."""
+    (kh, kw), (Ho, Wo) = w.shape[2:], g.shape[2:]
+    if (kh, kw) != (3, 3) or Ho % 2 or Wo % 2 or (xpad.shape[2] - 2, xpad.shape[3] - 2) != (Ho, Wo):
+        return None
+    if not probes.ok("winograd_backward", g.dtype):
+        return None
+    N, C, Co, dtype = xpad.shape[0], w.shape[1], w.shape[0], g.dtype
+    U = winograd.weight_transform(w) if want_dx else None  # (16, Co, C)
+    dx = np.empty(x_shape, dtype) if want_dx else None
+    per = Ho * Wo // 4  # tiles per sample
+
+    def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        T, db = (hi - lo) * per, np.empty((Co,), dtype)
+        Vp, Dp = winograd.tile_planes(T * C, dtype, "V"), winograd.tile_planes(T * Co, dtype, "D")
+        X4 = scratch.array("phases", (4, (Ho // 2 + 1) * (Wo // 2 + 1) * C), dtype)
+        winograd.input_tiles(xpad, Vp, X4, lo, hi)
+        winograd_grad.grad_tiles(g, Dp, scratch.array("g phases", (4, T * Co), dtype), lo, hi)
+        winograd_grad.channel_sums(g, lo, hi, db)
+        D = winograd.planes_as(Dp, T, Co)
+        dU = np.matmul(winograd.planes_as(Vp, T, C).transpose(0, 2, 1), D)  # (16, C, Co)
+        if dx is not None:
+            dVp = winograd.tile_planes(T * C, dtype, "M")
+            np.matmul(D, U, out=winograd.planes_as(dVp, T, C))
+            # V is spent: its planes take the input gradient's half-transformed tiles
+            winograd_grad.input_grad(dVp, Vp, X4, dx, Ho // 2, Wo // 2, pads[0], pads[2], lo, hi)
+        return dU, db
+
+    per_sample = (36 * C + 20 * Co) * per * xpad.itemsize  # V, D, dV, the g and input phases
+    parts = backend.map_chunks(part, backend.batch_chunks(N, per_sample, WINOGRAD_CHUNK_BYTES))
+    dU, db = parts[0]
+    for a, b in parts[1:]:  # in chunk order: the same sums whatever thread ran which chunk
+        dU, db = dU + a, db + b
+    return dx, winograd_grad.weight_gradient(dU), db
 
 
 def relu(backend: Any, x: np.ndarray) -> Any:
