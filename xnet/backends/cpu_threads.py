@@ -27,9 +27,11 @@ from pathlib import Path
 import numpy as np
 import threadpoolctl
 
-# products below this many multiply-adds take ~100 us on one core: handing half of one to
-# another thread would cost a good part of what it saves
-PARALLEL_MIN_MACS = 1 << 22
+# products below this many multiply-adds (~0.15 ms on one AVX-512 core) stay on the calling
+# thread: inside a training step a worker woken for part of a smaller one costs more than it
+# saves (workload 3's 64x784 @ 784x128 dense layer, 6.4M multiply-adds, idle Intel Xeon: forward
+# 0.235 ms split over 2 threads, 0.12 ms on one; backward 0.41 and 0.22 ms)
+PARALLEL_MIN_MACS = 1 << 24
 # A sleeping worker starts its block ~45 us after the hand-off; the calling thread starts at once
 # and meanwhile does about this many multiply-adds (one core, AVX2 kernels). So the caller takes
 # that much more of a split product and all blocks end together: 128x784 @ 784x256 took 256-265
