@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,10 +40,45 @@ PARALLEL_MIN_MACS = 1 << 24
 HANDOFF_MACS = 5 << 19
 CGROUP_ROOT, PROC_CGROUP = Path("/sys/fs/cgroup"), Path("/proc/self/cgroup")
 
+# how long a worker that finished, or a caller waiting for one, polls before it sleeps (see
+# cpu_kernels/spin.py): workload 3's step measured 3.15 ms without polling, 2.98 ms with 0.75 ms
+# of it, 2.84 ms with 3 ms and 2.88 ms with 9 ms (workload 1: 1.15 -> 0.87 ms with 3 ms)
+SPIN_SECONDS = 0.003
+# a look that took longer means another runnable thread had the core (the scheduler gives it a
+# time slice, 0.75 ms or more): polling then stops, and stays off for SPIN_BACKOFF_SECONDS, so that
+# on a busy machine the threads sleep as they did. An idle 2-core VM saw no look that long in 300
+# polls of 3 ms (1 in 300 took over 50 us); with 50 us and a 1 s pause such rare stalls switched
+# polling off for most of a run, and workload 3's step lost most of its gain
+SPIN_LATE_SECONDS = 0.5e-3
+SPIN_BACKOFF_SECONDS = 0.1
+
 _lock = threading.Lock()
 _threads: int | None = None  # decided on first use
 _busy = threading.Lock()  # held while the workers run a split product
 _workers: list[_Worker] = []
+# wait(counter, seen, looks, late) -> 1 when counter[0] != seen within `looks` looks, 0 when not,
+# -1 when a look took more than `late` cycles: installed by the compiled kernels when they load
+# (cpu_kernels/table.py), with the looks that make SPIN_SECONDS and the cycles of SPIN_LATE_SECONDS
+_spin: Callable[[np.ndarray, int, int, int], int] | None = None
+_spin_looks = _spin_late = 0
+_spin_paused_until = 0.0  # perf_counter time before which nobody polls
+
+
+def use_spin_wait(wait: Callable[[np.ndarray, int, int, int], int] | None, looks: int = 0, late: int = 0) -> None:
+    """Let workers and waiting callers poll with `wait` before sleeping; None: sleep at once."""
+    global _spin, _spin_looks, _spin_late, _spin_paused_until
+    _spin, _spin_looks, _spin_late, _spin_paused_until = wait, looks, late, 0.0
+
+
+def _poll(counter: np.ndarray, seen: int) -> None:
+    """Wait for counter[0] != seen by polling, where polling is on; returns at once, before, or after
+    its looks: the caller then takes its lock, which decides."""
+    global _spin_paused_until
+    wait = _spin
+    if wait is None or time.perf_counter() < _spin_paused_until:
+        return
+    if wait(counter, seen, _spin_looks, _spin_late) < 0:  # the core is wanted elsewhere
+        _spin_paused_until = time.perf_counter() + SPIN_BACKOFF_SECONDS
 
 
 def usable_cores(cgroup_root: Path | None = None, proc_cgroup: Path | None = None) -> int:
@@ -126,7 +162,9 @@ class _Worker:
     futures, so a hand-off costs ~15 us here instead of a ThreadPoolExecutor's ~55 us. A whole
     round trip (hand off an empty function, wait for it) measured ~45 us on an idle 2-core VM:
     the kernel wakes the sleeping thread, then the waiting one. Work split over the threads must
-    save more than that."""
+    save more than that. With the compiled kernels loaded, each side first polls a counter for
+    SPIN_SECONDS (cpu_kernels/spin.py), so that hand-offs close together skip the kernel's wake-up;
+    the locks still decide, the counters only shorten the wait."""
 
     def __init__(self) -> None:
         self._go, self._done = threading.Lock(), threading.Lock()
@@ -134,23 +172,32 @@ class _Worker:
         self._done.acquire()
         self._fn: Callable[[], None] | None = None
         self._error: BaseException | None = None
+        # hand-offs started and finished, counted on both sides, for the polling waits
+        self._started, self._finished = np.zeros(1, np.int64), np.zeros(1, np.int64)
+        self._taken = self._collected = 0
         threading.Thread(target=self._loop, name="xnet-cpu", daemon=True).start()
 
     def _loop(self) -> None:
         while True:
-            self._go.acquire()  # sleeps (no spinning) until there is work
+            _poll(self._started, self._taken)
+            self._go.acquire()  # at once after a hand-off seen while polling; else sleeps until one
+            self._taken += 1
             try:
                 self._fn()
             except BaseException as e:  # handed back to the caller by wait()
                 self._error = e
+            self._finished[0] += 1
             self._done.release()
 
     def start(self, fn: Callable[[], None]) -> None:
         self._fn, self._error = fn, None
+        self._started[0] += 1
         self._go.release()
 
     def wait(self) -> None:
+        _poll(self._finished, self._collected)
         self._done.acquire()
+        self._collected += 1
         if self._error is not None:
             raise self._error
 

@@ -9,7 +9,9 @@ spinning after a kernel and take the core from the BLAS product that follows.
 Files: loader.py (import, cache directory, on/off), flags.py (compile options), table.py (the
 entry points the backend calls: outputs, thread split), norm_pool.py (batch norm + ReLU + 2x2
 max-pool), windows.py (im2col, col2im), direct_conv.py (convolution of layers with few input
-channels), optim.py (optimizer updates), rows.py (dropout, cross-entropy), probes.py (first-use
-checks against the reference, one per kernel and dtype, so a run compiles only what it calls),
-optim_probe.py (the optimizer kernels' first-use check).
+channels), winograd.py and winograd_grad.py (F(2x2, 3x3) convolution of wider 3x3 layers, forward
+and backward), scratch.py (work arrays reused per thread), optim.py (optimizer updates), rows.py
+(dropout, cross-entropy, ReLU, the batch gather), spin.py (the polling wait cpu_threads' workers
+use before they sleep), probes.py (first-use checks against the reference, one per kernel and
+dtype, so a run compiles only what it calls), optim_probe.py (the optimizer kernels' first-use check).
 """

@@ -84,6 +84,7 @@ def _load() -> tuple[ModuleType | None, str | None]:
     except Exception as e:  # ImportError, or a Numba/llvmlite that does not load on this platform
         first = (str(e).strip().splitlines() or [""])[0]
         return None, f"numba unavailable ({e.__class__.__name__}: {first}); pip install numba"
+    table.use_spin_wait()
     return table, None
 
 

@@ -21,6 +21,7 @@ from xnet.backends.cpu_kernels import (
     probes,
     rows,
     scratch,
+    spin,
     windows,
     winograd,
     winograd_grad,
@@ -52,6 +53,18 @@ DIRECT_MAX_TAPS = 72
 WINOGRAD_CHUNK_BYTES = 1 << 21
 # multiply-adds per thread before a direct convolution is shared out (~1 ms of one core's work)
 DIRECT_SPLIT_MACS = 1 << 22
+
+
+def use_spin_wait() -> None:
+    """Let cpu_threads' workers and waiting callers poll before they sleep (spin.py); they keep
+    sleeping at once where the polling loop does not compile (no sched_yield in the C library)."""
+    try:
+        per_look, cycles_per_second = spin.calibrate()
+    except Exception:
+        return
+    looks = max(1, int(cpu_threads.SPIN_SECONDS / per_look))
+    late = int(cpu_threads.SPIN_LATE_SECONDS * cycles_per_second) if cycles_per_second > 0 else 1 << 62
+    cpu_threads.use_spin_wait(spin.wait_for, looks, late)
 
 
 def _fits(*arrays: np.ndarray) -> bool:

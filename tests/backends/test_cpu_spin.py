@@ -1,0 +1,103 @@
+"""Polling waits (cpu_kernels/spin.py) and cpu_threads' hand-offs with them: the locks still decide."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from xnet.backends import cpu_threads
+from xnet.backends.cpu_kernels import loader, spin
+
+pytestmark = pytest.mark.skipif(loader.kernels() is None, reason="the compiled CPU kernels are off or unavailable")
+
+
+NEVER = 1 << 62  # cycles: no look is late
+
+
+def test_wait_for_sees_a_change_at_once_and_gives_up_after_its_looks():
+    counter = np.zeros(1, np.int64)
+    assert spin.wait_for(counter, 0, 1000, NEVER) == 0  # nothing changed: every look spent
+    counter[0] = 3
+    assert spin.wait_for(counter, 0, 1, NEVER) == 1
+    assert spin.wait_for(counter, 3, 10, NEVER) == 0
+
+
+def test_wait_for_stops_at_a_late_look():
+    # a look (one sched_yield) takes some cycles; allowed none, the first is late (x86's rdtsc)
+    assert spin.wait_for(np.zeros(1, np.int64), 0, 1000, 0) == -1
+
+
+def test_polling_pauses_after_a_late_look(monkeypatch):
+    monkeypatch.setattr(cpu_threads, "_spin", spin.wait_for)
+    monkeypatch.setattr(cpu_threads, "_spin_looks", 10**6)
+    monkeypatch.setattr(cpu_threads, "_spin_late", 0)  # every look is late: the core counts as wanted
+    monkeypatch.setattr(cpu_threads, "_spin_paused_until", 0.0)
+    start = time.perf_counter()
+    cpu_threads._poll(np.zeros(1, np.int64), 0)
+    assert cpu_threads._spin_paused_until >= start + cpu_threads.SPIN_BACKOFF_SECONDS
+    monkeypatch.setattr(cpu_threads, "_spin_late", NEVER)
+    cpu_threads._poll(np.zeros(1, np.int64), 0)  # paused: returns at once, not after 10**6 looks
+    assert time.perf_counter() - start < 0.1
+
+
+def test_wait_for_sees_a_change_made_by_another_thread():
+    counter = np.zeros(1, np.int64)
+
+    def bump() -> None:
+        time.sleep(0.02)
+        counter[0] += 1
+
+    thread = threading.Thread(target=bump)
+    thread.start()
+    start = time.perf_counter()
+    assert spin.wait_for(counter, 0, 10**10, NEVER) == 1  # on the change, long before its looks run out
+    assert time.perf_counter() - start < 5
+    thread.join()
+
+
+@pytest.mark.parametrize("looks", [1, 10**6], ids=["sleeps-at-once", "polls"])
+def test_hand_offs_give_the_same_results_whether_threads_poll_or_sleep(monkeypatch, looks):
+    monkeypatch.setattr(cpu_threads, "_threads", 3)
+    monkeypatch.setattr(cpu_threads, "_spin", spin.wait_for)
+    monkeypatch.setattr(cpu_threads, "_spin_looks", looks)
+    monkeypatch.setattr(cpu_threads, "_spin_late", NEVER)
+    out = np.zeros(12)
+
+    def work(chunk: int, worker: int) -> None:
+        if chunk % 4 == 0:
+            time.sleep(0.002)  # some hand-offs find the workers busy, some idle
+        out[chunk] += chunk + 1
+
+    for _ in range(20):
+        cpu_threads.run_chunks(work, 12)
+    np.testing.assert_array_equal(out, 20 * np.arange(1, 13))
+    time.sleep(0.01)  # workers past their looks fall asleep on their locks, and still wake for work
+    cpu_threads.run_chunks(work, 12)
+    np.testing.assert_array_equal(out, 21 * np.arange(1, 13))
+
+
+def test_an_error_on_a_polling_worker_reaches_the_caller(monkeypatch):
+    monkeypatch.setattr(cpu_threads, "_threads", 2)
+    monkeypatch.setattr(cpu_threads, "_spin", spin.wait_for)
+    monkeypatch.setattr(cpu_threads, "_spin_looks", 10**5)
+    monkeypatch.setattr(cpu_threads, "_spin_late", NEVER)
+
+    def work(chunk: int, worker: int) -> None:
+        if worker == 1:
+            raise ValueError("from the worker")
+        time.sleep(0.2)  # the caller keeps its chunk long enough that the worker takes the other
+
+    with pytest.raises(ValueError, match="from the worker"):
+        cpu_threads.run_chunks(work, 2)
+    cpu_threads.run_chunks(lambda chunk, worker: None, 4)  # the workers still serve hand-offs
+
+
+def test_loading_the_kernels_installs_the_polling_wait():
+    assert cpu_threads._spin is spin.wait_for
+    per_look, cycles_per_second = spin.calibrate()
+    # SPIN_SECONDS of looks, and SPIN_LATE_SECONDS of cycles: within 10x of this calibration's
+    assert 0.1 < cpu_threads._spin_looks * per_look / cpu_threads.SPIN_SECONDS < 10
+    assert 0.1 < cpu_threads._spin_late / cycles_per_second / cpu_threads.SPIN_LATE_SECONDS < 10
