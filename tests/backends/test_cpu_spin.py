@@ -101,3 +101,19 @@ def test_loading_the_kernels_installs_the_polling_wait():
     # SPIN_SECONDS of looks, and SPIN_LATE_SECONDS of cycles: within 10x of this calibration's
     assert 0.1 < cpu_threads._spin_looks * per_look / cpu_threads.SPIN_SECONDS < 10
     assert 0.1 < cpu_threads._spin_late / cycles_per_second / cpu_threads.SPIN_LATE_SECONDS < 10
+
+
+def test_smaller_passes_are_shared_out_only_while_the_workers_poll(monkeypatch):
+    from xnet.backends import get_backend
+    from xnet.backends.cpu_kernels import table
+
+    backend = get_backend("cpu")
+    monkeypatch.setattr(backend, "threads", 2)
+    n, per_item = 64, 8 * 28 * 28 * 4  # workload 3's first ReLU-pool input: 1.6 MB
+    monkeypatch.setattr(cpu_threads, "_spin", spin.wait_for)
+    monkeypatch.setattr(cpu_threads, "_spin_paused_until", 0.0)
+    assert cpu_threads.polling() and len(table._split(backend, n, per_item)) == 2
+    monkeypatch.setattr(cpu_threads, "_spin_paused_until", time.perf_counter() + 60)  # a busy machine
+    assert not cpu_threads.polling() and table._split(backend, n, per_item) == [(0, n)]
+    monkeypatch.setattr(cpu_threads, "_spin", None)  # kernels off: no polling either
+    assert not cpu_threads.polling() and table._split(backend, n, per_item) == [(0, n)]

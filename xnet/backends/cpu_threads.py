@@ -70,6 +70,12 @@ def use_spin_wait(wait: Callable[[np.ndarray, int, int, int], int] | None, looks
     _spin, _spin_looks, _spin_late, _spin_paused_until = wait, looks, late, 0.0
 
 
+def polling() -> bool:
+    """Whether idle workers poll for hand-offs now (installed, and not paused by a busy machine):
+    then a hand-off costs a few us, and smaller passes are worth sharing out."""
+    return _spin is not None and time.perf_counter() >= _spin_paused_until
+
+
 def _poll(counter: np.ndarray, seen: int) -> None:
     """Wait for counter[0] != seen by polling, where polling is on; returns at once, before, or after
     its looks: the caller then takes its lock, which decides."""

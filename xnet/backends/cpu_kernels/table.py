@@ -35,6 +35,10 @@ PASS_BYTES = 1 << 21
 # machine and far more on a busy one, where the worker waits for a time slice (workload 3's 1.6 MB
 # pooling backward measured 2.4 ms split, 0.4 ms whole, at load 8 on 2 cores)
 SPLIT_MIN_BYTES = 1 << 22
+# ... and while the workers poll for hand-offs (cpu_threads.polling()), which then cost a few us,
+# passes over more than this are split: workload 3's step (ReLU-pool passes of 0.8 and 1.6 MB)
+# took 2.69-2.73 ms instead of 2.93-3.0 ms (idle 2-core Intel Xeon; 512 KB: 2.73-2.90 ms)
+POLLING_SPLIT_MIN_BYTES = 1 << 18
 # optimizer updates run ~4 values/ns on one core: below this, a hand-off to a thread costs more than it saves
 SPLIT_MIN_VALUES = 1 << 18
 # cross-entropy's kernel takes rows of at most this many classes: its exponentials are scalar calls
@@ -78,7 +82,7 @@ def _fits(*arrays: np.ndarray) -> bool:
 def _split(backend: Any, n: int, bytes_per_item: int) -> list[tuple[int, int]]:
     """Batch ranges for the threads; one range for a small pass, which a hand-off would only delay
     (a (128, 10) cross-entropy took 250 us split in two, 155 us as the reference's one pass)."""
-    if n * bytes_per_item <= SPLIT_MIN_BYTES:
+    if n * bytes_per_item <= (POLLING_SPLIT_MIN_BYTES if cpu_threads.polling() else SPLIT_MIN_BYTES):
         return [(0, n)]
     return backend.batch_chunks(n, bytes_per_item, PASS_BYTES)
 
