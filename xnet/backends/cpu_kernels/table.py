@@ -35,10 +35,11 @@ PASS_BYTES = 1 << 21
 # machine and far more on a busy one, where the worker waits for a time slice (workload 3's 1.6 MB
 # pooling backward measured 2.4 ms split, 0.4 ms whole, at load 8 on 2 cores)
 SPLIT_MIN_BYTES = 1 << 22
-# ... and while the workers poll for hand-offs (cpu_threads.polling()), which then cost a few us,
-# passes over more than this are split: workload 3's step (ReLU-pool passes of 0.8 and 1.6 MB)
-# took 2.69-2.73 ms instead of 2.93-3.0 ms (idle 2-core Intel Xeon; 512 KB: 2.73-2.90 ms)
-POLLING_SPLIT_MIN_BYTES = 1 << 18
+# ... and while the workers poll for hand-offs (cpu_threads.polling()), which then cost ~30 us
+# (the GIL still changes hands), passes over more than this are split: workload 3's step (ReLU-pool
+# passes of 0.8 and 1.6 MB) took 2.70-2.90 ms instead of 2.93-3.0 ms (idle 2-core Intel Xeon). At
+# 256 KB workload 1's (128, 256) ReLU was split too, and took 70 us instead of 35
+POLLING_SPLIT_MIN_BYTES = 1 << 19
 # optimizer updates run ~4 values/ns on one core: below this, a hand-off to a thread costs more than it saves
 SPLIT_MIN_VALUES = 1 << 18
 # cross-entropy's kernel takes rows of at most this many classes: its exponentials are scalar calls
