@@ -5,9 +5,12 @@ handed work off sleeps on another until it is done. Waking a sleeping thread is 
 and on a core that has gone idle it is slow: inside workload 3's step, where the other core idles
 between the two convolutions it shares, a worker started a median 150 us after its hand-off (2-core
 Intel Xeon VM; 15 us where the hand-offs come close together, as in workload 4). Polling a counter
-first catches the hand-off within a microsecond. Between looks the thread calls sched_yield, so any
-other runnable process on that core goes first: the poll only uses time nobody else wants, unlike
-the spinning of OpenBLAS's and OpenMP's threads, which waits for a thread that lost its core.
+first sees the hand-off at once; the thread then still waits for the GIL, which the other thread
+releases inside its own compiled kernel or BLAS call, so a round trip with an empty job still
+takes ~30 us, but the core is awake. Workload 3's step went from 3.57-3.60 to 3.10-3.16 ms. Between
+looks the thread calls sched_yield, so any other runnable process on that core goes first, and a
+look that comes back late (the core ran someone else) stops the polling (cpu_threads._poll):
+unlike the spinning of OpenBLAS's and OpenMP's threads, which waits for a thread that lost its core.
 
 The loop runs compiled and without the GIL: a Python loop would take the GIL from the thread doing
 the work at every look. sched_yield is called through an LLVM declaration (an intrinsic), not
