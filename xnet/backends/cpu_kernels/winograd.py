@@ -105,6 +105,20 @@ def combine(out, at, src, terms, length, rows, out_step, src_step, add):
 
 
 @fma
+def columns(out, src, rows, size):
+    """out[len(rows) * a + s] = the sum of sign * src[4a + index] over the terms of rows[s] (rows as
+    BT and AT: count, index, sign, ...), for a < 4: a transform on the columns of every tile at once,
+    over the first `size` values of each plane."""
+    terms = np.empty((3, 3), np.int64)
+    width = rows.shape[0]
+    for a in range(4):
+        for s in range(width):
+            for v in range(rows[s, 0]):
+                terms[v, 0], terms[v, 1], terms[v, 2] = 4 * a + rows[s, 1 + 2 * v], 0, rows[s, 2 + 2 * v]
+            combine(out[width * a + s], 0, src, terms[: rows[s, 0]], size, 1, 0, 0, False)
+
+
+@fma
 def split_phases(src, n, out, at):
     """out[:, at:] (4, ...) = src[n] (N, C, H, W), H and W even, split by row and column parity and
     channel-minor: out[2 * (y % 2) + x % 2, at + ((y // 2) * (W // 2) + x // 2) * C + c] = src[n, c, y, x].
@@ -152,12 +166,7 @@ def output_tiles(M, R, row, bias, y, n0, n1):
     Co, Ho, Wo = y.shape[1], y.shape[2], y.shape[3]
     th, tw = Ho // 2, Wo // 2
     terms = np.empty((3, 3), np.int64)
-    # A^T on the columns, every tile at once: R[2a + s] = the sum of sign * M[4a + b]
-    for a in range(4):
-        for s in range(2):
-            for v in range(AT[s, 0]):
-                terms[v, 0], terms[v, 1], terms[v, 2] = 4 * a + AT[s, 1 + 2 * v], 0, AT[s, 2 + 2 * v]
-            combine(R[2 * a + s], 0, M, terms[: AT[s, 0]], (n1 - n0) * th * tw * Co, 1, 0, 0, False)
+    columns(R, M, AT, (n1 - n0) * th * tw * Co)  # A^T on the columns: R[2a + s] from M[4a + b]
     # ... then on the rows, a row of outputs at a time: its even and odd columns, channel-minor,
     # then written across into (Co, Ho, Wo) with the bias (contiguous stores: 1.6x faster than
     # writing each output's channels, a plane apart, as the sums come)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from xnet.backends.cpu_kernels.flags import fma, sums
-from xnet.backends.cpu_kernels.winograd import G, combine, split_phases
+from xnet.backends.cpu_kernels.winograd import G, columns, combine, split_phases
 
 # The transforms' rows as (count, index, sign, index, sign, ...), as winograd.py's BT and AT.
 # A (output gradient, 4x2): row a of A dY
@@ -79,12 +79,7 @@ def input_grad(dV, R, X4, dx, th, tw, top, left, n0, n1):
     cropped by `top` rows and `left` columns of padding. R: scratch like dV; X4: (4, >= (th + 1) * (tw + 1) * C)."""
     C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
     terms = np.empty((3, 3), np.int64)
-    # B on the columns, for every tile at once: R[4a + q] = the sum of sign * dV[4a + b]
-    for a in range(4):
-        for q in range(4):
-            for v in range(B[q, 0]):
-                terms[v, 0], terms[v, 1], terms[v, 2] = 4 * a + B[q, 1 + 2 * v], 0, B[q, 2 + 2 * v]
-            combine(R[4 * a + q], 0, dV, terms[: B[q, 0]], (n1 - n0) * th * tw * C, 1, 0, 0, False)
+    columns(R, dV, B, (n1 - n0) * th * tw * C)  # B on the columns: R[4a + q] from dV[4a + b]
     for n in range(n0, n1):
         X4[:, : (th + 1) * (tw + 1) * C] = 0
         at = (n - n0) * th * tw * C
