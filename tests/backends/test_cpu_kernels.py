@@ -274,8 +274,10 @@ def test_the_compiled_convolutions_are_left_to_im2col_where_they_do_not_apply():
         ((4, 20, 8, 10), 7, {"padding": 1}),  # 180 taps, a 4 x 5 grid of tiles per sample
         ((3, 16, 10, 10), 5, {"padding": 0, "bias": False}),  # unpadded, as pytorch/examples' second layer
         ((37, 9, 4, 4), 4, {"padding": "same"}),  # 81 taps; many samples: chunks over the threads
+        ((2, 12, 6, 8), 3, {"padding": (2, 0)}),  # wider than "same" on the rows, none on the columns
+        ((1, 33, 2, 2), 17, {"padding": 1}),  # one sample of one tile, odd channel counts
     ],
-    ids=["padded", "unpadded-nobias", "many-samples"],
+    ids=["padded", "unpadded-nobias", "many-samples", "uneven-padding", "one-tile"],
 )
 def test_the_winograd_convolution_gives_the_reference_step(dtype, shape, out, opts):
     outs, taken = conv_steps(dtype, shape, out, opts)
