@@ -117,3 +117,15 @@ def test_smaller_passes_are_shared_out_only_while_the_workers_poll(monkeypatch):
     assert not cpu_threads.polling() and table._split(backend, n, per_item) == [(0, n)]
     monkeypatch.setattr(cpu_threads, "_spin", None)  # kernels off: no polling either
     assert not cpu_threads.polling() and table._split(backend, n, per_item) == [(0, n)]
+
+
+def test_off_x86_the_threads_do_not_poll(monkeypatch):
+    from xnet.backends.cpu_kernels import table
+
+    monkeypatch.setattr(cpu_threads, "_spin", None)
+    monkeypatch.setattr(table.platform, "machine", lambda: "arm64")  # its cycle counter is not user-readable
+    table.use_spin_wait()
+    assert cpu_threads._spin is None and not cpu_threads.polling()
+    monkeypatch.setattr(table.platform, "machine", lambda: "x86_64")
+    table.use_spin_wait()
+    assert cpu_threads._spin is spin.wait_for

@@ -41,9 +41,15 @@ def _sched_yield(typingctx):  # type: ignore[no-untyped-def]
     return types.int32(), codegen
 
 
+# machines whose cycle counter user code may read (rdtsc). On 64-bit ARM, LLVM reads PMCCNTR_EL0,
+# which Linux and macOS do not let a user process read: the instruction would kill the process,
+# so there the threads do not poll at all (cpu_kernels/table.use_spin_wait)
+CYCLE_COUNTER_MACHINES = ("x86_64", "amd64", "i386", "i686", "x86")
+
+
 @intrinsic
 def _cycles(typingctx):  # type: ignore[no-untyped-def]
-    """The CPU's cycle counter (rdtsc on x86; 0 where LLVM knows none, and then no look is late)."""
+    """The CPU's cycle counter: rdtsc on x86 (only used there, see CYCLE_COUNTER_MACHINES)."""
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
         counter = ir.FunctionType(ir.IntType(64), [])

@@ -8,6 +8,7 @@ kernel does not take the arrays (another dtype, not C-contiguous) or failed its 
 from __future__ import annotations
 
 import math
+import platform
 from collections.abc import Callable
 from typing import Any
 
@@ -62,7 +63,10 @@ DIRECT_SPLIT_MACS = 1 << 22
 
 def use_spin_wait() -> None:
     """Let cpu_threads' workers and waiting callers poll before they sleep (spin.py); they keep
-    sleeping at once where the polling loop does not compile (no sched_yield in the C library)."""
+    sleeping at once where the polling loop does not compile (no sched_yield in the C library) and
+    off x86 (spin.CYCLE_COUNTER_MACHINES)."""
+    if platform.machine().lower() not in spin.CYCLE_COUNTER_MACHINES:
+        return
     try:
         per_look, cycles_per_second = spin.calibrate()
     except Exception:
