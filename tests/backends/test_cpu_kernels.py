@@ -180,6 +180,7 @@ def test_a_large_parameter_is_updated_in_blocks_with_the_same_bits(monkeypatch):
     from xnet.backends.cpu_kernels import table
 
     monkeypatch.setattr(table, "SPLIT_MIN_VALUES", 4)  # the (7, 5) weight in 3 blocks
+    monkeypatch.setattr(table, "POLLING_SPLIT_MIN_VALUES", 4)  # whether the workers poll or not
     monkeypatch.setattr(cpu_threads, "_threads", 3)
     calls = []
     run_chunks = cpu_threads.run_chunks

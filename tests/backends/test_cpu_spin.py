@@ -129,3 +129,21 @@ def test_off_x86_the_threads_do_not_poll(monkeypatch):
     monkeypatch.setattr(table.platform, "machine", lambda: "x86_64")
     table.use_spin_wait()
     assert cpu_threads._spin is spin.wait_for
+
+
+def test_optimizer_updates_are_shared_out_from_fewer_values_while_the_workers_poll(monkeypatch):
+    from xnet.backends.cpu_kernels import table
+
+    monkeypatch.setattr(cpu_threads, "_threads", 2)
+    calls: list[int] = []
+    run_chunks = cpu_threads.run_chunks
+    monkeypatch.setattr(cpu_threads, "run_chunks", lambda fn, n: calls.append(n) or run_chunks(fn, n))
+    param, grad = np.zeros(150_000, np.float32), np.ones(150_000, np.float32)  # two 64k blocks, under 256k
+    monkeypatch.setattr(cpu_threads, "_spin", spin.wait_for)
+    monkeypatch.setattr(cpu_threads, "_spin_paused_until", 0.0)
+    table.optimizer("sgd", (param, grad))(0.5, 0.0, 0)  # lr, weight decay, no decay
+    assert calls == [2]
+    monkeypatch.setattr(cpu_threads, "_spin_paused_until", time.perf_counter() + 60)  # a busy machine
+    table.optimizer("sgd", (param, grad))(0.5, 0.0, 0)
+    assert calls == [2]  # whole, on the calling thread
+    np.testing.assert_array_equal(param, np.full(150_000, -1.0, np.float32))  # both steps, every value
