@@ -225,11 +225,26 @@ def conv2d(backend: Any, xpad: np.ndarray, w: np.ndarray, bias: np.ndarray | Non
     return y
 
 
+def _winograd_applies(xpad: np.ndarray, w: np.ndarray, out_hw: tuple) -> bool:
+    """Whether F(2x2, 3x3)'s tiles cover this layer: a 3x3 kernel, and an even output of (Hp - 2, Wp - 2)."""
+    (Ho, Wo) = out_hw
+    return w.shape[2:] == (3, 3) and not (Ho % 2 or Wo % 2) and (xpad.shape[2] - 2, xpad.shape[3] - 2) == (Ho, Wo)
+
+
+def _input_tiles(xpad: np.ndarray, C: int, out_hw: tuple, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """(V planes (16, T * C + pad), the parity-split scratch X4) of samples lo..hi-1, in this thread's arrays."""
+    (Ho, Wo), dtype = out_hw, xpad.dtype
+    Vp = winograd.tile_planes((hi - lo) * Ho * Wo // 4 * C, dtype, "V")
+    X4 = scratch.array("phases", (4, (Ho // 2 + 1) * (Wo // 2 + 1) * C), dtype)
+    winograd.input_tiles(xpad, Vp, X4, lo, hi)
+    return Vp, X4
+
+
 def _winograd(backend: Any, xpad: np.ndarray, w: np.ndarray, bias: np.ndarray | None, out_hw: tuple) -> Any:
     """conv2d by F(2x2, 3x3), chunks of samples on the threads (WINOGRAD_CHUNK_BYTES); None where it does not apply."""
-    (kh, kw), (Ho, Wo) = w.shape[2:], out_hw
-    if (kh, kw) != (3, 3) or Ho % 2 or Wo % 2 or (xpad.shape[2] - 2, xpad.shape[3] - 2) != (Ho, Wo):
+    if not _winograd_applies(xpad, w, out_hw):
         return None
+    Ho, Wo = out_hw
     bias = np.zeros((w.shape[0],), w.dtype) if bias is None else bias
     if not (_fits(xpad, w, bias) and probes.ok("winograd", xpad.dtype)):
         return None
@@ -240,8 +255,8 @@ def _winograd(backend: Any, xpad: np.ndarray, w: np.ndarray, bias: np.ndarray | 
 
     def part(lo: int, hi: int) -> None:
         T = (hi - lo) * per
-        Vp, Mp = winograd.tile_planes(T * C, dtype, "V"), winograd.tile_planes(T * Co, dtype, "M")
-        winograd.input_tiles(xpad, Vp, scratch.array("phases", (4, (Ho // 2 + 1) * (Wo // 2 + 1) * C), dtype), lo, hi)
+        Vp, _ = _input_tiles(xpad, C, out_hw, lo, hi)
+        Mp = winograd.tile_planes(T * Co, dtype, "M")
         np.matmul(winograd.planes_as(Vp, T, C), Ut, out=winograd.planes_as(Mp, T, Co))
         R, row = scratch.array("half tiles", (8, T * Co), dtype), scratch.array("row", (2, Wo // 2 * Co), dtype)
         winograd.output_tiles(Mp, R, row, bias, y, lo, hi)
@@ -281,8 +296,8 @@ def _winograd_backward(backend: Any, xpad: np.ndarray, w: np.ndarray, g: np.ndar
                        want_dx: bool) -> Any:  # fmt: skip
     """conv2d_backward by F(2x2, 3x3)'s adjoint (winograd_grad.py), chunks of samples on the threads;
     None where the forward's tiles do not apply."""
-    (kh, kw), (Ho, Wo) = w.shape[2:], g.shape[2:]
-    if (kh, kw) != (3, 3) or Ho % 2 or Wo % 2 or (xpad.shape[2] - 2, xpad.shape[3] - 2) != (Ho, Wo):
+    Ho, Wo = g.shape[2:]
+    if not _winograd_applies(xpad, w, (Ho, Wo)):
         return None
     if not probes.ok("winograd_backward", g.dtype):
         return None
@@ -293,9 +308,8 @@ def _winograd_backward(backend: Any, xpad: np.ndarray, w: np.ndarray, g: np.ndar
 
     def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         T, db = (hi - lo) * per, np.empty((Co,), dtype)
-        Vp, Dp = winograd.tile_planes(T * C, dtype, "V"), winograd.tile_planes(T * Co, dtype, "D")
-        X4 = scratch.array("phases", (4, (Ho // 2 + 1) * (Wo // 2 + 1) * C), dtype)
-        winograd.input_tiles(xpad, Vp, X4, lo, hi)
+        Vp, X4 = _input_tiles(xpad, C, (Ho, Wo), lo, hi)
+        Dp = winograd.tile_planes(T * Co, dtype, "D")
         winograd_grad.grad_tiles(g, Dp, scratch.array("g phases", (4, T * Co), dtype), lo, hi)
         winograd_grad.channel_sums(g, lo, hi, db)
         D = winograd.planes_as(Dp, T, Co)
