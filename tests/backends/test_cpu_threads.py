@@ -40,6 +40,27 @@ def test_split_product_of_transposed_views(monkeypatch):
     np.testing.assert_allclose(cpu_threads.matmul(g.T, x), g.T @ x, rtol=1e-12)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_split_product_writes_into_out(threads, monkeypatch):
+    monkeypatch.setattr(cpu_threads, "_threads", threads)
+    monkeypatch.setattr(cpu_threads, "PARALLEL_MIN_MACS", 1)
+    rng = np.random.default_rng(2)
+    x, g = rng.standard_normal((40, 70)), rng.standard_normal((40, 30))
+    out = np.full((70, 30), 7.0)
+    assert cpu_threads.matmul(x.T, g, out=out) is out  # a weight gradient, written in place
+    np.testing.assert_allclose(out, x.T @ g, rtol=1e-12)
+    with pytest.raises(ValueError):  # a misfit out gets NumPy's own error, not a wrong write
+        cpu_threads.matmul(x.T, g, out=np.empty((70, 31)))
+
+
+def test_backend_matmul_writes_into_out(backend):
+    a = backend.asarray(np.arange(6.0).reshape(2, 3), "float64")
+    b = backend.asarray(np.arange(12.0).reshape(3, 4), "float64")
+    out = backend.zeros((2, 4), "float64")
+    assert backend.matmul(a, b, out=out) is out
+    np.testing.assert_array_equal(backend.to_numpy(out), np.arange(6.0).reshape(2, 3) @ np.arange(12.0).reshape(3, 4))
+
+
 def test_backend_matmul_is_a_matrix_product(backend):
     a = backend.asarray(np.arange(6.0).reshape(2, 3), "float64")
     b = backend.asarray(np.arange(12.0).reshape(3, 4), "float64")
@@ -67,7 +88,7 @@ def test_thread_decision_follows_the_environment(env, expected):
 
 def test_numpy_backend_uses_the_split_product(monkeypatch):
     calls = []
-    monkeypatch.setattr(cpu_threads, "matmul", lambda a, b: calls.append(1) or a @ b)
+    monkeypatch.setattr(cpu_threads, "matmul", lambda a, b, out=None: calls.append(1) or a @ b)
     get_backend("cpu").matmul(np.ones((2, 2)), np.ones((2, 2)))
     assert calls == [1]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from xnet.nn import BatchNorm1D, Dense, ReLU, Sequential, build_on
-from xnet.nn.parameter import Parameter
+from xnet.nn.parameter import Parameter, write_cleared_grads
 from xnet.optim import SGD, Adagrad, Adam, AdamW, RMSprop, flat
 from xnet.optim.regularizers import L1, L2
 
@@ -67,8 +67,11 @@ def test_parameters_are_views_into_one_buffer(backend):
     # the weights that weight decay and regularisers touch lead the buffer
     weights = sum(p.size for p in m.parameters() if p.regularize)
     assert fg.regularized == weights == 5 * 7 + 7 * 3
-    opt.zero_grad()
+    opt.zero_grad()  # marks the gradients cleared; the buffer's zeros are written when it is read
+    assert all(p.grad_cleared for p in m.parameters())
+    write_cleared_grads(m.parameters())  # as the step does before it reads the buffer
     assert not np.any(backend.to_numpy(fg.grad))
+    assert not any(p.grad_cleared for p in m.parameters())
 
 
 def test_values_survive_flattening(backend):

@@ -292,9 +292,13 @@ class Backend:
         """dst[...] = src, in place."""
         dst[...] = src
 
-    def matmul(self, a: Array, b: Array) -> Array:
-        """a @ b with the standard's broadcasting; a backend may spread large products over cores."""
-        return a @ b
+    def matmul(self, a: Array, b: Array, out: Array | None = None) -> Array:
+        """a @ b with the standard's broadcasting, written into `out` when given (and returned); a
+        backend may spread large products over cores."""
+        if out is None:
+            return a @ b
+        out[...] = a @ b  # the standard has no out=: NumPy and CuPy write in place (their backends)
+        return out
 
     def batch_chunks(self, n: int, bytes_per_item: int, chunk_bytes: int | None = None) -> list[tuple[int, int]]:
         """[lo, hi) ranges of about equal size covering 0..n, each at most `chunk_bytes` (default

@@ -267,16 +267,20 @@ def run_chunks(fn: Callable[[int, int], None], count: int) -> None:
     _run_parallel([loop(w) for w in range(n)])
 
 
-def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b, large products split into row (or column) blocks computed on several cores."""
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """a @ b (written into `out` when given), large products split into row (or column) blocks
+    computed on several cores."""
     n = _threads or threads()
     if n == 1 or a.ndim < 2 or b.ndim < 2:
-        return a @ b
+        return np.matmul(a, b, out=out)
     M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
     batch_shape = () if a.ndim == b.ndim == 2 else np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     if math.prod(batch_shape) * M * K * N < PARALLEL_MIN_MACS:
-        return a @ b
-    out = np.empty(batch_shape + (M, N), np.result_type(a, b))
+        return np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty(batch_shape + (M, N), np.result_type(a, b))
+    elif out.shape != batch_shape + (M, N):  # NumPy's own error for a misfit out
+        return np.matmul(a, b, out=out)
     rows = M >= N  # split the longer side of the output, so every block stays a good BLAS call
     size = M if rows else N
     parts = min(n, max(1, size // 16))

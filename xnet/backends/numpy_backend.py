@@ -59,10 +59,10 @@ class NumpyBackend(Backend):
         # NumPy's own Philox in C: the reference's ~460 array operations per draw cost 10-100x more
         return philox.numpy_words(key, epoch, start, n)
 
-    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         # OpenBLAS runs on one thread (its spinning workers stall on busy machines); large
         # products are split over xnet's own sleeping-when-idle threads instead
-        return cpu_threads.matmul(a, b)
+        return cpu_threads.matmul(a, b, out)
 
     def run_chunks(self, fn: Callable[[int, int], None], count: int) -> None:
         cpu_threads.run_chunks(fn, count)

@@ -213,8 +213,8 @@ class _BatchNorm(Module):
         (k and c None in evaluation, where dx = g * scale)."""
         dgamma = _ordered_sum([p[0] for p in parts]) * inv_std  # sum(g * xhat)
         dbeta = _ordered_sum([p[1] for p in parts])
-        self.weight.grad += dgamma
-        self.bias.grad += dbeta
+        self.weight.add_grad(dgamma)
+        self.bias.add_grad(dbeta)
         scale = self.weight.data * inv_std  # (C,)
         if not training:
             return scale, None, None
@@ -234,8 +234,8 @@ class _BatchNorm(Module):
         xc = x - bc(mean)
         dgamma = self._channel_dot(g, xc) * inv_std  # sum(g * xhat)
         dbeta = self._channel_sum(g)
-        self.weight.grad += dgamma
-        self.bias.grad += dbeta
+        self.weight.add_grad(dgamma)
+        self.bias.add_grad(dbeta)
         if not training:
             return g * bc(scale)
         if self.sync is not None:

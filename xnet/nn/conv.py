@@ -252,9 +252,9 @@ class Conv2D(Module):
             )
             if parts is not None:
                 dx, dw, db = parts
-                self.weight.grad += dw
+                self.weight.add_grad(dw)
                 if self.bias is not None:
-                    self.bias.grad += db
+                    self.bias.add_grad(db)
                 return dx
         xp, G, (kh, kw) = self.xp, self.groups, self.kernel_size
         N, Ho, Wo = grad_out.shape[0], grad_out.shape[2], grad_out.shape[3]
@@ -289,9 +289,9 @@ class Conv2D(Module):
         # window order (kh, kw, Cg) back to the weight's (C_out, Cg, kh, kw)
         dw = xp.reshape(xp.sum(dw_parts, axis=0), (G, kh, kw, Cg, Cog))
         dw = xp.permute_dims(dw, (0, 4, 3, 1, 2))
-        self.weight.grad += xp.reshape(dw, tuple(self.weight.data.shape))
+        self.weight.add_grad(xp.reshape(dw, tuple(self.weight.data.shape)))
         if self.bias is not None:
-            self.bias.grad += xp.reshape(xp.sum(db_parts, axis=0), (self.out_channels,))
+            self.bias.add_grad(xp.reshape(xp.sum(db_parts, axis=0), (self.out_channels,)))
         return dx
 
     # -- description -------------------------------------------------------------------------------

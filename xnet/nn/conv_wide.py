@@ -182,9 +182,9 @@ class WideConv:
                 dx = xp.reshape(d, (C, N, H * W))
             else:
                 dx[:, lo:hi, :] = xp.reshape(d, (C, n, H * W))
-        layer.weight.grad += xp.reshape(dw_total, tuple(layer.weight.data.shape))
+        layer.weight.add_grad(xp.reshape(dw_total, tuple(layer.weight.data.shape)))
         if layer.bias is not None:
-            layer.bias.grad += xp.reshape(xp.sum(gt, axis=(2, 3)), (Co,))
+            layer.bias.add_grad(xp.reshape(xp.sum(gt, axis=(2, 3)), (Co,)))
         if not layer.needs_input_grad:
             return None
         if not need_dx:

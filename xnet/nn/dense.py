@@ -73,9 +73,13 @@ class Dense(Module):
     def backward(self, grad_out: Array) -> Array | None:
         """(N, out_features) -> (N, in_features); accumulates dW = x^T g and db = sum_N g."""
         x = check_grad(self, grad_out, self._out_shape, self._x)
-        self.weight.grad += self.backend.matmul(x.T, grad_out)
+        dw = self.weight.grad_to_overwrite()  # after zero_grad: the product written straight into it
+        if dw is not None:
+            self.backend.matmul(x.T, grad_out, out=dw)
+        else:
+            self.weight.grad += self.backend.matmul(x.T, grad_out)
         if self.bias is not None:
-            self.bias.grad += self.xp.sum(grad_out, axis=0)
+            self.bias.add_grad(self.xp.sum(grad_out, axis=0))
         if not self.needs_input_grad:
             return None
         return self.backend.matmul(grad_out, self.weight.data.T)

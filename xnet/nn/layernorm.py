@@ -66,8 +66,8 @@ class LayerNorm(Module):
         lead = tuple(range(grad_out.ndim - len(self.normalized_shape)))
         g = grad_out
         if self.weight is not None:
-            self.weight.grad += xp.sum(g * xhat, axis=lead)
-            self.bias.grad += xp.sum(g, axis=lead)
+            self.weight.add_grad(xp.sum(g * xhat, axis=lead))
+            self.bias.add_grad(xp.sum(g, axis=lead))
             g = g * self.weight.data
         # d/dx of (x - mean) * inv_std: project out the mean and the xhat direction
         mean_g = xp.mean(g, axis=axes, keepdims=True)

@@ -180,9 +180,9 @@ class Module:
                 m.training = mode
 
     def zero_grad(self) -> None:
-        """Set every parameter gradient to zero, in place."""
+        """Make every parameter gradient zero (Parameter.clear_grad: written when read, or replaced by a backward)."""
         for p in self.parameters():
-            p.grad[...] = 0
+            p.clear_grad()
 
     # -- state and devices ---------------------------------------------------------------------
 

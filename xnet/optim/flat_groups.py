@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from xnet.backends import Array, Backend
-from xnet.nn.parameter import Parameter
+from xnet.nn.parameter import Parameter, write_cleared_grads
 from xnet.optim.arrays import namespace_of, to_device_like, to_host
 from xnet.optim.flat import FlatGroup, Part, can_flatten
 
@@ -42,6 +42,7 @@ class FlatGroups:
 
     def _parts(self, i: int, split: bool) -> tuple[list[Any], list[list[Array]]]:
         """Group i as (parameters or flat slices, their states): what `_update_group` iterates over."""
+        write_cleared_grads(self.param_groups[i]["params"])  # the parts may be flat arrays, not p.grad
         flat = self._flat[i]
         if flat is not None and not flat.intact():  # something rebound a parameter's array
             # perhaps onto another backend (Module.to): its namespace and fast paths from now on
@@ -78,6 +79,7 @@ class FlatGroups:
                 self._flatten(i)
                 flat = self._flat[i]
             if flat is not None:
+                write_cleared_grads(params)  # the buffer is copied as one array
                 flat.share_grad(part)
             else:
                 offset = 0
@@ -90,8 +92,8 @@ class FlatGroups:
         return [p.grad for p in self._params]
 
     def zero_grad(self) -> None:
-        """Set every parameter's gradient to zero, in place (one pass per flat group)."""
-        for i in range(len(self.param_groups)):
-            for p in self._parts(i, split=False)[0]:
-                p.grad[...] = 0
+        """Make every parameter's gradient zero (Parameter.clear_grad: the next backward writes it
+        instead of adding to zeros; what no backward writes is zeroed before the step reads it)."""
+        for p in self._params:
+            p.clear_grad()
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from xnet.backends import Array, Backend
-from xnet.nn.parameter import dtype_name
+from xnet.nn.parameter import dtype_name, write_cleared_grads
 
 
 class GradientBuffer:
@@ -44,6 +44,7 @@ class GradientBuffer:
         """grads := sum over ranks of weight * grads, by one `reduce_sum(flat)`; (any rank asked to stop, any
         rank asked for a checkpoint)."""
         self.rebind()
+        write_cleared_grads(self.params)  # the buffer is read as one array, not through p.grad
         grads = self.flat[: self.count]
         if weight != 1.0:
             grads *= weight
