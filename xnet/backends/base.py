@@ -160,6 +160,16 @@ class Backend:
         pass; or None."""
         return None
 
+    def fused_bias_activation(self, z: Array, bias: Array | None, kind: str) -> Array | None:
+        """z (N, K) -> act(z + bias) written into z, act "relu", "sigmoid" or "tanh" as the
+        activation layers compute it (bias None: none added); or None, z untouched."""
+        return None
+
+    def fused_activation_grad(self, g: Array, y: Array, kind: str, sums: bool) -> tuple[Array, Array | None] | None:
+        """Gradient g (N, K) at the output y (N, K) of activation `kind` -> (gradient at its input (N, K),
+        that gradient summed over N (K,) when `sums`, else None), in one pass; or None."""
+        return None
+
     def fused_dropout(self, x: Array, stream: Stream, keep: float, scale: float) -> tuple[Array, Array] | None:
         """(x * mask, mask), both shaped like x, mask = stream.bernoulli(x.shape, keep, x.dtype) * scale, in one
         pass that advances `stream` as that draw does; or None (then `stream` has not moved)."""

@@ -13,6 +13,8 @@ Methods and what "absent" looks like (all arrays on the backend's device):
 
   fused_dropout(x, stream, keep, scale) -> (y, mask) | None
   fused_relu(x) -> (y, mask) | None
+  fused_bias_activation(z, bias, kind) -> act(z + bias) written into z | None (a Dense and its activation)
+  fused_activation_grad(g, y, kind, sums) -> (gradient at the activation's input, its sums over N | None) | None
   fused_softmax_cross_entropy(z, target, smoothing, scale) -> (terms, dz) | None
   fused_take_normalized(raw, index, offset, scale) -> float32 batch | None (a DataLoader's uint8 pixels)
   fused_im2col(xpad, stride, dilation, buf) -> buf | None; fused_col2im(cols, stride, dilation, out)

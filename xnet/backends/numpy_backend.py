@@ -123,6 +123,14 @@ class NumpyBackend(Backend):
         k = loader.kernels()
         return None if k is None else k.relu(self, x)
 
+    def fused_bias_activation(self, z: Any, bias: Any, kind: str) -> np.ndarray | None:
+        k = loader.kernels()
+        return None if k is None else k.bias_activation(self, z, bias, kind)
+
+    def fused_activation_grad(self, g: Any, y: Any, kind: str, sums: bool) -> Any:
+        k = loader.kernels()
+        return None if k is None else k.activation_grad(self, g, y, kind, sums)
+
     def fused_dropout(self, x: Any, stream: Stream, keep: float, scale: float) -> tuple[np.ndarray, np.ndarray] | None:
         k = loader.kernels()
         if k is None:

@@ -146,11 +146,7 @@ class Sigmoid(_Elementwise):
     def backward(self, grad_out: Array) -> Array:
         """(N, ...) -> (N, ...): grad * y * (1 - y)."""
         y = check_grad(self, grad_out, self._out_shape, self._cache)
-
-        def grad(g: Array, y: Array) -> tuple[Array]:
-            return (g * (y * (1.0 - y)),)
-
-        return map_batch(self.backend, grad, (grad_out, y))[0]
+        return map_batch(self.backend, lambda g, y: (sigmoid_grad(g, y),), (grad_out, y))[0]
 
 
 class Tanh(_Elementwise):
@@ -168,11 +164,7 @@ class Tanh(_Elementwise):
     def backward(self, grad_out: Array) -> Array:
         """(N, ...) -> (N, ...): grad * (1 - y^2)."""
         y = check_grad(self, grad_out, self._out_shape, self._cache)
-
-        def grad(g: Array, y: Array) -> tuple[Array]:
-            return (g * (1.0 - y * y),)
-
-        return map_batch(self.backend, grad, (grad_out, y))[0]
+        return map_batch(self.backend, lambda g, y: (tanh_grad(g, y),), (grad_out, y))[0]
 
 
 class Identity(_Elementwise):
@@ -189,6 +181,21 @@ class Identity(_Elementwise):
         """(N, ...) -> (N, ...)."""
         check_grad(self, grad_out, self._out_shape)
         return grad_out
+
+
+def relu_grad(xp: Any, g: Array, y: Array) -> Array:
+    """Gradient g at ReLU's output y -> at its input: g where y > 0 (exactly where the input was > 0)."""
+    return g * xp.astype(y > 0, y.dtype)
+
+
+def sigmoid_grad(g: Array, y: Array) -> Array:
+    """Gradient g at Sigmoid's output y -> at its input: g * y * (1 - y)."""
+    return g * (y * (1.0 - y))
+
+
+def tanh_grad(g: Array, y: Array) -> Array:
+    """Gradient g at Tanh's output y -> at its input: g * (1 - y^2)."""
+    return g * (1.0 - y * y)
 
 
 def _times(a: Array, b: Array) -> tuple[Array]:

@@ -59,19 +59,29 @@ class Dense(Module):
 
     def forward(self, x: Array) -> Array:
         """(N, in_features) -> (N, out_features)."""
+        y = self._product(x)
+        if self.bias is not None:
+            y += self.bias.data
+        return y
+
+    def _product(self, x: Array) -> Array:
+        """(N, in_features) -> x @ W (N, out_features), x kept for backward; the bias is the caller's
+        to add (forward, or the fused step with an activation, fused_dense.py)."""
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(
                 f"{self._name}: expected input (N, {self.in_features}), got shape {tuple(x.shape)}"
             )
         self._x = x
         y = self.backend.matmul(x, self.weight.data)
-        if self.bias is not None:
-            y += self.bias.data
         self._out_shape = y.shape
         return y
 
     def backward(self, grad_out: Array) -> Array | None:
         """(N, out_features) -> (N, in_features); accumulates dW = x^T g and db = sum_N g."""
+        return self._backward(grad_out, None)
+
+    def _backward(self, grad_out: Array, bias_grad: Array | None) -> Array | None:
+        """backward, given db = sum_N g (out_features,) where the caller already has it (else None)."""
         x = check_grad(self, grad_out, self._out_shape, self._x)
         dw = self.weight.grad_to_overwrite()  # after zero_grad: the product written straight into it
         if dw is not None:
@@ -79,7 +89,7 @@ class Dense(Module):
         else:
             self.weight.grad += self.backend.matmul(x.T, grad_out)
         if self.bias is not None:
-            self.bias.add_grad(self.xp.sum(grad_out, axis=0))
+            self.bias.add_grad(self.xp.sum(grad_out, axis=0) if bias_grad is None else bias_grad)
         if not self.needs_input_grad:
             return None
         return self.backend.matmul(grad_out, self.weight.data.T)

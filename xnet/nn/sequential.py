@@ -7,6 +7,7 @@ from typing import Any
 
 from xnet.backends import Array
 from xnet.nn.fused import NormReLUPool
+from xnet.nn.fused_dense import DenseActivation
 from xnet.nn.module import Module
 from xnet.nn.summary import summary_table
 
@@ -19,7 +20,8 @@ class Sequential(Module):
     that layer to skip its own input gradient, and returns None.
 
     Runs of [BatchNorm2D ->] ReLU [-> MaxPool2D(2)] (two or three layers) are computed
-    together, chunk by chunk, which moves far less memory (fused.py); the results are the same.
+    together, chunk by chunk, which moves far less memory (fused.py), and so are Dense -> ReLU,
+    Sigmoid or Tanh (fused_dense.py: fewer passes and calls); the results are the same.
     `fuse = False` runs every layer on its own, e.g. to time or inspect the layers one by one.
     """
 
@@ -71,7 +73,7 @@ class Sequential(Module):
         first = 0 if self._needs_input_grad else self._first
         for start, step in reversed(self._plan()):
             # a fused step never straddles `first` (the first layer with parameters): the only
-            # layer with parameters in one is the batch norm it starts with
+            # layer with parameters in one is the batch norm or Dense it starts with
             if start < first:
                 break
             grad_out = step.backward(grad_out)
@@ -90,7 +92,7 @@ class Sequential(Module):
         if key != self._steps_key:
             steps, i = [], 0
             while i < len(self.layers):
-                fused = NormReLUPool.at(self.layers, i) if self.fuse else None
+                fused = (NormReLUPool.at(self.layers, i) or DenseActivation.at(self.layers, i)) if self.fuse else None
                 steps.append((i, fused or self.layers[i]))
                 i += fused.size if fused else 1
             self._steps, self._steps_key = steps, key

@@ -270,6 +270,35 @@ def _relu(dtype: np.dtype) -> str | None:
     return None if _same(got, mask) and _same(y, want) else "gave another mask or output"
 
 
+def _bias_relu(dtype: np.dtype) -> str | None:
+    z = np.array([[-2.0, -0.0, 0.0, 0.5, 3.0], [np.nan, np.inf, -np.inf, 1e-39, -1.0]], dtype)
+    bias = np.array([1.0, 0.0, -0.0, -0.5, 2.0], dtype)
+    for b in (bias, None):
+        v = z + b if b is not None else z.copy()
+        with np.errstate(invalid="ignore"):  # -inf * 0 is NaN, as in the reference
+            want = v * (v > 0).astype(dtype)
+        got = z.copy()
+        rows.bias_relu(got, b if b is not None else bias[:0], b is not None, dtype.type(1), 0, 2)
+        if not (_same(got, want) and np.array_equal(np.signbit(got), np.signbit(want))):
+            return "gave other outputs"
+    return None
+
+
+def _activation_grad(dtype: np.dtype) -> str | None:
+    rng = np.random.default_rng(9)
+    g = rng.standard_normal((3, 5)).astype(dtype)
+    g[0, 0] = -0.0
+    y = np.array([[-0.0, 0.0, 0.25, 0.9, np.nan], [0.5, -0.75, 1e-39, 0.999, 0.1], [0.3, 0.6, -0.2, 0.0, 2.0]], dtype)
+    wants = ((y > 0).astype(dtype), y * (1.0 - y), 1.0 - y * y)  # the slopes ReLU, Sigmoid and Tanh use
+    for code, slope in enumerate(wants):
+        want = g * slope
+        gz, sums = np.empty_like(g), np.empty(5, dtype)
+        rows.activation_grad(g, y, code, dtype.type(1), gz, sums, 0, 3)
+        if not (_same(gz, want) and _same(sums, want.sum(axis=0))):
+            return "gave other gradients or sums"
+    return None
+
+
 def _take_normalized(dtype: np.dtype) -> str | None:
     raw = np.arange(256, dtype=np.uint8)[::-1].reshape(8, 32).copy()
     index = np.array([3, 0, 7, 3], np.int64)
@@ -301,6 +330,8 @@ PROBES: dict[str, Callable[[np.dtype], str | None]] = {
     "softmax_cross_entropy": _softmax_cross_entropy,
     "take_normalized": _take_normalized,
     "relu": _relu,
+    "bias_relu": _bias_relu,
+    "activation_grad": _activation_grad,
 }
 
 

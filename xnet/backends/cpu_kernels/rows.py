@@ -1,5 +1,6 @@
-"""ReLU's and dropout's masks and products, softmax cross-entropy on integer labels, and a batch of
-uint8 pixel rows gathered and normalised: one pass each.
+"""Row kernels, one pass each: ReLU's and dropout's masks and products, a dense layer's bias and
+activation (in place) and the activation's gradient with its column sums, softmax cross-entropy on
+integer labels, and a batch of uint8 pixel rows gathered and normalised.
 
 Dropout takes the Philox words the reference draws (NumPy's own Philox makes them) and does the
 threshold, the cast, the rescaling and the product in one loop. Cross-entropy does a row's
@@ -7,6 +8,7 @@ maximum, exponentials, sums, term and gradient in one walk over the row, with th
 roundings (q rounded to the dtype as `onehot * (1 - s) + s / K` rounds it); its sums are
 reassociated, so float32 matches the reference within a few ulps, float64 to rounding. The pixel
 gather does Normalization.apply's float32 steps (cast, subtract, divide) on each value: the same bits.
+The bias, activation and gradient kernels do the reference's operations in its order: the same bits.
 """
 
 from __future__ import annotations
@@ -25,6 +27,50 @@ def relu(x, one, y, mask):
         mv = one if x[i] > 0 else zero
         mask[i] = mv
         y[i] = x[i] * mv
+
+
+@plain
+def bias_relu(z, bias, has_bias, one, r0, r1):
+    """Rows r0..r1-1 of z (N, K) in place: v = z + bias (where has_bias), then v * [v > 0] as
+    ReLU's float mask gives it (NaN stays NaN, -inf becomes NaN, -0.0 stays -0.0)."""
+    zero = one * 0
+    for n in range(r0, r1):
+        row = z[n]
+        if has_bias:
+            for k in range(row.shape[0]):
+                v = row[k] + bias[k]
+                row[k] = v * (one if v > 0 else zero)
+        else:
+            for k in range(row.shape[0]):
+                v = row[k]
+                row[k] = v * (one if v > 0 else zero)
+
+
+@plain
+def activation_grad(g, y, kind, one, gz, sums, r0, r1):
+    """Rows r0..r1-1: gz = g * f'(y) from the activation's output y (N, K), the reference's
+    operations in its order; sums (K,) = those rows of gz added up in row order.
+
+    kind 0 ReLU: g * [y > 0] (y > 0 exactly where the input was); 1 Sigmoid: g * (y * (1 - y));
+    2 Tanh: g * (1 - y * y)."""
+    zero = one * 0
+    for n in range(r0, r1):
+        gr, yr, out = g[n], y[n], gz[n]
+        if kind == 0:
+            for k in range(out.shape[0]):
+                out[k] = gr[k] * (one if yr[k] > 0 else zero)
+        elif kind == 1:
+            for k in range(out.shape[0]):
+                out[k] = gr[k] * (yr[k] * (one - yr[k]))
+        else:
+            for k in range(out.shape[0]):
+                out[k] = gr[k] * (one - yr[k] * yr[k])
+        if n == r0:  # NumPy's sum over rows starts from the first row, not from 0 (-0.0 stays -0.0)
+            for k in range(out.shape[0]):
+                sums[k] = out[k]
+        else:
+            for k in range(out.shape[0]):
+                sums[k] += out[k]
 
 
 @plain

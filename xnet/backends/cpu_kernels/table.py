@@ -81,16 +81,20 @@ def use_spin_wait() -> None:
 
 def _fits(*arrays: np.ndarray) -> bool:
     """Whether the kernels take these arrays: NumPy, one float dtype, C-contiguous."""
-    first = arrays[0]
-    return first.dtype in FLOATS and all(
-        type(a) is np.ndarray and a.dtype == first.dtype and a.flags.c_contiguous for a in arrays
-    )
+    dtype = arrays[0].dtype
+    if dtype not in FLOATS:
+        return False
+    for a in arrays:  # noqa: SIM110 (a loop, not all() over a generator: this runs on every small call)
+        if type(a) is not np.ndarray or a.dtype != dtype or not a.flags.c_contiguous:
+            return False
+    return True
 
 
 def _split(backend: Any, n: int, bytes_per_item: int) -> list[tuple[int, int]]:
     """Batch ranges for the threads; one range for a small pass, which a hand-off would only delay
     (a (128, 10) cross-entropy took 250 us split in two, 155 us as the reference's one pass)."""
-    if n * bytes_per_item <= (POLLING_SPLIT_MIN_BYTES if cpu_threads.polling() else SPLIT_MIN_BYTES):
+    size = n * bytes_per_item
+    if size <= POLLING_SPLIT_MIN_BYTES or (size <= SPLIT_MIN_BYTES and not cpu_threads.polling()):
         return [(0, n)]
     return backend.batch_chunks(n, bytes_per_item, PASS_BYTES)
 
@@ -340,6 +344,65 @@ def relu(backend: Any, x: np.ndarray) -> Any:
         _split(backend, x.size, 3 * x.itemsize),
     )
     return y, mask
+
+
+ACTIVATION_KINDS = {"relu": 0, "sigmoid": 1, "tanh": 2}  # rows.activation_grad's codes
+
+
+def bias_activation(backend: Any, z: np.ndarray, bias: np.ndarray | None, kind: str) -> np.ndarray | None:
+    """z (N, K) -> act(z + bias), written into z; or None (z untouched).
+
+    ReLU is one compiled pass; Sigmoid and Tanh are NumPy's own vectorised ufuncs applied in place,
+    the reference's operations on the same values (Numba's scalar tanh would be slower)."""
+    if kind not in ACTIVATION_KINDS or z.ndim != 2 or not _fits(z, *(() if bias is None else (bias,))):
+        return None
+    if kind == "relu":
+        if not probes.ok("bias_relu", z.dtype):
+            return None
+        one, b = z.dtype.type(1), (bias if bias is not None else z[0, :0])
+        chunks = _split(backend, z.shape[0], 2 * z.shape[1] * z.itemsize)
+        if len(chunks) == 1:  # the usual MLP batch: called directly, a microsecond less
+            rows.bias_relu(z, b, bias is not None, one, 0, z.shape[0])
+        else:
+            backend.map_chunks(lambda r0, r1: rows.bias_relu(z, b, bias is not None, one, r0, r1), chunks)
+        return z
+    if bias is not None:
+        z += bias
+    if kind == "sigmoid":  # 0.5 * (1 + tanh(0.5 z)): Sigmoid.forward's form, which never overflows
+        np.multiply(z, 0.5, out=z)
+        np.tanh(z, out=z)
+        np.add(z, 1.0, out=z)
+        np.multiply(z, 0.5, out=z)
+    else:
+        np.tanh(z, out=z)
+    return z
+
+
+def activation_grad(backend: Any, g: np.ndarray, y: np.ndarray, kind: str, sums: bool) -> Any:
+    """Gradient g (N, K) at an activation's output y (N, K) -> (gradient at its input (N, K),
+    its column sums (K,) or None without `sums`); or None."""
+    if g.ndim != 2 or g.shape != y.shape or not g.shape[0] or kind not in ACTIVATION_KINDS or not _fits(g, y):
+        return None
+    if not probes.ok("activation_grad", g.dtype):
+        return None
+    N, K = g.shape
+    gz, one, code = np.empty((N, K), g.dtype), g.dtype.type(1), ACTIVATION_KINDS[kind]
+    chunks = _split(backend, N, 3 * K * g.itemsize)
+    if len(chunks) == 1:  # the usual MLP batch: called directly, a microsecond less
+        total = np.empty((K,), g.dtype)
+        rows.activation_grad(g, y, code, one, gz, total, 0, N)
+        return gz, total if sums else None
+
+    def part(r0: int, r1: int) -> np.ndarray:
+        s = np.empty((K,), g.dtype)
+        rows.activation_grad(g, y, code, one, gz, s, r0, r1)
+        return s
+
+    parts = backend.map_chunks(part, chunks)
+    total = parts[0]
+    for s in parts[1:]:  # in chunk order: the same sums whatever thread ran which chunk
+        total = total + s
+    return gz, total if sums else None
 
 
 def dropout(backend: Any, x: np.ndarray, take: Callable[[], int], words: Callable[[int, int], np.ndarray],

@@ -1,0 +1,123 @@
+"""Sequential's fused Dense -> ReLU | Sigmoid | Tanh step gives the layers' own numbers, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xnet.backends.cpu_kernels import loader, table
+from xnet.nn.activations import ReLU, Sigmoid, Tanh
+from xnet.nn.dense import Dense
+from xnet.nn.fused_dense import DenseActivation
+from xnet.nn.module import build_on
+from xnet.nn.sequential import Sequential
+
+ACTS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+
+
+def _model(backend, dtype, act: str, bias: bool, sizes=(7, 9, 4)) -> Sequential:
+    with build_on(backend, dtype):
+        backend.rng.seed(5)
+        model = Sequential(Dense(sizes[0], sizes[1], bias=bias), ACTS[act](), Dense(sizes[1], sizes[2]))
+    rng = np.random.default_rng(1)
+    for p in model.parameters():  # biases away from 0, so that they matter
+        p.data = backend.asarray(rng.standard_normal(tuple(p.data.shape)), dtype)
+    return model
+
+
+def _run(backend, model, x, g):
+    model.zero_grad()
+    y = model.forward(x)
+    dx = model.backward(g)
+    out = [y] + ([] if dx is None else [dx]) + [p.grad for p in model.parameters()]
+    return [backend.to_numpy(a).copy() for a in out]
+
+
+def _compiled(backend) -> bool:
+    return backend.name == "numpy" and loader.kernels() is not None
+
+
+def _batch(backend, dtype, n, k, special=False):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((n, k)) * 2
+    if special:  # values whose ReLU the float mask defines: NaN stays NaN, -inf becomes NaN
+        x[0, :4] = [np.nan, np.inf, -np.inf, -0.0]
+    return backend.asarray(x, dtype)
+
+
+@pytest.mark.parametrize("act", ["relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_fused_step_equals_the_layers_one_by_one(backend, dtype, act, bias):
+    fused, plain = _model(backend, dtype, act, bias), _model(backend, dtype, act, bias)
+    plain.fuse = False
+    x = _batch(backend, dtype, 6, 7)
+    g = backend.asarray(np.random.default_rng(3).standard_normal((6, 4)), dtype)
+    got, want = _run(backend, fused, x, g), _run(backend, plain, x, g)
+    step = fused._plan()[0][1]
+    assert isinstance(step, DenseActivation) and step.kind == act
+    assert (step._y is not None) == _compiled(backend)  # the fused kernels ran where there are any
+    for a, b in zip(got, want, strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+
+
+def test_relu_of_nan_and_inf_as_the_layers(backend, dtype):
+    fused, plain = _model(backend, dtype, "relu", True, (5, 6, 3)), _model(backend, dtype, "relu", True, (5, 6, 3))
+    plain.fuse = False
+    x = _batch(backend, dtype, 4, 5, special=True)
+    g = backend.asarray(np.random.default_rng(4).standard_normal((4, 3)), dtype)
+    with np.errstate(invalid="ignore"):  # the reference's -inf * 0 and NaN arithmetic
+        got, want = _run(backend, fused, x, g), _run(backend, plain, x, g)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)  # NaN where NaN, the same bits elsewhere
+
+
+@pytest.mark.parametrize("act", ["relu", "sigmoid"])
+def test_a_batch_split_over_the_threads_sums_the_bias_gradient_in_chunk_order(backend, dtype, act, monkeypatch):
+    monkeypatch.setattr(table, "POLLING_SPLIT_MIN_BYTES", 256)
+    monkeypatch.setattr(table, "SPLIT_MIN_BYTES", 256)
+    monkeypatch.setattr(backend, "threads", 2, raising=False)
+    fused, plain = _model(backend, dtype, act, True, (7, 40, 4)), _model(backend, dtype, act, True, (7, 40, 4))
+    plain.fuse = False
+    x = _batch(backend, dtype, 300, 7)
+    g = backend.asarray(np.random.default_rng(5).standard_normal((300, 4)), dtype)
+    got, want = _run(backend, fused, x, g), _run(backend, plain, x, g)
+    tol = {"float32": {"rtol": 1e-5, "atol": 1e-5}, "float64": {"rtol": 1e-12, "atol": 1e-12}}[dtype]
+    for a, b in zip(got, want, strict=True):  # the first bias's sums may round otherwise: chunk by chunk
+        np.testing.assert_allclose(a, b, **tol)
+
+
+def test_first_layer_without_input_gradient_returns_none_and_still_accumulates(backend):
+    fused, plain = _model(backend, "float64", "tanh", True), _model(backend, "float64", "tanh", True)
+    plain.fuse = False
+    for m in (fused, plain):
+        m.needs_input_grad = False
+    x = _batch(backend, "float64", 5, 7)
+    g = backend.asarray(np.random.default_rng(6).standard_normal((5, 4)), "float64")
+    got, want = _run(backend, fused, x, g), _run(backend, plain, x, g)
+    assert len(got) == len(want) == 1 + 4  # the output and four gradients: no input gradient
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_errors_name_the_layer_as_unfused(backend):
+    model = _model(backend, "float64", "relu", True)
+    with pytest.raises(RuntimeError, match="ReLU: backward called before forward"):
+        model.layers[1].backward(backend.zeros((2, 9), "float64"))
+    model.forward(_batch(backend, "float64", 3, 7))
+    step = model._plan()[0][1]
+    with pytest.raises(ValueError, match="ReLU"):
+        step.backward(backend.zeros((2, 9), "float64"))  # not the output's shape
+    with pytest.raises(ValueError, match=r"Dense\(7, 9\): expected input \(N, 7\)"):
+        model.forward(_batch(backend, "float64", 3, 6))
+
+
+def test_only_exact_dense_and_activation_types_fuse(backend):
+    class MyReLU(ReLU):
+        pass
+
+    with build_on(backend, "float64"):
+        layers = [Dense(3, 4), MyReLU(), Dense(4, 4), Sigmoid(), Dense(4, 2)]
+    assert DenseActivation.at(layers, 0) is None  # a subclass may compute otherwise
+    assert DenseActivation.at(layers, 2) is not None
+    assert DenseActivation.at(layers, 4) is None  # no activation after it
