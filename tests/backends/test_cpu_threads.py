@@ -12,8 +12,9 @@ import pytest
 from xnet.backends import cpu_threads, get_backend
 
 SHAPES = {
-    "rows": ((256, 300), (300, 128)),  # M >= N: row blocks
+    "rows": ((300, 128), (128, 96)),  # M >= N: row blocks
     "columns": ((64, 300), (300, 512)),  # M < N: column blocks
+    "inner": ((256, 300), (300, 128)),  # K the longest side: blocks of K, their products added
     "batched": ((2, 64, 288), (2, 288, 600)),
     "broadcast": ((64, 288), (3, 288, 300)),
 }
@@ -28,6 +29,22 @@ def test_split_product_equals_matmul(case, monkeypatch):
     out = cpu_threads.matmul(a, b)
     assert out.shape == (a @ b).shape and out.dtype == np.float32
     np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_inner_blocks_add_up_to_the_whole_product_exactly(threads, monkeypatch):
+    monkeypatch.setattr(cpu_threads, "_threads", threads)
+    monkeypatch.setattr(cpu_threads, "PARALLEL_MIN_MACS", 1)
+    rng = np.random.default_rng(4)
+    # small integers: every partial sum is exact, so a block left out or added twice would show
+    a = rng.integers(-4, 5, (40, 200)).astype(np.float32)
+    b = rng.integers(-4, 5, (200, 30)).astype(np.float32)
+    want = a.astype(np.int64) @ b.astype(np.int64)
+    for _ in range(3):  # whichever thread runs which block
+        np.testing.assert_array_equal(cpu_threads.matmul(a, b), want)
+    out = np.full((40, 30), 5.0, np.float32)
+    assert cpu_threads.matmul(a, b, out=out) is out
+    np.testing.assert_array_equal(out, want)
 
 
 def test_split_product_of_transposed_views(monkeypatch):

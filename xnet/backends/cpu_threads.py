@@ -281,12 +281,13 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
         out = np.empty(batch_shape + (M, N), np.result_type(a, b))
     elif out.shape != batch_shape + (M, N):  # NumPy's own error for a misfit out
         return np.matmul(a, b, out=out)
+    errors = np.geterr()  # NumPy's error state is per thread: the workers take the caller's
+    if not batch_shape and K > M and K > N:
+        return _inner_split(a, b, out, n, errors)
     rows = M >= N  # split the longer side of the output, so every block stays a good BLAS call
     size = M if rows else N
     parts = min(n, max(1, size // 16))
     bounds = _split(size, parts, math.prod(batch_shape) * M * K * N)
-
-    errors = np.geterr()  # NumPy's error state is per thread: the workers take the caller's
 
     def block(k: int) -> Callable[[], None]:
         s = slice(bounds[k], bounds[k + 1])
@@ -301,6 +302,35 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
         return run
 
     _run_parallel([block(k) for k in range(parts)])
+    return out
+
+
+def _inner_split(a: np.ndarray, b: np.ndarray, out: np.ndarray, n: int, errors: dict[str, str]) -> np.ndarray:
+    """a (M, K) @ b (K, N) with K the longest side, as a sum of products over blocks of K, one per
+    thread, added in block order (so the result does not depend on which thread ran which).
+
+    A layer's forward x @ W: each thread reads only its rows of W and its columns of x, the rows
+    that its part of the weight gradient (split by rows, as x^T @ g) and of the optimizer's update
+    (its half of the flat buffer) left in its core's cache; split by columns, each thread read all
+    of x and half of every row of W. Measured in alternating epochs: workload 8 (64x9216 @
+    9216x128) on 10,000 samples 3.30 -> 3.25 s; workload 1 (128x784 @ 784x256) 0.338 s both ways."""
+    M, K, N = a.shape[0], a.shape[1], b.shape[1]
+    parts = min(n, max(1, K // 16))
+    bounds = _split(K, parts, M * K * N)
+    partial = [out] + [np.empty((M, N), out.dtype) for _ in range(parts - 1)]
+
+    def block(k: int) -> Callable[[], None]:
+        s = slice(bounds[k], bounds[k + 1])
+
+        def run() -> None:
+            with np.errstate(**errors):
+                np.matmul(a[:, s], b[s, :], out=partial[k])
+
+        return run
+
+    _run_parallel([block(k) for k in range(parts)])
+    for p in partial[1:]:
+        out += p
     return out
 
 
