@@ -274,6 +274,8 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     if n == 1 or a.ndim < 2 or b.ndim < 2:
         return np.matmul(a, b, out=out)
     M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
+    if M * K * N < PARALLEL_MIN_MACS and a.ndim == b.ndim == 2:  # an MLP's product: no more to decide
+        return np.matmul(a, b, out=out)
     batch_shape = () if a.ndim == b.ndim == 2 else np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     if math.prod(batch_shape) * M * K * N < PARALLEL_MIN_MACS:
         return np.matmul(a, b, out=out)

@@ -83,7 +83,10 @@ class FlatGroup:
 
     def intact(self) -> bool:
         """Whether every parameter still holds the views it was given (nothing rebound them)."""
-        return all(p.data is d and p.grad is g for p, (d, g) in zip(self.params, self._bound, strict=True))
+        for p, (d, g) in zip(self.params, self._bound, strict=True):  # noqa: SIM110 (no generator: runs every step)
+            if p.data is not d or p.grad is not g:
+                return False
+        return True
 
     def parts(self, states: list[Array], split: bool) -> tuple[list[Part], list[list[Array]]]:
         """(parts, their states) for an update: the whole buffer, or its regularised and other slices."""
