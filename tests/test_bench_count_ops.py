@@ -24,7 +24,7 @@ def test_fused_kernels_count_one_launch_and_the_reference_bodies_many(capsys):
     assert fused["loss forward"][0] < reference["loss forward"][0]
     assert fused["whole step"][0] < reference["whole step"][0]
     # every part but the per-epoch bookkeeping is the same code either way
-    for part in ("0 Dense forward", "0 Dense backward", "2 Dense backward"):
+    for part in ("0-1 DenseActivation forward", "0-1 DenseActivation backward", "2 Dense backward"):
         assert fused[part] == reference[part], part
     # zero_grad only marks the gradients cleared (the backward writes them): no launch, so no row
     assert "zero_grad" not in fused and "zero_grad" not in reference
