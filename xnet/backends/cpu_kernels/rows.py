@@ -98,14 +98,15 @@ def ce_labels(z, labels, hi, lo, scale, terms, grad, r0, r1):
             m = v if (v > m or v != v) else m
         se = row[0] * 0
         for k in range(K):
-            se += np.exp(row[k] - m)
+            e = np.exp(row[k] - m)
+            g[k] = e  # kept for the gradient below: one exp per value, not two
+            se += e
         dot = se * 0
         label = labels[n]
         for k in range(K):
             q = (hi if k == label else hi * 0) + lo
-            shifted = row[k] - m
-            dot += q * shifted
-            g[k] = (np.exp(shifted) / se - q) * scale
+            dot += q * (row[k] - m)
+            g[k] = (g[k] / se - q) * scale
         terms[n] = np.log(se) - dot
 
 
