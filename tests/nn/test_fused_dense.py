@@ -121,3 +121,16 @@ def test_only_exact_dense_and_activation_types_fuse(backend):
     assert DenseActivation.at(layers, 0) is None  # a subclass may compute otherwise
     assert DenseActivation.at(layers, 2) is not None
     assert DenseActivation.at(layers, 4) is None  # no activation after it
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_an_empty_batch_gives_empty_outputs_and_zero_gradients(backend, bias):
+    model = _model(backend, "float32", "relu", bias)
+    x = backend.asarray(np.zeros((0, 7)), "float32")
+    y = model.forward(x)
+    assert tuple(y.shape) == (0, 4)
+    model.zero_grad()
+    dx = model.backward(backend.asarray(np.zeros((0, 4)), "float32"))
+    assert tuple(dx.shape) == (0, 7)
+    for p in model.parameters():
+        assert not backend.to_numpy(p.grad).any()

@@ -359,7 +359,7 @@ def bias_activation(backend: Any, z: np.ndarray, bias: np.ndarray | None, kind: 
     if kind == "relu":
         if not probes.ok("bias_relu", z.dtype):
             return None
-        one, b = z.dtype.type(1), (bias if bias is not None else z[0, :0])
+        one, b = z.dtype.type(1), (bias if bias is not None else np.empty((0,), z.dtype))
         chunks = _split(backend, z.shape[0], 2 * z.shape[1] * z.itemsize)
         if len(chunks) == 1:  # the usual MLP batch: called directly, a microsecond less
             rows.bias_relu(z, b, bias is not None, one, 0, z.shape[0])
