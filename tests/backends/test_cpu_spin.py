@@ -25,6 +25,15 @@ def test_wait_for_sees_a_change_at_once_and_gives_up_after_its_looks():
     assert spin.wait_for(counter, 3, 10, NEVER) == 0
 
 
+def test_finish_then_wait_for_raises_the_count_before_it_polls():
+    finished, counter = np.zeros(1, np.int64), np.zeros(1, np.int64)
+    assert spin.finish_then_wait_for(finished, counter, 0, 100, NEVER) == 0  # no next hand-off
+    assert finished[0] == 1
+    counter[0] = 1
+    assert spin.finish_then_wait_for(finished, counter, 0, 10**9, NEVER) == 1  # one at once
+    assert finished[0] == 2
+
+
 def test_wait_for_stops_at_a_late_look():
     # a look (one sched_yield) takes some cycles; allowed none, the first is late (x86's rdtsc)
     assert spin.wait_for(np.zeros(1, np.int64), 0, 1000, 0) == -1
@@ -58,10 +67,15 @@ def test_wait_for_sees_a_change_made_by_another_thread():
     thread.join()
 
 
-@pytest.mark.parametrize("looks", [1, 10**6], ids=["sleeps-at-once", "polls"])
-def test_hand_offs_give_the_same_results_whether_threads_poll_or_sleep(monkeypatch, looks):
+@pytest.mark.parametrize(
+    ("looks", "finish"),
+    [(1, None), (10**6, None), (1, spin.finish_then_wait_for), (10**6, spin.finish_then_wait_for)],
+    ids=["sleeps-at-once", "polls", "sleeps-at-once-counted-without-gil", "polls-counted-without-gil"],
+)
+def test_hand_offs_give_the_same_results_whether_threads_poll_or_sleep(monkeypatch, looks, finish):
     monkeypatch.setattr(cpu_threads, "_threads", 3)
     monkeypatch.setattr(cpu_threads, "_spin", spin.wait_for)
+    monkeypatch.setattr(cpu_threads, "_spin_finish", finish)
     monkeypatch.setattr(cpu_threads, "_spin_looks", looks)
     monkeypatch.setattr(cpu_threads, "_spin_late", NEVER)
     out = np.zeros(12)
@@ -96,7 +110,7 @@ def test_an_error_on_a_polling_worker_reaches_the_caller(monkeypatch):
 
 
 def test_loading_the_kernels_installs_the_polling_wait():
-    assert cpu_threads._spin is spin.wait_for
+    assert cpu_threads._spin is spin.wait_for and cpu_threads._spin_finish is spin.finish_then_wait_for
     per_look, cycles_per_second = spin.calibrate()
     # SPIN_SECONDS of looks, and SPIN_LATE_SECONDS of cycles: within 10x of this calibration's
     assert 0.1 < cpu_threads._spin_looks * per_look / cpu_threads.SPIN_SECONDS < 10

@@ -60,14 +60,23 @@ _workers: list[_Worker] = []
 # -1 when a look took more than `late` cycles: installed by the compiled kernels when they load
 # (cpu_kernels/table.py), with the looks that make SPIN_SECONDS and the cycles of SPIN_LATE_SECONDS
 _spin: Callable[[np.ndarray, int, int, int], int] | None = None
+# finished[0] += 1, then as _spin: a worker's end of a job (spin.finish_then_wait_for)
+_spin_finish: Callable[[np.ndarray, np.ndarray, int, int, int], int] | None = None
 _spin_looks = _spin_late = 0
 _spin_paused_until = 0.0  # perf_counter time before which nobody polls
 
 
-def use_spin_wait(wait: Callable[[np.ndarray, int, int, int], int] | None, looks: int = 0, late: int = 0) -> None:
-    """Let workers and waiting callers poll with `wait` before sleeping; None: sleep at once."""
-    global _spin, _spin_looks, _spin_late, _spin_paused_until
+def use_spin_wait(
+    wait: Callable[[np.ndarray, int, int, int], int] | None,
+    looks: int = 0,
+    late: int = 0,
+    finish: Callable[[np.ndarray, np.ndarray, int, int, int], int] | None = None,
+) -> None:
+    """Let workers and waiting callers poll with `wait` before sleeping; None: sleep at once.
+    `finish(finished, counter, seen, looks, late)`: finished[0] += 1 then `wait`, without the GIL."""
+    global _spin, _spin_finish, _spin_looks, _spin_late, _spin_paused_until
     _spin, _spin_looks, _spin_late, _spin_paused_until = wait, looks, late, 0.0
+    _spin_finish = finish if wait is not None else None
 
 
 def polling() -> bool:
@@ -85,6 +94,17 @@ def _poll(counter: np.ndarray, seen: int) -> None:
     if wait is None or time.perf_counter() < _spin_paused_until:
         return
     if wait(counter, seen, _spin_looks, _spin_late) < 0:  # the core is wanted elsewhere
+        _spin_paused_until = time.perf_counter() + SPIN_BACKOFF_SECONDS
+
+
+def _finish_then_poll(finished: np.ndarray, counter: np.ndarray, seen: int) -> None:
+    """finished[0] += 1, then as _poll(counter, seen); the count raised without the GIL where polling is on."""
+    global _spin_paused_until
+    finish = _spin_finish
+    if finish is None or time.perf_counter() < _spin_paused_until:
+        finished[0] += 1
+        return
+    if finish(finished, counter, seen, _spin_looks, _spin_late) < 0:
         _spin_paused_until = time.perf_counter() + SPIN_BACKOFF_SECONDS
 
 
@@ -185,16 +205,23 @@ class _Worker:
         threading.Thread(target=self._loop, name="xnet-cpu", daemon=True).start()
 
     def _loop(self) -> None:
+        _poll(self._started, self._taken)
         while True:
-            _poll(self._started, self._taken)
             self._go.acquire()  # at once after a hand-off seen while polling; else sleeps until one
             self._taken += 1
             try:
                 self._fn()
             except BaseException as e:  # handed back to the caller by wait()
                 self._error = e
-            self._finished[0] += 1
+            if _spin_finish is None or not polling():
+                self._finished[0] += 1
+                self._done.release()
+                _poll(self._started, self._taken)
+                continue
             self._done.release()
+            # the finished count goes up once this thread has let go of the GIL (spin.py), then
+            # it polls for the next hand-off; the locks decide, the counts only shorten the waits
+            _finish_then_poll(self._finished, self._started, self._taken)
 
     def start(self, fn: Callable[[], None]) -> None:
         self._fn, self._error = fn, None

@@ -79,6 +79,19 @@ def wait_for(counter, seen, looks, late):
     return 1 if counter[0] != seen else 0
 
 
+@plain
+def finish_then_wait_for(finished, counter, seen, looks, late):
+    """finished[0] += 1, then wait_for(counter, seen, looks, late): what a worker does after a job.
+
+    The count that the waiting caller polls goes up only here, where this thread no longer holds
+    the GIL (a compiled function without it), so that caller can take the GIL at once; raised from
+    Python, it let the caller go while this thread still held the GIL for a few more statements,
+    and a thread that finds the GIL taken sleeps until it comes back. Alternating epochs against
+    raising it from Python: workload 3 on 20,000 samples 0.921 -> 0.899 s, workload 1 0.360 -> 0.356 s."""
+    finished[0] += 1
+    return wait_for(counter, seen, looks, late)
+
+
 def calibrate() -> tuple[float, float]:
     """(seconds per look, cycles per second) here, over 2,000 looks (about 0.15 us each on a 2-core
     VM); compiles wait_for (or loads it from the cache) first."""

@@ -76,7 +76,8 @@ def use_spin_wait() -> None:
         return
     looks = max(1, int(cpu_threads.SPIN_SECONDS / per_look))
     late = int(cpu_threads.SPIN_LATE_SECONDS * cycles_per_second) if cycles_per_second > 0 else 1 << 62
-    cpu_threads.use_spin_wait(spin.wait_for, looks, late)
+    spin.finish_then_wait_for(np.zeros(1, np.int64), np.zeros(1, np.int64), 1, 1, late)  # compiled (or loaded) now
+    cpu_threads.use_spin_wait(spin.wait_for, looks, late, spin.finish_then_wait_for)
 
 
 def _fits(*arrays: np.ndarray) -> bool:
