@@ -134,3 +134,22 @@ def test_an_empty_batch_gives_empty_outputs_and_zero_gradients(backend, bias):
     assert tuple(dx.shape) == (0, 7)
     for p in model.parameters():
         assert not backend.to_numpy(p.grad).any()
+
+
+def test_a_lazy_dense_fuses_from_the_step_after_it_learns_its_size(backend):
+    from xnet.nn.lazy import LazyDense
+
+    with build_on(backend, "float64"):
+        lazy = Sequential(LazyDense(9), ReLU(), Dense(9, 4))
+        plain = Sequential(Dense(7, 9), ReLU(), Dense(9, 4))
+    plain.fuse = False
+    x = _batch(backend, "float64", 6, 7)
+    g = backend.asarray(np.random.default_rng(3).standard_normal((6, 4)), "float64")
+    _run(backend, lazy, x, g)  # the first forward gives the Dense its size, and runs the layers one by one
+    assert lazy._steps[0][1] is lazy.layers[0]  # that forward ran the layer alone: it was lazy at planning
+    for p, q in zip(lazy.parameters(), plain.parameters(), strict=True):
+        q.data = backend.asarray(backend.to_numpy(p.data), "float64")
+    got, want = _run(backend, lazy, x, g), _run(backend, plain, x, g)
+    assert isinstance(lazy._steps[0][1], DenseActivation)  # the step just run was the fused one
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -71,7 +71,8 @@ class Sequential(Module):
                 "added); run forward again first"
             )
         first = 0 if self._needs_input_grad else self._first
-        for start, step in reversed(self._plan()):
+        # the steps (and caches) of the last forward; made here when none ran (their error says so)
+        for start, step in reversed(self._steps or self._plan()):
             # a fused step never straddles `first` (the first layer with parameters): the only
             # layer with parameters in one is the batch norm or Dense it starts with
             if start < first:
@@ -86,9 +87,9 @@ class Sequential(Module):
     def _plan(self) -> list[tuple[int, Any]]:
         """The steps forward runs: each layer, or a fused step for a run of layers (fused.py).
 
-        Rebuilt only when the layers or `fuse` changed, so that backward uses the steps (and
-        their caches) of the last forward."""
-        key = (self.fuse, *map(id, self.layers))
+        Rebuilt only when the layers, their types or `fuse` changed (a LazyDense becomes a Dense
+        in its first forward, and can fuse from the next); backward runs the last forward's steps."""
+        key = (self.fuse, *map(id, self.layers), *map(type, self.layers))
         if key != self._steps_key:
             steps, i = [], 0
             while i < len(self.layers):
