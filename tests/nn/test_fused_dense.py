@@ -153,3 +153,15 @@ def test_a_lazy_dense_fuses_from_the_step_after_it_learns_its_size(backend):
     assert isinstance(lazy._steps[0][1], DenseActivation)  # the step just run was the fused one
     for a, b in zip(got, want, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_large_sigmoid_layer_is_left_to_the_layers_chunked_passes(backend, monkeypatch):
+    monkeypatch.setattr(backend, "pass_split_bytes", 1024)  # as if the batch were large
+    fused, plain = _model(backend, "float64", "sigmoid", True), _model(backend, "float64", "sigmoid", True)
+    plain.fuse = False
+    x = _batch(backend, "float64", 40, 7)
+    g = backend.asarray(np.random.default_rng(7).standard_normal((40, 4)), "float64")
+    got, want = _run(backend, fused, x, g), _run(backend, plain, x, g)
+    assert fused._plan()[0][1]._y is None  # the two layers ran, the Sigmoid's pass in chunks
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -371,6 +371,8 @@ def bias_activation(backend: Any, z: np.ndarray, bias: np.ndarray | None, kind: 
         else:
             backend.map_chunks(lambda r0, r1: rows.bias_relu(z, b, bias is not None, one, r0, r1), chunks)
         return z
+    if z.size * z.itemsize * 3 > backend.pass_split_bytes:  # the layers' own passes go in chunks on all cores
+        return None
     if bias is not None:
         z += bias
     if kind == "sigmoid":  # 0.5 * (1 + tanh(0.5 z)): Sigmoid.forward's form, which never overflows
