@@ -97,14 +97,11 @@ def _poll(counter: np.ndarray, seen: int) -> None:
         _spin_paused_until = time.perf_counter() + SPIN_BACKOFF_SECONDS
 
 
-def _finish_then_poll(finished: np.ndarray, counter: np.ndarray, seen: int) -> None:
-    """finished[0] += 1, then as _poll(counter, seen); the count raised without the GIL where polling is on."""
+def _finish_then_poll(finish: Callable[[np.ndarray, np.ndarray, int, int, int], int], finished: np.ndarray,
+                      counter: np.ndarray, seen: int) -> None:  # fmt: skip
+    """finished[0] += 1 without the GIL, then as _poll(counter, seen) (polling is on: the caller checked)."""
     global _spin_paused_until
-    finish = _spin_finish
-    if finish is None or time.perf_counter() < _spin_paused_until:
-        finished[0] += 1
-        return
-    if finish(finished, counter, seen, _spin_looks, _spin_late) < 0:
+    if finish(finished, counter, seen, _spin_looks, _spin_late) < 0:  # the core is wanted elsewhere
         _spin_paused_until = time.perf_counter() + SPIN_BACKOFF_SECONDS
 
 
@@ -213,15 +210,16 @@ class _Worker:
                 self._fn()
             except BaseException as e:  # handed back to the caller by wait()
                 self._error = e
-            if _spin_finish is None or not polling():
+            finish = _spin_finish
+            if finish is not None and polling():
+                self._done.release()
+                # the finished count goes up once this thread has let go of the GIL (spin.py), then
+                # it polls for the next hand-off; the locks decide, the counts only shorten the waits
+                _finish_then_poll(finish, self._finished, self._started, self._taken)
+            else:
                 self._finished[0] += 1
                 self._done.release()
                 _poll(self._started, self._taken)
-                continue
-            self._done.release()
-            # the finished count goes up once this thread has let go of the GIL (spin.py), then
-            # it polls for the next hand-off; the locks decide, the counts only shorten the waits
-            _finish_then_poll(self._finished, self._started, self._taken)
 
     def start(self, fn: Callable[[], None]) -> None:
         self._fn, self._error = fn, None
