@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -240,3 +242,69 @@ def test_blas_goes_to_one_thread_through_threadpoolctl(monkeypatch):
     assert cpu_threads._blas_to_one_thread() and calls == [(1, "blas")]  # MKL too, not only OpenBLAS
     monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda: [])
     assert not cpu_threads._blas_to_one_thread()
+
+
+def test_a_background_job_runs_on_a_worker_and_gives_its_result(monkeypatch):
+    monkeypatch.setattr(cpu_threads, "_threads", 2)
+    monkeypatch.setattr(cpu_threads, "BACKGROUND_MIN_BYTES", 0)
+    job = cpu_threads.background(lambda: (threading.current_thread().name, 7), 1)
+    assert job() == ("xnet-cpu", 7)
+    assert job() == ("xnet-cpu", 7)  # asked again: the same result, nothing run twice
+
+
+def test_a_small_or_single_threaded_job_waits_for_its_caller(monkeypatch):
+    def fn():
+        return threading.current_thread().name
+
+    monkeypatch.setattr(cpu_threads, "_threads", 2)
+    assert cpu_threads.background(fn, cpu_threads.BACKGROUND_MIN_BYTES - 1) is fn  # the hand-off would cost more
+    monkeypatch.setattr(cpu_threads, "_threads", 1)
+    assert cpu_threads.background(fn, 1 << 30) is fn
+
+
+def test_a_background_error_is_raised_when_the_result_is_asked_for(monkeypatch):
+    monkeypatch.setattr(cpu_threads, "_threads", 2)
+    monkeypatch.setattr(cpu_threads, "BACKGROUND_MIN_BYTES", 0)
+
+    def fail():
+        raise RuntimeError("gather failed")
+
+    job = cpu_threads.background(fail, 1)
+    with pytest.raises(RuntimeError, match="gather failed"):
+        job()
+    # the workers are free again: a split runs on them
+    seen = set()
+    cpu_threads.run_chunks(lambda chunk, worker: seen.add(worker), 8)
+    assert cpu_threads._background is None
+
+
+def test_a_split_waits_for_the_background_job_first(monkeypatch):
+    monkeypatch.setattr(cpu_threads, "_threads", 2)
+    monkeypatch.setattr(cpu_threads, "BACKGROUND_MIN_BYTES", 0)
+    order = []
+
+    def slow():
+        time.sleep(0.05)
+        order.append("job")
+        return "done"
+
+    job = cpu_threads.background(slow, 1)
+    cpu_threads.run_chunks(lambda chunk, worker: order.append("chunk"), 2)  # needs the worker the job holds
+    assert order == ["job", "chunk", "chunk"]
+    assert job() == "done"  # collected by the split, still there for its caller
+    assert cpu_threads._background is None and not cpu_threads._busy.locked()
+
+
+def test_a_new_background_job_collects_the_one_left_behind(monkeypatch):
+    monkeypatch.setattr(cpu_threads, "_threads", 2)
+    monkeypatch.setattr(cpu_threads, "BACKGROUND_MIN_BYTES", 0)
+    cpu_threads.background(lambda: 1, 1)  # never asked for, as a loop left early leaves it
+    assert cpu_threads.background(lambda: 2, 1)() == 2
+    assert not cpu_threads._busy.locked()
+
+
+def test_numpy_backend_runs_background_jobs_on_its_worker(monkeypatch):
+    monkeypatch.setattr(cpu_threads, "_threads", 2)
+    monkeypatch.setattr(cpu_threads, "BACKGROUND_MIN_BYTES", 0)
+    job = get_backend("numpy").background(lambda: threading.current_thread().name, 1)
+    assert job() == "xnet-cpu"

@@ -319,6 +319,12 @@ class Backend:
         count = max(1, min(n, -(-count // self.threads) * self.threads))  # a multiple of the threads
         return [(n * k // count, n * (k + 1) // count) for k in range(count)]
 
+    def background(self, fn: Callable[[], T], nbytes: int) -> Callable[[], T]:
+        """Start fn(), which writes about `nbytes`, on an idle core while the caller goes on; returns the
+        function that waits for and gives its result (a DataLoader gathers the next batch so). Here: fn
+        itself, run when its result is asked for; the CPU backend runs a large enough job on its worker."""
+        return fn
+
     def run_chunks(self, fn: Callable[[int, int], None], count: int) -> None:
         """fn(chunk, worker) for every chunk in range(count); the CPU backend shares them out
         over its threads. `worker` indexes per-thread scratch; fn's results depend on chunk only."""

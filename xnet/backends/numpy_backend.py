@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from xnet.backends import cpu_memory, cpu_threads, dlpack, philox
-from xnet.backends.base import Backend
+from xnet.backends.base import Backend, T
 from xnet.backends.cpu_kernels import loader
 from xnet.backends.fast_paths import scalar_args
 from xnet.backends.rng import Rng, Stream, bernoulli_threshold
@@ -63,6 +63,9 @@ class NumpyBackend(Backend):
         # OpenBLAS runs on one thread (its spinning workers stall on busy machines); large
         # products are split over xnet's own sleeping-when-idle threads instead
         return cpu_threads.matmul(a, b, out)
+
+    def background(self, fn: Callable[[], T], nbytes: int) -> Callable[[], T]:
+        return cpu_threads.background(fn, nbytes)
 
     def run_chunks(self, fn: Callable[[int, int], None], count: int) -> None:
         cpu_threads.run_chunks(fn, count)

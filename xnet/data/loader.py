@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -13,9 +14,8 @@ import numpy as np
 from xnet.backends import Array, Backend, get_backend
 from xnet.backends.rng import Stream, check_seed
 from xnet.checks import check_bool, check_int
+from xnet.data.batches import Batch, Batches, Span
 from xnet.data.pixels import Pixels, normalize_batch, scaling_constants
-
-Batch = tuple[Array, Array | None]
 
 
 def _batch_size(batch_size: Any, n: int) -> int:
@@ -209,18 +209,19 @@ class DataLoader:
         """The sample order of `epoch`, (N,) int64 on the device: the "shuffle" stream of (seed, epoch)."""
         return Stream(self.backend, self.seed, "shuffle", epoch=int(epoch)).permutation(self.n)
 
-    def __iter__(self) -> Iterator[Batch]:
+    def __iter__(self) -> Batches:
+        """This epoch's batches (the order of `set_epoch`'s epoch, then the next)."""
         epoch = self.epoch
         self.epoch += 1
         perm = self.permutation(epoch) if self.shuffle else None
-        yield from self._batches(perm, self.batch_size, self.drop_last, self.augment, self.ranks)
+        return Batches(self, perm, self._spans(self.batch_size, self.drop_last, self.ranks), self.augment)
 
     def eval_batches(self, batch_size: int | str | None = None, rows: tuple[int, int] | None = None) -> Iterator[Batch]:
         """Every sample once in stored order, no augmentation, last batch kept (evaluation); with `rows`
         (lo, hi), only samples lo..hi-1 (one rank's share of a data-parallel evaluation; none when lo == hi)."""
         size = self.batch_size if batch_size is None else _batch_size(batch_size, self.n)
         if rows is None:
-            yield from self._batches(None, size, False, None, 1)
+            yield from Batches(self, None, self._spans(size, False, 1))
             return
         lo, hi = rows
         if not 0 <= lo <= hi <= self.n:
@@ -243,25 +244,25 @@ class DataLoader:
             return rest // ranks < 2 and self.n > size
         return bool(drop_last)
 
-    def _batches(
-        self, perm: Array | None, size: int, drop_last: bool | str, augment: Any, ranks: int
-    ) -> Iterator[Batch]:
-        xp = self.backend.xp
+    def _spans(self, size: int, drop_last: bool | str, ranks: int) -> Iterator[Span]:
+        """(lo, hi, batch_rows) of every batch of `size`: its samples lo..hi of the epoch's order (for a rank
+        of several, its equal shard, and its rows of the global batch; else None)."""
         stop = self.n - self.n % size if self._drops_rest(size, drop_last, ranks) else self.n
         for i in range(0, stop, size):
             j = min(i + size, self.n)  # the standard leaves out-of-bounds slice stops undefined
-            if ranks > 1:  # this rank's equal shard of the global batch i..j
-                part = (j - i) // ranks
-                self.batch_rows = (part * self.rank, part * (self.rank + 1), j - i)
-                i, j = i + part * self.rank, i + part * (self.rank + 1)
-            if perm is None:  # stored order: slices (views of a float array, nothing copied)
-                xb = self.inputs(i, j)
-                yb = None if self.y is None else self.y[i:j, ...]
-            else:
-                rows = perm[i:j]
-                xb = self._gathered(rows)
-                yb = None if self.y is None else xp.take(self.y, rows, axis=0)
-            if augment is not None:
-                with self.shard_draws():
-                    xb = augment(xb, self.backend)
-            yield xb, yb
+            if ranks == 1:
+                yield i, j, None
+                continue
+            part = (j - i) // ranks  # this rank's equal shard of the global batch i..j
+            yield i + part * self.rank, i + part * (self.rank + 1), (part * self.rank, part * (self.rank + 1), j - i)
+
+    def batch_bytes(self, n: int) -> int:
+        """The bytes of n samples' inputs as batches serve them (in `dtype`, Pixels normalised too)."""
+        return n * math.prod(self.x.shape[1:]) * np.dtype(self.dtype).itemsize
+
+    def take(self, perm: Array | None, lo: int, hi: int) -> Batch:
+        """Samples lo..hi of the order `perm` (None: the stored order, as views of a float array), not augmented."""
+        if perm is None:
+            return self.inputs(lo, hi), None if self.y is None else self.y[lo:hi, ...]
+        rows = perm[lo:hi]
+        return self._gathered(rows), None if self.y is None else self.backend.xp.take(self.y, rows, axis=0)

@@ -37,7 +37,8 @@ def train_epoch(trainer: Any, loader: DataLoader, epoch: int, epochs: int) -> di
     p, par = trainer._partial, trainer.parallel
     loss_sum, correct, seen = par.carried(p)
     skip, t0, t_report = trainer.step_in_epoch, time.perf_counter(), time.perf_counter()
-    for i, (xb, yb) in enumerate(loader):
+    batches = iter(loader)
+    for i, (xb, yb) in enumerate(batches):
         if i < skip:
             continue
         if schedule is not None:
@@ -46,6 +47,8 @@ def train_epoch(trainer: Any, loader: DataLoader, epoch: int, epochs: int) -> di
             p["lr"] = float(opt.lr)
         with loader.shard_draws():  # one rank of several draws what one process would
             out = model.forward(xb)
+        # the next batch is gathered on the other core while the loss and the last layers' backward run
+        batches.prefetch()
         value = loss.forward(out, yb)
         opt.zero_grad()
         model.backward(loss.backward())
