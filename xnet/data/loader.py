@@ -102,6 +102,9 @@ class DataLoader:
     on one sample, and the Trainer iterates its training data this way. eval_batches() always
     keeps every sample. `augment(xb, backend)` is applied to shuffled training batches only.
 
+    Iterating gives `Batches` (data/batches.py), whose `prefetch()` starts gathering the next
+    shuffled batch on an idle core (the Trainer calls it after each forward).
+
     `sharded(rank, ranks)` gives the loader one rank of data-parallel training iterates: every
     global batch (the same on every rank: the order depends on the seed and epoch only) is cut
     into `ranks` equal shards and this rank's is served.
