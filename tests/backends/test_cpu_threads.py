@@ -308,3 +308,21 @@ def test_numpy_backend_runs_background_jobs_on_its_worker(monkeypatch):
     monkeypatch.setattr(cpu_threads, "BACKGROUND_MIN_BYTES", 0)
     job = get_backend("numpy").background(lambda: threading.current_thread().name, 1)
     assert job() == "xnet-cpu"
+
+
+def test_a_background_job_that_splits_work_itself_runs_it_serially(monkeypatch):
+    monkeypatch.setattr(cpu_threads, "_threads", 2)
+    monkeypatch.setattr(cpu_threads, "BACKGROUND_MIN_BYTES", 0)
+
+    def job():
+        seen = []
+        cpu_threads.run_chunks(lambda chunk, worker: seen.append((chunk, worker)), 4)  # would wait for itself
+        return seen
+
+    got = []
+    caller = threading.Thread(target=lambda: got.append(cpu_threads.background(job, 1)()), daemon=True)
+    caller.start()
+    caller.join(30)  # a job waiting for itself would never end: fail instead of hanging the suite
+    assert not caller.is_alive(), "the background job waited for itself"
+    assert got == [[(0, 0), (1, 0), (2, 0), (3, 0)]]
+    assert not cpu_threads._busy.locked()

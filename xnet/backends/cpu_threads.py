@@ -207,7 +207,8 @@ class _Worker:
         # hand-offs started and finished, counted on both sides, for the polling waits
         self._started, self._finished = np.zeros(1, np.int64), np.zeros(1, np.int64)
         self._taken = self._collected = 0
-        threading.Thread(target=self._loop, name="xnet-cpu", daemon=True).start()
+        self.thread = threading.Thread(target=self._loop, name="xnet-cpu", daemon=True)
+        self.thread.start()
 
     def _loop(self) -> None:
         _poll(self._started, self._taken)
@@ -262,6 +263,8 @@ class _Background:
 
     def collect(self) -> None:
         global _background
+        if threading.current_thread() is self._worker.thread:
+            return  # the job itself splitting work: it cannot wait for itself (its split runs serially)
         with self._collect:
             if self._done:
                 return
