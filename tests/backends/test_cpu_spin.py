@@ -111,7 +111,13 @@ def test_an_error_on_a_polling_worker_reaches_the_caller(monkeypatch):
 
 def test_loading_the_kernels_installs_the_polling_wait():
     assert cpu_threads._spin is spin.wait_for and cpu_threads._spin_finish is spin.finish_then_wait_for
-    per_look, cycles_per_second = spin.calibrate()
+    # the fastest of a few calibrations: a worker still polling after the test before (which gave
+    # it 10**5 looks) can share this core, and each look then waits for it (2.6 us instead of 0.16)
+    tries = []
+    for _ in range(5):
+        tries.append(spin.calibrate())
+        time.sleep(0.02)
+    per_look, cycles_per_second = min(tries)
     # SPIN_SECONDS of looks, and SPIN_LATE_SECONDS of cycles: within 10x of this calibration's
     assert 0.1 < cpu_threads._spin_looks * per_look / cpu_threads.SPIN_SECONDS < 10
     assert 0.1 < cpu_threads._spin_late / cycles_per_second / cpu_threads.SPIN_LATE_SECONDS < 10
