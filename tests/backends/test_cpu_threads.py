@@ -247,17 +247,22 @@ def test_blas_goes_to_one_thread_through_threadpoolctl(monkeypatch):
 def test_a_background_job_runs_on_a_worker_and_gives_its_result(monkeypatch):
     monkeypatch.setattr(cpu_threads, "_threads", 2)
     monkeypatch.setattr(cpu_threads, "BACKGROUND_MIN_BYTES", 0)
+    monkeypatch.setattr(cpu_threads, "polling", lambda: True)
     job = cpu_threads.background(lambda: (threading.current_thread().name, 7), 1)
     assert job() == ("xnet-cpu", 7)
     assert job() == ("xnet-cpu", 7)  # asked again: the same result, nothing run twice
 
 
-def test_a_small_or_single_threaded_job_waits_for_its_caller(monkeypatch):
+def test_a_small_single_threaded_or_busy_machines_job_waits_for_its_caller(monkeypatch):
     def fn():
         return threading.current_thread().name
 
     monkeypatch.setattr(cpu_threads, "_threads", 2)
+    monkeypatch.setattr(cpu_threads, "polling", lambda: True)
     assert cpu_threads.background(fn, cpu_threads.BACKGROUND_MIN_BYTES - 1) is fn  # the hand-off would cost more
+    monkeypatch.setattr(cpu_threads, "polling", lambda: False)  # a busy machine, or no compiled kernels
+    assert cpu_threads.background(fn, 1 << 30) is fn
+    monkeypatch.setattr(cpu_threads, "polling", lambda: True)
     monkeypatch.setattr(cpu_threads, "_threads", 1)
     assert cpu_threads.background(fn, 1 << 30) is fn
 
@@ -265,6 +270,7 @@ def test_a_small_or_single_threaded_job_waits_for_its_caller(monkeypatch):
 def test_a_background_error_is_raised_when_the_result_is_asked_for(monkeypatch):
     monkeypatch.setattr(cpu_threads, "_threads", 2)
     monkeypatch.setattr(cpu_threads, "BACKGROUND_MIN_BYTES", 0)
+    monkeypatch.setattr(cpu_threads, "polling", lambda: True)
 
     def fail():
         raise RuntimeError("gather failed")
@@ -281,6 +287,7 @@ def test_a_background_error_is_raised_when_the_result_is_asked_for(monkeypatch):
 def test_a_split_waits_for_the_background_job_first(monkeypatch):
     monkeypatch.setattr(cpu_threads, "_threads", 2)
     monkeypatch.setattr(cpu_threads, "BACKGROUND_MIN_BYTES", 0)
+    monkeypatch.setattr(cpu_threads, "polling", lambda: True)
     order = []
 
     def slow():
@@ -298,6 +305,7 @@ def test_a_split_waits_for_the_background_job_first(monkeypatch):
 def test_a_new_background_job_collects_the_one_left_behind(monkeypatch):
     monkeypatch.setattr(cpu_threads, "_threads", 2)
     monkeypatch.setattr(cpu_threads, "BACKGROUND_MIN_BYTES", 0)
+    monkeypatch.setattr(cpu_threads, "polling", lambda: True)
     cpu_threads.background(lambda: 1, 1)  # never asked for, as a loop left early leaves it
     assert cpu_threads.background(lambda: 2, 1)() == 2
     assert not cpu_threads._busy.locked()
@@ -306,6 +314,7 @@ def test_a_new_background_job_collects_the_one_left_behind(monkeypatch):
 def test_numpy_backend_runs_background_jobs_on_its_worker(monkeypatch):
     monkeypatch.setattr(cpu_threads, "_threads", 2)
     monkeypatch.setattr(cpu_threads, "BACKGROUND_MIN_BYTES", 0)
+    monkeypatch.setattr(cpu_threads, "polling", lambda: True)
     job = get_backend("numpy").background(lambda: threading.current_thread().name, 1)
     assert job() == "xnet-cpu"
 
@@ -313,6 +322,7 @@ def test_numpy_backend_runs_background_jobs_on_its_worker(monkeypatch):
 def test_a_background_job_that_splits_work_itself_runs_it_serially(monkeypatch):
     monkeypatch.setattr(cpu_threads, "_threads", 2)
     monkeypatch.setattr(cpu_threads, "BACKGROUND_MIN_BYTES", 0)
+    monkeypatch.setattr(cpu_threads, "polling", lambda: True)
 
     def job():
         seen = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,10 @@ N = 53
 
 @pytest.fixture(autouse=True)
 def every_job_in_the_background(monkeypatch):
-    """Two threads and no size floor: on NumPy every prefetch really runs on the worker thread."""
+    """Two threads, no size floor, polling on: on NumPy every prefetch really runs on the worker thread."""
     monkeypatch.setattr(cpu_threads, "_threads", 2)
     monkeypatch.setattr(cpu_threads, "BACKGROUND_MIN_BYTES", 0)
+    monkeypatch.setattr(cpu_threads, "polling", lambda: True)
 
 
 def loaders(backend, kind: str, **kw) -> DataLoader:
@@ -106,12 +108,17 @@ def test_training_with_the_next_batch_gathered_in_the_background_learns_the_same
     monkeypatch.undo()
     monkeypatch.setattr(cpu_threads, "_threads", 2)
     monkeypatch.setattr(cpu_threads, "BACKGROUND_MIN_BYTES", 0)
-    started = []
+    monkeypatch.setattr(cpu_threads, "polling", lambda: True)
+    ran_on = []  # the thread each background gather ran on
     real = cpu_threads.background
-    monkeypatch.setattr(cpu_threads, "background", lambda fn, nbytes: started.append(nbytes) or real(fn, nbytes))
+
+    def spied(fn, nbytes):
+        return real(lambda: (ran_on.append(threading.current_thread().name), fn())[1], nbytes)
+
+    monkeypatch.setattr(cpu_threads, "background", spied)
     fetched = make(backend, dropout=0.2)
     fetched.fit((x, y), epochs=2, batch_size=32)
-    if backend.name == "numpy":
-        assert len(started) == 2 * (240 // 32)  # every batch but each epoch's first came in the background
+    if backend.name == "numpy":  # every batch but each epoch's first was gathered on the worker
+        assert ran_on == ["xnet-cpu"] * (2 * (240 // 32))
     for a, b in zip(params(fetched), params(plain), strict=True):
         np.testing.assert_array_equal(a, b)
