@@ -268,13 +268,13 @@ class _Background:
         with self._collect:
             if self._done:
                 return
-            try:
-                self._worker.wait()
-            finally:
-                self._done = True
-                if _background is self:
-                    _background = None
-                _busy.release()
+            # an interrupt (Ctrl-C) while waiting leaves the job pending, and the workers held, until
+            # a later collect has seen it end: no split is handed to a worker that is still on it
+            self._worker.wait()
+            self._done = True
+            if _background is self:
+                _background = None
+            _busy.release()
 
     def result(self) -> Any:
         self.collect()
