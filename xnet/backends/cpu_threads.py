@@ -294,9 +294,7 @@ def background(fn: Callable[[], T], nbytes: int) -> Callable[[], T]:
     global _background
     if nbytes < BACKGROUND_MIN_BYTES or (_threads or threads()) <= 1 or not polling():
         return fn
-    pending = _background
-    if pending is not None:
-        pending.collect()
+    _finish_background()
     if not _busy.acquire(blocking=False):
         return fn
     if not _workers:
@@ -307,12 +305,17 @@ def background(fn: Callable[[], T], nbytes: int) -> Callable[[], T]:
     return job.result
 
 
+def _finish_background() -> None:
+    """Wait for the background job holding the workers, if there is one: the workers do one thing at a time."""
+    pending = _background
+    if pending is not None:
+        pending.collect()
+
+
 def _run_parallel(fns: list[Callable[[], None]]) -> None:
     """Run fns[0] on this thread and the others on the workers; returns when all are done."""
     global _workers
-    pending = _background
-    if pending is not None:  # a background job holds the workers: it finishes first
-        pending.collect()
+    _finish_background()
     if not _busy.acquire(blocking=False):  # another thread is using the workers: run here
         for fn in fns:
             fn()
