@@ -336,3 +336,28 @@ def test_a_background_job_that_splits_work_itself_runs_it_serially(monkeypatch):
     assert not caller.is_alive(), "the background job waited for itself"
     assert got == [[(0, 0), (1, 0), (2, 0), (3, 0)]]
     assert not cpu_threads._busy.locked()
+
+
+def test_a_dense_layer_picks_its_product_once_per_batch_size(monkeypatch):
+    from xnet.nn import Dense, build_on
+
+    backend = get_backend("cpu")
+    monkeypatch.setattr(cpu_threads, "_threads", 2)
+    assert backend.matmul_for(16, 784, 128) is np.matmul  # too small to split: NumPy's own
+    monkeypatch.setattr(cpu_threads, "PARALLEL_MIN_MACS", 1)
+    assert backend.matmul_for(16, 784, 128) == backend.matmul  # the split product
+    calls = []
+    monkeypatch.setattr(cpu_threads, "matmul", lambda a, b, out=None: calls.append(1) or np.matmul(a, b, out=out))
+    with build_on(backend, "float64"):
+        layer = Dense(40, 30)
+    x = np.random.default_rng(0).standard_normal((64, 40))
+    g = np.ones((64, 30))
+    y = layer.forward(x)
+    layer.backward(g)
+    np.testing.assert_array_equal(y, x @ layer.weight.data + layer.bias.data)
+    assert len(calls) == 3  # forward, weight and input gradients: the split product for this batch size
+    monkeypatch.setattr(cpu_threads, "PARALLEL_MIN_MACS", 1 << 40)
+    layer.forward(x)
+    assert len(calls) == 4  # the same batch size keeps its pick
+    layer.forward(x[:5])
+    assert len(calls) == 4  # a new batch size is picked again: now too small

@@ -70,7 +70,39 @@ def test_cross_entropy_equals_the_reference_body(backend, dtype, reduction, smoo
     # strict keeps the reference; NumPy's kernel takes integer labels only
     compiled = backend.name == "numpy" and not soft and loader.kernels() is not None
     assert (fused is not None) == (backend.name == "cupy" or compiled)
-    monkeypatch.setattr(backend, "fused_softmax_cross_entropy", lambda *args: None)  # the reference body
+    assert (loss._kernels is not None) == compiled  # the kernels for this batch shape did the forward
+    # the reference body, in a loss that has not asked for kernels yet
+    monkeypatch.setattr(backend, "fused_softmax_cross_entropy", lambda *args: None)
+    monkeypatch.setattr(backend, "fused_cross_entropy", lambda *args: None)
+    loss = CrossEntropy(smoothing, reduction).to(backend, dtype)
     want, want_grad = loss(z, t), loss.backward(g)
     np.testing.assert_allclose(backend.to_numpy(got), backend.to_numpy(want), **TOL[dtype])
     np.testing.assert_allclose(backend.to_numpy(got_grad), backend.to_numpy(want_grad), **TOL[dtype])
+
+
+def test_cross_entropy_asks_for_its_kernels_once_per_batch_shape_and_takes_any_batch(backend, dtype, monkeypatch):
+    rng = np.random.default_rng(2)
+    asked = []
+    real = backend.fused_cross_entropy
+    monkeypatch.setattr(backend, "fused_cross_entropy", lambda *a: asked.append(a[0]) or real(*a))
+    loss = CrossEntropy(0.1).to(backend, dtype)
+    reference = CrossEntropy(0.1).to(backend, dtype)
+    wide = backend.asarray(rng.normal(size=(16, 20)), dtype)
+    batches = [
+        (backend.asarray(rng.normal(size=(16, 10)), dtype), rng.integers(0, 10, 16)),
+        (backend.asarray(rng.normal(size=(16, 10)), dtype), rng.integers(0, 10, 16).astype(np.int32)),
+        (wide[:, :10], rng.integers(0, 10, 16).astype(np.int32)),  # logits that are not C-contiguous
+        (backend.asarray(rng.normal(size=(5, 10)), dtype), rng.integers(0, 10, 5)),  # the last, shorter batch
+    ]
+    for z, t in batches:
+        t = backend.asarray(t)
+        got, got_grad = loss(z, t), loss.backward()
+        with monkeypatch.context() as m:  # the Array API body
+            m.setattr(backend, "fused_softmax_cross_entropy", lambda *args: None)
+            m.setattr(backend, "fused_cross_entropy", lambda *args: None)
+            reference._kernels_for = ()
+            want, want_grad = reference(z, t), reference.backward()
+        np.testing.assert_allclose(backend.to_numpy(got), backend.to_numpy(want), **TOL[dtype])
+        np.testing.assert_allclose(backend.to_numpy(got_grad), backend.to_numpy(want_grad), **TOL[dtype])
+    # asked again for a new labels dtype and for the shorter batch, not for every step
+    assert asked == [(16, 10), (16, 10), (5, 10)]

@@ -165,3 +165,40 @@ def test_a_large_sigmoid_layer_is_left_to_the_layers_chunked_passes(backend, mon
     assert fused._plan()[0][1]._y is None  # the two layers ran, the Sigmoid's pass in chunks
     for a, b in zip(got, want, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_kernels_for_a_batch_shape_are_asked_for_once_and_do_every_step(backend, dtype, monkeypatch):
+    asked, general = [], []
+    real = backend.fused_dense_activation
+    monkeypatch.setattr(backend, "fused_dense_activation", lambda *a: asked.append(a[1]) or real(*a))
+    for name in ("fused_bias_activation", "fused_activation_grad"):  # the route that checks every call
+        monkeypatch.setattr(backend, name, (lambda f: lambda *a: general.append(1) or f(*a))(getattr(backend, name)))
+    fused, plain = _model(backend, dtype, "sigmoid", True), _model(backend, dtype, "sigmoid", True)
+    plain.fuse = False
+    rng = np.random.default_rng(8)
+    for n in (6, 6, 6, 2):  # three steps, then a shorter last batch
+        x = _batch(backend, dtype, n, 7)
+        g = backend.asarray(rng.standard_normal((n, 4)), dtype)
+        got, want = _run(backend, fused, x, g), _run(backend, plain, x, g)
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert asked == [(6, 9), (2, 9)]
+    # where the backend has the kernels, the per-call route never ran; elsewhere it answered absent
+    assert (general == []) == _compiled(backend)
+
+
+def test_a_gradient_the_kernels_do_not_take_goes_the_checked_way(backend):
+    models = []
+    for _ in range(2):
+        with build_on(backend, "float32"):
+            backend.rng.seed(5)
+            models.append(Sequential(Dense(7, 9), Tanh()))  # the whole model is the fused step
+    fused, plain = models
+    plain.fuse = False
+    x = _batch(backend, "float32", 6, 7)
+    wide = backend.asarray(np.random.default_rng(9).standard_normal((6, 18)), "float32")
+    g = wide[:, ::2]  # the output's shape, not C-contiguous
+    got, want = _run(backend, fused, x, g), _run(backend, plain, x, g)
+    assert (fused._plan()[0][1]._kernels is not None) == _compiled(backend)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from xnet.backends import Backend
 from xnet.nn import BatchNorm1D, Dense, ReLU, Sequential, build_on
 from xnet.nn.parameter import Parameter, write_cleared_grads
 from xnet.optim import SGD, Adagrad, Adam, AdamW, RMSprop, flat
@@ -118,3 +119,31 @@ def test_mixed_dtypes_stay_per_parameter():
     opt.step()
     np.testing.assert_array_equal(a.data, np.float32(-0.1))
     np.testing.assert_array_equal(b.data, -0.2)
+
+
+def test_the_compiled_update_is_bound_once_and_again_when_the_buffers_change(monkeypatch):
+    from xnet.backends import get_backend
+    from xnet.backends.cpu_kernels import loader
+
+    backend = get_backend("cpu")
+    kernels = loader.kernels()
+    if kernels is None:
+        pytest.skip(f"compiled CPU kernels off: {loader.reason()}")
+    bound = []
+    real = kernels.optimizer
+    monkeypatch.setattr(kernels, "optimizer", lambda name, arrays: bound.append(arrays[0]) or real(name, arrays))
+    ref_m, m = model(backend), model(backend)
+    ref, opt = SGD(ref_m.parameters(), lr=0.1, momentum=0.9), SGD(m.parameters(), lr=0.1, momentum=0.9)
+    monkeypatch.setattr(ref, "ops", Backend())  # the reference body, no kernel
+    for step in range(4):
+        if step == 2:  # a new array for one weight: the group is flattened again, into new buffers
+            p = m.parameters()[0]
+            p.data = p.data.copy()
+        for mm, o in ((ref_m, ref), (m, opt)):
+            o.zero_grad()
+            grads(backend, mm, step)
+            o.step()
+    assert len(bound) == 2 and bound[0] is not bound[1]  # one binding per buffer, not one per step
+    assert bound[1] is opt._flat[0].data
+    for a, b in zip(m.parameters(), ref_m.parameters(), strict=True):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-12, atol=1e-14)

@@ -170,6 +170,14 @@ class Backend:
         that gradient summed over N (K,) when `sums`, else None), in one pass; or None."""
         return None
 
+    def fused_dense_activation(self, kind: str, shape: tuple[int, int], dtype: Any) -> Any | None:
+        """For outputs (N, K) = `shape` of `dtype` of a Dense followed by activation `kind`: an object
+        with activate(z, bias) -> fused_bias_activation's answer, and grad(g, y) -> (gradient at the
+        input, its sums over N) | None, both for arrays of exactly that shape (None: not these
+        arrays, nothing changed). Asked once per batch shape, so its methods check almost nothing
+        per call; or None, and the caller uses fused_bias_activation and fused_activation_grad."""
+        return None
+
     def fused_dropout(self, x: Array, stream: Stream, keep: float, scale: float) -> tuple[Array, Array] | None:
         """(x * mask, mask), both shaped like x, mask = stream.bernoulli(x.shape, keep, x.dtype) * scale, in one
         pass that advances `stream` as that draw does; or None (then `stream` has not moved)."""
@@ -178,6 +186,13 @@ class Backend:
     def fused_take_normalized(self, raw: Array, index: Array, offset: float, scale: float) -> Array | None:
         """Rows `index` (B,) of uint8 pixels raw (N, ...) -> float32 (B, ...) (raw - offset) / scale with
         Normalization.apply's float32 steps (offset 0 or scale 1: that step skipped), in one pass; or None."""
+        return None
+
+    def fused_cross_entropy(self, shape: tuple[int, ...], dtype: Any) -> Any | None:
+        """For logits of `shape` (N, K) and `dtype` against integer labels (N,): an object with
+        run(z, labels, smoothing, scale) -> fused_softmax_cross_entropy's answer for arrays of exactly
+        that shape (None: not these arrays). Asked once per batch shape, so run checks almost nothing
+        per call; or None, and the caller uses fused_softmax_cross_entropy."""
         return None
 
     def fused_softmax_cross_entropy(
@@ -309,6 +324,12 @@ class Backend:
             return a @ b
         out[...] = a @ b  # the standard has no out=: NumPy and CuPy write in place (their backends)
         return out
+
+    def matmul_for(self, m: int, k: int, n: int) -> Callable[..., Array]:
+        """The product to call for (m, k) @ (k, n) operands, as matmul(a, b, out=None): `matmul` itself,
+        or where a backend decides by size (NumPy: split or not) its choice, made once by a layer per
+        batch shape instead of on every call."""
+        return self.matmul
 
     def batch_chunks(self, n: int, bytes_per_item: int, chunk_bytes: int | None = None) -> list[tuple[int, int]]:
         """[lo, hi) ranges of about equal size covering 0..n, each at most `chunk_bytes` (default

@@ -13,6 +13,9 @@ from xnet.backends.cpu_kernels import loader
 from xnet.backends.fast_paths import scalar_args
 from xnet.backends.rng import Rng, Stream, bernoulli_threshold
 
+# launches kept by optimizer_kernel: a few per optimizer (a flat group is one or two parts)
+MAX_LAUNCHES = 64
+
 
 class NumpyBackend(Backend):
     """NumPy on the CPU. The namespace is `numpy` itself, with no wrapper (wrappers cost time)."""
@@ -35,6 +38,8 @@ class NumpyBackend(Backend):
         self.device = "cpu"
         self.rng = Rng(self, seed)
         self.threads = cpu_threads.threads()  # decided once per process (see cpu_threads.py)
+        # optimizer_kernel's launches, made once per (kernel, arrays): see _launch
+        self._launches: dict[tuple[Any, ...], tuple[tuple[Any, ...], Callable[..., None] | None]] = {}
         cpu_memory.keep_freed_memory()  # no page faults on each step's temporaries (cpu_memory.py)
         self.remember()
 
@@ -63,6 +68,12 @@ class NumpyBackend(Backend):
         # OpenBLAS runs on one thread (its spinning workers stall on busy machines); large
         # products are split over xnet's own sleeping-when-idle threads instead
         return cpu_threads.matmul(a, b, out)
+
+    def matmul_for(self, m: int, k: int, n: int) -> Callable[..., np.ndarray]:
+        # a product too small to split is NumPy's own: two Python calls fewer than matmul's route to it
+        if cpu_threads.threads() == 1 or m * k * n < cpu_threads.PARALLEL_MIN_MACS:
+            return np.matmul
+        return self.matmul
 
     def background(self, fn: Callable[[], T], nbytes: int) -> Callable[[], T]:
         return cpu_threads.background(fn, nbytes)
@@ -115,12 +126,28 @@ class NumpyBackend(Backend):
 
     def optimizer_kernel(self, name: str, arrays: tuple[Any, ...], scalars: dict[str, Any]) -> bool:
         """The compiled update `name` on `arrays` (cpu_kernels/optim.py) where it takes them; else False."""
-        k = loader.kernels()
-        launch = None if k is None or not isinstance(arrays[0], np.ndarray) else k.optimizer(name, arrays)
+        launch = self._launch(name, arrays)
         if launch is None:
             return False
         launch(*scalar_args(name, scalars))
         return True
+
+    def _launch(self, name: str, arrays: tuple[Any, ...]) -> Callable[..., None] | None:
+        """The compiled update `name` bound to `arrays` (or None), made once: an optimizer updates the
+        same flat buffers every step, and checking and splitting them anew cost ~5 us a step.
+
+        The entry holds the arrays, so their ids cannot be reused by others while it lives; whether the
+        workers poll decides the split, so it is part of the key."""
+        key = (name, cpu_threads.polling(), *map(id, arrays))
+        made = self._launches.get(key)
+        if made is not None:
+            return made[1]
+        k = loader.kernels()
+        launch = None if k is None or not isinstance(arrays[0], np.ndarray) else k.optimizer(name, arrays)
+        if len(self._launches) >= MAX_LAUNCHES:  # arrays of optimizers or parameters gone: start again
+            self._launches.clear()
+        self._launches[key] = (arrays, launch)
+        return launch
 
     def fused_relu(self, x: Any) -> tuple[np.ndarray, np.ndarray] | None:
         k = loader.kernels()
@@ -129,6 +156,10 @@ class NumpyBackend(Backend):
     def fused_bias_activation(self, z: Any, bias: Any, kind: str) -> np.ndarray | None:
         k = loader.kernels()
         return None if k is None else k.bias_activation(self, z, bias, kind)
+
+    def fused_dense_activation(self, kind: str, shape: tuple[int, int], dtype: Any) -> Any:
+        k = loader.kernels()
+        return None if k is None else k.dense_activation_kernels(self, kind, shape, np.dtype(dtype))
 
     def fused_activation_grad(self, g: Any, y: Any, kind: str, sums: bool) -> Any:
         k = loader.kernels()
@@ -141,6 +172,10 @@ class NumpyBackend(Backend):
         shape = tuple(x.shape)
         words = lambda first, n: self.random_words(stream.key, stream.epoch, first, n)  # noqa: E731
         return k.dropout(self, x, lambda: stream.take(shape), words, bernoulli_threshold(keep), scale)
+
+    def fused_cross_entropy(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        k = loader.kernels()
+        return None if k is None else k.cross_entropy_kernels(shape, np.dtype(dtype))
 
     def fused_softmax_cross_entropy(self, z: Any, target: Any, smoothing: float, scale: float) -> Any:
         k = loader.kernels()

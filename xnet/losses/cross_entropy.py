@@ -27,6 +27,14 @@ class CrossEntropy(Loss):
                 f"CrossEntropy: label_smoothing must be in [0, 1), got {label_smoothing!r}"
             )
         self.label_smoothing = float(label_smoothing)
+        # the backend's kernels for logits of one shape and dtype (Backend.fused_cross_entropy), asked
+        # for once per (logits shape, logits dtype, labels dtype); None where it has none
+        self._kernels: Any = None
+        self._kernels_for: tuple[Any, ...] = ()
+
+    def _on_backend_change(self) -> None:
+        super()._on_backend_change()
+        self._kernels, self._kernels_for = None, ()  # asked for again on the new backend
 
     def terms_per_sample(self, outputs_per_sample: int) -> int:
         """One term per sample, whatever the number of classes."""
@@ -40,7 +48,16 @@ class CrossEntropy(Loss):
         self._class_targets(outputs, target, labels, build=False)  # shapes and values, checked once
         N, K = outputs.shape
         # a backend kernel computing the row terms and gradient at once (CuPy: one launch for about a dozen)
-        fused = self.backend.fused_softmax_cross_entropy(outputs, target, self.label_smoothing, self.grad_scale(N))
+        scale = self.grad_scale(N)
+        fused = None
+        if labels:
+            if (outputs.shape, outputs.dtype, target.dtype) != self._kernels_for:
+                self._kernels = self.backend.fused_cross_entropy(outputs.shape, outputs.dtype)
+                self._kernels_for = (outputs.shape, outputs.dtype, target.dtype)
+            if self._kernels is not None:
+                fused = self._kernels.run(outputs, target, self.label_smoothing, scale)
+        if fused is None:
+            fused = self.backend.fused_softmax_cross_entropy(outputs, target, self.label_smoothing, scale)
         if fused is not None:
             return self._reduce(*fused, N, scaled=True)
         q = self._one_hot_rows(outputs, target) if labels else target

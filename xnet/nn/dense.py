@@ -47,6 +47,12 @@ class Dense(Module):
             self.bias = Parameter(b, "bias", regularize=False)
         self._x: Array | None = None
         self._out_shape: tuple[int, ...] | None = None  # checked against backward's gradient
+        # the backend's product for batches of `_matmul_rows` rows (Backend.matmul_for), picked once
+        # per batch size: the forward's and both backward products have the same size
+        self._matmul_rows, self._matmul = -1, self.backend.matmul
+
+    def _on_backend_change(self) -> None:
+        self._matmul_rows, self._matmul = -1, self.backend.matmul  # picked again on the new backend
 
     @property
     def _name(self) -> str:
@@ -72,7 +78,10 @@ class Dense(Module):
                 f"{self._name}: expected input (N, {self.in_features}), got shape {tuple(x.shape)}"
             )
         self._x = x
-        y = self.backend.matmul(x, self.weight.data)
+        if x.shape[0] != self._matmul_rows:
+            self._matmul = self.backend.matmul_for(x.shape[0], self.in_features, self.out_features)
+            self._matmul_rows = x.shape[0]
+        y = self._matmul(x, self.weight.data)
         self._out_shape = y.shape
         return y
 
@@ -83,16 +92,17 @@ class Dense(Module):
     def _backward(self, grad_out: Array, bias_grad: Array | None) -> Array | None:
         """backward, given db = sum_N g (out_features,) where the caller already has it (else None)."""
         x = check_grad(self, grad_out, self._out_shape, self._x)
+        matmul = self._matmul  # forward's pick, for its batch size
         dw = self.weight.grad_to_overwrite()  # after zero_grad: the product written straight into it
         if dw is not None:
-            self.backend.matmul(x.T, grad_out, out=dw)
+            matmul(x.T, grad_out, out=dw)
         else:
-            self.weight.grad += self.backend.matmul(x.T, grad_out)
+            self.weight.grad += matmul(x.T, grad_out)
         if self.bias is not None:
             self.bias.add_grad(self.xp.sum(grad_out, axis=0) if bias_grad is None else bias_grad)
         if not self.needs_input_grad:
             return None
-        return self.backend.matmul(grad_out, self.weight.data.T)
+        return matmul(grad_out, self.weight.data.T)
 
     def config(self) -> dict[str, Any]:
         cfg: dict[str, Any] = {

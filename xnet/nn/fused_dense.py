@@ -14,6 +14,8 @@ turns fusing off.
 
 from __future__ import annotations
 
+from typing import Any
+
 from xnet.backends import Array
 from xnet.nn.activations import ReLU, Sigmoid, Tanh, relu_grad, sigmoid_grad, tanh_grad
 from xnet.nn.checks import check_grad
@@ -34,6 +36,10 @@ class DenseActivation:
         self.size = 2  # how many layers this step stands for
         self._y: Array | None = None  # the activation's output, when the fused forward made it
         self._out_shape: tuple[int, ...] | None = None
+        # the backend's kernels for outputs of one shape and dtype (Backend.fused_dense_activation),
+        # asked for once per batch shape; None where it has none for them
+        self._kernels: Any = None
+        self._kernels_for: tuple[Any, ...] = ()
 
     @staticmethod
     def at(layers: list[Module], i: int) -> DenseActivation | None:
@@ -47,7 +53,13 @@ class DenseActivation:
         dense = self.dense
         z = dense._product(x)
         bias = dense.bias.data if dense.bias is not None else None
-        y = dense.backend.fused_bias_activation(z, bias, self.kind)
+        if (z.shape, z.dtype) != self._kernels_for:
+            self._kernels = dense.backend.fused_dense_activation(self.kind, z.shape, z.dtype)
+            self._kernels_for = (z.shape, z.dtype)
+        kernels = self._kernels
+        y = kernels.activate(z, bias) if kernels is not None else None
+        if y is None:
+            y = dense.backend.fused_bias_activation(z, bias, self.kind)
         if y is None:  # the layers' own bodies: the bias, then the activation module
             if bias is not None:
                 z += bias
@@ -64,7 +76,10 @@ class DenseActivation:
             return dense.backward(act.backward(grad_out))
         # named after the activation: the layer whose output the gradient is of
         y = check_grad(act, grad_out, self._out_shape, self._y)
-        fused = dense.backend.fused_activation_grad(grad_out, y, self.kind, dense.bias is not None)
+        kernels = self._kernels
+        fused = kernels.grad(grad_out, y) if kernels is not None else None
+        if fused is None:
+            fused = dense.backend.fused_activation_grad(grad_out, y, self.kind, dense.bias is not None)
         if fused is None:
             gz = _GRADS[self.kind](dense.xp, grad_out, y)
             return dense._backward(gz, None)

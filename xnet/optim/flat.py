@@ -63,6 +63,8 @@ class FlatGroup:
             self.grad[s] = xp.reshape(p.grad, (p.size,))
             p.data, p.grad = self.view(self.data, p), self.view(self.grad, p)
         self._bound = [(p.data, p.grad) for p in self.params]
+        # parts() per `split`: the same views every step, made once (dropped when the gradients move)
+        self._parts: dict[bool, tuple[list[Array], tuple[list[Part], list[list[Array]]]]] = {}
 
     def view(self, flat: Array, p: Parameter) -> Array:
         """`p`'s part of a flat array of this group (its data, gradient or an optimizer state), shaped as `p`."""
@@ -80,6 +82,7 @@ class FlatGroup:
         for p in self.params:
             p.grad = self.view(self.grad, p)
         self._bound = [(p.data, p.grad) for p in self.params]
+        self._parts = {}
 
     def intact(self) -> bool:
         """Whether every parameter still holds the views it was given (nothing rebound them)."""
@@ -90,6 +93,13 @@ class FlatGroup:
 
     def parts(self, states: list[Array], split: bool) -> tuple[list[Part], list[list[Array]]]:
         """(parts, their states) for an update: the whole buffer, or its regularised and other slices."""
+        made = self._parts.get(split)
+        if made is not None and made[0] is states:
+            return made[1]
+        self._parts[split] = (states, self._make_parts(states, split))
+        return self._parts[split][1]
+
+    def _make_parts(self, states: list[Array], split: bool) -> tuple[list[Part], list[list[Array]]]:
         n = self.regularized
         if not split or n in (0, self.data.shape[0]):
             reg = n > 0

@@ -16,6 +16,8 @@ import numpy as np
 
 from xnet.backends import cpu_threads
 from xnet.backends.cpu_kernels import (
+    cross_entropy,
+    dense_activation,
     direct_conv,
     norm_pool,
     optim,
@@ -27,8 +29,9 @@ from xnet.backends.cpu_kernels import (
     winograd,
     winograd_grad,
 )
+from xnet.backends.cpu_kernels.dense_activation import ACTIVATION_KINDS
+from xnet.backends.fast_paths import FLOATS
 
-FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 # each thread's share of a memory-bound pass: small enough that both cores get several, large
 # enough that the ~45 us hand-off to a worker thread is a small part of it
 PASS_BYTES = 1 << 21
@@ -351,38 +354,30 @@ def relu(backend: Any, x: np.ndarray) -> Any:
     return y, mask
 
 
-ACTIVATION_KINDS = {"relu": 0, "sigmoid": 1, "tanh": 2}  # rows.activation_grad's codes
-
-
 def bias_activation(backend: Any, z: np.ndarray, bias: np.ndarray | None, kind: str) -> np.ndarray | None:
-    """z (N, K) -> act(z + bias), written into z; or None (z untouched).
-
-    ReLU is one compiled pass; Sigmoid and Tanh are NumPy's own vectorised ufuncs applied in place,
-    the reference's operations on the same values (Numba's scalar tanh would be slower)."""
+    """z (N, K) -> act(z + bias), written into z; or None (z untouched). See dense_activation.activate."""
     if kind not in ACTIVATION_KINDS or z.ndim != 2 or not _fits(z, *(() if bias is None else (bias,))):
         return None
     if kind == "relu":
         if not probes.ok("bias_relu", z.dtype):
             return None
-        one, b = z.dtype.type(1), (bias if bias is not None else np.empty((0,), z.dtype))
         chunks = _split(backend, z.shape[0], 2 * z.shape[1] * z.itemsize)
-        if len(chunks) == 1:  # the usual MLP batch: called directly, a microsecond less
-            rows.bias_relu(z, b, bias is not None, one, 0, z.shape[0])
+        if len(chunks) == 1:
+            dense_activation.activate(z, bias, kind)
         else:
+            one, b = z.dtype.type(1), (bias if bias is not None else np.empty((0,), z.dtype))
             backend.map_chunks(lambda r0, r1: rows.bias_relu(z, b, bias is not None, one, r0, r1), chunks)
         return z
     if z.size * z.itemsize * 3 > backend.pass_split_bytes:  # the layers' own passes go in chunks on all cores
         return None
-    if bias is not None:
-        z += bias
-    if kind == "sigmoid":  # 0.5 * (1 + tanh(0.5 z)): Sigmoid.forward's form, which never overflows
-        np.multiply(z, 0.5, out=z)
-        np.tanh(z, out=z)
-        np.add(z, 1.0, out=z)
-        np.multiply(z, 0.5, out=z)
-    else:
-        np.tanh(z, out=z)
+    dense_activation.activate(z, bias, kind)
     return z
+
+
+def dense_activation_kernels(backend: Any, kind: str, shape: tuple[int, int], dtype: np.dtype) -> Any:
+    """dense_activation.make for passes that bias_activation and activation_grad would run whole on the
+    caller, polling or not (larger ones keep their route: split, or the layers' chunked passes)."""
+    return dense_activation.make(kind, shape, dtype, min(POLLING_SPLIT_MIN_BYTES, backend.pass_split_bytes))
 
 
 def activation_grad(backend: Any, g: np.ndarray, y: np.ndarray, kind: str, sums: bool) -> Any:
@@ -453,6 +448,11 @@ def softmax_cross_entropy(backend: Any, z: np.ndarray, labels: np.ndarray, smoot
     else:
         backend.map_chunks(lambda r0, r1: rows.ce_labels(z, labels, hi, lo, sc, terms, grad, r0, r1), chunks)
     return terms, grad
+
+
+def cross_entropy_kernels(shape: tuple[int, ...], dtype: np.dtype) -> Any:
+    """cross_entropy.make for batches that softmax_cross_entropy would run whole on the caller, polling or not."""
+    return cross_entropy.make(shape, dtype, CE_MAX_CLASSES, POLLING_SPLIT_MIN_BYTES)
 
 
 def take_normalized(raw: np.ndarray, index: np.ndarray, offset: float, scale: float) -> np.ndarray | None:
