@@ -161,9 +161,9 @@ def test_optimizer_updates_are_shared_out_from_fewer_values_while_the_workers_po
     param, grad = np.zeros(150_000, np.float32), np.ones(150_000, np.float32)  # two 64k blocks, under 256k
     monkeypatch.setattr(cpu_threads, "_spin", spin.wait_for)
     monkeypatch.setattr(cpu_threads, "_spin_paused_until", 0.0)
-    table.optimizer("sgd", (param, grad))(0.5, 0.0, 0)  # lr, weight decay, no decay
+    table.optimizer("sgd", (param, grad))({"lr": 0.5, "wd": 0.0, "decay": 0})  # no decay
     assert calls == [2]
     monkeypatch.setattr(cpu_threads, "_spin_paused_until", time.perf_counter() + 60)  # a busy machine
-    table.optimizer("sgd", (param, grad))(0.5, 0.0, 0)
+    table.optimizer("sgd", (param, grad))({"lr": 0.5, "wd": 0.0, "decay": 0})
     assert calls == [2]  # whole, on the calling thread
     np.testing.assert_array_equal(param, np.full(150_000, -1.0, np.float32))  # both steps, every value

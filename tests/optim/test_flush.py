@@ -71,7 +71,7 @@ def test_a_state_decaying_below_the_smallest_normal_number_becomes_plus_zero(
                 launched.append(False)
                 return None
             # made once, launched every step (NumpyBackend keeps it): each launch is counted
-            return lambda *scalars: (launched.append(True), launch(*scalars))[1]
+            return lambda scalars: (launched.append(True), launch(scalars))[1]
 
         monkeypatch.setattr(table, "optimizer", spy)
     tiny = np.finfo(dtype).tiny

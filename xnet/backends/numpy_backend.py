@@ -10,7 +10,6 @@ import numpy as np
 from xnet.backends import cpu_memory, cpu_threads, dlpack, philox
 from xnet.backends.base import Backend, T
 from xnet.backends.cpu_kernels import loader
-from xnet.backends.fast_paths import scalar_args
 from xnet.backends.rng import Rng, Stream, bernoulli_threshold
 
 # launches kept by optimizer_kernel: a few per optimizer (a flat group is one or two parts)
@@ -126,28 +125,24 @@ class NumpyBackend(Backend):
 
     def optimizer_kernel(self, name: str, arrays: tuple[Any, ...], scalars: dict[str, Any]) -> bool:
         """The compiled update `name` on `arrays` (cpu_kernels/optim.py) where it takes them; else False."""
-        launch = self._launch(name, arrays)
-        if launch is None:
+        key = (name, *map(id, arrays))
+        made = self._launches.get(key)
+        if made is None:
+            made = self._launches[key] = self._launch(name, arrays)
+        if made[1] is None:
             return False
-        launch(*scalar_args(name, scalars))
+        made[1](scalars)
         return True
 
-    def _launch(self, name: str, arrays: tuple[Any, ...]) -> Callable[..., None] | None:
-        """The compiled update `name` bound to `arrays` (or None), made once: an optimizer updates the
-        same flat buffers every step, and checking and splitting them anew cost ~5 us a step.
-
-        The entry holds the arrays, so their ids cannot be reused by others while it lives; whether the
-        workers poll decides the split, so it is part of the key."""
-        key = (name, cpu_threads.polling(), *map(id, arrays))
-        made = self._launches.get(key)
-        if made is not None:
-            return made[1]
+    def _launch(self, name: str, arrays: tuple[Any, ...]) -> tuple[tuple[Any, ...], Callable[..., None] | None]:
+        """(arrays, the compiled update `name` bound to them or None): made once per arrays, since an
+        optimizer updates the same flat buffers every step, and checking and splitting them anew cost
+        ~5 us a step. The entry holds the arrays, so their ids cannot be reused while it lives."""
         k = loader.kernels()
         launch = None if k is None or not isinstance(arrays[0], np.ndarray) else k.optimizer(name, arrays)
         if len(self._launches) >= MAX_LAUNCHES:  # arrays of optimizers or parameters gone: start again
             self._launches.clear()
-        self._launches[key] = (arrays, launch)
-        return launch
+        return arrays, launch
 
     def fused_relu(self, x: Any) -> tuple[np.ndarray, np.ndarray] | None:
         k = loader.kernels()

@@ -119,6 +119,23 @@ class Parameter:
         return f"Parameter({self.name or '?'}, shape={self.shape})"
 
 
+def clear_grads(params: list[Parameter]) -> None:
+    """`clear_grad` of every parameter in `params` (one loop: an optimizer's zero_grad runs every step)."""
+    for p in params:
+        p._cleared = True
+
+
+def holds(params: list[Parameter], bound: list[tuple[Array, Array]]) -> bool:
+    """write_cleared_grads(params), then whether each parameter still holds the (data, grad) arrays of
+    `bound` (nothing rebound them): the two checks an optimizer makes on its flat buffers every step, in one loop."""
+    for p, (d, g) in zip(params, bound, strict=True):
+        if p._cleared:
+            p.grad  # noqa: B018 (reading a cleared gradient writes its zeros)
+        if p.data is not d or p._grad is not g:
+            return False
+    return True
+
+
 def write_cleared_grads(params: list[Parameter]) -> None:
     """Write the zeros of every cleared gradient among `params`: before reading their memory other
     than through `grad` (an optimizer's flat buffer, an all-reduce's)."""

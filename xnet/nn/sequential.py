@@ -63,7 +63,8 @@ class Sequential(Module):
 
     def backward(self, grad_out: Array) -> Array | None:
         """Gradient of the last output -> gradient of the input (None if not needs_input_grad)."""
-        if not self._backward_ready and self._steps:
+        ready = self._backward_ready
+        if not ready and self._steps:
             # the layers still hold the last forward's values, so a second backward would add
             # the same gradients again; PyTorch refuses it too (its graph is freed)
             raise RuntimeError(
@@ -78,7 +79,8 @@ class Sequential(Module):
             if start < first:
                 break
             grad_out = step.backward(grad_out)
-            self._backward_ready = False  # set once a step has added its gradients
+            if ready:  # a step has added its gradients (written once: an attribute write is a Python call)
+                self._backward_ready = ready = False
         return grad_out if self._needs_input_grad else None
 
     def _on_backend_change(self) -> None:

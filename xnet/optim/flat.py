@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xnet.backends import Array
-from xnet.nn.parameter import Parameter
+from xnet.nn.parameter import Parameter, holds
 from xnet.optim.arrays import namespace_of
 
 
@@ -90,6 +90,10 @@ class FlatGroup:
             if p.data is not d or p.grad is not g:
                 return False
         return True
+
+    def ready(self) -> bool:
+        """intact(), with the zeros of cleared gradients written first (as an update that reads the buffer needs)."""
+        return holds(self.params, self._bound)
 
     def parts(self, states: list[Array], split: bool) -> tuple[list[Part], list[list[Array]]]:
         """(parts, their states) for an update: the whole buffer, or its regularised and other slices."""

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from xnet.backends import Array, Backend
-from xnet.nn.parameter import Parameter, write_cleared_grads
+from xnet.nn.parameter import Parameter, clear_grads, write_cleared_grads
 from xnet.optim.arrays import namespace_of, to_device_like, to_host
 from xnet.optim.flat import FlatGroup, Part, can_flatten
 
@@ -42,9 +42,11 @@ class FlatGroups:
 
     def _parts(self, i: int, split: bool) -> tuple[list[Any], list[list[Array]]]:
         """Group i as (parameters or flat slices, their states): what `_update_group` iterates over."""
-        write_cleared_grads(self.param_groups[i]["params"])  # the parts may be flat arrays, not p.grad
         flat = self._flat[i]
-        if flat is not None and not flat.intact():  # something rebound a parameter's array
+        # the parts may be flat arrays, not p.grad: cleared gradients get their zeros first (ready does it)
+        if flat is None:
+            write_cleared_grads(self.param_groups[i]["params"])
+        elif not flat.ready():  # something rebound a parameter's array
             # perhaps onto another backend (Module.to): its namespace and fast paths from now on
             self._xp, self.ops = namespace_of(self._params[0].data), self._find_ops()
             self._flatten(i)
@@ -94,6 +96,5 @@ class FlatGroups:
     def zero_grad(self) -> None:
         """Make every parameter's gradient zero (Parameter.clear_grad: the next backward writes it
         instead of adding to zeros; what no backward writes is zeroed before the step reads it)."""
-        for p in self._params:
-            p.clear_grad()
+        clear_grads(self._params)
 

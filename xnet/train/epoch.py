@@ -38,6 +38,7 @@ def train_epoch(trainer: Any, loader: DataLoader, epoch: int, epochs: int) -> di
     loss_sum, correct, seen = par.carried(p)
     skip, t0, t_report = trainer.step_in_epoch, time.perf_counter(), time.perf_counter()
     batches = iter(loader)
+    sharded = loader.ranks > 1  # decided once: entering a context costs a microsecond a step
     for i, (xb, yb) in enumerate(batches):
         if i < skip:
             continue
@@ -45,7 +46,10 @@ def train_epoch(trainer: Any, loader: DataLoader, epoch: int, epochs: int) -> di
             opt.lr = schedule.lr_at(trainer.global_step)
         if p["lr"] is None:
             p["lr"] = float(opt.lr)
-        with loader.shard_draws():  # one rank of several draws what one process would
+        if sharded:
+            with loader.shard_draws():  # one rank of several draws what one process would
+                out = model.forward(xb)
+        else:
             out = model.forward(xb)
         # the next batch is gathered on the other core while the loss and the last layers' backward run
         batches.prefetch()

@@ -30,7 +30,7 @@ from xnet.backends.cpu_kernels import (
     winograd_grad,
 )
 from xnet.backends.cpu_kernels.dense_activation import ACTIVATION_KINDS
-from xnet.backends.fast_paths import FLOATS
+from xnet.backends.fast_paths import FLOATS, OPTIMIZER_SCALARS
 
 # each thread's share of a memory-bound pass: small enough that both cores get several, large
 # enough that the ~45 us hand-off to a worker thread is a small part of it
@@ -477,28 +477,38 @@ def take_normalized(raw: np.ndarray, index: np.ndarray, offset: float, scale: fl
     return out
 
 
-def optimizer(name: str, arrays: tuple[np.ndarray, ...]) -> Callable[..., None] | None:
-    """fn(*scalars) updating `arrays` (one shape) in place as optim's `name` body does; or None."""
+def optimizer(name: str, arrays: tuple[np.ndarray, ...]) -> Callable[[dict[str, Any]], None] | None:
+    """fn(scalars) updating `arrays` (one shape) in place as optim's `name` body does, the keyword scalars of
+    fast_paths.OPTIMIZER_SCALARS[name] given as a dict; or None. Made once per arrays (NumpyBackend keeps it)."""
     if name not in optim.OPTIMIZERS or not _fits(*arrays) or len({a.shape for a in arrays}) != 1:
         return None
     dtype = arrays[0].dtype
     if not probes.ok(name, dtype):
         return None
     kernel, ints, flat = optim.OPTIMIZERS[name], optim.INT_SCALARS[name], [a.reshape(-1) for a in arrays]
+    # each scalar as the kernel takes it: an int (flags and modes) or a number of the arrays' dtype
+    typed = [(n, int if i in ints else dtype.type) for i, n in enumerate(OPTIMIZER_SCALARS[name])]
     size = flat[0].shape[0]
-    # a large parameter in one block per thread (elementwise: the blocks give the same numbers)
-    floor = POLLING_SPLIT_MIN_VALUES if cpu_threads.polling() else SPLIT_MIN_VALUES
-    parts = min(cpu_threads.threads(), max(1, size // floor))
-    head = min(size, (size + (parts - 1) * OPTIMIZER_HANDOFF_VALUES) // parts)
-    bounds = [0] + [head + (size - head) * k // max(1, parts - 1) for k in range(parts)]
+    threads = cpu_threads.threads()
 
-    def launch(*scalars: Any) -> None:
-        typed = [int(v) if i in ints else dtype.type(v) for i, v in enumerate(scalars)]
-        if parts == 1:
-            kernel(*typed, *flat)
+    def bounds(floor: int) -> list[int]:
+        """A large parameter in one block per thread (elementwise: the blocks give the same numbers)."""
+        parts = min(threads, max(1, size // floor))
+        head = min(size, (size + (parts - 1) * OPTIMIZER_HANDOFF_VALUES) // parts)
+        return [0] + [head + (size - head) * k // max(1, parts - 1) for k in range(parts)]
+
+    polling, idle = bounds(POLLING_SPLIT_MIN_VALUES), bounds(SPLIT_MIN_VALUES)
+    same = polling == idle
+
+    def launch(scalars: dict[str, Any]) -> None:
+        values = [kind(scalars[n]) for n, kind in typed]
+        # whether the workers poll decides the split only for a size between the two floors
+        split = polling if same or cpu_threads.polling() else idle
+        if len(split) == 2:
+            kernel(*values, *flat)
             return
         cpu_threads.run_chunks(
-            lambda k, worker: kernel(*typed, *(a[bounds[k] : bounds[k + 1]] for a in flat)), parts
+            lambda k, worker: kernel(*values, *(a[split[k] : split[k + 1]] for a in flat)), len(split) - 1
         )
 
     return launch
