@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from xnet.backends import cpu_memory, cpu_threads, dlpack, philox
+from xnet.backends import cpu_memory, cpu_threads, dlpack, numpy_namespace, philox
 from xnet.backends.base import Backend, T
 from xnet.backends.cpu_kernels import loader
 from xnet.backends.rng import Rng, Stream, bernoulli_threshold
@@ -33,7 +33,7 @@ class NumpyBackend(Backend):
     pass_split_bytes = 1 << 24
 
     def __init__(self, seed: int = 0):
-        self.xp = np
+        self.xp = numpy_namespace.xp  # numpy, a few wrappers called straight (numpy_namespace.py)
         self.device = "cpu"
         self.rng = Rng(self, seed)
         self.threads = cpu_threads.threads()  # decided once per process (see cpu_threads.py)

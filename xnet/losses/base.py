@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from xnet.backends import Array
-from xnet.nn.module import Module
+from xnet.nn.module import Module, set_cache
 
 REDUCTIONS: tuple[str, ...] = ("mean", "sum", "none")
 
@@ -89,7 +89,7 @@ class Loss(Module):
     def _reduce(self, terms: Array, grad_of_sum: Array, count: int, scaled: bool = False) -> Array:
         """The loss under `reduction`, from the unreduced `terms` (`count` of them) and d sum(terms) / d outputs
         (already times `grad_scale(count)` when `scaled`: a fused kernel folds the mean's factor in)."""
-        self._terms = count
+        set_cache(self, "_terms", count)
         if self.reduction == "none":
             self._term_shape = tuple(terms.shape)
             self._grad = grad_of_sum
@@ -100,7 +100,7 @@ class Loss(Module):
             if not scaled:
                 grad_of_sum *= inv
             total = total * inv
-        self._grad = grad_of_sum
+        set_cache(self, "_grad", grad_of_sum)
         return total
 
     def grad_scale(self, count: int) -> float:

@@ -8,7 +8,7 @@ from typing import Any
 from xnet.backends import Array
 from xnet.nn.checks import check_grad
 from xnet.nn.init import default_bias_init, initialize
-from xnet.nn.module import Module
+from xnet.nn.module import Module, set_cache
 from xnet.nn.parameter import Parameter
 from xnet.nn.shapes import check_given, sample_size
 
@@ -77,12 +77,12 @@ class Dense(Module):
             raise ValueError(
                 f"{self._name}: expected input (N, {self.in_features}), got shape {tuple(x.shape)}"
             )
-        self._x = x
+        set_cache(self, "_x", x)
         if x.shape[0] != self._matmul_rows:
             self._matmul = self.backend.matmul_for(x.shape[0], self.in_features, self.out_features)
             self._matmul_rows = x.shape[0]
         y = self._matmul(x, self.weight.data)
-        self._out_shape = y.shape
+        set_cache(self, "_out_shape", y.shape)
         return y
 
     def backward(self, grad_out: Array) -> Array | None:
