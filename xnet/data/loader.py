@@ -140,6 +140,8 @@ class DataLoader:
         # the stored inputs on the device: the float array, or the uint8 rows of Pixels
         self.x = self.backend.asarray(x, dtype if pixels is None else None)
         self.normalization = None if pixels is None else pixels.normalization
+        # a sample's bytes as batches serve it (in `dtype`, Pixels normalised too): batch_bytes, every step
+        self._sample_bytes = math.prod(self.x.shape[1:]) * np.dtype(dtype).itemsize
         self._scaling = (None, None) if pixels is None else scaling_constants(self.backend, pixels.normalization)
         if y is None:
             self.y = None
@@ -261,7 +263,7 @@ class DataLoader:
 
     def batch_bytes(self, n: int) -> int:
         """The bytes of n samples' inputs as batches serve them (in `dtype`, Pixels normalised too)."""
-        return n * math.prod(self.x.shape[1:]) * np.dtype(self.dtype).itemsize
+        return n * self._sample_bytes
 
     def take(self, perm: Array | None, lo: int, hi: int) -> Batch:
         """Samples lo..hi of the order `perm` (None: the stored order, as views of a float array), not augmented."""
