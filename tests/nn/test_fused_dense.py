@@ -202,3 +202,21 @@ def test_a_gradient_the_kernels_do_not_take_goes_the_checked_way(backend):
     assert (fused._plan()[0][1]._kernels is not None) == _compiled(backend)
     for a, b in zip(got, want, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_steps_follow_the_layer_list_and_fuse_setting(backend):
+    model = _model(backend, "float64", "relu", True)
+    x = _batch(backend, "float64", 4, 7)
+    model.forward(x)
+    assert isinstance(model._plan()[0][1], DenseActivation) and model._plan()[0][1].kind == "relu"
+    with build_on(backend, "float64"):
+        model.layers[1] = Tanh()  # replaced in place: the next forward plans again
+    y = model.forward(x)
+    step = model._plan()[0][1]
+    assert isinstance(step, DenseActivation) and step.kind == "tanh"
+    plain = _model(backend, "float64", "tanh", True)
+    plain.fuse = False
+    np.testing.assert_array_equal(backend.to_numpy(y), backend.to_numpy(plain.forward(x)))
+    model.fuse = False
+    model.forward(x)
+    assert model._plan()[0][1] is model.layers[0]  # every layer on its own

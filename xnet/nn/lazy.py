@@ -18,6 +18,11 @@ from xnet.nn.module import Module, build_on
 from xnet.nn.shapes import sample_size
 
 
+def is_lazy(layer: Module) -> bool:
+    """Whether `layer` is a lazy layer not built yet: its class changes when it learns its input size."""
+    return isinstance(layer, _Lazy)
+
+
 class _Lazy(Module):
     """A layer whose input size is not known yet; `materialize(size)` makes it the plain layer."""
 

@@ -8,6 +8,7 @@ from typing import Any
 from xnet.backends import Array
 from xnet.nn.fused import NormReLUPool
 from xnet.nn.fused_dense import DenseActivation
+from xnet.nn.lazy import is_lazy
 from xnet.nn.module import Module
 from xnet.nn.summary import summary_table
 
@@ -91,8 +92,12 @@ class Sequential(Module):
 
         Rebuilt only when the layers, their types or `fuse` changed (a LazyDense becomes a Dense
         in its first forward, and can fuse from the next); backward runs the last forward's steps."""
-        key = (self.fuse, *map(id, self.layers), *map(type, self.layers))
-        if key != self._steps_key:
+        # (fuse, a copy of the layer list, their types while a lazy layer among them may still change class)
+        fuse, planned, types = self._steps_key or (None, None, None)
+        layers = self.layers
+        if fuse != self.fuse or planned != layers or (types is not None and types != tuple(map(type, layers))):
+            lazy = any(map(is_lazy, layers))
+            key = (self.fuse, list(layers), tuple(map(type, layers)) if lazy else None)
             steps, i = [], 0
             while i < len(self.layers):
                 fused = (NormReLUPool.at(self.layers, i) or DenseActivation.at(self.layers, i)) if self.fuse else None
