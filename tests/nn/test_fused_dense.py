@@ -220,3 +220,20 @@ def test_the_steps_follow_the_layer_list_and_fuse_setting(backend):
     model.fuse = False
     model.forward(x)
     assert model._plan()[0][1] is model.layers[0]  # every layer on its own
+
+
+@pytest.mark.parametrize("act", ["relu", "sigmoid"])
+def test_gradients_accumulate_over_backwards_without_zero_grad_as_the_layers(backend, dtype, act):
+    fused, plain = _model(backend, dtype, act, True), _model(backend, dtype, act, True)
+    plain.fuse = False
+    rng = np.random.default_rng(10)
+    for m in (fused, plain):
+        m.zero_grad()
+    for step in range(3):  # the first backward overwrites the cleared gradients, the next two add to them
+        x = _batch(backend, dtype, 5, 7) * (step + 1)
+        g = backend.asarray(rng.standard_normal((5, 4)), dtype)
+        for m in (fused, plain):
+            m.forward(x)
+            m.backward(g)
+    for p, q in zip(fused.parameters(), plain.parameters(), strict=True):
+        np.testing.assert_array_equal(backend.to_numpy(p.grad), backend.to_numpy(q.grad))

@@ -92,13 +92,20 @@ class Dense(Module):
     def _backward(self, grad_out: Array, bias_grad: Array | None) -> Array | None:
         """backward, given db = sum_N g (out_features,) where the caller already has it (else None)."""
         x = check_grad(self, grad_out, self._out_shape, self._x)
+        return self._gradients(x, grad_out, bias_grad)
+
+    def _gradients(
+        self, x: Array, grad_out: Array, bias_grad: Array | None, bias_written: bool = False
+    ) -> Array | None:
+        """dW += x^T g, db += bias_grad (sum_N g when None; nothing when `bias_written`: the caller wrote
+        it into the cleared gradient) for a checked g; returns g W^T, or None without input gradient."""
         matmul = self._matmul  # forward's pick, for its batch size
         dw = self.weight.grad_to_overwrite()  # after zero_grad: the product written straight into it
         if dw is not None:
             matmul(x.T, grad_out, out=dw)
         else:
             self.weight.grad += matmul(x.T, grad_out)
-        if self.bias is not None:
+        if self.bias is not None and not bias_written:
             self.bias.add_grad(self.xp.sum(grad_out, axis=0) if bias_grad is None else bias_grad)
         if not self.needs_input_grad:
             return None

@@ -76,10 +76,14 @@ class DenseActivation:
             return dense.backward(act.backward(grad_out))
         # named after the activation: the layer whose output the gradient is of
         y = check_grad(act, grad_out, self._out_shape, self._y)
-        kernels = self._kernels
-        fused = kernels.grad(grad_out, y) if kernels is not None else None
-        if fused is None:
-            fused = dense.backend.fused_activation_grad(grad_out, y, self.kind, dense.bias is not None)
+        kernels, bias = self._kernels, dense.bias
+        if kernels is not None and kernels.takes(grad_out):
+            # a cleared bias gradient takes the sums straight from the kernel: no array, no copy
+            if bias is not None and bias.grad_cleared and kernels.takes(bias.grad_unread, bias.shape):
+                gz, _ = kernels.grad(grad_out, y, bias.grad_to_overwrite())
+                return dense._gradients(dense._x, gz, None, bias_written=True)
+            return dense._gradients(dense._x, *kernels.grad(grad_out, y))
+        fused = dense.backend.fused_activation_grad(grad_out, y, self.kind, bias is not None)
         if fused is None:
             gz = _GRADS[self.kind](dense.xp, grad_out, y)
             return dense._backward(gz, None)

@@ -13,6 +13,8 @@ splits); larger ones keep table.py's route, which shares them over the threads.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from xnet.backends.cpu_kernels import probes, rows
@@ -58,12 +60,21 @@ class DenseActivationKernels:
         activate(z, bias, self.kind)
         return z
 
-    def grad(self, g: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    def takes(self, a: Any, shape: tuple[int, ...] | None = None) -> bool:
+        """Whether `grad` takes array `a` (of `shape`, the outputs' by default): NumPy, this dtype, C-contiguous."""
+        return (
+            type(a) is np.ndarray
+            and a.dtype == self.dtype
+            and a.flags.c_contiguous
+            and a.shape == (self.shape if shape is None else shape)
+        )
+
+    def grad(self, g: np.ndarray, y: np.ndarray, sums: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Gradient g (N, K) at the output y (N, K) of `activate` -> (gradient at its input (N, K), its sums
-        over N (K,)); None for a g the kernel does not take (another dtype or layout)."""
-        if type(g) is not np.ndarray or g.dtype != self.dtype or not g.flags.c_contiguous or g.shape != self.shape:
-            return None
-        gz, sums = np.empty(self.shape, self.dtype), np.empty(self.shape[1:], self.dtype)
+        over N (K,), written into `sums` when given), for a g (and sums) that `takes` took."""
+        gz = np.empty(self.shape, self.dtype)
+        if sums is None:
+            sums = np.empty(self.shape[1:], self.dtype)
         rows.activation_grad(g, y, self.code, self._one, gz, sums, 0, self.shape[0])
         return gz, sums
 
