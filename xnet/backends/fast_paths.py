@@ -54,8 +54,10 @@ Methods and what "absent" looks like (all arrays on the backend's device):
       (`fits` says which a kernel may take); nothing was changed and the caller runs its reference.
       The base methods hand (name, arrays, scalars) to `optimizer_kernel(name, arrays, scalars)
       -> bool` (absent: False), the one method a backend with an optimizer kernel set overrides
-      (CupyBackend, NumpyBackend). A kernel taking its scalars positionally gets them in
-      OPTIMIZER_SCALARS[name] order (`scalar_args`), the order of both kernel sets' arguments.
+      (CupyBackend, NumpyBackend); xnet's optimizers call it directly, with `decay` among the
+      scalars (optim/optimizer.py, UpdateRule.kernel), a Python call less every step. A kernel
+      taking its scalars positionally gets them in OPTIMIZER_SCALARS[name] order (`scalar_args`),
+      the order of both kernel sets' arguments.
 
 First use: a kernel is checked once before its first real launch (compiled and run on small
 inputs). Where that fails, one RuntimeWarning says so and the method answers absent from then on.

@@ -68,4 +68,4 @@ class Adadelta(Optimizer):
             w -= d
 
         scalars = {"lr": lr, "rho": rho, "one_minus_rho": one_minus_rho, "eps": eps, "wd": wd}
-        return UpdateRule(self.ops.adadelta_update, update, scalars, COUPLED_DECAY)  # a compiled CPU kernel
+        return UpdateRule("adadelta", update, scalars, COUPLED_DECAY)  # a compiled CPU kernel

@@ -65,4 +65,4 @@ class Adagrad(Optimizer):
             d *= lr
             w -= d
 
-        return UpdateRule(self.ops.adagrad_update, update, {"lr": lr, "eps": eps, "wd": wd}, COUPLED_DECAY)
+        return UpdateRule("adagrad", update, {"lr": lr, "eps": eps, "wd": wd}, COUPLED_DECAY)

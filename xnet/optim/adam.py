@@ -106,7 +106,7 @@ class Adam(Optimizer):
         # on a GPU one fused launch does the dozen passes of `update`
         scalars = {"b1": b1, "one_minus_b1": one_minus_b1, "b2": b2, "one_minus_b2": one_minus_b2,
                    "eps_hat": eps_hat, "step_size": step_size, "wd": wd, "shrink": shrink}  # fmt: skip
-        return UpdateRule(self.ops.adam_update, update, scalars, DECOUPLED_DECAY if decoupled else COUPLED_DECAY)
+        return UpdateRule("adam", update, scalars, DECOUPLED_DECAY if decoupled else COUPLED_DECAY)
 
 
 class AdamW(Adam):

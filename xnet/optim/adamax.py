@@ -70,4 +70,4 @@ class Adamax(Optimizer):
             w -= d
 
         scalars = {"b1": b1, "one_minus_b1": one_minus_b1, "b2": b2, "eps": eps, "step_size": step_size, "wd": wd}
-        return UpdateRule(self.ops.adamax_update, update, scalars, COUPLED_DECAY)  # a compiled CPU kernel
+        return UpdateRule("adamax", update, scalars, COUPLED_DECAY)  # a compiled CPU kernel

@@ -64,4 +64,4 @@ class Lion(Optimizer):
 
         scalars = {"lr": lr, "b1": b1, "one_minus_b1": one_minus_b1, "b2": b2, "one_minus_b2": one_minus_b2,
                    "wd": wd, "shrink": shrink}  # fmt: skip
-        return UpdateRule(self.ops.lion_update, update, scalars, DECOUPLED_DECAY)  # a compiled CPU kernel
+        return UpdateRule("lion", update, scalars, DECOUPLED_DECAY)  # a compiled CPU kernel

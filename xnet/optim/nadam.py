@@ -100,4 +100,4 @@ class NAdam(Optimizer):
                    "sqrt_bc2": sqrt_bc2, "grad_step": grad_step, "momentum_step": momentum_step, "wd": wd,
                    "shrink": 1.0 - lr * wd}  # fmt: skip
         mode = DECOUPLED_DECAY if decoupled else COUPLED_DECAY
-        return UpdateRule(self.ops.nadam_update, update, scalars, mode)  # a compiled CPU kernel
+        return UpdateRule("nadam", update, scalars, mode)  # a compiled CPU kernel

@@ -51,16 +51,17 @@ _INF = float("inf")
 class UpdateRule:
     """How one group's parameters are updated at this step: the backend's fast path, else the reference.
 
-    `fast` is a bound fast-path method of the optimizer's backend (e.g. `self.ops.adam_update`,
-    see xnet/backends/fast_paths.py), called as fast(*arrays, decay=mode, **scalars) and True when
-    it did the update, or None for an optimizer that no backend has a kernel for;
+    `kernel` names the backend's fast path ("adam" for `adam_update`, see xnet/backends/fast_paths.py),
+    reached as `ops.optimizer_kernel(kernel, arrays, {**scalars, "decay": mode})` (what `adam_update`
+    and its siblings call, a Python call less every step) and True when it did the update; or None
+    for an optimizer that no backend has a kernel for;
     `reference(*arrays, decay)` is the Array API body, in place, with `decay` a bool. `arrays` are
-    (param, grad, *state). `decay_mode` is what `fast` gets as `decay` where weight decay applies
+    (param, grad, *state). `decay_mode` is what the kernel gets as `decay` where weight decay applies
     (COUPLED_DECAY or DECOUPLED_DECAY). `split`: whether large NumPy
     updates may run in row blocks over the CPU threads (arrays.each_part).
     """
 
-    fast: Callable[..., bool] | None
+    kernel: str | None
     reference: Callable[..., None]
     scalars: dict[str, Any] = field(default_factory=dict)
     decay_mode: int = NO_DECAY
@@ -135,12 +136,12 @@ class Optimizer(ParamGroups, FlatGroups, CheckpointState):
         """Update every parameter of one group in place, using `p.grad` and `self.t`: one fused
         launch each where the backend has the kernel for its arrays, else the reference body."""
         rule = self._rule(group)
-        wd, decay_all = group.get("weight_decay", 0.0), group["decay_all"]
+        wd, decay_all, kernel = group.get("weight_decay", 0.0), group["decay_all"], rule.kernel
         for p, state in zip(params, states, strict=True):
             decay = bool(wd) and (decay_all or p.regularize)
             arrays = (p.data, p.grad, *state)
             mode = rule.decay_mode if decay else NO_DECAY
-            if rule.fast is not None and rule.fast(*arrays, decay=mode, **rule.scalars):
+            if kernel is not None and self.ops.optimizer_kernel(kernel, arrays, {**rule.scalars, "decay": mode}):
                 continue
             if rule.split:
                 each_part(rule.reference, arrays, decay)

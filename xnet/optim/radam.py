@@ -88,4 +88,4 @@ class RAdam(Optimizer):
                    "step_size": step_size, "rectified": rect is not None,
                    "wd": wd, "shrink": 1.0 - lr * wd}  # fmt: skip
         mode = DECOUPLED_DECAY if decoupled else COUPLED_DECAY
-        return UpdateRule(self.ops.radam_update, update, scalars, mode)  # a compiled CPU kernel
+        return UpdateRule("radam", update, scalars, mode)  # a compiled CPU kernel

@@ -62,4 +62,4 @@ class RMSprop(Optimizer):
             w -= d
 
         scalars = {"lr": lr, "rho": rho, "one_minus_rho": one_minus_rho, "eps": eps, "wd": wd}
-        return UpdateRule(self.ops.rmsprop_update, update, scalars, COUPLED_DECAY)
+        return UpdateRule("rmsprop", update, scalars, COUPLED_DECAY)

@@ -81,5 +81,5 @@ class SGD(Optimizer):
         # Adam's dozen passes are (arrays.each_part); on a GPU one fused launch does them
         if mu > 0:  # the groups with momentum, and only they, keep a velocity (_init_state)
             scalars = {"lr": lr, "mu": mu, "wd": wd, "nesterov": nesterov}
-            return UpdateRule(self.ops.sgd_momentum_update, momentum, scalars, COUPLED_DECAY, split=False)
-        return UpdateRule(self.ops.sgd_update, plain, {"lr": lr, "wd": wd}, COUPLED_DECAY, split=False)
+            return UpdateRule("sgd_momentum", momentum, scalars, COUPLED_DECAY, split=False)
+        return UpdateRule("sgd", plain, {"lr": lr, "wd": wd}, COUPLED_DECAY, split=False)
