@@ -122,3 +122,18 @@ def test_training_with_the_next_batch_gathered_in_the_background_learns_the_same
         assert ran_on == ["xnet-cpu"] * (2 * (240 // 32))
     for a, b in zip(params(fetched), params(plain), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("floor", [10**9, 0], ids=["small batches", "large enough"])
+def test_batches_too_small_for_the_background_are_never_handed_to_it(backend, monkeypatch, floor):
+    monkeypatch.setattr(cpu_threads, "BACKGROUND_MIN_BYTES", floor)
+    handed = []
+    real = backend.background
+    monkeypatch.setattr(backend, "background", lambda fn, nbytes: handed.append(nbytes) or real(fn, nbytes))
+    want = served(backend, loaders(backend, "floats"), prefetch=False)
+    got = served(backend, loaders(backend, "floats"), prefetch=True)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # NumPy hands every next batch over once it may run one at all; elsewhere the backend never would
+    expect_handed = backend.name == "numpy" and floor == 0
+    assert (len(handed) == 2 * 6) == expect_handed and (not handed) == (not expect_handed)

@@ -346,6 +346,11 @@ class Backend:
         itself, run when its result is asked for; the CPU backend runs a large enough job on its worker."""
         return fn
 
+    def background_worth(self, nbytes: int) -> bool:
+        """Whether `background` may start a job writing `nbytes` on another core at all (False: it would
+        always give the job back to run when asked, so a caller need not hand it over). Here: False."""
+        return False
+
     def run_chunks(self, fn: Callable[[int, int], None], count: int) -> None:
         """fn(chunk, worker) for every chunk in range(count); the CPU backend shares them out
         over its threads. `worker` indexes per-thread scratch; fn's results depend on chunk only."""

@@ -283,6 +283,12 @@ class _Background:
         return self._value
 
 
+def background_worth(nbytes: int) -> bool:
+    """Whether `background` may ever run a job writing `nbytes` on a worker (it also needs the workers
+    polling and free at the time): BACKGROUND_MIN_BYTES or more, and more than one thread."""
+    return nbytes >= BACKGROUND_MIN_BYTES and (_threads or threads()) > 1
+
+
 def background(fn: Callable[[], T], nbytes: int) -> Callable[[], T]:
     """Start fn() on a worker thread while the caller goes on; returns the function that waits for
     it and gives its result (or raises its error). fn itself comes back, to run when its result is
@@ -292,7 +298,7 @@ def background(fn: Callable[[], T], nbytes: int) -> Callable[[], T]:
     the workers in use by another thread. Any split started before the result is asked for first
     waits for the job: the workers do one thing at a time."""
     global _background
-    if nbytes < BACKGROUND_MIN_BYTES or (_threads or threads()) <= 1 or not polling():
+    if not background_worth(nbytes) or not polling():
         return fn
     _finish_background()
     if not _busy.acquire(blocking=False):

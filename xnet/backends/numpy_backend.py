@@ -77,6 +77,9 @@ class NumpyBackend(Backend):
     def background(self, fn: Callable[[], T], nbytes: int) -> Callable[[], T]:
         return cpu_threads.background(fn, nbytes)
 
+    def background_worth(self, nbytes: int) -> bool:
+        return cpu_threads.background_worth(nbytes)
+
     def run_chunks(self, fn: Callable[[int, int], None], count: int) -> None:
         cpu_threads.run_chunks(fn, count)
 

@@ -38,7 +38,10 @@ class Batches(Iterator[Batch]):
     def __init__(self, loader: Source, perm: Array | None, spans: Iterable[Span], augment: Any = None):
         self._loader, self._perm, self._augment = loader, perm, augment
         self._spans = iter(spans)
-        self._ahead: tuple[Span, Callable[[], Batch]] | None = None  # the next batch, when prefetched
+        self._ahead: tuple[Span, Callable[[], Batch] | None] | None = None  # the next batch, when prefetched
+        # whether the backend would gather a batch in the background at all (decided at the first
+        # prefetch, from its size): a small batch is served as if never prefetched, at no cost a step
+        self._worth: bool | None = None
 
     def __next__(self) -> Batch:
         if self._ahead is not None:
@@ -62,11 +65,17 @@ class Batches(Iterator[Batch]):
         backend's worker thread), if there is one and it is not started yet. A training step calls
         it after its forward: the loss and the last layers' backward leave the other core idle, and
         the gather (a 128x784 batch: ~40 us of the ~700 us step of workload 1) leaves the step's path."""
-        if self._ahead is not None or self._perm is None:  # stored order: views, nothing to gather
+        if self._ahead is not None or self._perm is None or self._worth is False:  # stored order: views
             return
         span = next(self._spans, None)
         if span is None:
             return
         lo, hi, _ = span
         loader, perm = self._loader, self._perm
-        self._ahead = (span, loader.backend.background(lambda: loader.take(perm, lo, hi), loader.batch_bytes(hi - lo)))
+        nbytes = loader.batch_bytes(hi - lo)
+        if self._worth is None:
+            self._worth = loader.backend.background_worth(nbytes)
+            if not self._worth:
+                self._ahead = (span, None)  # served as usual
+                return
+        self._ahead = (span, loader.backend.background(lambda: loader.take(perm, lo, hi), nbytes))
