@@ -103,6 +103,18 @@ def test_cross_entropy_labels_out_of_range(backend, bad):
     assert f"CrossEntropy(): label {bad} is outside [0, 3)" in str(e.value)
 
 
+def test_cross_entropy_checks_label_values_on_every_call_and_shapes_on_every_new_signature(backend):
+    loss = _make(backend, CrossEntropy)
+    z = backend.asarray(LOGITS, "float64")
+    loss(z, backend.asarray([0, 1, 1, 2]))
+    with pytest.raises(ValueError, match="label 5 is outside"):  # the same shapes and dtypes as before
+        loss(z, backend.asarray([0, 5, 1, 2]))
+    loss.check_labels = False  # a trainer that checked its data set once
+    loss(z, backend.asarray([0, 1, 1, 2]))
+    with pytest.raises(ValueError, match=r"integer labels must have shape \(4,\)"):
+        loss(z, backend.asarray([0, 1, 1]))
+
+
 @pytest.mark.parametrize(
     ("z_shape", "target", "fragment"),
     [

@@ -27,14 +27,15 @@ class CrossEntropy(Loss):
                 f"CrossEntropy: label_smoothing must be in [0, 1), got {label_smoothing!r}"
             )
         self.label_smoothing = float(label_smoothing)
-        # the backend's kernels for logits of one shape and dtype (Backend.fused_cross_entropy), asked
-        # for once per (logits shape, logits dtype, labels dtype); None where it has none
+        # what one (logits, targets) signature of shapes and dtypes decided, checked once: whether the
+        # targets are labels, and the backend's kernels for them (Backend.fused_cross_entropy) or None
+        self._checked: tuple[Any, ...] = ()
+        self._labels = False
         self._kernels: Any = None
-        self._kernels_for: tuple[Any, ...] = ()
 
     def _on_backend_change(self) -> None:
         super()._on_backend_change()
-        self._kernels, self._kernels_for = None, ()  # asked for again on the new backend
+        self._checked, self._kernels = (), None  # asked for again on the new backend
 
     def terms_per_sample(self, outputs_per_sample: int) -> int:
         """One term per sample, whatever the number of classes."""
@@ -44,18 +45,21 @@ class CrossEntropy(Loss):
         """Logits (N, K), targets (N,) int or (N, K) float -> 0-d loss, or (N,) with reduction "none"."""
         xp = self.xp
         target = self.backend.asarray(target)
-        labels = self._is_labels(target)
-        self._class_targets(outputs, target, labels, build=False)  # shapes and values, checked once
+        # shapes and dtypes are checked once per signature, label values on every call (check_labels)
+        signature = (outputs.shape, outputs.dtype, target.shape, target.dtype)
+        if signature != self._checked or self.check_labels:
+            labels = self._is_labels(target)
+            self._class_targets(outputs, target, labels, build=False)
+            if signature != self._checked:
+                kernels = self.backend.fused_cross_entropy(outputs.shape, outputs.dtype) if labels else None
+                self._checked, self._labels, self._kernels = signature, labels, kernels
+        labels = self._labels
         N, K = outputs.shape
         # a backend kernel computing the row terms and gradient at once (CuPy: one launch for about a dozen)
         scale = self.grad_scale(N)
         fused = None
-        if labels:
-            if (outputs.shape, outputs.dtype, target.dtype) != self._kernels_for:
-                self._kernels = self.backend.fused_cross_entropy(outputs.shape, outputs.dtype)
-                self._kernels_for = (outputs.shape, outputs.dtype, target.dtype)
-            if self._kernels is not None:
-                fused = self._kernels.run(outputs, target, self.label_smoothing, scale)
+        if self._kernels is not None:
+            fused = self._kernels.run(outputs, target, self.label_smoothing, scale)
         if fused is None:
             fused = self.backend.fused_softmax_cross_entropy(outputs, target, self.label_smoothing, scale)
         if fused is not None:
