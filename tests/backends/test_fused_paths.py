@@ -106,3 +106,22 @@ def test_cross_entropy_asks_for_its_kernels_once_per_batch_shape_and_takes_any_b
         np.testing.assert_allclose(backend.to_numpy(got_grad), backend.to_numpy(want_grad), **TOL[dtype])
     # asked again for a new labels dtype and for the shorter batch, not for every step
     assert asked == [(16, 10), (16, 10), (5, 10)]
+
+
+def test_cross_entropy_counts_the_right_predictions_as_argmax_does(backend, dtype):
+    rng = np.random.default_rng(4)
+    z = rng.integers(-2, 3, size=(40, 6)).astype(float)  # many ties: the first of the largest counts
+    z[3, 2] = z[7, 0] = z[7, 4] = np.nan  # argmax is the first NaN
+    labels = rng.integers(0, 6, 40)
+    labels[3], labels[7] = 2, 0
+    z, t = backend.asarray(z, dtype), backend.asarray(labels)
+    loss = CrossEntropy().to(backend, dtype)
+    with np.errstate(invalid="ignore"):
+        loss(z, t)
+    want = int(np.count_nonzero(np.argmax(backend.to_numpy(z), axis=1) == labels))
+    assert int(backend.to_numpy(backend.asarray(loss.correct(z, t)))) == want
+    assert (loss._hits is not None) == (backend.name == "numpy" and loader.kernels() is not None)
+    other = backend.asarray(labels[::-1].copy())  # not the forward's labels: counted afresh
+    assert int(backend.to_numpy(backend.asarray(loss.correct(z, other)))) == int(
+        np.count_nonzero(np.argmax(backend.to_numpy(z), axis=1) == labels[::-1])
+    )

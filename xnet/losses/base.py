@@ -126,6 +126,10 @@ class Loss(Module):
         """(N, K) outputs -> (N,) int64 predicted classes (argmax over the last axis)."""
         return self.xp.argmax(outputs, axis=-1)
 
+    def correct(self, outputs: Array, classes: Array) -> Any:
+        """How many rows of `outputs` (N, ...) `predict` gives as `classes` (N,): a count (on the device)."""
+        return self.xp.count_nonzero(self.predict(outputs) == classes)
+
     def target_classes(self, target: Array) -> Array:
         """Targets as the classes `predict` is compared with for accuracy: labels (N,) as they are,
         one-hot or soft rows (N, K) as their argmax."""

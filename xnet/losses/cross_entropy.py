@@ -6,6 +6,7 @@ from typing import Any
 
 from xnet.backends import Array
 from xnet.losses.base import Loss
+from xnet.nn.module import set_cache
 
 
 class CrossEntropy(Loss):
@@ -32,6 +33,15 @@ class CrossEntropy(Loss):
         self._checked: tuple[Any, ...] = ()
         self._labels = False
         self._kernels: Any = None
+        # (logits, labels, how many rows had their label as argmax) from the last forward's kernel
+        self._hits: tuple[Array, Array, int] | None = None
+
+    def correct(self, outputs: Array, classes: Array) -> Any:
+        """As Loss.correct; for the very arrays of the last forward, the count its kernel made."""
+        hits = self._hits
+        if hits is not None and hits[0] is outputs and hits[1] is classes:
+            return hits[2]
+        return super().correct(outputs, classes)
 
     def _on_backend_change(self) -> None:
         super()._on_backend_change()
@@ -60,6 +70,8 @@ class CrossEntropy(Loss):
         fused = None
         if self._kernels is not None:
             fused = self._kernels.run(outputs, target, self.label_smoothing, scale)
+        # the kernel counted the rows it predicts right as it went: `correct` answers from that count
+        set_cache(self, "_hits", None if fused is None else (outputs, target, self._kernels.hits))
         if fused is None:
             fused = self.backend.fused_softmax_cross_entropy(outputs, target, self.label_smoothing, scale)
         if fused is not None:

@@ -21,7 +21,6 @@ def train_epoch(trainer: Any, loader: DataLoader, epoch: int, epochs: int) -> di
     """One epoch of `trainer`'s steps on `loader`; returns its record, or None when interrupted."""
     backend, model, loss = trainer.backend, trainer.model, trainer.loss
     opt, schedule = trainer.optimizer, trainer.schedule
-    xp = backend.xp
     classify = trainer._is_classification(loader)
     # one-hot or soft targets (N, K): accuracy compares with their argmax (decided once, not per step)
     as_classes = classify and loader.y.ndim != 1
@@ -66,7 +65,7 @@ def train_epoch(trainer: Any, loader: DataLoader, epoch: int, epochs: int) -> di
         loss_sum = loss_sum + value * (n * loss.mean_factor())
         if classify:
             truth = loss.target_classes(yb) if as_classes else yb
-            correct = correct + xp.count_nonzero(loss.predict(out) == truth)
+            correct = correct + loss.correct(out, truth)
         seen += n
         trainer.global_step += 1
         trainer.step_in_epoch = i + 1

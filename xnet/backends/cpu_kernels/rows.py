@@ -86,15 +86,19 @@ def dropout(x, words, threshold, scale, y, mask):
 
 @sums
 def ce_labels(z, labels, hi, lo, scale, terms, grad, r0, r1):
-    """Rows r0..r1-1 of logits z (N, K) and labels (N,) -> terms (N,), grad (N, K) = (softmax - q) * scale.
+    """Rows r0..r1-1 of logits z (N, K) and labels (N,) -> terms (N,), grad (N, K) = (softmax - q) * scale;
+    returns how many of the rows' labels are their argmax (np.argmax's: the first largest, or the first NaN).
 
     hi = 1 - s and lo = s / K, rounded to z's dtype; a row holding NaN gives NaN."""
     K = z.shape[1]
+    hits = 0
     for n in range(r0, r1):
         row, g = z[n], grad[n]
         m = row[0]
+        best = 0
         for k in range(1, K):
             v = row[k]
+            best = k if (v > m or (v != v and m == m)) else best
             m = v if (v > m or v != v) else m
         se = row[0] * 0
         for k in range(K):
@@ -108,6 +112,8 @@ def ce_labels(z, labels, hi, lo, scale, terms, grad, r0, r1):
             dot += q * (row[k] - m)
             g[k] = (g[k] / se - q) * scale
         terms[n] = np.log(se) - dot
+        hits += 1 if best == label else 0
+    return hits
 
 
 @plain
