@@ -135,6 +135,24 @@ def test_three_steps_match_formula(backend, kind, opts):
     assert opt.t == 3
 
 
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_sgd_follows_a_learning_rate_changed_between_steps(backend, momentum):
+    # SGD keeps its update rule while its hyper-parameters stay the same: a new lr must reach it
+    params = make_params(backend)
+    opt = SGD(list(params), lr=0.1, momentum=momentum)
+    lrs = [0.1, 0.1, 0.02]
+    ws, v = [W0.copy(), B0.copy()], [np.zeros_like(W0), np.zeros_like(B0)]
+    for k, lr in enumerate(lrs):
+        opt.lr = lr
+        set_grads(backend, params, k)
+        opt.step()
+        for i, g in enumerate((GRADS_W[k], GRADS_B[k])):
+            v[i] = momentum * v[i] - lr * g
+            ws[i] = ws[i] + v[i]
+    for p, e in zip(params, ws, strict=True):
+        np.testing.assert_allclose(backend.to_numpy(p.data), e, rtol=1e-12, atol=1e-15)
+
+
 def test_nesterov_differs_from_momentum(backend):
     # guards the reference itself: the two forms must not coincide after a few steps
     a = ref_run("sgd", {"lr": 0.1, "momentum": 0.9})

@@ -9,7 +9,7 @@ from xnet.backends import Array
 from xnet.nn.fused import NormReLUPool
 from xnet.nn.fused_dense import DenseActivation
 from xnet.nn.lazy import is_lazy
-from xnet.nn.module import Module
+from xnet.nn.module import Module, set_cache
 from xnet.nn.summary import summary_table
 
 
@@ -59,7 +59,7 @@ class Sequential(Module):
         """Input of the first layer's shape -> output of the last layer's shape."""
         for _, step in self._plan():
             x = step.forward(x)
-        self._backward_ready = True
+        set_cache(self, "_backward_ready", True)
         return x
 
     def backward(self, grad_out: Array) -> Array | None:
@@ -80,8 +80,9 @@ class Sequential(Module):
             if start < first:
                 break
             grad_out = step.backward(grad_out)
-            if ready:  # a step has added its gradients (written once: an attribute write is a Python call)
-                self._backward_ready = ready = False
+            if ready:  # a step has added its gradients
+                set_cache(self, "_backward_ready", False)
+                ready = False
         return grad_out if self._needs_input_grad else None
 
     def _on_backend_change(self) -> None:

@@ -113,6 +113,7 @@ class Optimizer(ParamGroups, FlatGroups, CheckpointState):
         ]
         for i in range(len(self.param_groups)):
             self._flatten(i)
+        self._rules: dict[int, tuple[Any, ...]] = {}  # per group (by id): _current_rule's (key, namespace, rule)
         self.t = 0  # number of steps taken
         self.last_grad_norm: Array | float | None = None  # set by step() when clip_norm is used
 
@@ -130,12 +131,27 @@ class Optimizer(ParamGroups, FlatGroups, CheckpointState):
         """How this step updates the parameters of `group` (its hyper-parameters and `self.t`)."""
         raise NotImplementedError
 
+    def _rule_key(self, group: dict[str, Any]) -> tuple[Any, ...] | None:
+        """What `_rule(group)` depends on, for an optimizer whose rule does not change with the step
+        (SGD): the rule is then made again only when that changes; None (the default): every step."""
+        return None
+
+    def _current_rule(self, group: dict[str, Any]) -> UpdateRule:
+        """`_rule(group)`, kept per group while `_rule_key(group)` stays the same."""
+        key = self._rule_key(group)
+        if key is None:
+            return self._rule(group)
+        made = self._rules.get(id(group))
+        if made is None or made[0] != key or made[1] is not self._xp:
+            made = self._rules[id(group)] = (key, self._xp, self._rule(group))
+        return made[2]
+
     def _update_group(
         self, group: dict[str, Any], params: list[Parameter], states: list[list[Array]]
     ) -> None:
         """Update every parameter of one group in place, using `p.grad` and `self.t`: one fused
         launch each where the backend has the kernel for its arrays, else the reference body."""
-        rule = self._rule(group)
+        rule = self._current_rule(group)
         wd, decay_all, kernel = group.get("weight_decay", 0.0), group["decay_all"], rule.kernel
         for p, state in zip(params, states, strict=True):
             decay = bool(wd) and (decay_all or p.regularize)

@@ -55,6 +55,9 @@ class SGD(Optimizer):
     def _init_state(self, group: dict[str, Any], p: Parameter) -> list[Array]:
         return [self._xp.zeros_like(p.data)] if group["momentum"] > 0 else []
 
+    def _rule_key(self, group: dict[str, Any]) -> tuple[Any, ...]:
+        return group["lr"], group["momentum"], group["weight_decay"], group["nesterov"]
+
     def _rule(self, group: dict[str, Any]) -> UpdateRule:
         xp = self._xp
         lr, mu, wd, nesterov = group["lr"], group["momentum"], group["weight_decay"], group["nesterov"]
