@@ -237,3 +237,16 @@ def test_gradients_accumulate_over_backwards_without_zero_grad_as_the_layers(bac
             m.backward(g)
     for p, q in zip(fused.parameters(), plain.parameters(), strict=True):
         np.testing.assert_array_equal(backend.to_numpy(p.grad), backend.to_numpy(q.grad))
+
+
+def test_a_bias_gradient_the_kernel_cannot_write_into_gets_the_sums_copied(backend, dtype):
+    fused, plain = _model(backend, dtype, "sigmoid", True), _model(backend, dtype, "sigmoid", True)
+    plain.fuse = False
+    spare = backend.asarray(np.zeros(18), dtype)
+    fused.layers[0].bias.grad = spare[::2]  # a strided gradient array (user code may set one)
+    x = _batch(backend, dtype, 6, 7)
+    g = backend.asarray(np.random.default_rng(11).standard_normal((6, 4)), dtype)
+    got, want = _run(backend, fused, x, g), _run(backend, plain, x, g)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(backend.to_numpy(spare[::2]), want[-3])  # written into the given array

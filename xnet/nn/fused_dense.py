@@ -79,10 +79,13 @@ class DenseActivation:
         kernels, bias = self._kernels, dense.bias
         if kernels is not None and kernels.takes(grad_out):
             # a cleared bias gradient takes the sums straight from the kernel: no array, no copy
-            if bias is not None and bias.grad_cleared and kernels.takes(bias.grad_unread, bias.shape):
-                gz, _ = kernels.grad(grad_out, y, bias.grad_to_overwrite())
-                return dense._gradients(dense._x, gz, None, bias_written=True)
-            return dense._gradients(dense._x, *kernels.grad(grad_out, y))
+            written = bias.grad_to_overwrite() if bias is not None else None
+            gz, sums = kernels.grad(grad_out, y, written)
+            if written is None:
+                return dense._gradients(dense._x, gz, sums)
+            if sums is not written:  # a gradient array the kernel does not write into
+                written[...] = sums
+            return dense._gradients(dense._x, gz, None, bias_written=True)
         fused = dense.backend.fused_activation_grad(grad_out, y, self.kind, bias is not None)
         if fused is None:
             gz = _GRADS[self.kind](dense.xp, grad_out, y)

@@ -78,12 +78,6 @@ class Parameter:
         self._grad, self._cleared = value, False
 
     @property
-    def grad_unread(self) -> Array:
-        """The gradient's array as it is, its zeros not written when cleared (for a caller that checks it
-        before overwriting it through `grad_to_overwrite`)."""
-        return self._grad
-
-    @property
     def grad_cleared(self) -> bool:
         """Whether the gradient is cleared: zero, but its array not yet written."""
         return self._cleared

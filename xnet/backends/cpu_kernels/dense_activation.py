@@ -52,6 +52,7 @@ class DenseActivationKernels:
         self._one = dtype.type(1)
         self._constants = (np.array(0.5, dtype), np.array(1.0, dtype))  # activate's `half` and `one`
         self._bias: np.ndarray | None = None  # the last bias checked (a parameter: the same array every step)
+        self._sums: np.ndarray | None = None  # the last array `grad` wrote sums into (a bias gradient)
 
     def activate(self, z: np.ndarray, bias: np.ndarray | None) -> np.ndarray | None:
         """z (N, K) -> act(z + bias), written into z; None (z untouched) for arrays the kernels do not take."""
@@ -64,19 +65,21 @@ class DenseActivationKernels:
         activate(z, bias, self.kind, *self._constants)
         return z
 
-    def takes(self, a: Any, shape: tuple[int, ...] | None = None) -> bool:
-        """Whether `grad` takes array `a` (of `shape`, the outputs' by default): NumPy, this dtype, C-contiguous."""
-        return (
-            type(a) is np.ndarray
-            and a.dtype == self.dtype
-            and a.flags.c_contiguous
-            and a.shape == (self.shape if shape is None else shape)
-        )
+    def takes(self, g: Any) -> bool:
+        """Whether `grad` takes the gradient `g`: NumPy, this dtype, C-contiguous, the outputs' shape."""
+        return type(g) is np.ndarray and g.dtype == self.dtype and g.flags.c_contiguous and g.shape == self.shape
 
     def grad(self, g: np.ndarray, y: np.ndarray, sums: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Gradient g (N, K) at the output y (N, K) of `activate` -> (gradient at its input (N, K), its sums
-        over N (K,), written into `sums` when given), for a g (and sums) that `takes` took."""
+        """Gradient g (N, K) at the output y (N, K) of `activate`, a g that `takes` took -> (gradient at
+        its input (N, K), its sums over N (K,)); the sums are written into `sums` when given and the
+        kernel takes it (a cleared bias gradient: the same array every step), else a new array."""
         gz = np.empty(self.shape, self.dtype)
+        if sums is not self._sums:
+            fits = type(sums) is np.ndarray and sums.dtype == self.dtype and sums.flags.c_contiguous
+            if fits and sums.shape == self.shape[1:]:
+                self._sums = sums
+            else:
+                sums = None
         if sums is None:
             sums = np.empty(self.shape[1:], self.dtype)
         rows.activation_grad(g, y, self.code, self._one, gz, sums, 0, self.shape[0])
