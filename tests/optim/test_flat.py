@@ -147,3 +147,17 @@ def test_the_compiled_update_is_bound_once_and_again_when_the_buffers_change(mon
     assert bound[1] is opt._flat[0].data
     for a, b in zip(m.parameters(), ref_m.parameters(), strict=True):
         np.testing.assert_allclose(a.data, b.data, rtol=1e-12, atol=1e-14)
+
+
+def test_the_bound_update_goes_with_its_optimizer(backend):
+    import gc
+    import weakref
+
+    m = model(backend)
+    opt = Adam(m.parameters(), lr=0.01)
+    grads(backend, m, 0)
+    opt.step()
+    buffer = weakref.ref(opt._flat[0].data)
+    del opt, m
+    gc.collect()
+    assert buffer() is None  # nothing (a backend's cache) keeps an optimizer's buffers alive

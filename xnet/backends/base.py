@@ -254,9 +254,13 @@ class Backend:
         shrink, decay; or False."""
         return self.optimizer_kernel("lion", (param, grad, exp_avg), scalars)
 
-    def optimizer_kernel(self, name: str, arrays: tuple[Array, ...], scalars: dict[str, Any]) -> bool:
+    def optimizer_kernel(
+        self, name: str, arrays: tuple[Array, ...], scalars: dict[str, Any], cache: dict | None = None
+    ) -> bool:
         """Optimizer kernel `name` run on `arrays` (param, grad, *state; one shape) with `scalars`, in
-        place, where this backend has it and it takes these arrays: True; else False, nothing changed."""
+        place, where this backend has it and it takes these arrays: True; else False, nothing changed.
+        `cache`: a dict the caller keeps as long as it updates these arrays (an optimizer's), in which
+        a backend may keep what it prepared for them (the NumPy backend: its kernel bound to them)."""
         return False
 
     def kernel_ok(self, key: Hashable, probe: Callable[[], str | None], what: str = "", library: str = "CUDA") -> bool:

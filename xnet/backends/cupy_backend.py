@@ -115,7 +115,9 @@ class CupyBackend(Backend):
 
     # -- the fused optimizer updates: one launch of cuda_optim_kernels.OPTIMIZER_KERNELS[name] each
 
-    def optimizer_kernel(self, name: str, arrays: tuple[Any, ...], scalars: dict[str, Any]) -> bool:
+    def optimizer_kernel(
+        self, name: str, arrays: tuple[Any, ...], scalars: dict[str, Any], cache: dict | None = None
+    ) -> bool:
         """Kernel `name` launched on `arrays` with `scalars` (its in_params by name), where it takes them."""
         if name not in cuda_optim_kernels.OPTIMIZER_KERNELS or not (self.owns(arrays[0]) and fits(arrays)):
             return False  # Adadelta, Adamax, NAdam, RAdam and Lion have compiled CPU kernels only

@@ -55,7 +55,8 @@ Methods and what "absent" looks like (all arrays on the backend's device):
       The base methods hand (name, arrays, scalars) to `optimizer_kernel(name, arrays, scalars)
       -> bool` (absent: False), the one method a backend with an optimizer kernel set overrides
       (CupyBackend, NumpyBackend); xnet's optimizers call it directly, with `decay` among the
-      scalars (optim/optimizer.py, UpdateRule.kernel), a Python call less every step. A kernel
+      scalars (optim/optimizer.py, UpdateRule.kernel), a Python call less every step, and a `cache`
+      dict of their own where the NumPy backend keeps its kernels bound to their arrays. A kernel
       taking its scalars positionally gets them in OPTIMIZER_SCALARS[name] order (`scalar_args`),
       the order of both kernel sets' arguments.
 

@@ -12,9 +12,6 @@ from xnet.backends.base import Backend, T
 from xnet.backends.cpu_kernels import loader
 from xnet.backends.rng import Rng, Stream, bernoulli_threshold
 
-# launches kept by optimizer_kernel: a few per optimizer (a flat group is one or two parts)
-MAX_LAUNCHES = 64
-
 
 class NumpyBackend(Backend):
     """NumPy on the CPU. The namespace is `numpy` itself, with no wrapper (wrappers cost time)."""
@@ -37,8 +34,6 @@ class NumpyBackend(Backend):
         self.device = "cpu"
         self.rng = Rng(self, seed)
         self.threads = cpu_threads.threads()  # decided once per process (see cpu_threads.py)
-        # optimizer_kernel's launches, made once per (kernel, arrays): see _launch
-        self._launches: dict[tuple[Any, ...], tuple[tuple[Any, ...], Callable[..., None] | None]] = {}
         cpu_memory.keep_freed_memory()  # no page faults on each step's temporaries (cpu_memory.py)
         self.remember()
 
@@ -126,26 +121,30 @@ class NumpyBackend(Backend):
         k = loader.kernels()
         return None if k is None else k.pool_grad_input(self, g, x, winner, terms)
 
-    def optimizer_kernel(self, name: str, arrays: tuple[Any, ...], scalars: dict[str, Any]) -> bool:
-        """The compiled update `name` on `arrays` (cpu_kernels/optim.py) where it takes them; else False."""
-        key = (name, *map(id, arrays))
-        made = self._launches.get(key)
-        if made is None:
-            made = self._launches[key] = self._launch(name, arrays)
-        if made[1] is None:
+    def optimizer_kernel(
+        self, name: str, arrays: tuple[Any, ...], scalars: dict[str, Any], cache: dict | None = None
+    ) -> bool:
+        """The compiled update `name` on `arrays` (cpu_kernels/optim.py) where it takes them; else False.
+
+        With a `cache` (an optimizer's), the kernel is bound to the arrays once and kept there: an
+        optimizer updates the same flat buffers every step, and checking and splitting them anew
+        cost ~5 us a step. The entry holds the arrays, so their ids cannot be reused while it lives."""
+        if cache is None:
+            launch = self._bind_update(name, arrays)
+        else:
+            key = (name, *map(id, arrays))
+            made = cache.get(key)
+            if made is None:
+                made = cache[key] = (arrays, self._bind_update(name, arrays))
+            launch = made[1]
+        if launch is None:
             return False
-        made[1](scalars)
+        launch(scalars)
         return True
 
-    def _launch(self, name: str, arrays: tuple[Any, ...]) -> tuple[tuple[Any, ...], Callable[..., None] | None]:
-        """(arrays, the compiled update `name` bound to them or None): made once per arrays, since an
-        optimizer updates the same flat buffers every step, and checking and splitting them anew cost
-        ~5 us a step. The entry holds the arrays, so their ids cannot be reused while it lives."""
+    def _bind_update(self, name: str, arrays: tuple[Any, ...]) -> Callable[..., None] | None:
         k = loader.kernels()
-        launch = None if k is None or not isinstance(arrays[0], np.ndarray) else k.optimizer(name, arrays)
-        if len(self._launches) >= MAX_LAUNCHES:  # arrays of optimizers or parameters gone: start again
-            self._launches.clear()
-        return arrays, launch
+        return None if k is None or not isinstance(arrays[0], np.ndarray) else k.optimizer(name, arrays)
 
     def fused_relu(self, x: Any) -> tuple[np.ndarray, np.ndarray] | None:
         k = loader.kernels()

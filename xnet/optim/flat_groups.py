@@ -24,11 +24,13 @@ class FlatGroups:
     ops: Backend
     _init_state: Callable[[dict[str, Any], Parameter], list[Array]]  # Optimizer's
     _find_ops: Callable[[], Backend]  # Optimizer's
+    _bound_kernels: dict  # Optimizer's: the backend's kernels bound to the arrays
 
     def _flatten(self, i: int) -> None:
         """Put group i's parameters, gradients and states into flat buffers (when they can share one)."""
         group, states = self.param_groups[i], self._state[i]
         params = group["params"]
+        self._bound_kernels.clear()  # kernels bound to the old buffers (or backend) go with them
         if not can_flatten(params):
             self._flat[i] = None
             return
@@ -72,6 +74,7 @@ class FlatGroups:
                 f"{type(self).__name__}.place_gradients: buffer must have shape ({total},), got {tuple(buffer.shape)}"
             )
         start = 0
+        self._bound_kernels.clear()  # bound to the gradient arrays that move now
         for i, group in enumerate(self.param_groups):
             params = group["params"]
             size = sum(p.size for p in params)

@@ -106,6 +106,9 @@ class Optimizer(ParamGroups, FlatGroups, CheckpointState):
         self.ops = self._find_ops()
         # per group, per parameter: the list of state arrays (a list, not a dict, for speed); in a
         # flat group they are views into one flat array per state (self._flat_state)
+        # the backend's kernels bound to this optimizer's arrays (optimizer_kernel's cache): they live
+        # and go with the optimizer, and are dropped when its buffers change (_flatten, place_gradients)
+        self._bound_kernels: dict = {}
         self._flat: list[FlatGroup | None] = [None] * len(self.param_groups)
         self._flat_state: list[list[Array]] = [[] for _ in self.param_groups]
         self._state: list[list[list[Array]]] = [
@@ -157,7 +160,8 @@ class Optimizer(ParamGroups, FlatGroups, CheckpointState):
             decay = bool(wd) and (decay_all or p.regularize)
             arrays = (p.data, p.grad, *state)
             mode = rule.decay_mode if decay else NO_DECAY
-            if kernel is not None and self.ops.optimizer_kernel(kernel, arrays, {**rule.scalars, "decay": mode}):
+            scalars = {**rule.scalars, "decay": mode}
+            if kernel is not None and self.ops.optimizer_kernel(kernel, arrays, scalars, self._bound_kernels):
                 continue
             if rule.split:
                 each_part(rule.reference, arrays, decay)
