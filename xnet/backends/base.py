@@ -172,10 +172,11 @@ class Backend:
 
     def fused_dense_activation(self, kind: str, shape: tuple[int, int], dtype: Any) -> Any | None:
         """For outputs (N, K) = `shape` of `dtype` of a Dense followed by activation `kind`: an object
-        with activate(z, bias) -> fused_bias_activation's answer, and grad(g, y) -> (gradient at the
-        input, its sums over N) | None, both for arrays of exactly that shape (None: not these
-        arrays, nothing changed). Asked once per batch shape, so its methods check almost nothing
-        per call; or None, and the caller uses fused_bias_activation and fused_activation_grad."""
+        with activate(z, bias) -> fused_bias_activation's answer (None: not these arrays, nothing
+        changed), takes(g) -> whether grad takes the gradient g, and grad(g, y, sums=None) ->
+        (gradient at the activation's input (N, K), its sums over N (K,), written into `sums` where
+        it can). Asked once per batch shape, so its methods check almost nothing per call; or None,
+        and the caller uses fused_bias_activation and fused_activation_grad."""
         return None
 
     def fused_dropout(self, x: Array, stream: Stream, keep: float, scale: float) -> tuple[Array, Array] | None:

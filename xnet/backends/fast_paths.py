@@ -16,8 +16,9 @@ Methods and what "absent" looks like (all arrays on the backend's device):
   fused_bias_activation(z, bias, kind) -> act(z + bias) written into z | None (a Dense and its activation)
   fused_activation_grad(g, y, kind, sums) -> (gradient at the activation's input, its sums over N | None) | None
   fused_softmax_cross_entropy(z, target, smoothing, scale) -> (terms, dz) | None
-  fused_dense_activation(kind, shape, dtype) -> kernels | None, kernels.activate(z, bias) and
-      kernels.grad(g, y) answering as the two above; fused_cross_entropy(shape, dtype) -> kernels | None,
+  fused_dense_activation(kind, shape, dtype) -> kernels | None, kernels.activate(z, bias) answering as
+      fused_bias_activation, kernels.takes(g) and kernels.grad(g, y, sums=None) -> (gz, sums) for a g it
+      takes (sums written into a given array where it can); fused_cross_entropy(shape, dtype) -> kernels | None,
       kernels.run(z, labels, smoothing, scale) answering as fused_softmax_cross_entropy
       (kernels made for one batch shape: a layer or loss asks once per shape and calls them every
       step, so the checks and choices are not made again on each call; NumPy: small batches only)

@@ -160,8 +160,9 @@ class Optimizer(ParamGroups, FlatGroups, CheckpointState):
             decay = bool(wd) and (decay_all or p.regularize)
             arrays = (p.data, p.grad, *state)
             mode = rule.decay_mode if decay else NO_DECAY
-            scalars = {**rule.scalars, "decay": mode}
-            if kernel is not None and self.ops.optimizer_kernel(kernel, arrays, scalars, self._bound_kernels):
+            if kernel is not None and self.ops.optimizer_kernel(
+                kernel, arrays, {**rule.scalars, "decay": mode}, self._bound_kernels
+            ):
                 continue
             if rule.split:
                 each_part(rule.reference, arrays, decay)

@@ -479,7 +479,8 @@ def take_normalized(raw: np.ndarray, index: np.ndarray, offset: float, scale: fl
 
 def optimizer(name: str, arrays: tuple[np.ndarray, ...]) -> Callable[[dict[str, Any]], None] | None:
     """fn(scalars) updating `arrays` (one shape) in place as optim's `name` body does, the keyword scalars of
-    fast_paths.OPTIMIZER_SCALARS[name] given as a dict; or None. Made once per arrays (NumpyBackend keeps it)."""
+    fast_paths.OPTIMIZER_SCALARS[name] given as a dict; or None. Made once per arrays (kept in the optimizer's cache,
+    NumpyBackend.optimizer_kernel)."""
     if name not in optim.OPTIMIZERS or not _fits(*arrays) or len({a.shape for a in arrays}) != 1:
         return None
     dtype = arrays[0].dtype
